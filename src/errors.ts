@@ -1,0 +1,65 @@
+/**
+ * The one error registry (shared/design.md §3.3). Every runtime error the switch raises carries a stable
+ * `SW_ERR_*` code from this table; the message is rendered from the template and the params. Params must
+ * never hold card data or raw message values: field paths, offsets, lengths, names and counts only.
+ *
+ * Each area owns one section below; add codes only in your own section. test/errors.test.ts pins the table,
+ * and docs/errors.md lists it (regenerate with `npm run docs:errors`).
+ */
+export const ERROR_TEMPLATES = {
+  // ── codec (src/iso8583) ──────────────────────────────────────────────────────────────────────────────
+  SW_ERR_SPEC_INVALID: 'dialect {dialect}: spec is invalid at {path}: {reason}',
+  SW_ERR_SPEC_NOT_FOUND: 'dialect {dialect}: no spec file found',
+  SW_ERR_CODEC_TRUNCATED: 'field {field}: message truncated at byte {offset} (needs {need} more bytes, {have} left)',
+  SW_ERR_CODEC_BAD_LENGTH: 'field {field}: length {length} at byte {offset} is outside {min}..{max} {unit}',
+  SW_ERR_CODEC_BAD_LENGTH_PREFIX: 'field {field}: length prefix at byte {offset} is not a valid {encoding} number',
+  SW_ERR_CODEC_BAD_CHARSET: 'field {field}: invalid character for type {type} at byte {offset}',
+  SW_ERR_CODEC_BAD_MTI: 'field 0: MTI at byte {offset} is not 4 digits',
+  SW_ERR_CODEC_BAD_BITMAP: 'field {field}: bitmap at byte {offset} is invalid ({reason})',
+  SW_ERR_CODEC_UNKNOWN_FIELD: 'field {field}: present in the bitmap but not defined by dialect {dialect}',
+  SW_ERR_CODEC_TRAILING_BYTES: 'message has {count} trailing bytes after the last field at byte {offset}',
+  SW_ERR_CODEC_OVERSIZED: 'message of {length} bytes exceeds the limit of {max}',
+  SW_ERR_CODEC_BAD_TLV: 'field {field}: TLV is malformed at byte {offset} ({reason})',
+  SW_ERR_CODEC_UNKNOWN_TAG: 'field {field}: tag {tag} is not defined by dialect {dialect}',
+  SW_ERR_CODEC_VALUE_INVALID: 'field {field}: value rejected on pack ({reason})',
+  SW_ERR_CODEC_MISSING_MTI: 'message has no MTI',
+  // ── wire (src/wire) ──────────────────────────────────────────────────────────────────────────────────
+  SW_ERR_FRAME_TOO_LARGE: 'frame length {length} exceeds the cap of {max} bytes',
+  SW_ERR_FRAME_BAD_HEADER: 'frame header is not a valid {framer} length',
+  // ── net (src/net) ────────────────────────────────────────────────────────────────────────────────────
+  // ── store (src/store) ────────────────────────────────────────────────────────────────────────────────
+  // ── ledger (src/ledger) ──────────────────────────────────────────────────────────────────────────────
+  // ── routing and risk (src/routing, src/risk, rules/) ─────────────────────────────────────────────────
+  // ── switch flows (src/switch) ────────────────────────────────────────────────────────────────────────
+  // ── admin and config (src/admin, config) ────────────────────────────────────────────────────────────
+  SW_ERR_CONFIG_INVALID: 'config is invalid at {path}: {reason}',
+} as const satisfies Record<string, string>;
+
+export type ErrorCode = keyof typeof ERROR_TEMPLATES;
+export type ErrorParams = Readonly<Record<string, string | number | bigint | boolean | undefined>>;
+
+export function renderError(code: ErrorCode, params: ErrorParams = {}): string {
+  return ERROR_TEMPLATES[code].replace(/\{(\w+)\}/g, (_m, key: string) => {
+    const v = params[key];
+    return v === undefined ? `{${key}}` : String(v);
+  });
+}
+
+/** Base class of every error the switch raises on purpose. */
+export class SwitchError extends Error {
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+    super(renderError(code, params), options);
+    this.code = code;
+    this.params = params;
+    this.name = new.target.name;
+  }
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isSwitchError(e: unknown, code?: ErrorCode): e is SwitchError {
+  return e instanceof SwitchError && (code === undefined || e.code === code);
+}
