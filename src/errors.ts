@@ -28,7 +28,28 @@ export const ERROR_TEMPLATES = {
   SW_ERR_FRAME_BAD_HEADER: 'frame header is not a valid {framer} length',
   // ── net (src/net) ────────────────────────────────────────────────────────────────────────────────────
   // ── store (src/store) ────────────────────────────────────────────────────────────────────────────────
+  SW_ERR_DB_UNAVAILABLE: 'database {target} is unavailable: {reason}',
+  SW_ERR_DB_EMBEDDED_FAILED: 'embedded PostgreSQL could not {step}: {reason}',
+  SW_ERR_MIGRATION_CHECKSUM: 'migration {module}/{file} changed after it was applied (forward-only: add a new file)',
+  SW_ERR_MIGRATION_FAILED: 'migration {module}/{file} failed: {reason}',
+  SW_ERR_GROUP_COMMIT_CLOSED: 'group committer {name} is closed',
+  SW_ERR_GROUP_COMMIT_OVERLOADED: 'group committer {name} queue is full ({max} requests waiting)',
+  SW_ERR_GROUP_COMMIT_UNKNOWN: 'group committer {name}: commit outcome unknown ({reason}); replay the request',
+  SW_ERR_GROUP_COMMIT_FLUSH: 'group committer {name}: flush returned {got} results for {want} requests',
   // ── ledger (src/ledger) ──────────────────────────────────────────────────────────────────────────────
+  SW_ERR_LEDGER_BAD_REQUEST: 'ledger request for plan {planId} is invalid: {reason}',
+  SW_ERR_LEDGER_PLAN_NOT_FOUND: 'plan {planId} does not exist',
+  SW_ERR_LEDGER_PLAN_STATE: 'plan {planId} is {state}: cannot {op}',
+  SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH: 'plan {planId}: {op} replayed with a different payload',
+  SW_ERR_LEDGER_BATCH_ORDER: 'plan {planId}: batch {batchId} is not the next batch (expected {expected})',
+  SW_ERR_LEDGER_ACCOUNT_NOT_FOUND: 'ledger account {account} does not exist',
+  SW_ERR_LEDGER_ACCOUNT_CONFLICT: 'ledger account {account} already exists with different attributes',
+  SW_ERR_LEDGER_CURRENCY_MISMATCH: 'plan {planId} posting {index}: currency {currency} does not match account {account}',
+  SW_ERR_LEDGER_INSUFFICIENT_FUNDS: 'plan {planId}: account {account} may not go negative',
+  SW_ERR_LEDGER_UNKNOWN_CURRENCY: 'currency {currency} is not a known ISO 4217 numeric code',
+  SW_ERR_LEDGER_FEES_INVALID: 'fee schedule {file} is invalid at {path}: {reason}',
+  SW_ERR_LEDGER_PAN_FORBIDDEN: 'plan {planId}: {field} looks like a full PAN; store a keyed hash and a masked PAN only',
+  SW_ERR_LEDGER_CHECK_FAILED: 'ledger check found {count} violations: {first}',
   // ── routing and risk (src/routing, src/risk, rules/) ─────────────────────────────────────────────────
   // ── switch flows (src/switch) ────────────────────────────────────────────────────────────────────────
   // ── admin and config (src/admin, config) ────────────────────────────────────────────────────────────
