@@ -51,6 +51,16 @@ export const ERROR_TEMPLATES = {
   SW_ERR_LEDGER_PAN_FORBIDDEN: 'plan {planId}: {field} looks like a full PAN; store a keyed hash and a masked PAN only',
   SW_ERR_LEDGER_CHECK_FAILED: 'ledger check found {count} violations: {first}',
   // ── routing and risk (src/routing, src/risk, rules/) ─────────────────────────────────────────────────
+  SW_ERR_RULES_INVALID: 'rules {file}: {rule} is invalid at {path}: {reason}',
+  SW_ERR_RULES_READ: 'rules {file}: cannot be read ({reason})',
+  SW_ERR_RULES_REFERENCE: 'rules {file}: {rule} refers to unknown {kind} {ref} at {path}',
+  SW_ERR_RULES_VERSION_NOT_FOUND: 'rules version {version} does not exist',
+  SW_ERR_RULES_NO_ACTIVE_VERSION: 'no rules version is active',
+  SW_ERR_ROUTING_BAD_CONTEXT: 'authorization context is invalid at {path}: {reason}',
+  SW_ERR_RISK_SCORER_FAILED: 'risk scoring failed ({reason}); fallback level {level} applied',
+  SW_ERR_DETECTOR_UNAVAILABLE: 'failure detector store is unreachable ({reason}); routes are treated as alive',
+  SW_ERR_REDIS_CONFIG: 'redis configuration is invalid: {reason}',
+  SW_ERR_CLI_USAGE: 'usage: {usage}',
   // ── switch flows (src/switch) ────────────────────────────────────────────────────────────────────────
   // ── admin and config (src/admin, config) ────────────────────────────────────────────────────────────
   SW_ERR_CONFIG_INVALID: 'config is invalid at {path}: {reason}',
