@@ -38,6 +38,8 @@ export interface FieldSpec {
   encoding: Encoding;
   prefix?: PrefixSpec;
   padding?: PaddingSpec;
+  /** BCD only: where the pad nibble of an odd digit count goes, and its value (0 or 15 = F). */
+  bcdPad?: { side: 'left' | 'right'; nibble: 0 | 15 };
   description?: string;
   /** tlv: known tags, and what to do with others. */
   tags?: Record<string, TagSpec>;

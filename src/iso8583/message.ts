@@ -23,21 +23,22 @@ export const MAX_FIELD = 192;
  */
 export class IsoMessage {
   mti: string;
-  private readonly values: (FieldValue | undefined)[];
+  /** Field values by number; for the codec. Use get/set. */
+  readonly _v: (FieldValue | undefined)[];
 
   constructor(mti = '', fields?: Readonly<Record<number, FieldValue>>) {
     this.mti = mti;
-    this.values = new Array<FieldValue | undefined>(MAX_FIELD + 1);
+    this._v = new Array<FieldValue | undefined>(MAX_FIELD + 1);
     if (fields) for (const k of Object.keys(fields)) this.set(Number(k), fields[Number(k)] as FieldValue);
   }
 
   get(field: number): FieldValue | undefined {
-    return this.values[field];
+    return this._v[field];
   }
 
   /** The field as text; throws a TypeError when the field holds bytes or structure. */
   getString(field: number): string | undefined {
-    const v = this.values[field];
+    const v = this._v[field];
     if (v === undefined || typeof v === 'string') return v;
     throw new TypeError(`field ${field} is not a text field`);
   }
@@ -46,31 +47,31 @@ export class IsoMessage {
     if (!Number.isInteger(field) || field < 2 || field > MAX_FIELD || field === 65) {
       throw new RangeError(`field ${field} cannot be set (2..${MAX_FIELD}, bitmaps 1 and 65 are derived)`);
     }
-    this.values[field] = value;
+    this._v[field] = value;
     return this;
   }
 
   has(field: number): boolean {
-    return this.values[field] !== undefined;
+    return this._v[field] !== undefined;
   }
 
   delete(field: number): this {
-    this.values[field] = undefined;
+    this._v[field] = undefined;
     return this;
   }
 
   /** Field numbers present, ascending (MTI excluded). */
   fieldNumbers(): number[] {
     const out: number[] = [];
-    for (let i = 2; i <= MAX_FIELD; i++) if (this.values[i] !== undefined) out.push(i);
+    for (let i = 2; i <= MAX_FIELD; i++) if (this._v[i] !== undefined) out.push(i);
     return out;
   }
 
   clone(): IsoMessage {
     const m = new IsoMessage(this.mti);
     for (let i = 2; i <= MAX_FIELD; i++) {
-      const v = this.values[i];
-      if (v !== undefined) m.values[i] = v;
+      const v = this._v[i];
+      if (v !== undefined) m._v[i] = v;
     }
     return m;
   }
@@ -79,7 +80,7 @@ export class IsoMessage {
   toObject(): Record<number, FieldValue> {
     const o: Record<number, FieldValue> = { 0: this.mti };
     for (let i = 2; i <= MAX_FIELD; i++) {
-      const v = this.values[i];
+      const v = this._v[i];
       if (v !== undefined) o[i] = v;
     }
     return o;

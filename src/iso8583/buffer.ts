@@ -1,0 +1,28 @@
+/** A growable output buffer reused across pack calls (pack is synchronous, so one per codec is safe). */
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+  constructor(size = 4096) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+      this.buf.copy(next, 0, 0, this.pos);
+      this.buf = next;
+    }
+  }
+  /** A copy of what was written: the caller owns it. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+}
+
+/** Cursor over an input message. `end` bounds the current region (a message or an enclosing field). */
+export interface Reader {
+  buf: Buffer;
+  pos: number;
+  end: number;
+}

@@ -1,0 +1,45 @@
+/**
+ * Character classes of ISO 8583 field types, as lookup tables over byte values (ASCII / latin1).
+ * n = digits; a = letters and space; an = letters, digits and space; ans = any printable ASCII;
+ * ns = digits, space and specials; z = track-2 (digits, '=' and 'D' separator).
+ */
+const DIGIT = 1;
+const LETTER = 2;
+const SPACE = 4;
+const SPECIAL = 8;
+const TRACK2_SEP = 16;
+
+const CLASS = new Uint8Array(256);
+for (let c = 0x30; c <= 0x39; c++) CLASS[c] |= DIGIT;
+for (let c = 0x41; c <= 0x5a; c++) CLASS[c] |= LETTER;
+for (let c = 0x61; c <= 0x7a; c++) CLASS[c] |= LETTER;
+CLASS[0x20] |= SPACE;
+for (let c = 0x21; c <= 0x7e; c++) if (!(CLASS[c]! & (DIGIT | LETTER))) CLASS[c] |= SPECIAL;
+CLASS[0x3d] |= TRACK2_SEP; // '='
+CLASS[0x44] |= TRACK2_SEP; // 'D'
+
+export type TextType = 'n' | 'a' | 'an' | 'ans' | 'ns' | 'z';
+
+export const CHARSET_MASK: Readonly<Record<TextType, number>> = {
+  n: DIGIT,
+  a: LETTER | SPACE,
+  an: LETTER | DIGIT | SPACE,
+  ans: LETTER | DIGIT | SPACE | SPECIAL,
+  ns: DIGIT | SPACE | SPECIAL,
+  z: DIGIT | TRACK2_SEP,
+};
+
+/** Index of the first character of `s` outside the class `mask`, or -1. */
+export function firstInvalidChar(s: string, mask: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || (CLASS[c]! & mask) === 0) return i;
+  }
+  return -1;
+}
+
+/** Index (relative to start) of the first byte outside the class `mask`, or -1. */
+export function firstInvalidByte(buf: Uint8Array, start: number, end: number, mask: number): number {
+  for (let i = start; i < end; i++) if ((CLASS[buf[i]!]! & mask) === 0) return i - start;
+  return -1;
+}

@@ -1,0 +1,6 @@
+export { IsoMessage, responseMti, isResponseMti, MAX_FIELD } from './message.js';
+export type { FieldValue, TlvEntry, SubfieldValues } from './message.js';
+export type { Codec, DialectSpec, FieldSpec, FieldType, Encoding, PrefixKind, PrefixEncoding, LengthUnit, TagSpec } from './codec-types.js';
+export { compileDialect, loadDialect, SPECS_DIR } from './dialect.js';
+export { CodecError } from './errors.js';
+export { maskPan, maskMessage, maskTrack2, SENSITIVE_FIELDS } from './mask.js';
