@@ -1,0 +1,264 @@
+/**
+ * Types of the rule files (rules/*.yaml, checked by rules/schema/*.schema.json) and of routing decisions.
+ * A RuleSet is plain data (JSON-serializable) so it can be stored as a version in Postgres and hashed.
+ */
+
+export type Dialect = 'iso87-ascii' | 'iso87-binary' | 'iso87-ebcdic';
+export type Framer = 'binary2' | 'ascii4' | 'bcd2';
+export type RiskLevel = 'trusted' | 'low' | 'high' | 'fatal';
+export type RiskCoverage = 'low' | 'high';
+export type CardType = 'credit' | 'debit' | 'prepaid' | 'charge';
+
+export const RISK_ORDER: Readonly<Record<RiskLevel, number>> = { trusted: 0, low: 1, high: 2, fatal: 3 };
+/** The highest risk level a terminal's coverage accepts: low covers trusted+low, high covers up to high. */
+export const COVERAGE_MAX: Readonly<Record<RiskCoverage, number>> = { low: 1, high: 2 };
+
+export interface AcquirerLink {
+  host?: string;
+  /** 0 or absent: start the built-in simulator (see `simulator`). */
+  port?: number;
+  dialect: Dialect;
+  framer: Framer;
+  connections: number;
+  timeouts_ms: { connect: number; response: number; echo_interval?: number };
+}
+
+export interface AcquirerSimulator {
+  latency_ms: number;
+  jitter_ms?: number;
+  approve_rate: number;
+  /** Response code the simulator answers for declines. */
+  decline_code?: string;
+  /** Share of requests left unanswered (0..1). */
+  timeout_rate?: number;
+}
+
+export interface AcquirerDef {
+  id: string;
+  name?: string;
+  link: AcquirerLink;
+  /** Acquirer response code → switch (ISO 8583:1987) response code; unmapped codes pass through. */
+  response_codes?: Record<string, string>;
+  simulator?: AcquirerSimulator;
+}
+
+export interface TerminalDef {
+  id: string;
+  acquirer: string;
+  /** DE41 at the acquirer: 8 characters. */
+  terminal_id: string;
+  /** DE42 at the acquirer: 15 characters. */
+  merchant_id: string;
+  /** ISO 4217 numeric codes. */
+  currencies: string[];
+  /** Accepted MCCs; absent = any. */
+  mccs?: string[];
+  limits: { min_minor?: number; max_minor: number };
+  fee_plan: string;
+  three_ds: boolean;
+  risk_coverage: RiskCoverage;
+  enabled?: boolean;
+}
+
+export interface MerchantDef {
+  /** Merchant id as sent by PSPs in DE42. */
+  id: string;
+  name: string;
+  mcc: string;
+  /** ISO 3166-1 alpha-2. */
+  country: string;
+  psps: string[];
+}
+
+export interface BinDef {
+  /** A prefix ("4", "411111") or an inclusive range of equal-length digit strings. */
+  prefix?: string;
+  range?: [string, string];
+  brand: string;
+  card_type: CardType;
+  issuer?: string;
+  /** ISO 3166-1 alpha-2. */
+  country: string;
+}
+
+export interface TimeWindow {
+  /** "HH:MM" inclusive .. "HH:MM" exclusive; from > to wraps over midnight. */
+  from: string;
+  to: string;
+  /** "+02:00" style offset applied to the authorization time; default "+00:00". */
+  utc_offset?: string;
+  days?: ('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[];
+}
+
+export interface RuleConditions {
+  amount?: { min?: number; max?: number };
+  currency?: string[];
+  brand?: string[];
+  bin_prefix?: string[];
+  bin_range?: [string, string][];
+  issuer_country?: string[];
+  card_type?: CardType[];
+  mcc?: string[];
+  merchant?: string[];
+  psp?: string[];
+  time?: TimeWindow;
+  metadata?: Record<string, string | string[]>;
+}
+
+export interface RuleCandidate {
+  terminal: string;
+  /** 1 is tried first. */
+  priority: number;
+  /** Share of the lottery within the same priority; 0 = backup only. Default 1. */
+  weight?: number;
+}
+
+export type RuleAction =
+  | { terminals: RuleCandidate[]; sticky?: boolean }
+  | { decline: string; reason?: string };
+
+export interface RoutingRule {
+  id: string;
+  description?: string;
+  default?: boolean;
+  when?: RuleConditions;
+  /** The rule does not match when every condition given here holds. */
+  unless?: RuleConditions;
+  then: RuleAction;
+}
+
+export interface RoutingFile {
+  /** Response code when no candidate survives the terms and health filters. Default "92". */
+  no_route_decline_code?: string;
+  rules: RoutingRule[];
+}
+
+export interface VelocityRule {
+  key: 'card' | 'merchant';
+  window_s: number;
+  max_count: number;
+  level: RiskLevel;
+}
+
+export interface RiskFile {
+  /** Level when no signal fires. Default "low". */
+  default_level?: RiskLevel;
+  /** Level when the scorer fails. Default "high". */
+  fallback_level?: RiskLevel;
+  /** Response code of a fatal decline. Default "59". */
+  fatal_decline_code?: string;
+  /** Merchants whose clean traffic is "trusted". */
+  trusted_merchants?: string[];
+  blocked?: { bins?: string[]; tokens?: string[]; level?: RiskLevel };
+  amount_thresholds?: { currency: string; above_minor: number; level: RiskLevel }[];
+  country_mismatch?: { level: RiskLevel };
+  velocity?: VelocityRule[];
+  /** Scorer time budget; past it the fallback level applies. Default 50. */
+  timeout_ms?: number;
+}
+
+export interface RuleFiles {
+  acquirers: { acquirers: AcquirerDef[] };
+  terminals: { terminals: TerminalDef[] };
+  merchants: { merchants: MerchantDef[] };
+  bins: { bins: BinDef[] };
+  routing: RoutingFile;
+  risk: RiskFile;
+}
+
+export const RULE_FILE_NAMES = ['acquirers', 'terminals', 'merchants', 'bins', 'routing', 'risk'] as const;
+export type RuleFileName = (typeof RULE_FILE_NAMES)[number];
+
+/** A validated rule set: plain data plus the sha256 of its canonical JSON. */
+export interface RuleSet {
+  readonly files: RuleFiles;
+  readonly hash: string;
+  /** Version number once stored in Postgres; undefined for a set loaded from files. */
+  readonly version?: number;
+}
+
+/** One authorization as routing sees it. No full PAN: the first 6 or 8 digits and a token. */
+export interface AuthContext {
+  /** First 6..8 digits of the PAN. */
+  bin: string;
+  /** Stable token of the card (keyed hash), used for velocity and sticky pins. */
+  cardToken: string;
+  amountMinor: bigint | number;
+  /** ISO 4217 numeric. */
+  currency: string;
+  /** Defaults to the merchant's MCC. */
+  mcc?: string;
+  merchantId: string;
+  psp: string;
+  at: Date;
+  metadata?: Record<string, string>;
+}
+
+export interface BinInfo {
+  brand: string;
+  card_type: CardType;
+  issuer?: string;
+  country: string;
+}
+
+export interface RiskResult {
+  level: RiskLevel;
+  reasons: string[];
+  /** True when the scorer failed and the fallback level applied. */
+  fallback?: boolean;
+}
+
+export interface CandidateExplanation {
+  terminal: string;
+  acquirer: string;
+  priority: number;
+  weight: number;
+  alive: boolean;
+  probe?: boolean;
+  /** Failure score 0 (healthy) .. 1 (all failing). */
+  failureScore: number;
+  successRate: number;
+  lotteryWinner: boolean;
+  pinned: boolean;
+}
+
+export interface RejectedCandidate {
+  terminal: string;
+  reason:
+    | 'unknown_terminal'
+    | 'disabled'
+    | 'currency'
+    | 'mcc'
+    | 'amount_below_min'
+    | 'amount_above_max'
+    | 'risk_coverage'
+    | 'dead'
+    | 'breaker_open';
+  detail?: string;
+}
+
+export interface Explanation {
+  rulesVersion: number | null;
+  rulesHash: string;
+  ruleId: string | null;
+  risk: RiskResult;
+  bin: BinInfo | null;
+  candidates: CandidateExplanation[];
+  rejected: RejectedCandidate[];
+  /** The terminal that would have won with perfect health (everything alive, no failures). */
+  ideal: string | null;
+  /** True when every candidate was dead and they are offered anyway as a last resort. */
+  allDead?: boolean;
+}
+
+export interface RouteChoice {
+  terminal: string;
+  acquirer: string;
+  /** DE41 / DE42 at the acquirer. */
+  terminalId: string;
+  merchantId: string;
+}
+
+export type Decision =
+  | { kind: 'route'; routes: RouteChoice[]; explanation: Explanation }
+  | { kind: 'decline'; code: string; reason: string; explanation: Explanation };
