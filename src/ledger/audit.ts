@@ -1,0 +1,204 @@
+/**
+ * Audit and reconciliation, straight from the tables (no in-memory state):
+ *  - per currency Σposted = 0 and Σdebits pending = Σcredits pending;
+ *  - every batch sums to zero per currency, with each posting in its accounts' currency;
+ *  - every account's balance equals what its journal implies: for each plan, D = net of its postings on the
+ *    account; COMMIT adds D to posted, HOLD adds min(D,0) / max(D,0) to pending, ROLLBACK nothing;
+ *  - plans agree with their journal (a hold at step 1, last batch, closing op matches the state);
+ *  - no-negative accounts are not below zero; no masked PAN keeps more than 10 digits.
+ */
+import type pg from 'pg';
+
+export interface Violation {
+  rule: string;
+  detail: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  violations: Violation[];
+  stats: { accounts: number; plans: number; postings: number; currencies: number };
+}
+
+const LIMIT = 20;
+
+export async function checkLedger(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
+  const violations: Violation[] = [];
+  const add = (rule: string, rows: Array<Record<string, unknown>>, fmt: (r: Record<string, unknown>) => string) => {
+    for (const r of rows) violations.push({ rule, detail: fmt(r) });
+  };
+  // One repeatable-read snapshot so the rules are checked against the same state.
+  const client = 'release' in pool ? pool : await (pool as pg.Pool).connect();
+  const own = client !== pool;
+  try {
+    await client.query('begin isolation level repeatable read read only');
+    const q = async (sql: string) => (await client.query(sql)).rows as Array<Record<string, unknown>>;
+
+    add('currency-posted-zero', await q(
+      `select currency, sum(own)::text as s from ledger_account group by currency having sum(own) <> 0 limit ${LIMIT}`,
+    ), (r) => `currency ${r.currency}: sum of posted balances is ${r.s}, not 0`);
+
+    add('currency-pending-balanced', await q(
+      `select currency, (-sum(min_acc))::text as debits, sum(max_acc)::text as credits from ledger_account
+        group by currency having -sum(min_acc) <> sum(max_acc) limit ${LIMIT}`,
+    ), (r) => `currency ${r.currency}: debits pending ${r.debits} <> credits pending ${r.credits}`);
+
+    add('batch-zero-sum', await q(
+      `select x.plan_id, x.batch_id, a.currency, sum(x.d)::text as s from (
+          select plan_id, batch_id, to_account as acc, amount as d from ledger_posting
+          union all select plan_id, batch_id, from_account, -amount from ledger_posting) x
+        join ledger_account a on a.id = x.acc
+        group by x.plan_id, x.batch_id, a.currency having sum(x.d) <> 0 limit ${LIMIT}`,
+    ), (r) => `plan ${r.plan_id} batch ${r.batch_id}: currency ${r.currency} sums to ${r.s}`);
+
+    add('posting-currency', await q(
+      `select p.plan_id, p.batch_id, p.seq from ledger_posting p
+         left join ledger_account a on a.id = p.from_account left join ledger_account b on b.id = p.to_account
+        where a.id is null or b.id is null or a.currency <> p.currency or b.currency <> p.currency limit ${LIMIT}`,
+    ), (r) => `plan ${r.plan_id} batch ${r.batch_id} posting ${r.seq}: missing account or currency differs from its accounts`);
+
+    add('posting-orphan', await q(
+      `select distinct p.plan_id from ledger_posting p left join ledger_plan l on l.id = p.plan_id where l.id is null limit ${LIMIT}`,
+    ), (r) => `postings of unknown plan ${r.plan_id}`);
+
+    add('account-balance', await q(
+      `with d as (
+          select plan_id, acc, sum(v) as v from (
+            select plan_id, to_account as acc, amount as v from ledger_posting
+            union all select plan_id, from_account, -amount from ledger_posting) x group by plan_id, acc),
+        e as (
+          select d.acc, sum(case when l.state = 'COMMIT' then d.v else 0 end) as own,
+                 sum(case when l.state = 'HOLD' then least(d.v, 0) else 0 end) as mn,
+                 sum(case when l.state = 'HOLD' then greatest(d.v, 0) else 0 end) as mx
+            from d join ledger_plan l on l.id = d.plan_id group by d.acc)
+        select a.id, a.code, a.own::text, a.min_acc::text, a.max_acc::text,
+               coalesce(e.own, 0)::text as e_own, coalesce(e.mn, 0)::text as e_min, coalesce(e.mx, 0)::text as e_max
+          from ledger_account a left join e on e.acc = a.id
+         where a.own <> coalesce(e.own, 0) or a.min_acc <> coalesce(e.mn, 0) or a.max_acc <> coalesce(e.mx, 0)
+         limit ${LIMIT}`,
+    ), (r) =>
+      `account ${r.id} (${r.code}): stored posted/min/max ${r.own}/${r.min_acc}/${r.max_acc}, journal gives ${r.e_own}/${r.e_min}/${r.e_max}`);
+
+    add('plan-journal', await q(
+      `with j as (select plan_id, max(step) as last_step, max(batch_id) as last_batch,
+                         bool_or(step = 1 and op = 'hold') as has_hold,
+                         (array_agg(op order by step desc))[1] as last_op, count(*) as n
+                    from ledger_journal group by plan_id),
+            pb as (select plan_id, max(batch_id) as last_batch from ledger_posting group by plan_id)
+       select l.id, l.state, l.last_batch, l.last_step, j.last_step as j_step, j.last_batch as j_batch, j.has_hold, j.last_op, j.n,
+              pb.last_batch as p_batch
+         from ledger_plan l left join j on j.plan_id = l.id left join pb on pb.plan_id = l.id
+        where j.plan_id is null or not j.has_hold or j.n <> j.last_step or j.last_step <> l.last_step
+           or j.last_batch <> l.last_batch or pb.last_batch is distinct from l.last_batch
+           or (l.state = 'HOLD' and j.last_op not in ('hold', 'batch'))
+           or (l.state = 'COMMIT' and j.last_op <> 'commit')
+           or (l.state = 'ROLLBACK' and j.last_op <> 'rollback')
+        limit ${LIMIT}`,
+    ), (r) => `plan ${r.id} (${r.state}): journal disagrees (steps ${r.j_step ?? 'none'} vs ${r.last_step}, batches ${r.j_batch ?? 'none'}/${r.p_batch ?? 'none'} vs ${r.last_batch}, last op ${r.last_op ?? 'none'})`);
+
+    add('journal-orphan', await q(
+      `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id where l.id is null limit ${LIMIT}`,
+    ), (r) => `journal entries of unknown plan ${r.plan_id}`);
+
+    add('no-negative', await q(
+      `select id, code, (own + min_acc)::text as avail from ledger_account where no_negative and own + min_acc < 0 limit ${LIMIT}`,
+    ), (r) => `account ${r.id} (${r.code}) may not go negative but min available is ${r.avail}`);
+
+    add('no-pan', await q(
+      `select id from ledger_plan where length(regexp_replace(coalesce(pan_masked, ''), '[^0-9]', '', 'g')) > 10 limit ${LIMIT}`,
+    ), (r) => `plan ${r.id}: masked PAN keeps more than 10 digits`);
+
+    const s = (await q(
+      `select (select count(*) from ledger_account)::int as accounts, (select count(*) from ledger_plan)::int as plans,
+              (select count(*) from ledger_posting)::int as postings, (select count(distinct currency) from ledger_account)::int as currencies`,
+    ))[0] as CheckReport['stats'];
+    await client.query('commit');
+    return { ok: violations.length === 0, violations, stats: s };
+  } catch (e) {
+    await client.query('rollback').catch(() => undefined);
+    throw e;
+  } finally {
+    if (own) (client as pg.PoolClient).release();
+  }
+}
+
+export interface ReconRow {
+  day: string;
+  acquirer: string;
+  terminal: string;
+  merchant: string;
+  currency: number;
+  count: number;
+  amount: bigint;
+  fees: bigint;
+  heldCount: number;
+  heldAmount: bigint;
+  committedCount: number;
+  committedAmount: bigint;
+  committedFees: bigint;
+  rolledBackCount: number;
+  rolledBackAmount: bigint;
+}
+
+/** Totals of payment plans per UTC day (of the hold), acquirer, terminal, merchant and currency. */
+export async function reconcile(pool: pg.Pool, range: { from?: Date; to?: Date } = {}): Promise<ReconRow[]> {
+  const { rows } = await pool.query(
+    `select to_char((created_at at time zone 'UTC')::date, 'YYYY-MM-DD') as day, acquirer, terminal, merchant, currency,
+            count(*)::int as n, sum(amount)::text as amount, sum(fee)::text as fees,
+            count(*) filter (where state = 'HOLD')::int as held_n, coalesce(sum(amount) filter (where state = 'HOLD'), 0)::text as held,
+            count(*) filter (where state = 'COMMIT')::int as com_n, coalesce(sum(final_amount) filter (where state = 'COMMIT'), 0)::text as com,
+            coalesce(sum(final_fee) filter (where state = 'COMMIT'), 0)::text as com_fees,
+            count(*) filter (where state = 'ROLLBACK')::int as rb_n, coalesce(sum(amount) filter (where state = 'ROLLBACK'), 0)::text as rb
+       from ledger_plan
+      where kind = 'payment' and ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)
+      group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5`,
+    [range.from ?? null, range.to ?? null],
+  );
+  return rows.map((r) => ({
+    day: r.day,
+    acquirer: r.acquirer,
+    terminal: r.terminal,
+    merchant: r.merchant,
+    currency: r.currency,
+    count: r.n,
+    amount: BigInt(r.amount),
+    fees: BigInt(r.fees),
+    heldCount: r.held_n,
+    heldAmount: BigInt(r.held),
+    committedCount: r.com_n,
+    committedAmount: BigInt(r.com),
+    committedFees: BigInt(r.com_fees),
+    rolledBackCount: r.rb_n,
+    rolledBackAmount: BigInt(r.rb),
+  }));
+}
+
+const CSV_COLUMNS: Array<[string, keyof ReconRow]> = [
+  ['day', 'day'],
+  ['acquirer', 'acquirer'],
+  ['terminal', 'terminal'],
+  ['merchant', 'merchant'],
+  ['currency', 'currency'],
+  ['count', 'count'],
+  ['amount', 'amount'],
+  ['fees', 'fees'],
+  ['held_count', 'heldCount'],
+  ['held_amount', 'heldAmount'],
+  ['committed_count', 'committedCount'],
+  ['committed_amount', 'committedAmount'],
+  ['committed_fees', 'committedFees'],
+  ['rolled_back_count', 'rolledBackCount'],
+  ['rolled_back_amount', 'rolledBackAmount'],
+];
+
+function csvCell(v: unknown): string {
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** CSV (RFC 4180, header line, amounts in minor units). */
+export function reconToCsv(rows: readonly ReconRow[]): string {
+  const lines = [CSV_COLUMNS.map(([h]) => h).join(',')];
+  for (const r of rows) lines.push(CSV_COLUMNS.map(([, k]) => csvCell(r[k])).join(','));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,113 @@
+/**
+ * Fee schedule (rules/fees.yaml, schema rules/schema/fees.schema.json): per acquirer and terminal a percent
+ * (decimal string, ≤ 4 places) and a fixed part in minor units. Integer arithmetic only:
+ *   fee = round(amount × percent / 100, rounding) + fixed, capped at the amount.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { Ajv } from 'ajv';
+import { SwitchError } from '../errors.js';
+
+export type Rounding = 'half-up' | 'half-even' | 'down' | 'up';
+
+export interface FeeRule {
+  percent: string;
+  fixed: number;
+}
+
+export interface FeeScheduleDoc {
+  version: 1;
+  rounding: Rounding;
+  default: FeeRule;
+  acquirers?: Record<string, { default?: FeeRule; terminals?: Record<string, FeeRule> }>;
+}
+
+export interface FeeSchedule {
+  readonly doc: FeeScheduleDoc;
+  /** Fee in minor units for a payment of `amount` minor units. */
+  fee(acquirer: string, terminal: string, amount: bigint): bigint;
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_FEES_FILE = path.join(ROOT, 'rules', 'fees.yaml');
+const SCHEMA_FILE = path.join(ROOT, 'rules', 'schema', 'fees.schema.json');
+
+let validator: ((doc: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null } | undefined;
+
+function validate(doc: unknown, file: string): asserts doc is FeeScheduleDoc {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: false, strict: true });
+    validator = ajv.compile(JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8')) as object);
+  }
+  if (!validator(doc)) {
+    const e = validator.errors?.[0];
+    throw new SwitchError('SW_ERR_LEDGER_FEES_INVALID', {
+      file: path.basename(file),
+      path: e?.instancePath || '/',
+      reason: e?.message ?? 'invalid',
+    });
+  }
+}
+
+/** "1.25" → 12500 (percent scaled by 10^4). */
+function scalePercent(p: string): bigint {
+  const [i, f = ''] = p.split('.');
+  return BigInt(i ?? '0') * 10_000n + BigInt((f + '0000').slice(0, 4));
+}
+
+export function roundDiv(num: bigint, den: bigint, mode: Rounding): bigint {
+  // num >= 0, den > 0
+  const q = num / den;
+  const r = num % den;
+  if (r === 0n) return q;
+  switch (mode) {
+    case 'down':
+      return q;
+    case 'up':
+      return q + 1n;
+    case 'half-up':
+      return r * 2n >= den ? q + 1n : q;
+    case 'half-even':
+      return r * 2n > den || (r * 2n === den && q % 2n === 1n) ? q + 1n : q;
+  }
+}
+
+export function feeSchedule(doc: unknown, file = '<inline>'): FeeSchedule {
+  validate(doc, file);
+  const d = doc;
+  const scaled = new Map<FeeRule, bigint>();
+  const pct = (r: FeeRule) => {
+    let v = scaled.get(r);
+    if (v === undefined) scaled.set(r, (v = scalePercent(r.percent)));
+    return v;
+  };
+  return {
+    doc: d,
+    fee(acquirer, terminal, amount) {
+      if (amount <= 0n) return 0n;
+      const a = d.acquirers?.[acquirer];
+      const rule = a?.terminals?.[terminal] ?? a?.default ?? d.default;
+      const f = roundDiv(amount * pct(rule), 1_000_000n, d.rounding) + BigInt(rule.fixed);
+      return f > amount ? amount : f;
+    },
+  };
+}
+
+export function loadFeeSchedule(file = DEFAULT_FEES_FILE): FeeSchedule {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SwitchError('SW_ERR_LEDGER_FEES_INVALID', {
+      file: path.basename(file),
+      path: '/',
+      reason: e instanceof Error ? e.message.split('\n')[0]!.slice(0, 200) : 'unreadable',
+    });
+  }
+  return feeSchedule(doc, file);
+}
+
+/** No fees at all (tests, generic use). */
+export const NO_FEES: FeeSchedule = feeSchedule({ version: 1, rounding: 'half-up', default: { percent: '0', fixed: 0 } });
