@@ -1,0 +1,409 @@
+import net from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Codec } from '../../src/iso8583/codec-types.js';
+import { IsoMessage, isResponseMti, responseMti } from '../../src/iso8583/message.js';
+import { loadDialect } from '../../src/iso8583/index.js';
+import { createFramer, encodeFrame, type Framer, type FramerOptions } from '../../src/wire/framer.js';
+import { Reassembler } from '../../src/wire/reassembler.js';
+import { BatchWriter } from '../../src/net/batch-writer.js';
+import { peekMti } from '../../src/net/mti.js';
+import { DEFAULT_BEHAVIOUR, mergeBehaviour, validateBehaviour, type Behaviour, type Latency, type Rule } from './config.js';
+import { Journal } from './journal.js';
+import { startControlServer, type ControlServer } from './control.js';
+import { Rng } from './random.js';
+
+export interface AcquirerSimulatorOptions {
+  /** Dialect name in specs/ (default iso87-binary), or a compiled codec. */
+  dialect?: string;
+  codec?: Codec;
+  framer?: Framer | FramerOptions;
+  host?: string;
+  /** Default 0 (a free port). */
+  port?: number;
+  /** Start the HTTP control API (default true); port 0 unless given. */
+  control?: boolean | { host?: string; port?: number };
+  behaviour?: Partial<Behaviour>;
+  /** Seed of every random choice (latency, faults, auth codes). */
+  seed?: number;
+  maxFrameBytes?: number;
+}
+
+export interface SimulatorStats {
+  connectionsAccepted: number;
+  connectionsActive: number;
+  connectionsRefused: number;
+  received: number;
+  answered: number;
+  dropped: number;
+  resets: number;
+  garbageSent: number;
+  partialSent: number;
+  unpackErrors: number;
+}
+
+export interface AcquirerSimulator {
+  readonly host: string;
+  readonly port: number;
+  /** http://host:port of the control API, or null when it is off. */
+  readonly controlUrl: string | null;
+  readonly journal: Journal;
+  readonly stats: SimulatorStats;
+  readonly codec: Codec;
+  readonly framer: Framer;
+  /** Merges a partial behaviour (validated; faults merged key by key). Outage windows restart from now. */
+  setBehaviour(patch: Partial<Behaviour>): Behaviour;
+  behaviour(): Behaviour;
+  /** Resets (RST) every open connection. */
+  resetConnections(): number;
+  /** Starts an outage now. */
+  startOutage(durationMs: number, mode: 'down' | 'silent'): void;
+  connectionCount(): number;
+  close(): Promise<void>;
+}
+
+/** Fields an answer copies from its request (never DE35, DE45, DE52, DE55). */
+const ECHO_FIELDS = [2, 3, 4, 7, 11, 12, 13, 14, 18, 19, 22, 25, 32, 37, 41, 42, 49, 90];
+const FINANCIAL = ['0100', '0200'];
+
+class SimConnection {
+  readonly reassembler: Reassembler;
+  readonly writer: BatchWriter;
+  /** Set while a partial-frame fault dribbles a frame out: later frames queue behind it. */
+  private slowQueue: Buffer[] | null = null;
+  closed = false;
+
+  constructor(
+    readonly sim: Sim,
+    readonly id: string,
+    readonly socket: Socket,
+  ) {
+    this.writer = new BatchWriter(socket, sim.framer);
+    this.reassembler = new Reassembler(sim.framer, {
+      maxFrameBytes: sim.maxFrameBytes,
+      onFrame: (payload) => sim.onFrame(this, payload),
+    });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.closed) return;
+      try {
+        this.reassembler.push(chunk);
+      } catch {
+        sim.stats.unpackErrors++;
+        this.reset();
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+      sim.conns.delete(this);
+      sim.stats.connectionsActive = sim.conns.size;
+    });
+  }
+
+  send(payload: Buffer, partial: boolean): void {
+    if (this.closed) return;
+    if (!partial && this.slowQueue === null) {
+      this.writer.write(payload);
+      return;
+    }
+    this.writer.flush();
+    const frame = encodeFrame(this.sim.framer, payload);
+    if (this.slowQueue) {
+      this.slowQueue.push(frame);
+      return;
+    }
+    this.slowQueue = [frame];
+    void this.dribble();
+  }
+
+  private async dribble(): Promise<void> {
+    const rng = this.sim.rng;
+    while (this.slowQueue && this.slowQueue.length > 0 && !this.closed) {
+      const frame = this.slowQueue.shift()!;
+      let off = 0;
+      while (off < frame.length && !this.closed) {
+        const n = Math.max(1, Math.min(frame.length - off, rng.int(1, Math.ceil(frame.length / 2))));
+        this.socket.write(frame.subarray(off, off + n));
+        off += n;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    this.slowQueue = null;
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sim.stats.resets++;
+    this.socket.resetAndDestroy();
+  }
+}
+
+class Sim implements AcquirerSimulator {
+  readonly journal = new Journal();
+  readonly stats: SimulatorStats = {
+    connectionsAccepted: 0,
+    connectionsActive: 0,
+    connectionsRefused: 0,
+    received: 0,
+    answered: 0,
+    dropped: 0,
+    resets: 0,
+    garbageSent: 0,
+    partialSent: 0,
+    unpackErrors: 0,
+  };
+  readonly conns = new Set<SimConnection>();
+  readonly rng: Rng;
+  readonly codec: Codec;
+  readonly framer: Framer;
+  readonly maxFrameBytes: number;
+  host = '127.0.0.1';
+  port = 0;
+  controlUrl: string | null = null;
+  private current: Behaviour;
+  private behaviourSince = Date.now();
+  private adhocOutage: { until: number; mode: 'down' | 'silent' } | null = null;
+  private readonly server: net.Server;
+  private control: ControlServer | null = null;
+  private connSeq = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(opts: AcquirerSimulatorOptions) {
+    this.codec = opts.codec ?? loadDialect(opts.dialect ?? 'iso87-binary');
+    this.framer = opts.framer && 'readLength' in opts.framer ? opts.framer : createFramer((opts.framer as FramerOptions | undefined) ?? {});
+    this.maxFrameBytes = opts.maxFrameBytes ?? 8192;
+    this.rng = new Rng(opts.seed ?? Date.now());
+    const b = opts.behaviour ?? {};
+    validateBehaviour(b);
+    this.current = mergeBehaviour(DEFAULT_BEHAVIOUR, b);
+    this.server = net.createServer((s) => this.onConnection(s));
+  }
+
+  async start(opts: AcquirerSimulatorOptions): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+        this.server.off('error', reject);
+        const a = this.server.address() as AddressInfo;
+        this.host = a.address;
+        this.port = a.port;
+        resolve();
+      });
+    });
+    const c = opts.control ?? true;
+    if (c !== false) {
+      const co = c === true ? {} : c;
+      this.control = await startControlServer(this, co.host ?? '127.0.0.1', co.port ?? 0);
+      this.controlUrl = this.control.url;
+    }
+  }
+
+  behaviour(): Behaviour {
+    return this.current;
+  }
+
+  setBehaviour(patch: Partial<Behaviour>): Behaviour {
+    validateBehaviour(patch);
+    const wasNoRead = !!this.current.faults.acceptNoRead;
+    this.current = mergeBehaviour(this.current, patch);
+    this.behaviourSince = Date.now();
+    const noRead = !!this.current.faults.acceptNoRead;
+    if (noRead !== wasNoRead) for (const c of this.conns) noRead ? c.socket.pause() : c.socket.resume();
+    if (this.outageMode() === 'down') this.resetConnections();
+    return this.current;
+  }
+
+  resetConnections(): number {
+    const n = this.conns.size;
+    for (const c of [...this.conns]) c.reset();
+    return n;
+  }
+
+  startOutage(durationMs: number, mode: 'down' | 'silent'): void {
+    this.adhocOutage = { until: Date.now() + durationMs, mode };
+    if (mode === 'down') this.resetConnections();
+  }
+
+  connectionCount(): number {
+    return this.conns.size;
+  }
+
+  /** The outage in force now, if any. */
+  outageMode(): 'down' | 'silent' | null {
+    const now = Date.now();
+    if (this.adhocOutage) {
+      if (now < this.adhocOutage.until) return this.adhocOutage.mode;
+      this.adhocOutage = null;
+    }
+    for (const w of this.current.faults.outages ?? []) {
+      const start = this.behaviourSince + w.startMs;
+      if (now >= start && now < start + w.durationMs) return w.mode;
+    }
+    return null;
+  }
+
+  private onConnection(socket: Socket): void {
+    if (this.outageMode() === 'down') {
+      this.stats.connectionsRefused++;
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
+      return;
+    }
+    const c = new SimConnection(this, `sim-${++this.connSeq}`, socket);
+    this.conns.add(c);
+    this.stats.connectionsAccepted++;
+    this.stats.connectionsActive = this.conns.size;
+    if (this.current.faults.acceptNoRead) socket.pause();
+  }
+
+  onFrame(conn: SimConnection, payload: Buffer): void {
+    this.stats.received++;
+    let req: IsoMessage;
+    try {
+      req = this.codec.unpack(payload);
+    } catch (e) {
+      this.stats.unpackErrors++;
+      this.journal.recordError(conn.id, (e as { code?: string }).code ?? 'error', peekMti(this.codec, payload));
+      return;
+    }
+    this.journal.record(conn.id, 'in', req);
+    if (isResponseMti(req.mti)) return; // an answer to something we never send: ignore
+    const outage = this.outageMode();
+    if (outage === 'down') {
+      conn.reset();
+      return;
+    }
+    if (outage === 'silent') {
+      this.stats.dropped++;
+      return;
+    }
+    const b = this.current;
+    const f = b.faults;
+    if (req.mti === '0800') {
+      if (f.ignoreEchoes && req.get(70) === '301') {
+        this.stats.dropped++;
+        return;
+      }
+      this.answer(conn, this.networkAnswer(req), 0);
+      return;
+    }
+    const rule = this.matchRule(req);
+    const action = rule?.action ?? 'answer';
+    if (action === 'reset' || this.rng.chance(f.resetConnections)) {
+      conn.reset();
+      return;
+    }
+    if (action === 'drop' || this.rng.chance(f.neverAnswer)) {
+      this.stats.dropped++;
+      return;
+    }
+    let delay = this.sampleLatency(b.latency) + (rule?.delayMs ?? 0);
+    if (f.answerLate && this.rng.chance(f.answerLate.probability)) delay += f.answerLate.delayMs;
+    this.answer(conn, this.financialAnswer(req, rule?.respond ?? (rule ? b.defaultResponseCode : this.defaultCodeFor(req))), delay);
+  }
+
+  private defaultCodeFor(req: IsoMessage): string {
+    return FINANCIAL.includes(req.mti) ? this.current.defaultResponseCode : '00';
+  }
+
+  private matchRule(req: IsoMessage): Rule | undefined {
+    const amountText = req.get(4);
+    const amount = typeof amountText === 'string' ? Number(amountText) : undefined;
+    const pan = req.get(2);
+    const term = req.get(41);
+    const pc = req.get(3);
+    for (const r of this.current.rules) {
+      const w = r.when ?? {};
+      if (!(w.mti ?? FINANCIAL).includes(req.mti)) continue;
+      if (w.amountMin !== undefined && (amount === undefined || amount < w.amountMin)) continue;
+      if (w.amountMax !== undefined && (amount === undefined || amount > w.amountMax)) continue;
+      if (w.panSuffix !== undefined && (typeof pan !== 'string' || !pan.endsWith(w.panSuffix))) continue;
+      if (w.terminal !== undefined && term !== w.terminal) continue;
+      if (w.processingCode !== undefined && (typeof pc !== 'string' || !pc.startsWith(w.processingCode))) continue;
+      return r;
+    }
+    return undefined;
+  }
+
+  private sampleLatency(l: Latency): number {
+    switch (l.distribution) {
+      case 'fixed':
+        return l.ms;
+      case 'uniform':
+        return l.minMs + this.rng.next() * Math.max(0, l.maxMs - l.minMs);
+      case 'normal':
+        return Math.max(0, l.meanMs + l.stddevMs * this.rng.normal());
+      case 'exponential':
+        return -l.meanMs * Math.log(1 - this.rng.next());
+    }
+  }
+
+  private networkAnswer(req: IsoMessage): IsoMessage {
+    const r = new IsoMessage('0810');
+    for (const f of [7, 11, 70]) {
+      const v = req.get(f);
+      if (v !== undefined) r.set(f, v);
+    }
+    return r.set(39, '00');
+  }
+
+  private financialAnswer(req: IsoMessage, code: string): IsoMessage {
+    const r = new IsoMessage(responseMti(req.mti));
+    for (const f of ECHO_FIELDS) {
+      const v = req.get(f);
+      if (v !== undefined && this.codec.spec.fields[String(f)]) r.set(f, v);
+    }
+    if (!r.has(37) && this.codec.spec.fields['37']) r.set(37, this.rng.digits(12));
+    if (code === '00' && (req.mti === '0100' || req.mti === '0200')) r.set(38, this.rng.alnum(6));
+    return r.set(39, code);
+  }
+
+  private answer(conn: SimConnection, resp: IsoMessage, delayMs: number): void {
+    const go = (): void => {
+      if (conn.closed) return;
+      if (this.outageMode() === 'silent') {
+        this.stats.dropped++;
+        return;
+      }
+      let bytes = this.codec.pack(resp);
+      const f = this.current.faults;
+      if (this.rng.chance(f.garbageFrames)) {
+        this.stats.garbageSent++;
+        bytes = Buffer.from(Array.from({ length: bytes.length }, () => this.rng.int(0, 255)));
+        bytes[0] = 0xff; // never a readable MTI
+      } else {
+        this.journal.record(conn.id, 'out', resp);
+      }
+      const partial = this.rng.chance(f.partialFrames);
+      if (partial) this.stats.partialSent++;
+      this.stats.answered++;
+      conn.send(bytes, partial);
+    };
+    if (delayMs <= 0) go();
+    else {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        go();
+      }, delayMs);
+      this.timers.add(t);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const c of [...this.conns]) {
+      c.closed = true;
+      c.socket.destroy();
+    }
+    await Promise.all([new Promise<void>((r) => this.server.close(() => r())), this.control?.close()]);
+  }
+}
+
+/** Starts an acquirer simulator on a port (0 = free) with its control API. */
+export async function startAcquirerSimulator(opts: AcquirerSimulatorOptions = {}): Promise<AcquirerSimulator> {
+  const sim = new Sim(opts);
+  await sim.start(opts);
+  return sim;
+}

@@ -1,0 +1,7 @@
+export { PspServer, startPspServer } from './psp-server.js';
+export type { PspServerOptions, PspServerStats, PspServerEvents, PspHandler, PspRequestContext, PspTlsOptions, PspLimitKind } from './psp-server.js';
+export * from './link/index.js';
+export { BatchWriter } from './batch-writer.js';
+export { peekMti, transmissionDateTime, StanGenerator } from './mti.js';
+export { silentLogger } from './logger.js';
+export type { NetLogger } from './logger.js';
