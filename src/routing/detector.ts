@@ -1,0 +1,351 @@
+/**
+ * Failure detector (after RBKmoney fault-detector, design.md §4), per service id (an acquirer id or a
+ * terminal id): the switch registers the start of every call at dispatch and its finish, error or timeout.
+ *
+ * Outcomes are counted in buckets: coarse buckets (2 s over 60 s) give the linearly weighted failure score
+ * (newest bucket weight n, oldest 1; empty buckets are skipped instead of reading as healthy), and fine
+ * buckets (250 ms over the last 1 s) give the recent failure rate that makes detection fast.
+ *
+ * A call still running past its time limit is counted as a failure at its deadline (the late finish is then
+ * ignored). Fixes over the original: a minimum volume before a route is judged dead, and fast signals
+ * (connection refused/reset) that judge a route dead at once when nothing succeeded recently.
+ *
+ * A service is dead when
+ *   (a) recent volume ≥ minVolume and recent failure rate ≥ deadThreshold, or
+ *   (b) recent fast failures ≥ fastFailures and no recent success, or
+ *   (c) window volume ≥ minVolume and weighted score ≥ deadThreshold, unless recent successes show it works
+ *       again (at least one recent success and recent rate < deadThreshold).
+ * A dead service grants one probe call per probeIntervalMs (per instance): its success brings it back.
+ *
+ * Two stores behind one class hierarchy: in memory (this file) and Redis (detector-redis.ts), shared by
+ * every switch instance.
+ */
+import type { HealthView } from './selector.js';
+
+export interface DetectorOptions {
+  bucketMs: number;
+  windowMs: number;
+  recentBucketMs: number;
+  recentMs: number;
+  minVolume: number;
+  deadThreshold: number;
+  fastFailures: number;
+  /** Time limit of a call when start() is given none. */
+  defaultTimeoutMs: number;
+  probeIntervalMs: number;
+  /** Clock (ms); injectable for tests and simulations. */
+  now: () => number;
+}
+
+export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = Object.freeze({
+  bucketMs: 2000,
+  windowMs: 60_000,
+  recentBucketMs: 250,
+  recentMs: 1000,
+  minVolume: 20,
+  deadThreshold: 0.5,
+  fastFailures: 3,
+  defaultTimeoutMs: 5000,
+  probeIntervalMs: 1000,
+  now: Date.now,
+});
+
+export type FailureKind = 'error' | 'timeout' | 'fast';
+
+export interface ServiceHealth {
+  alive: boolean;
+  /** Linearly weighted failure score over the window, 0..1. */
+  score: number;
+  /** Calls counted in the window. */
+  volume: number;
+  /** Failure rate over the recent window, 0..1. */
+  recentRate: number;
+  recentVolume: number;
+  recentFast: number;
+  reason: 'ok' | 'recent_failures' | 'fast_failures' | 'window_score' | 'fail_open';
+}
+
+/** A registered call; pass it back to finish() or fail(). */
+export interface CallToken {
+  readonly services: readonly string[];
+  readonly startedAt: number;
+  readonly deadline: number;
+  /** Set once the outcome is counted (including a timeout at the deadline). */
+  settled: boolean;
+}
+
+export interface FailureDetector extends HealthView {
+  /** Register a call at dispatch to every service in `services` (e.g. [acquirerId, terminalId]). */
+  start(services: string | readonly string[], timeoutMs?: number): CallToken;
+  /** The call got an answer (any response code: the service is reachable). */
+  finish(token: CallToken): void;
+  /** The call failed; 'fast' for connection refused/reset (counts at once). */
+  fail(token: CallToken, kind?: FailureKind): void;
+  health(serviceId: string): ServiceHealth;
+  /** True when the shared store is unreachable and every route is treated as alive. */
+  readonly degraded: boolean;
+  close(): Promise<void>;
+}
+
+/** One bucket's counts: successes, failures, fast failures. */
+export interface Bucket {
+  idx: number;
+  s: number;
+  f: number;
+  x: number;
+}
+
+/** Fixed-size ring of buckets addressed by absolute bucket index. */
+export class BucketRing {
+  readonly slots: Bucket[];
+  constructor(readonly size: number) {
+    this.slots = Array.from({ length: size }, () => ({ idx: -1, s: 0, f: 0, x: 0 }));
+  }
+  at(idx: number): Bucket {
+    const b = this.slots[idx % this.size]!;
+    if (b.idx !== idx) {
+      b.idx = idx;
+      b.s = 0;
+      b.f = 0;
+      b.x = 0;
+    }
+    return b;
+  }
+  add(idx: number, s: number, f: number, x: number): void {
+    if (this.slots[idx % this.size]!.idx > idx) return; // older than the ring: already out of the window
+    const b = this.at(idx);
+    b.s += s;
+    b.f += f;
+    b.x += x;
+  }
+  /** Replace the contents (for a snapshot read from a shared store). */
+  reset(): void {
+    for (const b of this.slots) b.idx = -1;
+  }
+}
+
+export interface ServiceCounts {
+  coarse: BucketRing;
+  fine: BucketRing;
+}
+
+export function newCounts(o: DetectorOptions): ServiceCounts {
+  return {
+    coarse: new BucketRing(Math.ceil(o.windowMs / o.bucketMs)),
+    fine: new BucketRing(Math.ceil(o.recentMs / o.recentBucketMs)),
+  };
+}
+
+/** Pure evaluation of one service's counts at time `now`. */
+export function evaluateHealth(c: ServiceCounts, now: number, o: DetectorOptions): ServiceHealth {
+  const n = c.coarse.size;
+  const cur = Math.floor(now / o.bucketMs);
+  let wsum = 0;
+  let score = 0;
+  let volume = 0;
+  for (const b of c.coarse.slots) {
+    if (b.idx < 0 || b.idx > cur || b.idx <= cur - n) continue;
+    const v = b.s + b.f;
+    if (v === 0) continue;
+    const w = b.idx - (cur - n); // newest n, oldest 1
+    wsum += w;
+    score += (w * b.f) / v;
+    volume += v;
+  }
+  score = wsum > 0 ? score / wsum : 0;
+  const fcur = Math.floor(now / o.recentBucketMs);
+  const fn = c.fine.size;
+  let rs = 0;
+  let rf = 0;
+  let rx = 0;
+  for (const b of c.fine.slots) {
+    if (b.idx < 0 || b.idx > fcur || b.idx <= fcur - fn) continue;
+    rs += b.s;
+    rf += b.f;
+    rx += b.x;
+  }
+  const rv = rs + rf;
+  const recentRate = rv > 0 ? rf / rv : 0;
+  let reason: ServiceHealth['reason'] = 'ok';
+  if (rv >= o.minVolume && recentRate >= o.deadThreshold) reason = 'recent_failures';
+  else if (rx >= o.fastFailures && rs === 0) reason = 'fast_failures';
+  else if (volume >= o.minVolume && score >= o.deadThreshold && !(rs > 0 && recentRate < o.deadThreshold)) reason = 'window_score';
+  return { alive: reason === 'ok', score, volume, recentRate, recentVolume: rv, recentFast: rx, reason };
+}
+
+interface HeapEntry {
+  deadline: number;
+  token: CallToken;
+}
+
+/** Min-heap of running calls by deadline. */
+class DeadlineHeap {
+  private readonly a: HeapEntry[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): HeapEntry | undefined {
+    return this.a[0];
+  }
+  push(e: HeapEntry): void {
+    const a = this.a;
+    a.push(e);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.deadline <= a[i]!.deadline) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): HeapEntry | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.deadline < a[m]!.deadline) m = l;
+        if (r < a.length && a[r]!.deadline < a[m]!.deadline) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/**
+ * Call registration, timeouts, probes and health caching shared by both stores. Subclasses decide where
+ * outcomes are recorded (`record`) and where counts come from (`countsOf`).
+ */
+export abstract class DetectorBase implements FailureDetector {
+  protected readonly o: DetectorOptions;
+  private readonly running = new DeadlineHeap();
+  private readonly lastProbe = new Map<string, number>();
+  private readonly cache = new Map<string, { version: number; tick: number; h: ServiceHealth }>();
+  /** Bumped whenever counts change, invalidating cached health. */
+  protected version = 0;
+
+  constructor(options: Partial<DetectorOptions> = {}) {
+    this.o = { ...DEFAULT_DETECTOR_OPTIONS, ...options };
+  }
+
+  get degraded(): boolean {
+    return false;
+  }
+
+  /** Count one outcome for a service at time t. */
+  protected abstract record(service: string, t: number, kind: 'ok' | 'fail' | 'fast'): void;
+  /** The counts a health judgement is made from, or undefined if the service has none. */
+  protected abstract countsOf(service: string): ServiceCounts | undefined;
+
+  start(services: string | readonly string[], timeoutMs?: number): CallToken {
+    const now = this.o.now();
+    this.sweep(now);
+    const list = typeof services === 'string' ? [services] : services;
+    const token: CallToken = { services: list, startedAt: now, deadline: now + (timeoutMs ?? this.o.defaultTimeoutMs), settled: false };
+    this.running.push({ deadline: token.deadline, token });
+    return token;
+  }
+
+  finish(token: CallToken): void {
+    const now = this.o.now();
+    this.sweep(now);
+    if (token.settled) return; // already counted as a timeout at its deadline
+    token.settled = true;
+    const kind = now > token.deadline ? 'fail' : 'ok';
+    for (const s of token.services) this.record(s, now, kind);
+    this.version++;
+  }
+
+  fail(token: CallToken, kind: FailureKind = 'error'): void {
+    const now = this.o.now();
+    this.sweep(now);
+    if (token.settled) return;
+    token.settled = true;
+    for (const s of token.services) this.record(s, now, kind === 'fast' ? 'fast' : 'fail');
+    this.version++;
+  }
+
+  /** Count running calls past their deadline as failures (at their deadline). */
+  sweep(now: number = this.o.now()): void {
+    let e = this.running.peek();
+    while (e && e.deadline <= now) {
+      this.running.pop();
+      if (!e.token.settled) {
+        e.token.settled = true;
+        for (const s of e.token.services) this.record(s, e.deadline, 'fail');
+        this.version++;
+      }
+      e = this.running.peek();
+    }
+  }
+
+  /** Number of registered calls not yet settled or swept (a bound for tests). */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  health(serviceId: string): ServiceHealth {
+    const now = this.o.now();
+    this.sweep(now);
+    const tick = Math.floor(now / this.o.recentBucketMs);
+    const cached = this.cache.get(serviceId);
+    if (cached && cached.version === this.version && cached.tick === tick) return cached.h;
+    const counts = this.countsOf(serviceId);
+    const h: ServiceHealth = counts
+      ? evaluateHealth(counts, now, this.o)
+      : { alive: true, score: 0, volume: 0, recentRate: 0, recentVolume: 0, recentFast: 0, reason: 'ok' };
+    this.cache.set(serviceId, { version: this.version, tick, h });
+    return h;
+  }
+
+  isAlive(serviceId: string): boolean {
+    return this.health(serviceId).alive;
+  }
+
+  failureScore(serviceId: string): number {
+    return this.health(serviceId).score;
+  }
+
+  tryProbe(serviceId: string): boolean {
+    if (this.isAlive(serviceId)) return false;
+    const now = this.o.now();
+    const last = this.lastProbe.get(serviceId);
+    if (last !== undefined && now - last < this.o.probeIntervalMs) return false;
+    this.lastProbe.set(serviceId, now);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    // nothing by default
+  }
+}
+
+/** The detector of one switch instance, counts in memory. */
+export class MemoryFailureDetector extends DetectorBase {
+  private readonly counts = new Map<string, ServiceCounts>();
+
+  protected record(service: string, t: number, kind: 'ok' | 'fail' | 'fast'): void {
+    let c = this.counts.get(service);
+    if (!c) {
+      c = newCounts(this.o);
+      this.counts.set(service, c);
+    }
+    const ok = kind === 'ok' ? 1 : 0;
+    const bad = 1 - ok;
+    const fast = kind === 'fast' ? 1 : 0;
+    c.coarse.add(Math.floor(t / this.o.bucketMs), ok, bad, fast);
+    c.fine.add(Math.floor(t / this.o.recentBucketMs), ok, bad, fast);
+  }
+
+  protected countsOf(service: string): ServiceCounts | undefined {
+    return this.counts.get(service);
+  }
+}
