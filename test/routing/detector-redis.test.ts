@@ -1,0 +1,96 @@
+import t from 'tap';
+import { RedisFailureDetector, type DetectorLogger } from '../../src/routing/detector-redis.js';
+import { createRedis, closeRedis } from '../../src/store/redis.js';
+import { testRedis } from '../helpers/redis.js';
+
+const quiet: DetectorLogger = { warn: () => undefined, info: () => undefined };
+
+async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 20): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return Date.now() - t0;
+}
+
+t.test('two instances on one Redis agree on a dead route, and on its recovery', async (t) => {
+  const r = await testRedis(t);
+  const a = new RedisFailureDetector({ redis: await r.client(), prefix: r.prefix, logger: quiet, probeIntervalMs: 200 });
+  const b = new RedisFailureDetector({ redis: await r.client(), prefix: r.prefix, logger: quiet, probeIntervalMs: 200 });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  t.ok(a.isAlive('acq-x') && b.isAlive('acq-x'), 'unknown routes are alive');
+
+  // Traffic through instance A at ~200 req/s; the acquirer stops answering (time limit 300 ms).
+  const started = Date.now();
+  const timer = setInterval(() => {
+    for (let i = 0; i < 2; i++) a.start(['acq-x', 'term-x'], 300);
+  }, 10);
+  t.teardown(() => clearInterval(timer));
+  const seenByB = await waitFor(() => !b.isAlive('acq-x'), 15_000);
+  clearInterval(timer);
+  t.notOk(a.isAlive('acq-x'), 'A judges it dead');
+  t.notOk(b.isAlive('acq-x'), 'B, which sent nothing, agrees');
+  t.notOk(b.isAlive('term-x'));
+  t.comment(`B saw the route dead ${seenByB} ms after the hang began (time limit 300 ms; busy machine)`);
+  t.ok(Date.now() - started > 0);
+  t.equal(a.degraded, false);
+
+  // The route is dead, so the switch stops sending; the hung calls time out and the recent window drains.
+  await new Promise((res) => setTimeout(res, 1500));
+  t.notOk(b.isAlive('acq-x'), 'still dead without traffic (window score)');
+  // Recovery: B's probe succeeds; A follows.
+  await waitFor(() => b.tryProbe('acq-x'), 5000);
+  const tok = b.start(['acq-x', 'term-x'], 300);
+  b.finish(tok);
+  t.ok(b.isAlive('acq-x'), 'B: alive right after its own successful probe');
+  await waitFor(() => a.isAlive('acq-x'), 5000);
+  t.ok(a.isAlive('acq-x'), 'A agrees after the next sync');
+});
+
+t.test('fast failures recorded by one instance reach the other', async (t) => {
+  const r = await testRedis(t);
+  const a = new RedisFailureDetector({ redis: await r.client(), prefix: r.prefix, logger: quiet });
+  const b = new RedisFailureDetector({ redis: await r.client(), prefix: r.prefix, logger: quiet });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  b.isAlive('acq-y');
+  for (let i = 0; i < 3; i++) a.fail(a.start('acq-y'), 'fast');
+  t.notOk(a.isAlive('acq-y'));
+  await waitFor(() => !b.isAlive('acq-y'), 5000);
+  t.equal(b.health('acq-y').reason, 'fast_failures');
+  await a.sync();
+  const fields = await (await r.client()).hgetall(`${r.prefix}fd:acq-y`);
+  t.ok(Object.keys(fields).some((f) => f.startsWith('c:')), 'coarse buckets in Redis');
+  t.ok(Object.keys(fields).some((f) => f.startsWith('r:')), 'recent buckets in Redis');
+  t.ok((await (await r.client()).pttl(`${r.prefix}fd:acq-y`)) > 0, 'keys expire');
+});
+
+t.test('Redis unreachable: fail open, flag and log line', async (t) => {
+  const lines: { level: string; obj: object; msg: string }[] = [];
+  const logger: DetectorLogger = {
+    warn: (obj, msg) => lines.push({ level: 'warn', obj, msg }),
+    info: (obj, msg) => lines.push({ level: 'info', obj, msg }),
+  };
+  const flags: boolean[] = [];
+  const dead = createRedis({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 200 });
+  t.teardown(() => closeRedis(dead));
+  const d = new RedisFailureDetector({ redis: dead, prefix: 'x:', logger, onDegradedChange: (f) => flags.push(f) });
+  t.teardown(() => d.close());
+  for (let i = 0; i < 50; i++) d.fail(d.start('acq-z'), 'error');
+  await d.sync();
+  t.equal(d.degraded, true, 'degraded flag');
+  t.ok(d.isAlive('acq-z'), 'routes are alive (fail open) despite local failures');
+  t.equal(d.health('acq-z').reason, 'fail_open');
+  t.equal(d.tryProbe('acq-z'), false);
+  t.same(flags, [true]);
+  t.equal(lines.filter((l) => l.level === 'warn').length, 1, 'one log line per transition');
+  t.match(lines[0]!.msg, /unreachable.*treated as alive/);
+  await d.sync();
+  t.equal(lines.length, 1, 'no log flood');
+});
