@@ -50,7 +50,7 @@ export interface Faults {
   resetConnections?: number;
   /** Accept connections but never read from them (half-open peer). */
   acceptNoRead?: boolean;
-  /** Probability that an answer is replaced by a frame of random bytes (valid length, garbage inside). */
+  /** Probability that an answer (not to 0800) is replaced by a frame of random bytes (valid length, garbage inside). */
   garbageFrames?: number;
   /** Probability that an answer is written in several pieces with pauses between them. */
   partialFrames?: number;

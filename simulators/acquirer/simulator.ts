@@ -368,7 +368,7 @@ class Sim implements AcquirerSimulator {
       }
       let bytes = this.codec.pack(resp);
       const f = this.current.faults;
-      if (this.rng.chance(f.garbageFrames)) {
+      if (resp.mti !== '0810' && this.rng.chance(f.garbageFrames)) {
         this.stats.garbageSent++;
         bytes = Buffer.from(Array.from({ length: bytes.length }, () => this.rng.int(0, 255)));
         bytes[0] = 0xff; // never a readable MTI
