@@ -14,8 +14,10 @@ export class Writer {
   }
   /** A copy of what was written: the caller owns it. */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(out, 0, 0, this.pos);
+    const n = this.pos;
+    const out = Buffer.allocUnsafe(n);
+    if (n <= 64) for (let i = 0; i < n; i++) out[i] = this.buf[i]!;
+    else out.set(this.buf.subarray(0, n));
     return out;
   }
 }

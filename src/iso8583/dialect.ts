@@ -49,6 +49,11 @@ export function loadDialect(nameOrPath: string): Codec {
   return codec;
 }
 
+function isDigit(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c >= 0x30 && c <= 0x39;
+}
+
 class CompiledCodec implements Codec {
   readonly name: string;
   readonly spec: DialectSpec;
@@ -81,7 +86,7 @@ class CompiledCodec implements Codec {
     w.pos = 0;
     const mti = msg.mti;
     if (typeof mti !== 'string' || mti.length === 0) throw new CodecError('SW_ERR_CODEC_MISSING_MTI', '0', 0);
-    if (!/^[0-9]{4}$/.test(mti)) throw new CodecError('SW_ERR_CODEC_BAD_MTI', '0', 0);
+    if (mti.length !== 4 || !isDigit(mti, 0) || !isDigit(mti, 1) || !isDigit(mti, 2) || !isDigit(mti, 3)) throw new CodecError('SW_ERR_CODEC_BAD_MTI', '0', 0);
     w.ensure(4 + 48);
     const buf = w.buf;
     if (this.mtiEncoding === 'bcd') {
@@ -95,22 +100,23 @@ class CompiledCodec implements Codec {
       buf.latin1Write(mti, 0);
       w.pos = 4;
     }
+    const nums = msg._n;
     const vals = msg._v;
+    const count = nums.length;
     const bits = this.bits;
     bits.fill(0);
-    let highest = 0;
-    for (let i = 2; i <= MAX_FIELD; i++) {
-      if (vals[i] === undefined) continue;
+    for (let k = 0; k < count; k++) {
+      const i = nums[k]!;
       if (this.fields[i] === undefined) throw new CodecError('SW_ERR_CODEC_UNKNOWN_FIELD', String(i), w.pos, { dialect: this.name });
       bits[(i - 1) >> 3]! |= 0x80 >> ((i - 1) & 7);
-      highest = i;
     }
+    const highest = count > 0 ? nums[count - 1]! : 0;
     const nBitmaps = highest > 128 ? 3 : highest > 64 ? 2 : 1;
     if (nBitmaps >= 2) bits[0]! |= 0x80;
     if (nBitmaps === 3) bits[8]! |= 0x80;
     const bmBytes = nBitmaps * 8;
     if (this.bitmapEncoding === 'binary') {
-      w.buf.set(bits.subarray(0, bmBytes), w.pos);
+      for (let i = 0; i < bmBytes; i++) w.buf[w.pos + i] = bits[i]!;
       w.pos += bmBytes;
     } else {
       w.ensure(bmBytes * 2);
@@ -118,10 +124,7 @@ class CompiledCodec implements Codec {
       w.pos = writeHex(w.buf, w.pos, bits, 0, bmBytes);
       if (this.bitmapEncoding === 'ebcdic-hex') for (let i = start; i < w.pos; i++) w.buf[i] = ASCII_TO_EBCDIC[w.buf[i]!]!;
     }
-    for (let i = 2; i <= highest; i++) {
-      const v = vals[i];
-      if (v !== undefined) this.fields[i]!.pack(w, v);
-    }
+    for (let k = 0; k < count; k++) this.fields[nums[k]!]!.pack(w, vals[k]!);
     if (w.pos > this.maxBytes) throw new CodecError('SW_ERR_CODEC_OVERSIZED', '0', 0, { length: w.pos, max: this.maxBytes });
     return w.take();
   }
@@ -144,7 +147,6 @@ class CompiledCodec implements Codec {
         nBitmaps = 3;
       }
     }
-    const vals = msg._v;
     const nBytes = nBitmaps * 8;
     for (let byte = 0; byte < nBytes; byte++) {
       let b = bits[byte]!;
@@ -155,7 +157,7 @@ class CompiledCodec implements Codec {
         const n = byte * 8 + bit + 1;
         const fc = this.fields[n];
         if (fc === undefined) throw new CodecError('SW_ERR_CODEC_UNKNOWN_FIELD', String(n), r.pos, { dialect: this.name });
-        vals[n] = fc.unpack(r);
+        msg._append(n, fc.unpack(r));
       }
     }
     if (r.pos !== r.end) throw new CodecError('SW_ERR_CODEC_TRAILING_BYTES', '0', r.pos, { count: r.end - r.pos });

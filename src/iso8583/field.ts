@@ -3,11 +3,12 @@ import type { FieldValue, SubfieldValues, TlvEntry } from './message.js';
 import { CodecError } from './errors.js';
 import { Writer, type Reader } from './buffer.js';
 import { compilePrefix, type Prefixer } from './prefix.js';
-import { CHARSET_MASK, firstInvalidByte, firstInvalidChar, type TextType } from './encoding/charset.js';
-import { ebcdicToString, writeEbcdic } from './encoding/ebcdic.js';
+import { CHARSET_MASK, firstInvalidByte, firstInvalidChar, writeCheckedText, type TextType } from './encoding/charset.js';
+import { ASCII_TO_EBCDIC, ebcdicToString } from './encoding/ebcdic.js';
 import { readBcd, writeBcd, type BcdPad } from './encoding/bcd.js';
 import { decodeHexInto, writeHex } from './encoding/hex.js';
-import { readTlv, writeTlv, type TlvRules } from './tlv.js';
+import { latin1 } from './encoding/latin1.js';
+import { readTlv, writeTlv, tagBytes, tlvRules, type TlvRules } from './tlv.js';
 
 /** A field compiled from its spec: an encoder × a length prefixer × a padder, composed once. */
 export interface FieldCodec {
@@ -134,37 +135,43 @@ function textBody(spec: FieldSpec, path: string): Body {
   const mask = CHARSET_MASK[(isXn ? 'n' : spec.type) as TextType];
   const pad = padderFor(spec);
   const signOffset = isXn ? 1 : 0;
+  const badChar = (offset: number): never => {
+    throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, offset, { type: spec.type });
+  };
   return {
     write(w, v, fixed) {
       if (typeof v !== 'string') valueError(path, w.pos, 'expected text');
       let s = v;
+      if (fixed >= 0 && s.length - signOffset < fixed && pad !== null) s = pad(s, fixed);
       const units = s.length - signOffset;
-      if (fixed >= 0 && units < fixed && pad !== null) s = pad(s, fixed);
+      if (fixed >= 0 && units !== fixed) return units;
+      w.ensure(s.length);
+      const buf = w.buf;
+      const start = w.pos;
       if (isXn) {
         const c = s.charCodeAt(0);
-        if (c !== 0x43 && c !== 0x44) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, w.pos, { type: spec.type });
+        if (c !== 0x43 && c !== 0x44) badChar(start);
+        buf[start] = c;
       }
-      const bad = firstInvalidChar(signOffset ? s.slice(1) : s, mask);
-      if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, w.pos + bad + signOffset, { type: spec.type });
-      if (fixed >= 0 && s.length - signOffset !== fixed) return s.length - signOffset;
-      w.ensure(s.length);
-      if (ebcdic) w.pos = writeEbcdic(w.buf, w.pos, s);
-      else w.pos += w.buf.latin1Write(s, w.pos);
-      return s.length - signOffset;
+      const end = writeCheckedText(buf, start + signOffset, s, signOffset, mask);
+      if (end < 0) badChar(start - 1 - end);
+      if (ebcdic) for (let i = start; i < end; i++) buf[i] = ASCII_TO_EBCDIC[buf[i]!]!;
+      w.pos = end;
+      return units;
     },
     wireBytes: (units) => units + signOffset,
     read(buf, off, _units, bytes) {
       if (ebcdic) {
         const s = ebcdicToString(buf, off, off + bytes);
-        if (isXn && s[0] !== 'C' && s[0] !== 'D') throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, off, { type: spec.type });
+        if (isXn && s[0] !== 'C' && s[0] !== 'D') badChar(off);
         const bad = firstInvalidChar(signOffset ? s.slice(1) : s, mask);
-        if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, off + bad + signOffset, { type: spec.type });
+        if (bad >= 0) badChar(off + bad + signOffset);
         return s;
       }
-      if (isXn && buf[off] !== 0x43 && buf[off] !== 0x44) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, off, { type: spec.type });
+      if (isXn && buf[off] !== 0x43 && buf[off] !== 0x44) badChar(off);
       const bad = firstInvalidByte(buf, off + signOffset, off + bytes, mask);
-      if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, off + signOffset + bad, { type: spec.type });
-      return buf.latin1Slice(off, off + bytes);
+      if (bad >= 0) badChar(off + signOffset + bad);
+      return latin1(buf, off, bytes);
     },
   };
 }
@@ -224,7 +231,11 @@ function binaryBody(spec: FieldSpec, path: string): Body {
     },
     wireBytes: (units) => (hex ? units * 2 : units),
     read(buf, off, units, bytes) {
-      if (!hex) return Buffer.from(buf.subarray(off, off + bytes));
+      if (!hex) {
+        const out = Buffer.allocUnsafe(bytes);
+        for (let i = 0; i < bytes; i++) out[i] = buf[off + i]!;
+        return out;
+      }
       const out = Buffer.allocUnsafe(units);
       const bad = decodeHexInto(buf, off, units, out);
       if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, off + bad, { type: 'b (hex)' });
@@ -235,10 +246,10 @@ function binaryBody(spec: FieldSpec, path: string): Body {
 
 function tlvBody(spec: FieldSpec, path: string, dialect: string): Body {
   const hex = spec.encoding === 'hex';
-  const rules: TlvRules = { tags: spec.tags ?? {}, unknown: spec.unknownTags ?? 'keep', dialect };
-  for (const tag of Object.keys(rules.tags)) {
-    if (!/^([0-9A-F]{2})+$/.test(tag)) throw new SpecProblem(`${path}.${tag}`, 'tag must be upper-case hex');
+  for (const tag of Object.keys(spec.tags ?? {})) {
+    if (!/^([0-9A-F]{2})+$/.test(tag) || tagBytes(tag) === null) throw new SpecProblem(`${path}.${tag}`, 'tag must be one BER tag in upper-case hex');
   }
+  const rules: TlvRules = tlvRules(spec.tags ?? {}, spec.unknownTags ?? 'keep', dialect);
   const scratch = new Writer(512);
   return {
     write(w, v) {

@@ -20,25 +20,40 @@ export const MAX_FIELD = 192;
 /**
  * An ISO 8583 message: the MTI (field 0) and data elements 2..192. Bitmaps (fields 1 and 65) are not
  * stored: the codec derives them from the fields present.
+ *
+ * Storage is two short parallel arrays kept in ascending field order (a message has ~20 fields of 192),
+ * so packing walks only the fields present and unpacking appends.
  */
 export class IsoMessage {
   mti: string;
-  /** Field values by number; for the codec. Use get/set. */
-  readonly _v: (FieldValue | undefined)[];
+  /** Field numbers present, ascending. Internal to the codec: use fieldNumbers(). */
+  readonly _n: number[] = [];
+  /** Values parallel to _n. Internal to the codec: use get/set. */
+  readonly _v: FieldValue[] = [];
 
   constructor(mti = '', fields?: Readonly<Record<number, FieldValue>>) {
     this.mti = mti;
-    this._v = new Array<FieldValue | undefined>(MAX_FIELD + 1);
     if (fields) for (const k of Object.keys(fields)) this.set(Number(k), fields[Number(k)] as FieldValue);
   }
 
+  private indexOf(field: number): number {
+    const n = this._n;
+    for (let i = 0; i < n.length; i++) {
+      const f = n[i]!;
+      if (f === field) return i;
+      if (f > field) return -1 - i;
+    }
+    return -1 - n.length;
+  }
+
   get(field: number): FieldValue | undefined {
-    return this._v[field];
+    const i = this.indexOf(field);
+    return i >= 0 ? this._v[i] : undefined;
   }
 
   /** The field as text; throws a TypeError when the field holds bytes or structure. */
   getString(field: number): string | undefined {
-    const v = this._v[field];
+    const v = this.get(field);
     if (v === undefined || typeof v === 'string') return v;
     throw new TypeError(`field ${field} is not a text field`);
   }
@@ -47,42 +62,57 @@ export class IsoMessage {
     if (!Number.isInteger(field) || field < 2 || field > MAX_FIELD || field === 65) {
       throw new RangeError(`field ${field} cannot be set (2..${MAX_FIELD}, bitmaps 1 and 65 are derived)`);
     }
-    this._v[field] = value;
+    if (value === undefined) return this.delete(field);
+    const n = this._n;
+    if (n.length === 0 || n[n.length - 1]! < field) {
+      n.push(field);
+      this._v.push(value);
+      return this;
+    }
+    const i = this.indexOf(field);
+    if (i >= 0) this._v[i] = value;
+    else {
+      n.splice(-1 - i, 0, field);
+      this._v.splice(-1 - i, 0, value);
+    }
     return this;
   }
 
+  /** Appends a field known to be above every present one (the decoder's fast path). */
+  _append(field: number, value: FieldValue): void {
+    this._n.push(field);
+    this._v.push(value);
+  }
+
   has(field: number): boolean {
-    return this._v[field] !== undefined;
+    return this.indexOf(field) >= 0;
   }
 
   delete(field: number): this {
-    this._v[field] = undefined;
+    const i = this.indexOf(field);
+    if (i >= 0) {
+      this._n.splice(i, 1);
+      this._v.splice(i, 1);
+    }
     return this;
   }
 
   /** Field numbers present, ascending (MTI excluded). */
   fieldNumbers(): number[] {
-    const out: number[] = [];
-    for (let i = 2; i <= MAX_FIELD; i++) if (this._v[i] !== undefined) out.push(i);
-    return out;
+    return this._n.slice();
   }
 
   clone(): IsoMessage {
     const m = new IsoMessage(this.mti);
-    for (let i = 2; i <= MAX_FIELD; i++) {
-      const v = this._v[i];
-      if (v !== undefined) m._v[i] = v;
-    }
+    m._n.push(...this._n);
+    m._v.push(...this._v);
     return m;
   }
 
   /** Plain object view { 0: mti, n: value } for tests and JSON. Buffers stay Buffers. */
   toObject(): Record<number, FieldValue> {
     const o: Record<number, FieldValue> = { 0: this.mti };
-    for (let i = 2; i <= MAX_FIELD; i++) {
-      const v = this._v[i];
-      if (v !== undefined) o[i] = v;
-    }
+    for (let i = 0; i < this._n.length; i++) o[this._n[i]!] = this._v[i]!;
     return o;
   }
 }

@@ -33,10 +33,32 @@ function tagLength(buf: Uint8Array, off: number, end: number): number {
   return -1;
 }
 
+interface KnownTag {
+  tag: string;
+  spec: TagSpec;
+  bytes: Buffer;
+}
+
 export interface TlvRules {
-  tags: Readonly<Record<string, TagSpec>>;
+  /** Known tags with their encoded tag bytes, looked up once per entry. */
+  tags: ReadonlyMap<string, KnownTag>;
+  /** The same, keyed by the tag's bytes as an integer (0x9F02), so decoding builds no string to look up. */
+  byNumber: ReadonlyMap<number, KnownTag>;
   unknown: UnknownTagPolicy;
   dialect: string;
+}
+
+export function tlvRules(tags: Readonly<Record<string, TagSpec>>, unknown: UnknownTagPolicy, dialect: string): TlvRules {
+  const map = new Map<string, KnownTag>();
+  const byNumber = new Map<number, KnownTag>();
+  for (const [tag, spec] of Object.entries(tags)) {
+    const bytes = tagBytes(tag);
+    if (bytes === null) throw new Error(`tag ${tag} is not one well-formed BER tag`);
+    const known = { tag, spec, bytes };
+    map.set(tag, known);
+    byNumber.set(parseInt(tag, 16), known);
+  }
+  return { tags: map, byNumber, unknown, dialect };
 }
 
 /** Writes entries as BER-TLV (minimal length encoding); returns the number of bytes written. */
@@ -44,17 +66,17 @@ export function writeTlv(w: Writer, entries: readonly TlvEntry[], rules: TlvRule
   const start = w.pos;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    const tb = typeof e?.tag === 'string' ? tagBytes(e.tag) : null;
+    const known = typeof e?.tag === 'string' ? rules.tags.get(e.tag) : undefined;
+    const tb = known !== undefined ? known.bytes : typeof e?.tag === 'string' ? tagBytes(e.tag) : null;
     if (tb === null) throw new CodecError('SW_ERR_CODEC_VALUE_INVALID', path, w.pos, { reason: `entry ${i} has no valid BER tag` });
     const value = e.value;
     if (!(value instanceof Uint8Array)) {
       throw new CodecError('SW_ERR_CODEC_VALUE_INVALID', `${path}.${e.tag}`, w.pos, { reason: 'TLV value must be bytes' });
     }
-    const spec = rules.tags[e.tag];
-    if (spec === undefined) {
+    if (known === undefined) {
       if (rules.unknown === 'error') throw new CodecError('SW_ERR_CODEC_UNKNOWN_TAG', path, w.pos, { tag: e.tag, dialect: rules.dialect });
-    } else if (spec.maxBytes !== undefined && value.length > spec.maxBytes) {
-      throw new CodecError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${e.tag}`, w.pos, { length: value.length, min: 0, max: spec.maxBytes, unit: 'bytes' });
+    } else if (known.spec.maxBytes !== undefined && value.length > known.spec.maxBytes) {
+      throw new CodecError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${e.tag}`, w.pos, { length: value.length, min: 0, max: known.spec.maxBytes, unit: 'bytes' });
     }
     const n = value.length;
     if (n > 0xffff) throw new CodecError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${e.tag}`, w.pos, { length: n, min: 0, max: 0xffff, unit: 'bytes' });
@@ -71,17 +93,25 @@ export function writeTlv(w: Writer, entries: readonly TlvEntry[], rules: TlvRule
       buf[o++] = n >> 8;
       buf[o++] = n & 0xff;
     }
-    buf.set(value, o);
+    if (n <= 32) for (let k = 0; k < n; k++) buf[o + k] = value[k]!;
+    else buf.set(value, o);
     w.pos = o + n;
   }
   return w.pos - start;
 }
 
-const HEX = '0123456789ABCDEF';
+const BYTE_HEX: string[] = [];
+for (let i = 0; i < 256; i++) BYTE_HEX.push(i.toString(16).toUpperCase().padStart(2, '0'));
 function hexOf(buf: Uint8Array, start: number, end: number): string {
+  if (end - start === 1) return BYTE_HEX[buf[start]!]!;
+  if (end - start === 2) return BYTE_HEX[buf[start]!]! + BYTE_HEX[buf[start + 1]!]!;
   let s = '';
-  for (let i = start; i < end; i++) s += HEX[buf[i]! >> 4]! + HEX[buf[i]! & 15]!;
+  for (let i = start; i < end; i++) s += BYTE_HEX[buf[i]!]!;
   return s;
+}
+
+function tlvError(code: 'SW_ERR_CODEC_BAD_TLV' | 'SW_ERR_CODEC_UNKNOWN_TAG' | 'SW_ERR_CODEC_BAD_LENGTH', path: string, offset: number, params: Record<string, string | number>): never {
+  throw new CodecError(code, path, offset, params);
 }
 
 /**
@@ -92,36 +122,40 @@ function hexOf(buf: Uint8Array, start: number, end: number): string {
 export function readTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, path: string, base: number, scale: number): TlvEntry[] {
   const out: TlvEntry[] = [];
   let p = start;
-  const at = (q: number): number => base + (q - start) * scale;
   while (p < end) {
     const tl = tagLength(src, p, end);
-    if (tl < 0) throw new CodecError('SW_ERR_CODEC_BAD_TLV', path, at(p), { reason: 'tag runs past the field' });
-    const tag = hexOf(src, p, p + tl);
+    if (tl < 0) tlvError('SW_ERR_CODEC_BAD_TLV', path, base + (p - start) * scale, { reason: 'tag runs past the field' });
+    let tagNumber = 0;
+    for (let k = 0; k < tl; k++) tagNumber = tagNumber * 256 + src[p + k]!;
+    const known = rules.byNumber.get(tagNumber);
+    const tag = known !== undefined ? known.tag : hexOf(src, p, p + tl);
     p += tl;
-    if (p >= end) throw new CodecError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, at(p), { reason: 'missing length' });
+    if (p >= end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'missing length' });
     let n = src[p++]!;
     if (n & 0x80) {
       const k = n & 0x7f;
-      if (k === 0 || k > 2) throw new CodecError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, at(p - 1), { reason: 'length of length must be 1 or 2 bytes' });
-      if (p + k > end) throw new CodecError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, at(p), { reason: 'length runs past the field' });
+      if (k === 0 || k > 2) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - 1 - start) * scale, { reason: 'length of length must be 1 or 2 bytes' });
+      if (p + k > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'length runs past the field' });
       n = k === 1 ? src[p]! : (src[p]! << 8) | src[p + 1]!;
       if ((k === 1 && n < 0x80) || (k === 2 && n < 0x100)) {
-        throw new CodecError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, at(p), { reason: 'length is not minimally encoded' });
+        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'length is not minimally encoded' });
       }
       p += k;
     }
-    if (p + n > end) throw new CodecError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, at(p), { reason: 'value runs past the field' });
-    const spec = rules.tags[tag];
-    if (spec === undefined) {
-      if (rules.unknown === 'error') throw new CodecError('SW_ERR_CODEC_UNKNOWN_TAG', path, at(p), { tag, dialect: rules.dialect });
+    if (p + n > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'value runs past the field' });
+    if (known === undefined) {
+      if (rules.unknown === 'error') tlvError('SW_ERR_CODEC_UNKNOWN_TAG', path, base + (p - start) * scale, { tag, dialect: rules.dialect });
       if (rules.unknown === 'skip') {
         p += n;
         continue;
       }
-    } else if (spec.maxBytes !== undefined && n > spec.maxBytes) {
-      throw new CodecError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${tag}`, at(p), { length: n, min: 0, max: spec.maxBytes, unit: 'bytes' });
+    } else if (known.spec.maxBytes !== undefined && n > known.spec.maxBytes) {
+      tlvError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${tag}`, base + (p - start) * scale, { length: n, min: 0, max: known.spec.maxBytes, unit: 'bytes' });
     }
-    out.push({ tag, value: Buffer.from(src.subarray(p, p + n)) });
+    // Values are copies, never views into the caller's (possibly reused) buffer.
+    const value = Buffer.allocUnsafe(n);
+    for (let k = 0; k < n; k++) value[k] = src[p + k]!;
+    out.push({ tag, value });
     p += n;
   }
   return out;

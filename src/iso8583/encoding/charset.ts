@@ -29,6 +29,20 @@ export const CHARSET_MASK: Readonly<Record<TextType, number>> = {
   z: DIGIT | TRACK2_SEP,
 };
 
+/**
+ * Validates `s` against `mask` and writes it as single bytes at buf[off..] in one pass (the caller has
+ * ensured room). Returns the new offset, or -1 - i for the first bad character i (nothing useful written).
+ */
+export function writeCheckedText(buf: Uint8Array, off: number, s: string, from: number, mask: number): number {
+  let o = off;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || (CLASS[c]! & mask) === 0) return -1 - i;
+    buf[o++] = c;
+  }
+  return o;
+}
+
 /** Index of the first character of `s` outside the class `mask`, or -1. */
 export function firstInvalidChar(s: string, mask: number): number {
   for (let i = 0; i < s.length; i++) {
