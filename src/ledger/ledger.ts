@@ -361,6 +361,14 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     const planIds = [...new Set(reqs.map((r) => r.planId))].sort();
     const histIds = [...new Set(reqs.filter((r) => r.op !== 'hold').map((r) => r.planId))];
     const rejKeys = reqs.flatMap((r) => (r.op === 'hold' ? [`hold:${r.planId}`] : r.op === 'batch' ? [`batch:${r.planId}:${r.batchId}`] : []));
+    // Request accounts are known up front; accounts of existing plans come from their postings.
+    const reqAcc = new Set<number>();
+    for (const r of reqs) {
+      if (r.op === 'hold' || r.op === 'batch') for (const p of r.postings) reqAcc.add(p.from).add(p.to);
+      if (r.op === 'commit' && r.finalPostings) for (const p of r.finalPostings) reqAcc.add(p.from).add(p.to);
+    }
+    // One round trip: lock the plans (id order), read their history and recorded rejections, then lock every
+    // account any request may touch, in id order.
     const q1 = await client.query<{ t: string; j: string }>({
       name: 'ledger_load',
       text: `with pl as (
@@ -370,13 +378,18 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         po as (select plan_id, batch_id, seq, from_account, to_account, amount::text, currency
                  from ledger_posting where plan_id = any($2::text[])),
         jo as (select plan_id, batch_id, request_hash from ledger_journal where plan_id = any($2::text[]) and batch_id is not null),
-        rj as (select request_key, request_hash, code, params from ledger_rejection where request_key = any($3::text[]))
+        rj as (select request_key, request_hash, code, params from ledger_rejection where request_key = any($3::text[])),
+        ac as (select id, currency, no_negative, own::text, min_acc::text, max_acc::text from ledger_account
+                where id = any($4::bigint[]) or id in (select from_account from po union select to_account from po)
+                order by id for update)
         select 'p' as t, row_to_json(pl)::text as j from pl
         union all select 'o', row_to_json(po)::text from po
         union all select 'j', row_to_json(jo)::text from jo
-        union all select 'r', row_to_json(rj)::text from rj`,
-      values: [planIds, histIds, rejKeys],
+        union all select 'r', row_to_json(rj)::text from rj
+        union all select 'a', row_to_json(ac)::text from ac`,
+      values: [planIds, histIds, rejKeys, [...reqAcc].sort((x, y) => x - y)],
     });
+    const accounts = new Map<number, WAccount>();
     const plans = new Map<string, WPlan>();
     const rejections = new Map<string, { hash: string; code: ErrorCode; params: ErrorParams }>();
     const later: Array<{ t: string; v: Record<string, unknown> }> = [];
@@ -409,6 +422,15 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
           code: v.code as ErrorCode,
           params: v.params as ErrorParams,
         });
+      } else if (row.t === 'a') {
+        accounts.set(Number(v.id), {
+          id: Number(v.id),
+          currency: v.currency as number,
+          noNegative: v.no_negative as boolean,
+          own: BigInt(v.own as string),
+          min: BigInt(v.min_acc as string),
+          max: BigInt(v.max_acc as string),
+        });
       } else later.push({ t: row.t, v });
     }
     for (const { t, v } of later) {
@@ -425,33 +447,6 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       } else p.batchHashes.set(v.batch_id as number, v.request_hash as string);
     }
     for (const p of plans.values()) p.postings.sort((a, b) => a.batchId - b.batchId);
-
-    // Lock every account any request may touch, in id order.
-    const accIds = new Set<number>();
-    for (const r of reqs) {
-      if (r.op === 'hold' || r.op === 'batch') for (const p of r.postings) accIds.add(p.from).add(p.to);
-      if (r.op === 'commit' && r.finalPostings) for (const p of r.finalPostings) accIds.add(p.from).add(p.to);
-    }
-    for (const p of plans.values()) for (const x of p.postings) accIds.add(x.from).add(x.to);
-    const accounts = new Map<number, WAccount>();
-    if (accIds.size > 0) {
-      const q2 = await client.query<{ id: string; currency: number; no_negative: boolean; own: string; min_acc: string; max_acc: string }>({
-        name: 'ledger_lock_accounts',
-        text: `select id::text, currency, no_negative, own::text, min_acc::text, max_acc::text
-                 from ledger_account where id = any($1::bigint[]) order by id for update`,
-        values: [[...accIds].sort((a, b) => a - b)],
-      });
-      for (const r of q2.rows) {
-        accounts.set(Number(r.id), {
-          id: Number(r.id),
-          currency: r.currency,
-          noNegative: r.no_negative,
-          own: BigInt(r.own),
-          min: BigInt(r.min_acc),
-          max: BigInt(r.max_acc),
-        });
-      }
-    }
 
     // Writes collected in arrival order.
     const insPlans: Array<{ id: string; hash: string; row: HoldRow }> = [];
@@ -715,16 +710,32 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       results.push(closeResult(p));
     }
 
-    // ── writes: one multi-row statement per table ──
-    if (insPlans.length > 0) {
+    // ── writes: one statement of data-modifying CTEs (multi-row unnest inserts and one balance update) ──
+    const deltas = [...accDelta].filter(([, d]) => d.own !== 0n || d.min !== 0n || d.max !== 0n).sort((x, y) => x[0] - y[0]);
+    if (insPlans.length + insPostings.length + insJournal.length + deltas.length + insRejections.length > 0) {
       await client.query({
-        name: 'ledger_ins_plan',
-        text: `insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, acquirer, terminal, merchant, currency,
-                 amount, fee, pan_hash, pan_masked)
-               select id, 'HOLD', kind, 1, 1, hh, acq, term, mer, cur, amt, fee, ph, pm
-                 from unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::smallint[],
-                             $8::bigint[], $9::bigint[], $10::text[], $11::text[])
-                   as u(id, kind, hh, acq, term, mer, cur, amt, fee, ph, pm)`,
+        name: 'ledger_write',
+        text: `with ip as (
+            insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, acquirer, terminal, merchant, currency,
+                                     amount, fee, pan_hash, pan_masked)
+            select id, 'HOLD', kind, 1, 1, hh, acq, term, mer, cur, amt, fee, ph, pm
+              from unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::smallint[],
+                          $8::bigint[], $9::bigint[], $10::text[], $11::text[])
+                as u(id, kind, hh, acq, term, mer, cur, amt, fee, ph, pm)),
+          ipo as (
+            insert into ledger_posting (plan_id, batch_id, seq, from_account, to_account, amount, currency)
+            select * from unnest($12::text[], $13::int[], $14::int[], $15::bigint[], $16::bigint[], $17::bigint[], $18::smallint[])),
+          ij as (
+            insert into ledger_journal (plan_id, step, op, batch_id, request_hash)
+            select * from unnest($19::text[], $20::int[], $21::text[], $22::int[], $23::bytea[])),
+          ua as (
+            update ledger_account a set own = a.own + u.d_own, min_acc = a.min_acc + u.d_min, max_acc = a.max_acc + u.d_max
+              from unnest($24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[]) as u(id, d_own, d_min, d_max)
+             where a.id = u.id),
+          ir as (
+            insert into ledger_rejection (request_key, request_hash, code, params)
+            select * from unnest($28::text[], $29::bytea[], $30::text[], $31::jsonb[]))
+        select 1`,
         values: [
           insPlans.map((x) => x.id),
           insPlans.map((x) => x.row.kind),
@@ -737,15 +748,6 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
           insPlans.map((x) => x.row.fee?.toString() ?? null),
           insPlans.map((x) => x.row.panHash),
           insPlans.map((x) => x.row.panMasked),
-        ],
-      });
-    }
-    if (insPostings.length > 0) {
-      await client.query({
-        name: 'ledger_ins_posting',
-        text: `insert into ledger_posting (plan_id, batch_id, seq, from_account, to_account, amount, currency)
-               select * from unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::smallint[])`,
-        values: [
           insPostings.map((x) => x.planId),
           insPostings.map((x) => x.batchId),
           insPostings.map((x) => x.seq),
@@ -753,38 +755,23 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
           insPostings.map((x) => x.to),
           insPostings.map((x) => x.amount.toString()),
           insPostings.map((x) => x.currency),
-        ],
-      });
-    }
-    if (insJournal.length > 0) {
-      await client.query({
-        name: 'ledger_ins_journal',
-        text: `insert into ledger_journal (plan_id, step, op, batch_id, request_hash)
-               select * from unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bytea[])`,
-        values: [
           insJournal.map((x) => x.planId),
           insJournal.map((x) => x.step),
           insJournal.map((x) => x.op),
           insJournal.map((x) => x.batchId),
           insJournal.map((x) => x.hash),
-        ],
-      });
-    }
-    const deltas = [...accDelta].filter(([, d]) => d.own !== 0n || d.min !== 0n || d.max !== 0n).sort((a, b) => a[0] - b[0]);
-    if (deltas.length > 0) {
-      await client.query({
-        name: 'ledger_upd_accounts',
-        text: `update ledger_account a set own = a.own + u.d_own, min_acc = a.min_acc + u.d_min, max_acc = a.max_acc + u.d_max
-                 from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) as u(id, d_own, d_min, d_max)
-                where a.id = u.id`,
-        values: [
           deltas.map(([id]) => id),
           deltas.map(([, d]) => d.own.toString()),
           deltas.map(([, d]) => d.min.toString()),
           deltas.map(([, d]) => d.max.toString()),
+          insRejections.map((x) => x.key),
+          insRejections.map((x) => x.hash),
+          insRejections.map((x) => x.code),
+          insRejections.map((x) => JSON.stringify(x.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))),
         ],
       });
     }
+    // State changes after the postings (a posting may only go into a plan in HOLD): a second statement.
     const dirty = [...plans.values()].filter((p) => p.dirty);
     if (dirty.length > 0) {
       await client.query({
@@ -802,19 +789,6 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
           dirty.map((p) => p.closeHash),
           dirty.map((p) => p.finalAmount?.toString() ?? null),
           dirty.map((p) => p.finalFee?.toString() ?? null),
-        ],
-      });
-    }
-    if (insRejections.length > 0) {
-      await client.query({
-        name: 'ledger_ins_rejection',
-        text: `insert into ledger_rejection (request_key, request_hash, code, params)
-               select * from unnest($1::text[], $2::bytea[], $3::text[], $4::jsonb[])`,
-        values: [
-          insRejections.map((x) => x.key),
-          insRejections.map((x) => x.hash),
-          insRejections.map((x) => x.code),
-          insRejections.map((x) => JSON.stringify(x.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))),
         ],
       });
     }
