@@ -58,6 +58,8 @@ export interface PspServerOptions {
   maxFrameBytes?: number;
   /** Unsent response bytes after which a peer that does not read is cut off (default 4 MiB). */
   maxBufferedBytes?: number;
+  /** A peer whose socket has not drained for this long is cut off too; 0 = never (default 30 000). */
+  writeStallTimeoutMs?: number;
   /** Close a connection with nothing in flight after this long without traffic; 0 = never (default 300 000). */
   idleTimeoutMs?: number;
   /** close(): time given to in-flight requests before connections are destroyed (default 10 000). */
@@ -277,16 +279,28 @@ class PspConnection {
   private checkBuffered(): void {
     const max = this.server.options.maxBufferedBytes;
     const pending = this.writer.pendingBytes;
-    if (!this.closed && pending > max) {
-      const server = this.server;
-      server.stats.slowReaderCutoffs++;
-      server.emit('limit', { kind: 'slow-reader', connectionId: this.id });
-      server.log.warn({ connectionId: this.id, code: 'SW_ERR_NET_SLOW_READER', bytes: pending, max }, 'peer is not reading, cut off');
-      this.destroy('slow-reader');
-    }
+    if (!this.closed && pending > max) this.cutOff(pending, 'buffered output over the cap');
   }
 
+  private cutOff(pending: number, why: string): void {
+    const server = this.server;
+    const max = server.options.maxBufferedBytes;
+    server.stats.slowReaderCutoffs++;
+    server.emit('limit', { kind: 'slow-reader', connectionId: this.id });
+    server.log.warn({ connectionId: this.id, code: 'SW_ERR_NET_SLOW_READER', bytes: pending, max, why }, 'peer is not reading, cut off');
+    this.destroy('slow-reader');
+  }
+
+  private stallTimer: NodeJS.Timeout | null = null;
+
   pause(reason: PauseReason): void {
+    if (reason === 'drain' && !this.stallTimer && this.server.options.writeStallTimeoutMs > 0) {
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = null;
+        if (this.pausedFor.has('drain')) this.cutOff(this.writer.pendingBytes, 'no drain within the write stall timeout');
+      }, this.server.options.writeStallTimeoutMs);
+      this.stallTimer.unref();
+    }
     if (this.pausedFor.size === 0) {
       this.socket.pause();
       this.reassembler.pause();
@@ -295,6 +309,10 @@ class PspConnection {
   }
 
   resume(reason: PauseReason): void {
+    if (reason === 'drain' && this.stallTimer) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
     if (!this.pausedFor.delete(reason) || this.pausedFor.size > 0 || this.closed) return;
     this.socket.resume();
     this.reassembler.resume();
@@ -324,6 +342,7 @@ class PspConnection {
 
   private onClose(): void {
     this.closed = true;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
     this.writer.discard();
     this.server.connectionClosed(this, this.closeReason);
   }
@@ -382,6 +401,7 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       maxInFlightPerConnection: opts.maxInFlightPerConnection ?? 256,
       maxFrameBytes: opts.maxFrameBytes ?? 8192,
       maxBufferedBytes: opts.maxBufferedBytes ?? 4 * 1024 * 1024,
+      writeStallTimeoutMs: opts.writeStallTimeoutMs ?? 30_000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
       echoFields: opts.echoFields ?? DEFAULT_ECHO_FIELDS,
