@@ -228,6 +228,8 @@ function hashOf(v: unknown): string {
   return '\\x' + crypto.createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
 
+const batchRejKey = (r: { planId: string; batchId: number; hash: string }) => `batch:${r.planId}:${r.batchId}:${r.hash.slice(2)}`;
+
 function bad(planId: string, reason: string): SwitchError {
   return new SwitchError('SW_ERR_LEDGER_BAD_REQUEST', { planId: safeId(planId), reason });
 }
@@ -360,7 +362,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   async function flush(client: pg.PoolClient, reqs: readonly Req[]): Promise<Array<Res | Error>> {
     const planIds = [...new Set(reqs.map((r) => r.planId))].sort();
     const histIds = [...new Set(reqs.filter((r) => r.op !== 'hold').map((r) => r.planId))];
-    const rejKeys = reqs.flatMap((r) => (r.op === 'hold' ? [`hold:${r.planId}`] : r.op === 'batch' ? [`batch:${r.planId}:${r.batchId}`] : []));
+    const rejKeys = reqs.flatMap((r) => (r.op === 'hold' ? [`hold:${r.planId}`] : r.op === 'batch' ? [batchRejKey(r)] : []));
     // Request accounts are known up front; accounts of existing plans come from their postings.
     const reqAcc = new Set<number>();
     for (const r of reqs) {
@@ -596,15 +598,17 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         continue;
       }
       if (r.op === 'batch') {
-        const key = `batch:${r.planId}:${r.batchId}`;
-        const rej = rejections.get(key);
-        if (rej) {
-          results.push(rej.hash === r.hash ? new SwitchError(rej.code, rej.params) : mismatch(r.planId, `batch ${r.batchId}`));
-          continue;
-        }
+        // An accepted batch answers replays; a rejected payload stays rejected; a rejected batch id stays free
+        // for a different payload (the rejection key includes the payload hash).
         const prev = p.batchHashes.get(r.batchId);
         if (prev !== undefined) {
           results.push(prev === r.hash ? { planId: p.id, batchId: r.batchId } : mismatch(r.planId, `batch ${r.batchId}`));
+          continue;
+        }
+        const key = batchRejKey(r);
+        const rej = rejections.get(key);
+        if (rej) {
+          results.push(new SwitchError(rej.code, rej.params));
           continue;
         }
         if (p.state !== 'HOLD') {
