@@ -1,0 +1,115 @@
+/**
+ * npm run send -- --pan 4111111111111111 --amount 12.34 --currency 978 --merchant SHOP1 --terminal T1
+ *                 [--mti 0100] [--host 127.0.0.1] [--port 9000] [--dialect iso87-ascii-bbitmap]
+ *                 [--framer binary2|ascii4|bcd2[+tpdu]] [--stan N] [--expiry YYMM] [--timeout ms] [--json]
+ *
+ * Builds one request from the flags, sends it, prints request and response readably with the PAN masked.
+ * Exit code 0 when an answer came back (whatever its response code), 2 when none did.
+ */
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { maskMessage } from '../../src/iso8583/mask.js';
+import { isSwitchError } from '../../src/errors.js';
+import { framerByName } from '../../src/wire/framer.js';
+import { PspClient } from './client.js';
+import { buildAuthorization, describeResponseCode, formatMessage } from './common.js';
+
+export interface SendOptions {
+  host: string;
+  port: number;
+  dialect: string;
+  framer: string;
+  timeoutMs: number;
+  json: boolean;
+  pan?: string;
+  amount?: string;
+  currency?: string;
+  merchant?: string;
+  terminal?: string;
+  mti?: string;
+  stan?: string;
+  expiry?: string;
+}
+
+export function parseSendArgs(argv: string[]): SendOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '9000' },
+      dialect: { type: 'string', default: 'iso87-ascii-bbitmap' },
+      framer: { type: 'string', default: 'binary2' },
+      timeout: { type: 'string', default: '30000' },
+      json: { type: 'boolean', default: false },
+      pan: { type: 'string' },
+      amount: { type: 'string' },
+      currency: { type: 'string' },
+      merchant: { type: 'string' },
+      terminal: { type: 'string' },
+      mti: { type: 'string' },
+      stan: { type: 'string' },
+      expiry: { type: 'string' },
+    },
+    strict: true,
+  });
+  const o: SendOptions = {
+    host: values.host,
+    port: Number(values.port),
+    dialect: values.dialect,
+    framer: values.framer,
+    timeoutMs: Number(values.timeout),
+    json: values.json,
+  };
+  for (const k of ['pan', 'amount', 'currency', 'merchant', 'terminal', 'mti', 'stan', 'expiry'] as const) {
+    const v = values[k];
+    if (v !== undefined) o[k] = v;
+  }
+  return o;
+}
+
+/** Sends once; returns the text to print and the exit code. */
+export async function runSend(o: SendOptions): Promise<{ out: string; code: number }> {
+  const client = await PspClient.connect({ host: o.host, port: o.port, dialect: o.dialect, framer: framerByName(o.framer), timeoutMs: o.timeoutMs });
+  try {
+    const stan = o.stan ? o.stan.padStart(6, '0') : client.stan.next();
+    const req = buildAuthorization({
+      stan,
+      ...(o.pan ? { pan: o.pan } : {}),
+      ...(o.amount ? { amount: o.amount } : {}),
+      ...(o.currency ? { currency: o.currency } : {}),
+      ...(o.merchant ? { merchant: o.merchant } : {}),
+      ...(o.terminal ? { terminal: o.terminal } : {}),
+      ...(o.mti ? { mti: o.mti } : {}),
+      ...(o.expiry ? { expiry: o.expiry } : {}),
+    });
+    const t0 = performance.now();
+    const resp = await client.send(req);
+    const ms = Math.round((performance.now() - t0) * 10) / 10;
+    const rc = resp.getString(39);
+    if (o.json) {
+      return { out: JSON.stringify({ request: maskMessage(req), response: maskMessage(resp), latency_ms: ms }), code: 0 };
+    }
+    const out = [
+      `→ ${req.mti} to ${o.host}:${o.port} (${o.dialect}, ${o.framer})`,
+      formatMessage(req, client.codec),
+      `← ${resp.mti} in ${ms} ms: ${rc ?? '??'} ${describeResponseCode(rc)}`,
+      formatMessage(resp, client.codec),
+    ].join('\n');
+    return { out, code: 0 };
+  } finally {
+    await client.close();
+  }
+}
+
+async function main(): Promise<void> {
+  try {
+    const { out, code } = await runSend(parseSendArgs(process.argv.slice(2)));
+    process.stdout.write(out + '\n');
+    process.exitCode = code;
+  } catch (e) {
+    process.stderr.write(`send failed: ${isSwitchError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 2;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) void main();
