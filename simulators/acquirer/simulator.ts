@@ -26,6 +26,8 @@ export interface AcquirerSimulatorOptions {
   /** Seed of every random choice (latency, faults, auth codes). */
   seed?: number;
   maxFrameBytes?: number;
+  /** Keep a journal (default true); `{ max }` bounds it (default 200 000 entries). */
+  journal?: boolean | { max: number };
 }
 
 export interface SimulatorStats {
@@ -140,7 +142,7 @@ class SimConnection {
 }
 
 class Sim implements AcquirerSimulator {
-  readonly journal = new Journal();
+  readonly journal: Journal;
   readonly stats: SimulatorStats = {
     connectionsAccepted: 0,
     connectionsActive: 0,
@@ -168,11 +170,18 @@ class Sim implements AcquirerSimulator {
   private control: ControlServer | null = null;
   private connSeq = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** ECHO_FIELDS that this dialect defines. */
+  private readonly echoFields: number[];
+  private readonly hasRrn: boolean;
 
   constructor(opts: AcquirerSimulatorOptions) {
+    const j = opts.journal ?? true;
+    this.journal = j === false ? new Journal(0, false) : new Journal(j === true ? undefined : j.max);
     this.codec = opts.codec ?? loadDialect(opts.dialect ?? 'iso87-binary');
     this.framer = opts.framer && 'readLength' in opts.framer ? opts.framer : createFramer((opts.framer as FramerOptions | undefined) ?? {});
     this.maxFrameBytes = opts.maxFrameBytes ?? 8192;
+    this.echoFields = ECHO_FIELDS.filter((f) => this.codec.spec.fields[String(f)] !== undefined);
+    this.hasRrn = this.codec.spec.fields['37'] !== undefined;
     this.rng = new Rng(opts.seed ?? Date.now());
     const b = opts.behaviour ?? {};
     validateBehaviour(b);
@@ -231,6 +240,7 @@ class Sim implements AcquirerSimulator {
 
   /** The outage in force now, if any. */
   outageMode(): 'down' | 'silent' | null {
+    if (this.adhocOutage === null && !this.current.faults.outages?.length) return null;
     const now = Date.now();
     if (this.adhocOutage) {
       if (now < this.adhocOutage.until) return this.adhocOutage.mode;
@@ -350,44 +360,45 @@ class Sim implements AcquirerSimulator {
 
   private financialAnswer(req: IsoMessage, code: string): IsoMessage {
     const r = new IsoMessage(responseMti(req.mti));
-    for (const f of ECHO_FIELDS) {
+    for (const f of this.echoFields) {
       const v = req.get(f);
-      if (v !== undefined && this.codec.spec.fields[String(f)]) r.set(f, v);
+      if (v !== undefined) r.set(f, v);
     }
-    if (!r.has(37) && this.codec.spec.fields['37']) r.set(37, this.rng.digits(12));
+    if (!r.has(37) && this.hasRrn) r.set(37, this.rng.digits(12));
     if (code === '00' && (req.mti === '0100' || req.mti === '0200')) r.set(38, this.rng.alnum(6));
     return r.set(39, code);
   }
 
   private answer(conn: SimConnection, resp: IsoMessage, delayMs: number): void {
-    const go = (): void => {
-      if (conn.closed) return;
-      if (this.outageMode() === 'silent') {
-        this.stats.dropped++;
-        return;
-      }
-      let bytes = this.codec.pack(resp);
-      const f = this.current.faults;
-      if (resp.mti !== '0810' && this.rng.chance(f.garbageFrames)) {
-        this.stats.garbageSent++;
-        bytes = Buffer.from(Array.from({ length: bytes.length }, () => this.rng.int(0, 255)));
-        bytes[0] = 0xff; // never a readable MTI
-      } else {
-        this.journal.record(conn.id, 'out', resp);
-      }
-      const partial = this.rng.chance(f.partialFrames);
-      if (partial) this.stats.partialSent++;
-      this.stats.answered++;
-      conn.send(bytes, partial);
-    };
-    if (delayMs <= 0) go();
+    if (delayMs <= 0) this.answerNow(conn, resp);
     else {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        go();
+        this.answerNow(conn, resp);
       }, delayMs);
       this.timers.add(t);
     }
+  }
+
+  private answerNow(conn: SimConnection, resp: IsoMessage): void {
+    if (conn.closed) return;
+    if (this.outageMode() === 'silent') {
+      this.stats.dropped++;
+      return;
+    }
+    let bytes = this.codec.pack(resp);
+    const f = this.current.faults;
+    if (resp.mti !== '0810' && this.rng.chance(f.garbageFrames)) {
+      this.stats.garbageSent++;
+      bytes = Buffer.from(Array.from({ length: bytes.length }, () => this.rng.int(0, 255)));
+      bytes[0] = 0xff; // never a readable MTI
+    } else {
+      this.journal.record(conn.id, 'out', resp);
+    }
+    const partial = this.rng.chance(f.partialFrames);
+    if (partial) this.stats.partialSent++;
+    this.stats.answered++;
+    conn.send(bytes, partial);
   }
 
   async close(): Promise<void> {

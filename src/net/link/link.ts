@@ -361,7 +361,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
         this.stats.sent++;
       }
       conn.send(bytes);
-      if (!internal) this.emit('sent', { link: this.name, connectionId: conn.id, mti, at: sentAt });
+      if (!internal && this.listenerCount('sent') > 0) this.emit('sent', { link: this.name, connectionId: conn.id, mti, at: sentAt });
     });
   }
 
@@ -400,14 +400,16 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     if (!p.internal) {
       this.stats.answered++;
       const rc = msg.get(39);
-      this.emit('answered', {
-        link: this.name,
-        connectionId: conn.id,
-        mti: p.mti,
-        responseMti: msg.mti,
-        responseCode: typeof rc === 'string' ? rc : undefined,
-        latencyMs: Date.now() - p.sentAt,
-      });
+      if (this.listenerCount('answered') > 0) {
+        this.emit('answered', {
+          link: this.name,
+          connectionId: conn.id,
+          mti: p.mti,
+          responseMti: msg.mti,
+          responseCode: typeof rc === 'string' ? rc : undefined,
+          latencyMs: Date.now() - p.sentAt,
+        });
+      }
     }
     p.resolve(msg);
   }
