@@ -23,6 +23,18 @@ export interface CheckReport {
 const LIMIT = 20;
 
 export async function checkLedger(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await checkOnce(pool);
+    } catch (e) {
+      // read-only: safe to retry when the connection was lost
+      const lost = e instanceof Error && /Connection terminated|terminating connection|ECONNRESET/i.test(e.message);
+      if (!lost || attempt >= 3 || 'release' in pool) throw e;
+    }
+  }
+}
+
+async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
   const violations: Violation[] = [];
   const add = (rule: string, rows: Array<Record<string, unknown>>, fmt: (r: Record<string, unknown>) => string) => {
     for (const r of rows) violations.push({ rule, detail: fmt(r) });
@@ -30,6 +42,8 @@ export async function checkLedger(pool: pg.Pool | pg.PoolClient): Promise<CheckR
   // One repeatable-read snapshot so the rules are checked against the same state.
   const client = 'release' in pool ? pool : await (pool as pg.Pool).connect();
   const own = client !== pool;
+  const onError = () => undefined;
+  if (own) client.on('error', onError);
   try {
     await client.query('begin isolation level repeatable read read only');
     const q = async (sql: string) => (await client.query(sql)).rows as Array<Record<string, unknown>>;
@@ -118,7 +132,10 @@ export async function checkLedger(pool: pg.Pool | pg.PoolClient): Promise<CheckR
     await client.query('rollback').catch(() => undefined);
     throw e;
   } finally {
-    if (own) (client as pg.PoolClient).release();
+    if (own) {
+      client.removeListener('error', onError);
+      (client as pg.PoolClient).release(true);
+    }
   }
 }
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { SwitchError, type ErrorCode, type ErrorParams } from '../errors.js';
-import { createGroupCommit, type GroupCommitStats, type GroupCommitter } from '../store/group-commit.js';
+import { createGroupCommit, isConnectionError, type GroupCommitStats, type GroupCommitter } from '../store/group-commit.js';
 import { migrate } from '../store/migrate.js';
 import { minorUnit } from './currency.js';
 import { NO_FEES, type FeeSchedule } from './fees.js';
@@ -259,6 +259,21 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
 
   const accountCache = new Map<string, AccountInfo>();
 
+  /** Reads and idempotent writes outside the group committer: retried when the connection is lost. */
+  async function query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await pool.query(text, values);
+      } catch (e) {
+        if (!isConnectionError(e) || attempt >= 5) {
+          if (isConnectionError(e)) throw new SwitchError('SW_ERR_DB_UNAVAILABLE', { target: 'ledger', reason: (e as Error).message.slice(0, 200) }, { cause: e });
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+      }
+    }
+  }
+
   function rowToAccount(r: { id: string; code: string; kind: AccountKind; currency: number; minor_unit: number; no_negative: boolean }): AccountInfo {
     return { id: Number(r.id), code: r.code, kind: r.kind, currency: r.currency, minorUnit: r.minor_unit, noNegative: r.no_negative };
   }
@@ -275,12 +290,12 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       if (!same(cached)) throw new SwitchError('SW_ERR_LEDGER_ACCOUNT_CONFLICT', { account: spec.code });
       return cached;
     }
-    await pool.query(
+    await query(
       `insert into ledger_account (code, kind, currency, minor_unit, no_negative) values ($1, $2, $3, $4, $5)
        on conflict (code) do nothing`,
       [spec.code, spec.kind, spec.currency, mu, want.noNegative],
     );
-    const { rows } = await pool.query(
+    const { rows } = await query(
       'select id::text, code, kind, currency, minor_unit, no_negative from ledger_account where code = $1',
       [spec.code],
     );
@@ -293,7 +308,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   async function lookupAccounts(codes: string[]): Promise<void> {
     const missing = [...new Set(codes.filter((c) => !accountCache.has(c)))];
     if (missing.length === 0) return;
-    const { rows } = await pool.query(
+    const { rows } = await query(
       'select id::text, code, kind, currency, minor_unit, no_negative from ledger_account where code = any($1::text[])',
       [missing],
     );
@@ -897,7 +912,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     },
 
     async balances(account) {
-      const { rows } = await pool.query(
+      const { rows } = await query(
         `select id::text, code, currency, minor_unit, own::text, min_acc::text, max_acc::text from ledger_account
           where ${typeof account === 'number' ? 'id = $1' : 'code = $1'}`,
         [account],
@@ -922,14 +937,14 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
 
     async plan(planId) {
       checkPlanId(planId);
-      const { rows } = await pool.query(
+      const { rows } = await query(
         `select id, state, kind, last_batch, acquirer, terminal, merchant, currency, amount::text, fee::text,
                 final_amount::text, final_fee::text, pan_masked, created_at, closed_at from ledger_plan where id = $1`,
         [planId],
       );
       const r = rows[0];
       if (!r) return undefined;
-      const ps = await pool.query(
+      const ps = await query(
         `select batch_id, from_account::text, to_account::text, amount::text, currency from ledger_posting
           where plan_id = $1 order by batch_id, seq`,
         [planId],

@@ -17,6 +17,7 @@
  */
 import type pg from 'pg';
 import { SwitchError, isSwitchError } from '../errors.js';
+import { guardClientErrors } from './postgres.js';
 
 export interface GroupCommitOptions<Req, Res> {
   pool: pg.Pool;
@@ -112,6 +113,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
   const maxQueue = Math.max(1, opts.maxQueue ?? 100_000);
   const retries = Math.max(0, opts.retries ?? 5);
+  guardClientErrors(opts.pool);
   const queue: Array<Item<Req, Res>> = [];
   let head = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -173,6 +175,12 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
     }
     let phase: Phase = 'begin';
     let broken = false;
+    // A connection killed while we hold the client between queries is emitted as 'error' on the client; without
+    // a listener that would crash the process. The next query on it fails and is handled below.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
       phase = 'flush';
@@ -192,6 +200,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
       }
       throw new TxError(phase, e);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken ? true : undefined);
     }
   }

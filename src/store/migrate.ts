@@ -35,6 +35,10 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions): Promise<Migr
   );
   const client = await pool.connect();
   let broken = false;
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('select pg_advisory_lock($1, hashtext(current_schema()))', [LOCK_NAMESPACE]);
     try {
@@ -82,6 +86,7 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions): Promise<Migr
       });
     }
   } finally {
+    client.removeListener('error', onError);
     client.release(broken ? true : undefined);
   }
 }

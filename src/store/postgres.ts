@@ -41,7 +41,23 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
     ...(opts.statementTimeoutMs !== undefined ? { statement_timeout: opts.statementTimeoutMs } : {}),
   });
   pool.on('error', (err) => opts.onError?.(err));
+  guardClientErrors(pool);
   return pool;
+}
+
+const guarded = new WeakSet<pg.Pool>();
+const noop = () => undefined;
+
+/**
+ * A pg client whose connection dies while no query is active emits 'error'; pg-pool listens only while the
+ * client is idle, so a second error on a client that already failed (or one arriving between two queries of a
+ * checked-out client) would crash the process. Every client of the pool gets a permanent no-op listener;
+ * queries still fail normally and the pool drops broken clients.
+ */
+export function guardClientErrors(pool: pg.Pool): void {
+  if (guarded.has(pool)) return;
+  guarded.add(pool);
+  pool.on('connect', (client) => client.on('error', noop));
 }
 
 /** URL with the password replaced, safe to log. */
