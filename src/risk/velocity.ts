@@ -68,19 +68,27 @@ end
 return out
 `;
 
+type HitCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
+
 export class RedisVelocityStore implements VelocityStore {
   private seq = 0;
   private readonly instance = randomBytes(4).toString('hex');
+  private readonly cmd: HitCommand;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix = 'sw:',
-  ) {}
+  ) {
+    // defineCommand sends EVALSHA and falls back to EVAL once per connection.
+    const r = redis as Redis & { swVelocityHit?: HitCommand };
+    if (!r.swVelocityHit) redis.defineCommand('swVelocityHit', { numberOfKeys: 1, lua: HIT_LUA });
+    this.cmd = (r.swVelocityHit as HitCommand).bind(redis);
+  }
 
   async hit(key: string, windowsMs: readonly number[], at: number): Promise<number[]> {
     const max = Math.max(...windowsMs);
     const member = `${at}:${this.instance}:${(this.seq = (this.seq + 1) % 1e9)}`;
-    const res = (await this.redis.eval(HIT_LUA, 1, `${this.prefix}vel:${key}`, at, member, max, ...windowsMs)) as number[];
+    const res = (await this.cmd(`${this.prefix}vel:${key}`, at, member, max, ...windowsMs)) as unknown[];
     return res.map(Number);
   }
 }

@@ -60,7 +60,6 @@ interface Scored {
   failureScore: number;
   sr: number;
   eligible: boolean;
-  key: number;
   winner: boolean;
 }
 
@@ -233,7 +232,6 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
       failureScore: 0,
       sr: 1,
       eligible: true,
-      key: 0,
       winner: false,
     });
   }
