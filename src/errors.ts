@@ -81,8 +81,22 @@ export const ERROR_TEMPLATES = {
   SW_ERR_REDIS_CONFIG: 'redis configuration is invalid: {reason}',
   SW_ERR_CLI_USAGE: 'usage: {usage}',
   // ── switch flows (src/switch) ────────────────────────────────────────────────────────────────────────
+  SW_ERR_TXN_NOT_FOUND: 'transaction {id} not found',
+  SW_ERR_TXN_STATE: 'transaction {id} is {state}: cannot {action}',
+  SW_ERR_SWITCH_CONFIG: 'switch config is invalid at {path}: {reason}',
+  SW_ERR_NO_LINK: 'no link to acquirer {acquirer}',
+  SW_ERR_SWITCH_STOPPED: 'the switch is stopping: {action} refused',
+  SW_ERR_BREAKER_OPEN: 'acquirer {acquirer}: circuit breaker open',
   // ── admin and config (src/admin, config) ────────────────────────────────────────────────────────────
   SW_ERR_CONFIG_INVALID: 'config is invalid at {path}: {reason}',
+  SW_ERR_ADMIN_UNAUTHORIZED: 'admin API: {reason}',
+  SW_ERR_ADMIN_FORBIDDEN: 'admin API: role {role} may not {action}',
+  SW_ERR_ADMIN_BAD_REQUEST: 'admin API: request is invalid at {path}: {reason}',
+  SW_ERR_ADMIN_NOT_FOUND: 'admin API: {what} {id} not found',
+  SW_ERR_ADMIN_NOT_CONFIGURED: 'admin API: {area} is not available on this instance',
+  SW_ERR_ADMIN_CONFLICT: 'admin API: {what} {id} cannot be changed: {reason}',
+  SW_ERR_ADMIN_RULES_YAML: 'admin API: {file} is not valid YAML at line {line} ({reason})',
+  SW_ERR_ADMIN_INTERNAL: 'admin API: internal error ({reason})',
 } as const satisfies Record<string, string>;
 
 export type ErrorCode = keyof typeof ERROR_TEMPLATES;

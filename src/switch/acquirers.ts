@@ -1,0 +1,149 @@
+/**
+ * The acquirers the rules describe: a multiplexed link each (and, for acquirers with port 0, the built-in
+ * simulator it talks to), wrapped so every request is seen by the failure detector, the success-rate tracker
+ * and the acquirer's circuit breaker.
+ */
+import type { Logger } from 'pino';
+import { loadDialect, type IsoMessage } from '../iso8583/index.js';
+import { AcquirerLink, type UnmatchedHandler } from '../net/index.js';
+import { framerByName } from '../wire/index.js';
+import { isSwitchError, SwitchError } from '../errors.js';
+import type { AcquirerDef } from '../routing/types.js';
+import type { FailureDetector } from '../routing/detector.js';
+import type { LinkBreakers } from '../routing/breakers.js';
+import type { SuccessRateTracker } from '../routing/success-rate.js';
+import { startAcquirerSimulator, type AcquirerSimulator, type Behaviour } from '../../simulators/acquirer/index.js';
+
+/** Errors that mean the request never reached the acquirer: try the next route. */
+const FAST_FAILURES = new Set(['SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_LINK_CLOSED', 'SW_ERR_BREAKER_OPEN']);
+
+export function isFastFailure(e: unknown): boolean {
+  return isSwitchError(e) && FAST_FAILURES.has(e.code);
+}
+
+export interface Acquirer {
+  def: AcquirerDef;
+  link: AcquirerLink;
+  simulator: AcquirerSimulator | null;
+  timeoutMs: number;
+}
+
+export interface AcquirerSetOptions {
+  acquirers: readonly AcquirerDef[];
+  detector: FailureDetector;
+  breakers: LinkBreakers;
+  successRate: SuccessRateTracker;
+  builtInSimulators: boolean;
+  timeoutOverrideMs?: number;
+  onUnmatched: UnmatchedHandler;
+  log: Logger;
+}
+
+/** Behaviour of a built-in simulator from the acquirer's `simulator` block in rules/acquirers.yaml. */
+export function simulatorBehaviour(def: AcquirerDef): Partial<Behaviour> {
+  const s = def.simulator;
+  const b: Partial<Behaviour> = { defaultResponseCode: '00', rules: [] };
+  if (!s) return b;
+  const jitter = s.jitter_ms ?? 0;
+  b.latency = jitter > 0 ? { distribution: 'uniform', minMs: Math.max(0, s.latency_ms - jitter), maxMs: s.latency_ms + jitter } : { distribution: 'fixed', ms: s.latency_ms };
+  // Test cards: a PAN ending in 0002 is declined with the acquirer's decline code (docs/switch.md).
+  b.rules = [{ when: { panSuffix: '0002' }, respond: s.decline_code ?? '05' }];
+  if (s.timeout_rate) b.faults = { neverAnswer: s.timeout_rate };
+  return b;
+}
+
+export class AcquirerSet {
+  private readonly byId = new Map<string, Acquirer>();
+
+  private constructor(private readonly o: AcquirerSetOptions) {}
+
+  static async start(o: AcquirerSetOptions): Promise<AcquirerSet> {
+    const set = new AcquirerSet(o);
+    for (const def of o.acquirers) await set.add(def);
+    return set;
+  }
+
+  private async add(def: AcquirerDef): Promise<void> {
+    const codec = loadDialect(def.link.dialect);
+    const framer = framerByName(def.link.framer);
+    let host = def.link.host ?? '127.0.0.1';
+    let port = def.link.port ?? 0;
+    let simulator: AcquirerSimulator | null = null;
+    if (port === 0) {
+      if (!this.o.builtInSimulators) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: `acquirers.${def.id}.link.port`, reason: 'port 0 needs the built-in simulators' });
+      simulator = await startAcquirerSimulator({ dialect: def.link.dialect, framer, host: '127.0.0.1', port: 0, control: true, behaviour: simulatorBehaviour(def), journal: { max: 50_000 } });
+      host = simulator.host;
+      port = simulator.port;
+      this.o.log.info({ acquirer: def.id, port, control: simulator.controlUrl, dialect: def.link.dialect }, 'built-in acquirer simulator started');
+    }
+    const timeoutMs = this.o.timeoutOverrideMs || def.link.timeouts_ms.response;
+    const link = new AcquirerLink({
+      name: def.id,
+      host,
+      port,
+      codec,
+      framer,
+      connections: def.link.connections,
+      defaultTimeoutMs: timeoutMs,
+      connectTimeoutMs: def.link.timeouts_ms.connect,
+      echoIdleMs: def.link.timeouts_ms.echo_interval ?? 30_000,
+      readTimeoutMs: Math.max(2 * (def.link.timeouts_ms.echo_interval ?? 30_000), 10_000),
+      maxInFlight: 20_000,
+      logger: this.o.log.child({ acquirer: def.id }),
+    });
+    link.onUnmatched(this.o.onUnmatched);
+    link.start();
+    this.byId.set(def.id, { def, link, simulator, timeoutMs });
+  }
+
+  get(id: string): Acquirer {
+    const a = this.byId.get(id);
+    if (!a) throw new SwitchError('SW_ERR_NO_LINK', { acquirer: id });
+    return a;
+  }
+
+  all(): Acquirer[] {
+    return [...this.byId.values()];
+  }
+
+  async waitReady(timeoutMs: number): Promise<void> {
+    await Promise.all(this.all().map((a) => a.link.waitReady(1, timeoutMs).catch(() => undefined)));
+  }
+
+  nextStan(id: string): string {
+    return this.get(id).link.nextStan();
+  }
+
+  /**
+   * Sends through the acquirer's breaker; the detector sees the start at dispatch and the outcome, with
+   * connection-level failures counted at once. `services` are the detector ids (acquirer, terminal).
+   */
+  async request(id: string, msg: IsoMessage, services: readonly string[], timeoutMs?: number): Promise<IsoMessage> {
+    const a = this.get(id);
+    const t = timeoutMs ?? a.timeoutMs;
+    const token = this.o.detector.start(services, t);
+    const breaker = this.o.breakers.breaker(id, (m: IsoMessage, ms: number) => a.link.request(m, { timeoutMs: ms }));
+    try {
+      const res = await breaker.fire(msg, t);
+      this.o.detector.finish(token);
+      return res;
+    } catch (e) {
+      const code = isSwitchError(e) ? e.code : (e as { code?: string }).code;
+      if (code === 'EOPENBREAKER') {
+        throw new SwitchError('SW_ERR_BREAKER_OPEN', { acquirer: id });
+      }
+      const fast = isFastFailure(e) || code === 'SW_ERR_LINK_CONNECTION_LOST';
+      this.o.detector.fail(token, code === 'SW_ERR_LINK_TIMEOUT' ? 'timeout' : fast ? 'fast' : 'error');
+      throw e;
+    }
+  }
+
+  recordOutcome(terminal: string, approved: boolean): void {
+    this.o.successRate.record(terminal, approved);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((a) => a.link.close({ signOff: true }).catch(() => undefined)));
+    await Promise.all(this.all().map((a) => a.simulator?.close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * One config schema with commented defaults (shared/design.md §3.8). Sources, later wins: the defaults
+ * below, a JSON file (SWITCH_CONFIG or --config), then environment variables. Unknown keys are refused.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { SwitchError } from '../errors.js';
+
+export interface SwitchConfig {
+  psp: {
+    /** Where PSPs connect. */
+    host: string;
+    port: number;
+    dialect: string;
+    /** binary2 | ascii4 | bcd2, optional "+tpdu". */
+    framer: string;
+    /** PSP name recorded on transactions from this listener (merchants list the PSPs they accept). */
+    name: string;
+    maxConnections: number;
+    maxInFlightPerConnection: number;
+    idleTimeoutMs: number;
+    tls?: { certFile: string; keyFile: string };
+  };
+  admin: { enabled: boolean; host: string; port: number; tokens: Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator'; sha256: string }> };
+  /** Empty: DATABASE_URL, else an embedded PostgreSQL under dataDir. */
+  database: { url: string; dataDir: string; poolSize: number };
+  /** Empty: REDIS_URL, else the failure detector and velocity counters stay in memory. */
+  redis: { url: string };
+  rulesDir: string;
+  /** Overrides every acquirer's response timeout when > 0. */
+  acquirerTimeoutMs: number;
+  /** Same DE11, DE41, DE42, DE7 and MTI class within this window is a duplicate. */
+  duplicateWindowMs: number;
+  /** Group commit: longest wait of a batch's first write. */
+  groupCommitMs: number;
+  expiry: { holdAgeMs: number; sweepIntervalMs: number };
+  saf: { pollMs: number; retryInitialMs: number; retryMaxMs: number; maxAttempts: number; expireAfterMs: number; timeoutMs: number };
+  /** HMAC key for PAN hashes in the database. Set it in production (env PAN_HASH_KEY). */
+  panHashKey: string;
+  responseCodes: { noRoute: string; unavailable: string; formatError: string; duplicate: string; unknownMerchant: string; reversedBeforeArrival: string; systemError: string };
+  /** Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0. */
+  builtInSimulators: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_CONFIG: SwitchConfig = {
+  psp: { host: '127.0.0.1', port: 8583, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-alpha', maxConnections: 1000, maxInFlightPerConnection: 512, idleTimeoutMs: 300_000 },
+  admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [] },
+  database: { url: '', dataDir: 'data/pg', poolSize: 10 },
+  redis: { url: '' },
+  rulesDir: 'rules',
+  acquirerTimeoutMs: 0,
+  duplicateWindowMs: 10 * 60_000,
+  groupCommitMs: 1,
+  expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
+  saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, maxAttempts: 30, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000 },
+  panHashKey: 'dev-only-pan-hash-key-change-me',
+  responseCodes: { noRoute: '92', unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
+  builtInSimulators: true,
+  logLevel: 'info',
+};
+
+const str = { type: 'string' } as const;
+const int = { type: 'integer', minimum: 0 } as const;
+const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
+
+const SCHEMA = obj({
+  psp: obj({ host: str, port, dialect: str, framer: str, name: str, maxConnections: int, maxInFlightPerConnection: int, idleTimeoutMs: int, tls: obj({ certFile: str, keyFile: str }, ['certFile', 'keyFile']) }),
+  admin: obj({ enabled: { type: 'boolean' }, host: str, port, tokens: { type: 'array', items: obj({ name: str, role: { enum: ['viewer', 'risk-editor', 'operator'] }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, ['name', 'role', 'sha256']) } }),
+  database: obj({ url: str, dataDir: str, poolSize: { type: 'integer', minimum: 2, maximum: 200 } }),
+  redis: obj({ url: str }),
+  rulesDir: str,
+  acquirerTimeoutMs: int,
+  duplicateWindowMs: int,
+  groupCommitMs: { type: 'number', minimum: 0, maximum: 50 },
+  expiry: obj({ holdAgeMs: int, sweepIntervalMs: { type: 'integer', minimum: 10 } }),
+  saf: obj({ pollMs: { type: 'integer', minimum: 10 }, retryInitialMs: int, retryMaxMs: int, maxAttempts: { type: 'integer', minimum: 1 }, expireAfterMs: int, timeoutMs: { type: 'integer', minimum: 1 } }),
+  panHashKey: { type: 'string', minLength: 16 },
+  responseCodes: obj(Object.fromEntries(Object.keys(DEFAULT_CONFIG.responseCodes).map((k) => [k, { type: 'string', pattern: '^[0-9A-Z]{2}$' }]))),
+  builtInSimulators: { type: 'boolean' },
+  logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+});
+
+type Plain = Record<string, unknown>;
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = base[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Plain, v as Plain) : v;
+  }
+  return out;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Plain {
+  const o: Plain = {};
+  const set = (path: string[], v: unknown) => {
+    let cur = o;
+    for (const k of path.slice(0, -1)) cur = (cur[k] ??= {}) as Plain;
+    cur[path[path.length - 1]!] = v;
+  };
+  const num = (name: string, path: string[]) => {
+    const v = env[name];
+    if (v === undefined || v === '') return;
+    if (!/^[0-9]+$/.test(v)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: `env ${name}`, reason: 'must be a whole number' });
+    set(path, Number(v));
+  };
+  if (env.DATABASE_URL) set(['database', 'url'], env.DATABASE_URL);
+  if (env.REDIS_URL) set(['redis', 'url'], env.REDIS_URL);
+  if (env.PSP_HOST) set(['psp', 'host'], env.PSP_HOST);
+  num('PSP_PORT', ['psp', 'port']);
+  if (env.ADMIN_HOST) set(['admin', 'host'], env.ADMIN_HOST);
+  num('ADMIN_PORT', ['admin', 'port']);
+  if (env.RULES_DIR) set(['rulesDir'], env.RULES_DIR);
+  if (env.PAN_HASH_KEY) set(['panHashKey'], env.PAN_HASH_KEY);
+  if (env.LOG_LEVEL) set(['logLevel'], env.LOG_LEVEL);
+  if (env.SWITCH_DATA_DIR) set(['database', 'dataDir'], env.SWITCH_DATA_DIR);
+  num('ACQUIRER_TIMEOUT_MS', ['acquirerTimeoutMs']);
+  return o;
+}
+
+let validate: ReturnType<Ajv['compile']> | undefined;
+
+/** Builds the config from defaults, an optional JSON file and the environment; refuses unknown keys. */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Plain } = {}): SwitchConfig {
+  const env = opts.env ?? process.env;
+  let cfg: Plain = DEFAULT_CONFIG as unknown as Plain;
+  const file = opts.file ?? env.SWITCH_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: `cannot read JSON (${(e as Error).message})` });
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: 'must be a JSON object' });
+    cfg = merge(cfg, parsed as Plain);
+  }
+  cfg = merge(cfg, fromEnv(env));
+  if (opts.overrides) cfg = merge(cfg, opts.overrides);
+  validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
+  if (!validate(cfg)) {
+    const e = validate.errors?.[0];
+    const extra = e?.keyword === 'additionalProperties' ? ` '${String((e.params as { additionalProperty?: string }).additionalProperty)}'` : '';
+    throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.') || '(root)', reason: `${e?.message ?? 'invalid'}${extra}` });
+  }
+  return cfg as unknown as SwitchConfig;
+}

@@ -1,0 +1,184 @@
+/**
+ * Composition root: database (DATABASE_URL or embedded), migrations, rule versions, detector (Redis or
+ * memory), acquirer links (and built-in simulators), ledger, the switch's store, flows, store-and-forward,
+ * sweeper, the PSP server and the admin server. `startSwitch()` returns a handle that stops it all cleanly.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import type pg from 'pg';
+import { loadDialect } from '../iso8583/index.js';
+import { startPspServer, type PspServer } from '../net/index.js';
+import { framerByName } from '../wire/index.js';
+import { createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
+import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
+import { createLedger, loadFeeSchedule, type Ledger } from '../ledger/index.js';
+import { RoutingEngine } from '../routing/engine.js';
+import { RiskScorer } from '../risk/scorer.js';
+import { MemoryVelocityStore, RedisVelocityStore } from '../risk/velocity.js';
+import { MemoryFailureDetector, type FailureDetector } from '../routing/detector.js';
+import { RedisFailureDetector } from '../routing/detector-redis.js';
+import { LinkBreakers } from '../routing/breakers.js';
+import { SuccessRateTracker } from '../routing/success-rate.js';
+import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
+import { loadRuleSet } from '../routing/rules-loader.js';
+import type { SwitchConfig } from './config.js';
+import { AcquirerSet } from './acquirers.js';
+import { Flows, safeErr, type FlowObserver } from './flows.js';
+import { SwitchStore } from './store.js';
+import { SafWorker, type SafObserver } from './saf.js';
+import { Sweeper } from './sweeper.js';
+
+export interface SwitchHandle {
+  config: SwitchConfig;
+  pool: pg.Pool;
+  databaseUrl: string;
+  psp: PspServer;
+  pspPort: number;
+  adminPort: number | null;
+  ledger: Ledger;
+  store: SwitchStore;
+  flows: Flows;
+  saf: SafWorker;
+  sweeper: Sweeper;
+  acquirers: AcquirerSet;
+  engine: RoutingEngine;
+  detector: FailureDetector;
+  breakers: LinkBreakers;
+  successRate: SuccessRateTracker;
+  watcher: RulesWatcher;
+  versions: RuleVersionStore;
+  redis: Redis | null;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Metrics and admin wiring, attached by main (src/admin, src/metrics). */
+  observer?: FlowObserver;
+  safObserver?: SafObserver;
+  /** Starts the admin server once the switch is up; returns its port. */
+  startAdmin?: (h: SwitchHandle) => Promise<{ port: number; close(): Promise<void> }>;
+}
+
+export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Promise<SwitchHandle> {
+  const log = o.log ?? pino({ level: cfg.logLevel, name: 'switch' });
+  const cleanup: Array<() => Promise<unknown>> = [];
+  const undo = async () => {
+    for (const f of cleanup.reverse()) await f().catch(() => undefined);
+  };
+  try {
+    const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
+    cleanup.push(() => db.stop());
+    log.info({ database: redactUrl(db.url), source: db.source }, 'database');
+    const pool = createPool(db.url, { max: cfg.database.poolSize });
+    cleanup.push(() => pool.end());
+
+    await migrateRouting(pool);
+    const versions = new RuleVersionStore(pool);
+    if (!(await versions.active())) {
+      const set = loadRuleSet(path.resolve(cfg.rulesDir));
+      const v = await versions.create(set, { author: 'bootstrap', comment: `imported from ${cfg.rulesDir}` });
+      await versions.activate(v.version, { actor: 'bootstrap', comment: 'first start' });
+      log.info({ version: v.version }, 'rules imported from files and activated');
+    }
+    const watcher = await RulesWatcher.start({ pool, logger: log.child({ module: 'rules' }) });
+    cleanup.push(() => watcher.close());
+
+    let redis: Redis | null = null;
+    let detector: FailureDetector;
+    if (cfg.redis.url) {
+      redis = await connectRedis({ url: cfg.redis.url });
+      cleanup.push(() => closeRedis(redis!));
+      detector = new RedisFailureDetector({ redis, logger: log.child({ module: 'detector' }) });
+    } else {
+      detector = new MemoryFailureDetector();
+    }
+    cleanup.push(() => detector.close());
+    const breakers = new LinkBreakers();
+    cleanup.push(async () => breakers.shutdown());
+    const successRate = new SuccessRateTracker();
+    const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
+    const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
+
+    const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
+    const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs });
+    cleanup.push(() => ledger.close());
+    const store = await SwitchStore.open({ pool, maxWaitMs: cfg.groupCommitMs });
+    cleanup.push(() => store.close());
+
+    let flows: Flows | undefined;
+    const acquirers = await AcquirerSet.start({
+      acquirers: watcher.current().ruleSet.files.acquirers.acquirers,
+      detector, breakers, successRate,
+      builtInSimulators: cfg.builtInSimulators,
+      timeoutOverrideMs: cfg.acquirerTimeoutMs,
+      onUnmatched: (m, info) => flows?.onUnmatched(m, info),
+      log: log.child({ module: 'link' }),
+    });
+    cleanup.push(() => acquirers.close());
+    await acquirers.waitReady(5000);
+
+    let saf: SafWorker | undefined;
+    flows = new Flows({
+      config: cfg, store, ledger, engine, acquirers, log: log.child({ module: 'flows' }),
+      merchants: () => watcher.current().merchants,
+      kickSaf: () => saf?.kick(),
+      ...(o.observer ? { observer: o.observer } : {}),
+    });
+    await flows.loadOrphans();
+    saf = new SafWorker(pool, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
+    cleanup.push(() => saf!.stop());
+    const maxTimeout = Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
+    const sweeper = new Sweeper(pool, ledger, acquirers, {
+      holdAgeMs: cfg.expiry.holdAgeMs, intervalMs: cfg.expiry.sweepIntervalMs, staleSentMs: maxTimeout + 5000,
+      safExpireMs: cfg.saf.expireAfterMs, kickSaf: () => saf?.kick(),
+    }, log.child({ module: 'sweeper' }));
+    sweeper.terminalIds = (t) => {
+      const ct = watcher.current().terminals.get(t);
+      return { terminalId: ct?.terminalId ?? '', merchantId: ct?.merchantId ?? '' };
+    };
+    await sweeper.run();
+    sweeper.start();
+    cleanup.push(async () => sweeper.stop());
+
+    const tls = cfg.psp.tls ? { cert: readFileSync(cfg.psp.tls.certFile), key: readFileSync(cfg.psp.tls.keyFile) } : undefined;
+    const psp = await startPspServer({
+      codec: loadDialect(cfg.psp.dialect),
+      framer: framerByName(cfg.psp.framer),
+      host: cfg.psp.host,
+      port: cfg.psp.port,
+      name: 'psp',
+      psp: cfg.psp.name,
+      maxConnections: cfg.psp.maxConnections,
+      maxInFlightPerConnection: cfg.psp.maxInFlightPerConnection,
+      idleTimeoutMs: cfg.psp.idleTimeoutMs,
+      handler: (m, ctx) => flows!.handle(m, ctx),
+      logger: log.child({ module: 'psp' }),
+      ...(tls ? { tls } : {}),
+    });
+    cleanup.push(() => psp.close());
+    const pspPort = psp.port;
+
+    const handle: SwitchHandle = {
+      config: cfg, pool, databaseUrl: db.url, psp, pspPort, adminPort: null, ledger, store, flows, saf, sweeper, acquirers,
+      engine, detector, breakers, successRate, watcher, versions, redis, log,
+      stop: async () => {
+        flows!.stop();
+        await undo();
+      },
+    };
+    if (o.startAdmin && cfg.admin.enabled) {
+      const admin = await o.startAdmin(handle);
+      handle.adminPort = admin.port;
+      // The admin server closes first (before the PSP server): it goes at the end of the undo list.
+      cleanup.push(() => admin.close());
+    }
+    return handle;
+  } catch (e) {
+    log.error({ err: safeErr(e) }, 'switch failed to start');
+    await undo();
+    throw e;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Housekeeping that must hold across crashes and instances:
+ * - expiry: approved authorizations older than the hold age are rolled back (default 7 days);
+ * - recovery: transactions left 'sent' by a crash (the PSP never got an answer) are treated as timed out,
+ *   and their reversal is queued.
+ * Both claim rows with FOR UPDATE SKIP LOCKED, so several instances can run them at once.
+ */
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import type { Ledger } from '../ledger/index.js';
+import { originalData } from './translate.js';
+import { safeErr } from './flows.js';
+import type { AcquirerSet } from './acquirers.js';
+
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly ledger: Ledger,
+    private readonly acquirers: AcquirerSet,
+    private readonly o: { holdAgeMs: number; intervalMs: number; staleSentMs: number; safExpireMs: number; onExpired?: (n: number) => void; kickSaf: () => void },
+    private readonly log: Logger,
+  ) {}
+
+  start(): this {
+    this.timer = setInterval(() => void this.run(), this.o.intervalMs);
+    this.timer.unref();
+    return this;
+  }
+
+  async run(): Promise<{ expired: number; recovered: number }> {
+    if (this.busy) return { expired: 0, recovered: 0 };
+    this.busy = true;
+    try {
+      const recovered = await this.recover();
+      const expired = await this.expire();
+      return { expired, recovered };
+    } catch (e) {
+      this.log.error({ err: safeErr(e) }, 'sweep failed');
+      return { expired: 0, recovered: 0 };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Rolls back holds older than the hold age. The rollback is idempotent, so a crash mid-way is replayed. */
+  async expire(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const client = await this.pool.connect();
+      let n = 0;
+      try {
+        await client.query('begin');
+        const { rows } = await client.query<{ id: string }>(
+          `select id from switch_txn where state = 'approved' and kind = 'auth' and created_at < now() - make_interval(secs => $1)
+           order by created_at limit 200 for update skip locked`,
+          [this.o.holdAgeMs / 1000],
+        );
+        for (const r of rows) await this.ledger.rollback(r.id);
+        if (rows.length) {
+          const ids = rows.map((r) => r.id);
+          await client.query(`update switch_txn set state = 'expired' where id = any($1)`, [ids]);
+          await client.query(`insert into switch_txn_event (txn_id, event) select unnest($1::text[]), 'expired'`, [ids]);
+        }
+        await client.query('commit');
+        n = rows.length;
+      } catch (e) {
+        await client.query('rollback').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+      total += n;
+      if (n < 200) break;
+    }
+    if (total) {
+      this.log.info({ expired: total }, 'expired authorization holds rolled back');
+      this.o.onExpired?.(total);
+    }
+    return total;
+  }
+
+  /** 'sent' rows older than every acquirer timeout: the process that sent them died. Queue their reversal. */
+  async recover(): Promise<number> {
+    const client = await this.pool.connect();
+    let n = 0;
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ id: string; mti: string; acquirer: string; acq_stan: string; acq_rrn: string; acq_dt: string; amount: string; currency: string; terminal: string }>(
+        `select id, mti, acquirer, acq_stan, acq_rrn, acq_dt, amount, currency, terminal from switch_txn
+         where state = 'sent' and updated_at < now() - make_interval(secs => $1) limit 500 for update skip locked`,
+        [this.o.staleSentMs / 1000],
+      );
+      for (const r of rows) {
+        const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
+        const stan = acq ? acq.link.nextStan() : r.acq_stan;
+        const fields = {
+          '11': stan, '3': '000000', '4': String(r.amount ?? '0').padStart(12, '0'), '37': r.acq_rrn, '49': r.currency ?? '',
+          '90': originalData(r.mti, r.acq_stan, r.acq_dt),
+        };
+        await client.query(`update switch_txn set state = 'timed_out', response_code = '91' where id = $1`, [r.id]);
+        await client.query(
+          `insert into switch_saf (txn_id, acquirer, mti, fields, expires_at) values ($1, $2, '0420', $3, now() + make_interval(secs => $4)) on conflict (txn_id, mti) do nothing`,
+          [r.id, r.acquirer, JSON.stringify({ ...fields, ...this.terminalFields(r.terminal) }), this.o.safExpireMs / 1000],
+        );
+        await client.query(`insert into switch_txn_event (txn_id, event, data) values ($1, 'timed_out', '{"reason":"recovered after a crash"}'), ($1, 'reversal_queued', '{"mti":"0420"}')`, [r.id]);
+      }
+      await client.query('commit');
+      n = rows.length;
+    } catch (e) {
+      await client.query('rollback').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+    if (n) {
+      this.log.warn({ recovered: n }, 'transactions left in flight by a crash: reversals queued');
+      this.o.kickSaf();
+    }
+    return n;
+  }
+
+  terminalIds: (terminal: string) => { terminalId: string; merchantId: string } = () => ({ terminalId: '', merchantId: '' });
+
+  private terminalFields(terminal: string): Record<string, string> {
+    const t = this.terminalIds(terminal);
+    return { '41': t.terminalId, '42': t.merchantId };
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Translation between the PSP's message and an acquirer's: fields copied by meaning, the switch's own STAN,
+ * RRN, DE7 and the terminal's ids at the acquirer put in, and response codes mapped back.
+ */
+import { IsoMessage, responseMti } from '../iso8583/index.js';
+
+/** Fields carried from the PSP's request to the acquirer unchanged. */
+const PASS_THROUGH = [2, 3, 4, 12, 13, 14, 18, 22, 23, 25, 26, 35, 43, 45, 49, 52, 55] as const;
+/** Fields echoed from a request into the switch's answer to the PSP. */
+const ECHO = [2, 3, 4, 7, 11, 12, 13, 32, 41, 42, 49] as const;
+
+export interface AcquirerIds {
+  stan: string;
+  rrn: string;
+  dt: string;
+  terminalId: string;
+  merchantId: string;
+}
+
+export function toAcquirer(req: IsoMessage, ids: AcquirerIds, mti = req.mti): IsoMessage {
+  const m = new IsoMessage(mti);
+  for (const f of PASS_THROUGH) {
+    const v = req.get(f);
+    if (v !== undefined) m.set(f, v);
+  }
+  m.set(7, ids.dt).set(11, ids.stan).set(37, ids.rrn).set(41, ids.terminalId).set(42, ids.merchantId);
+  return m;
+}
+
+/** The ISO 8583 response code for an acquirer's own code (unmapped codes pass through). */
+export function mapResponseCode(map: Readonly<Record<string, string>> | undefined, code: string | undefined): string {
+  if (code === undefined) return '96';
+  return map?.[code] ?? code;
+}
+
+/** The switch's answer to a PSP request: response MTI, echoed fields, DE39 and the optional extras. */
+export function pspResponse(req: IsoMessage, code: string, extra: { rrn?: string | null; authCode?: string | null } = {}): IsoMessage {
+  const m = new IsoMessage(responseMti(req.mti));
+  for (const f of ECHO) {
+    const v = req.get(f);
+    if (v !== undefined) m.set(f, v);
+  }
+  const rrn = extra.rrn ?? req.getString(37);
+  if (rrn) m.set(37, rrn);
+  if (extra.authCode) m.set(38, extra.authCode);
+  m.set(39, code);
+  return m;
+}
+
+/** DE90, original data elements: MTI, STAN, DE7 of the original and two 11-digit institution ids. */
+export function originalData(mti: string, stan: string, dt: string): string {
+  return `${mti}${stan}${dt}${'0'.repeat(22)}`;
+}
+
+export function parseOriginalData(de90: string | undefined): { mti: string; stan: string; dt: string } | null {
+  if (!de90 || !/^[0-9]{42}$/.test(de90)) return null;
+  return { mti: de90.slice(0, 4), stan: de90.slice(4, 10), dt: de90.slice(10, 20) };
+}
