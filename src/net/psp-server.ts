@@ -138,6 +138,7 @@ class PspConnection {
       this.checkBuffered();
     });
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
     socket.on('data', (chunk: Buffer) => {
       server.stats.bytesIn += chunk.length;
       try {

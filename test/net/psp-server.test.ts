@@ -271,3 +271,25 @@ t.test('TLS: TLS 1.2+ with the configured certificate; older clients are refused
   t.equal(old.ok, false, 'TLS 1.1 handshake refused');
   t.throws(() => new (s.constructor as new (o: PspServerOptions) => PspServer)({ codec, handler: approve(), tls: { cert: '', key: '' } }), { code: 'SW_ERR_NET_TLS_CONFIG' });
 });
+
+t.test('limits log a clear pino line with their code, never card data', async (t) => {
+  const { pino } = await import('pino');
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const s = await server(t, { logger, maxConnections: 1, maxInFlightPerConnection: 1, maxFrameBytes: 300, handler: approve(() => 50) });
+  const c = await client(t, s.port);
+  const rs = await Promise.all([1, 2, 3].map((i) => c.send(authRequest(stanOf(i)))));
+  t.equal(rs.length, 3);
+  const extra = await raw(t, s.port);
+  await waitFor(() => extra.closed(), 20_000, 'refused');
+  await c.close();
+  await waitFor(() => s.connectionCount === 0, 20_000, 'closed');
+  const big = await raw(t, s.port);
+  big.sock.write(Buffer.from([0x10, 0x00]));
+  await waitFor(() => big.closed(), 20_000, 'frame cap');
+  const codes = lines.map((l) => l['code']).filter(Boolean);
+  t.ok(codes.includes('SW_ERR_NET_INFLIGHT_LIMIT'), 'in-flight limit logged');
+  t.ok(codes.includes('SW_ERR_NET_CONNECTION_LIMIT'), 'connection limit logged');
+  t.ok(codes.includes('SW_ERR_FRAME_TOO_LARGE'), 'frame cap logged');
+  t.notMatch(JSON.stringify(lines), /4111111111111111/, 'no PAN in any log line');
+});

@@ -514,8 +514,10 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
         }
       },
       (e: unknown) => {
+        // connection already down (its own event was emitted) or link closing (close() closes it): nothing to add
+        if (conn.state === 'down' || this.closed) return;
         const err = new SwitchError('SW_ERR_LINK_SIGN_ON_FAILED', { link: this.name, connection: conn.id, reason: errInfo(e).code ?? 'error' });
-        if (conn.state !== 'down') this.log.warn({ link: this.name, connectionId: conn.id, code: err.code }, err.message);
+        this.log.warn({ link: this.name, connectionId: conn.id, code: err.code }, err.message);
         conn.fail('sign-on-failed', err);
       },
     );
