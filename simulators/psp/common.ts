@@ -25,7 +25,7 @@ export const DEFAULTS = {
   pan: '4111111111111111',
   amount: '10.00',
   currency: '978',
-  merchant: 'MERCHANT0000001',
+  merchant: 'SHOP00000000001', // a merchant of rules/merchants.yaml, so a send to `npm start` is approved
   terminal: 'TERM0001',
   mti: '0100',
 };

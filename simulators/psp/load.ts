@@ -1,5 +1,5 @@
 /**
- * npm run load -- [--host 127.0.0.1] [--port 9000] [--dialect iso87-ascii-bbitmap] [--framer binary2]
+ * npm run load -- [--host 127.0.0.1] [--port 8583] [--dialect iso87-ascii-bbitmap] [--framer binary2]
  *                 [--connections 4] [--depth 32 | --rate 5000] [--duration 10] [--timeout 30000]
  *                 [--pan …] [--amount 10.00] [--currency 978] [--terminal-prefix LD] [--merchant …]
  *
@@ -56,7 +56,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions {
     args: argv,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '9000' },
+      port: { type: 'string', default: '8583' },
       dialect: { type: 'string', default: 'iso87-ascii-bbitmap' },
       framer: { type: 'string', default: 'binary2' },
       connections: { type: 'string', default: '4' },

@@ -1,6 +1,6 @@
 /**
  * npm run send -- --pan 4111111111111111 --amount 12.34 --currency 978 --merchant SHOP1 --terminal T1
- *                 [--mti 0100] [--host 127.0.0.1] [--port 9000] [--dialect iso87-ascii-bbitmap]
+ *                 [--mti 0100] [--host 127.0.0.1] [--port 8583] [--dialect iso87-ascii-bbitmap]
  *                 [--framer binary2|ascii4|bcd2[+tpdu]] [--stan N] [--expiry YYMM] [--timeout ms] [--json]
  *
  * Builds one request from the flags, sends it, prints request and response readably with the PAN masked.
@@ -36,7 +36,7 @@ export function parseSendArgs(argv: string[]): SendOptions {
     args: argv,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '9000' },
+      port: { type: 'string', default: '8583' },
       dialect: { type: 'string', default: 'iso87-ascii-bbitmap' },
       framer: { type: 'string', default: 'binary2' },
       timeout: { type: 'string', default: '30000' },
