@@ -125,7 +125,7 @@ for (const v of VARIANTS) {
     });
 
     t.test('a per-request timeout fails with a typed error; the late answer goes to onUnmatched', async (t) => {
-      const { link } = await setup(t, { rules: [{ when: { terminal: 'SLOWTERM' }, delayMs: 400 }] });
+      const { link } = await setup(t, { rules: [{ when: { terminal: 'SLOWTERM' }, delayMs: 1000 }] });
       const unmatched: { msg: IsoMessage; info: UnmatchedInfo }[] = [];
       link.onUnmatched((msg, info) => unmatched.push({ msg, info }));
       const timeouts: unknown[] = [];
@@ -190,8 +190,8 @@ for (const v of VARIANTS) {
     });
 
     t.test('half-open: an acquirer that stops reading is detected within the read timeout', async (t) => {
-      const readTimeoutMs = 600;
-      const { sim, link } = await setup(t, {}, { connections: 1, echoIdleMs: 200, readTimeoutMs, signOnTimeoutMs: 500 });
+      const readTimeoutMs = 1500;
+      const { sim, link } = await setup(t, {}, { connections: 1, echoIdleMs: 300, readTimeoutMs, signOnTimeoutMs: 2000 });
       const failed = nextEvent<{ reason: string; code?: string; connectionId: string | null }>(link, 'failed', 30_000, (e) => e.connectionId !== null);
       const stoppedAt = Date.now();
       sim.setBehaviour({ faults: { acceptNoRead: true } });
@@ -207,7 +207,7 @@ for (const v of VARIANTS) {
     });
 
     t.test('an idle connection sends echoes; ignored echoes mean the connection is dead', async (t) => {
-      const { sim, link } = await setup(t, {}, { connections: 1, echoIdleMs: 100, readTimeoutMs: 500 });
+      const { sim, link } = await setup(t, {}, { connections: 1, echoIdleMs: 100, readTimeoutMs: 2500 });
       await waitFor(() => sim.journal.count({ mti: '0800', direction: 'in' }) >= 3, 20_000, 'echoes');
       const echoes = sim.journal.find({ mti: '0800', direction: 'in' }).filter((e) => e.networkCode === '301');
       t.ok(echoes.length >= 1, 'echo 0800 DE70=301 seen');

@@ -140,10 +140,12 @@ t.test('faults: never answer, answer late, reset, latency distributions', async 
 });
 
 t.test('scheduled outage window (silent), then service resumes', async (t) => {
-  const { s, c } = await sim(t, { behaviour: { faults: { outages: [{ startMs: 0, durationMs: 400, mode: 'silent' }] } } });
-  const during = await settle(c.send(authRequest('000001'), { timeoutMs: 150 }));
+  const { c } = await sim(t, { behaviour: { faults: { outages: [{ startMs: 0, durationMs: 3000, mode: 'silent' }] } } });
+  const startedAt = Date.now(); // the window began before this, so it ends before startedAt + 3000
+  const during = await settle(c.send(authRequest('000001'), { timeoutMs: 300 }));
   t.equal(during.ok, false, 'no answer during the outage');
-  await new Promise((r) => setTimeout(r, 450));
+  const wait = startedAt + 3100 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   t.equal((await c.send(authRequest('000002'))).getString(39), '00');
 });
 
