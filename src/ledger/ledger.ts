@@ -345,6 +345,15 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   const feesAccountCode = (currency: number) => `fees:${currency}`;
 
   async function paymentAccounts(p: Payment): Promise<{ acq: AccountInfo; mer: AccountInfo; fee: AccountInfo }> {
+    // hot path: all three cached (their attributes were checked when they were cached)
+    const acq = accountCache.get(accountCode('acquirer', p.acquirer, p.currency));
+    const mer = accountCache.get(accountCode('merchant', p.merchant, p.currency));
+    const fee = accountCache.get(feesAccountCode(p.currency));
+    if (acq?.kind === 'acquirer' && mer?.kind === 'merchant' && fee?.kind === 'fees') return { acq, mer, fee };
+    return paymentAccountsSlow(p);
+  }
+
+  async function paymentAccountsSlow(p: Payment): Promise<{ acq: AccountInfo; mer: AccountInfo; fee: AccountInfo }> {
     const [acq, mer, fee] = await Promise.all([
       ensureAccount({ code: accountCode('acquirer', p.acquirer, p.currency), kind: 'acquirer', currency: p.currency }),
       ensureAccount({ code: accountCode('merchant', p.merchant, p.currency), kind: 'merchant', currency: p.currency }),

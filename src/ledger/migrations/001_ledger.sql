@@ -132,14 +132,14 @@ create trigger ledger_plan_transition before update on ledger_plan
 create function ledger_posting_check() returns trigger language plpgsql as $$
 declare bad record;
 begin
-  select p.plan_id, p.batch_id, p.seq into bad
-    from new_rows p
-    left join ledger_account a on a.id = p.from_account
-    left join ledger_account b on b.id = p.to_account
-   where a.id is null or b.id is null or a.currency <> p.currency or b.currency <> p.currency
+  -- distinct (account, currency) pairs first: a batch of holds touches few accounts
+  select x.id, x.currency into bad
+    from (select from_account as id, currency from new_rows union select to_account, currency from new_rows) x
+    left join ledger_account a on a.id = x.id
+   where a.id is null or a.currency <> x.currency
    limit 1;
   if found then
-    raise exception 'ledger: posting %/%/% names a missing account or mixes currencies', bad.plan_id, bad.batch_id, bad.seq
+    raise exception 'ledger: a posting names missing account % or mixes currencies (posting currency %)', bad.id, bad.currency
       using errcode = 'P0001';
   end if;
   select p.plan_id into bad
