@@ -4,7 +4,7 @@ import { MemoryVelocityStore, RedisVelocityStore, type VelocityStore } from '../
 import { RoutingEngine } from '../../src/routing/engine.js';
 import { isSwitchError } from '../../src/errors.js';
 import type { RiskFile, RuleFiles } from '../../src/routing/types.js';
-import { fixture, ctx, NOON } from '../routing/fixtures.js';
+import { fixture, ctx, NOON } from '../routing/fixtures/rules.js';
 import { testRedis } from '../helpers/redis.js';
 
 const risk = (r: RiskFile) => (f: RuleFiles) => void (f.risk = r);

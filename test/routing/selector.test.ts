@@ -1,7 +1,7 @@
 import t from 'tap';
 import { select, type HealthView } from '../../src/routing/selector.js';
 import type { AuthContext, Decision, RiskResult, RuleConditions } from '../../src/routing/types.js';
-import { fixture, ctx } from './fixtures.js';
+import { fixture, ctx } from './fixtures/rules.js';
 
 const LOW: RiskResult = { level: 'low', reasons: [] };
 const routeOf = (d: Decision): string[] => (d.kind === 'route' ? d.routes.map((r) => r.terminal) : [`decline:${d.code}`]);
