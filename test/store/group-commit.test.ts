@@ -98,3 +98,36 @@ t.test('non-idempotent flush: connection loss before commit retries; server down
   await Promise.all(ps);
   await gc3.close();
 });
+
+t.test('several batches in flight, onBatch observes each, close() drains the queue', async (t) => {
+  const db = await setup(t);
+  const seen: number[] = [];
+  let concurrent = 0;
+  let maxConcurrent = 0;
+  const gc = createGroupCommit<Req, number>({
+    pool: db.pool,
+    maxWaitMs: 1,
+    maxBatch: 10,
+    maxInFlight: 3,
+    onBatch: (b) => seen.push(b.size),
+    flush: async (client, reqs) => {
+      concurrent++;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      try {
+        await client.query('select pg_sleep(0.05)');
+        return await flush(client, reqs);
+      } finally {
+        concurrent--;
+      }
+    },
+  });
+  const ps = Array.from({ length: 100 }, (_, i) => gc.submit({ id: i, v: i }));
+  await gc.close();
+  const res = await Promise.all(ps);
+  t.equal(res.length, 100);
+  t.ok(maxConcurrent > 1 && maxConcurrent <= 3, `max ${maxConcurrent} batches in flight`);
+  t.equal(seen.reduce((a, b) => a + b, 0), 100);
+  t.ok(seen.every((n) => n <= 10));
+  const { rows } = await db.pool.query('select count(*)::int as n from gc');
+  t.equal(rows[0].n, 100);
+});
