@@ -168,6 +168,22 @@ for (const framer of FRAMERS) {
       t.equal(r.buffered, 0);
     });
 
+    t.test('random bytes never throw anything but the typed frame errors (property)', async (t) => {
+      fc.assert(
+        fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 64 }), { maxLength: 40 }), (chunks) => {
+          const r = new Reassembler(framer, { maxFrameBytes: 512, onFrame: () => undefined });
+          try {
+            for (const c of chunks) r.push(Buffer.from(c));
+          } catch (e) {
+            return e instanceof SwitchError && (e.code === 'SW_ERR_FRAME_TOO_LARGE' || e.code === 'SW_ERR_FRAME_BAD_HEADER');
+          }
+          return r.buffered <= 512 + framer.headerBytes;
+        }),
+        { numRuns: 2000, seed: 7 },
+      );
+      t.pass('property held');
+    });
+
     t.test('writeFrame refuses a payload the header cannot express', async (t) => {
       t.throws(() => encodeFrame(framer, Buffer.alloc(framer.maxLength + 1)), { code: 'SW_ERR_FRAME_TOO_LARGE' });
     });
