@@ -1,0 +1,46 @@
+/**
+ * AcquirerQueries from the real modules: acquirer links, the failure detector and the breakers. Remembers
+ * each link's last connection failure (code and reason only) from its events.
+ */
+import type { AcquirerLink } from '../net/link/link.js';
+import type { AcquirerQueries, AcquirerStatus } from './deps.js';
+
+export interface AcquirerStatusSources {
+  links: readonly AcquirerLink[];
+  detector?: { health(id: string): { alive: boolean; score: number; volume: number; reason: string } };
+  breakers?: { state(id: string): 'closed' | 'open' | 'half_open' | undefined };
+}
+
+export class LinkStatusBoard implements AcquirerQueries {
+  private readonly lastError = new Map<string, AcquirerStatus['lastError']>();
+  private readonly offs: (() => void)[] = [];
+
+  constructor(private readonly s: AcquirerStatusSources) {
+    for (const l of s.links) {
+      const on = (e: { reason: string; code?: string }): void => {
+        this.lastError.set(l.name, { code: e.code ?? null, reason: e.reason.slice(0, 200), at: new Date().toISOString() });
+      };
+      l.on('failed', on);
+      this.offs.push(() => l.off('failed', on));
+    }
+  }
+
+  list(): AcquirerStatus[] {
+    return this.s.links.map((l) => {
+      const h = this.s.detector?.health(l.name);
+      return {
+        id: l.name,
+        connections: { ready: l.readyCount, configured: l.options.connections },
+        inFlight: l.inFlight,
+        linkUp: l.readyCount > 0,
+        breaker: this.s.breakers?.state(l.name) ?? (this.s.breakers ? 'closed' : 'unknown'),
+        detector: h ? { alive: h.alive, score: h.score, volume: h.volume, reason: h.reason } : { alive: true, score: 0, volume: 0, reason: 'no detector' },
+        lastError: this.lastError.get(l.name) ?? null,
+      };
+    });
+  }
+
+  close(): void {
+    for (const off of this.offs) off();
+  }
+}

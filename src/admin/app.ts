@@ -1,0 +1,164 @@
+/**
+ * The admin server: fastify, one plugin per area, JSON Schema on every route, OpenAPI at /docs/json and
+ * Swagger UI at /docs, the risk-team console at /console/. Default bind 127.0.0.1:8080.
+ *
+ *   /health/live, /health/ready        public
+ *   /metrics                           public (or token, with metricsAuth)
+ *   /api/acquirers                     viewer+
+ *   /api/rules/...                     reads and validate/evaluate/backtest: viewer+; create/activate: risk-editor;
+ *                                      rollback: risk-editor or operator
+ *   /api/transactions                  viewer+
+ *   /api/ledger/...                    viewer+
+ *   /api/saf/...                       reads viewer+; retry: operator
+ *   /api/audit                         viewer+
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { isSwitchError, renderError, SwitchError, type ErrorCode } from '../errors.js';
+import { RuleSetInvalidError } from '../routing/rules-loader.js';
+import { RuleVersionStore, migrateRouting } from '../routing/versions.js';
+import { registry as defaultRegistry } from '../metrics.js';
+import { AuditLog, migrateAdmin } from './audit.js';
+import { allowed, authenticate } from './auth.js';
+import type { AdminDeps } from './deps.js';
+import type { AdminContext } from './http.js';
+import { healthPlugin } from './plugins/health.js';
+import { acquirersPlugin } from './plugins/acquirers.js';
+import { rulesPlugin } from './plugins/rules.js';
+import { transactionsPlugin } from './plugins/transactions.js';
+import { ledgerPlugin } from './plugins/ledger.js';
+import { safPlugin } from './plugins/saf.js';
+import { auditPlugin } from './plugins/audit.js';
+import { consolePlugin } from './plugins/console.js';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  SW_ERR_ADMIN_UNAUTHORIZED: 401,
+  SW_ERR_ADMIN_FORBIDDEN: 403,
+  SW_ERR_ADMIN_NOT_FOUND: 404,
+  SW_ERR_RULES_VERSION_NOT_FOUND: 404,
+  SW_ERR_LEDGER_PLAN_NOT_FOUND: 404,
+  SW_ERR_LEDGER_ACCOUNT_NOT_FOUND: 404,
+  SW_ERR_ADMIN_CONFLICT: 409,
+  SW_ERR_RULES_NO_ACTIVE_VERSION: 409,
+  SW_ERR_RULES_INVALID: 422,
+  SW_ERR_RULES_REFERENCE: 422,
+  SW_ERR_ADMIN_NOT_CONFIGURED: 501,
+  SW_ERR_DB_UNAVAILABLE: 503,
+  SW_ERR_ADMIN_INTERNAL: 500,
+};
+
+export const API_VERSION = '1';
+
+export interface BuildOptions {
+  /** Passed to fastify (default: no request logging; errors go to deps.logger). */
+  bodyLimit?: number;
+}
+
+export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  if (deps.migrate !== false) {
+    await migrateAdmin(deps.pool);
+    await migrateRouting(deps.pool);
+  }
+  const ctx: AdminContext = { deps, audit: new AuditLog(deps.pool), rules: deps.rules ?? new RuleVersionStore(deps.pool) };
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+  });
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRequest', async (req, reply) => {
+    const perm = req.routeOptions.config?.permission;
+    if (!perm) return;
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(h) : null;
+    if (!m) {
+      void reply.header('www-authenticate', 'Bearer');
+      throw new SwitchError('SW_ERR_ADMIN_UNAUTHORIZED', { reason: h ? 'Authorization header must be "Bearer <token>"' : 'a bearer token is required' });
+    }
+    const p = authenticate(deps.tokens, m[1]!);
+    if (!p) {
+      void reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      throw new SwitchError('SW_ERR_ADMIN_UNAUTHORIZED', { reason: 'the token is not valid' });
+    }
+    if (!allowed(p.role, perm)) throw new SwitchError('SW_ERR_ADMIN_FORBIDDEN', { role: p.role, action: `${req.method} ${req.routeOptions.url ?? ''}` });
+    req.principal = p;
+  });
+
+  app.setErrorHandler((err: FastifyError | SwitchError | Error, req, reply) => {
+    const fe = err as FastifyError;
+    if (fe.validation && fe.validation.length > 0) {
+      const v = fe.validation[0]!;
+      const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const where = `${fe.validationContext ?? 'body'}${v.instancePath || ''}${missing ? `/${missing}` : ''}`;
+      return reply.code(400).send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: where, reason: v.message ?? 'invalid' }) });
+    }
+    if (err instanceof RuleSetInvalidError) {
+      return reply.code(422).send({ code: err.code, message: err.message, problems: err.problems });
+    }
+    if (isSwitchError(err)) {
+      const status = STATUS[err.code] ?? 400;
+      if (status >= 500) deps.logger?.error({ code: err.code, err: err.message, route: req.routeOptions.url }, 'admin request failed');
+      return reply.code(status).send({ code: err.code, message: err.message });
+    }
+    const sc = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+    if (sc >= 400 && sc < 500) {
+      // fastify's own 4xx (body not JSON, media type, body too large): never echo the body
+      const reason =
+        fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
+        : fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large'
+        : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'body is empty'
+        : fe.code?.startsWith('FST_ERR_CTP') || err instanceof SyntaxError ? 'body is not valid JSON'
+        : 'bad request';
+      return reply.code(sc).send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: 'body', reason }) });
+    }
+    deps.logger?.error({ err: err.message, route: req.routeOptions.url }, 'admin request failed');
+    return reply.code(500).send({ code: 'SW_ERR_ADMIN_INTERNAL', message: renderError('SW_ERR_ADMIN_INTERNAL', { reason: 'see the server log' }) });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    const e = new SwitchError('SW_ERR_ADMIN_NOT_FOUND', { what: 'route', id: `${req.method} ${path.replace(/[0-9]{12,19}/g, '[number]').slice(0, 80)}` });
+    return reply.code(404).send({ code: e.code, message: e.message });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'ISO 8583 switch admin API', version: API_VERSION, description: 'Rules, acquirers, transactions, ledger, SAF and audit. Bearer tokens with roles viewer, risk-editor, operator.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthPlugin, { ctx });
+  await app.register(acquirersPlugin, { ctx, prefix: '/api/acquirers' });
+  await app.register(rulesPlugin, { ctx, prefix: '/api/rules' });
+  await app.register(transactionsPlugin, { ctx, prefix: '/api/transactions' });
+  await app.register(ledgerPlugin, { ctx, prefix: '/api/ledger' });
+  await app.register(safPlugin, { ctx, prefix: '/api/saf' });
+  await app.register(auditPlugin, { ctx, prefix: '/api/audit' });
+  await app.register(consolePlugin, { ctx });
+  void defaultRegistry;
+  return app;
+}
+
+export interface AdminServer {
+  app: FastifyInstance;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Build and listen (default 127.0.0.1:8080; port 0 picks a free one). */
+export async function startAdminServer(deps: AdminDeps, listen: { host?: string; port?: number } = {}): Promise<AdminServer> {
+  const app = await buildAdminApp(deps);
+  const host = listen.host ?? '127.0.0.1';
+  await app.listen({ host, port: listen.port ?? 8080 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (listen.port ?? 8080);
+  return { app, url: `http://${host}:${port}`, port, close: () => app.close() };
+}

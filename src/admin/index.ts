@@ -1,0 +1,11 @@
+export { buildAdminApp, startAdminServer, API_VERSION } from './app.js';
+export type { AdminServer, BuildOptions } from './app.js';
+export { hashToken, generateToken, parseTokens, tokensFromEnv, authenticate, allowed } from './auth.js';
+export type { Principal, Permission } from './auth.js';
+export { AuditLog, migrateAdmin, stateHash, ADMIN_MIGRATIONS_DIR } from './audit.js';
+export type { AuditEntry, AuditRecord } from './audit.js';
+export { LinkStatusBoard } from './acquirer-status.js';
+export type { AcquirerStatusSources } from './acquirer-status.js';
+export { backtestSummary } from './plugins/rules.js';
+export { diffLines, diffRuleFiles, filesToYaml, parseRulesInput, withLines } from './rules-text.js';
+export * from './deps.js';
