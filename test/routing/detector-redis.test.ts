@@ -94,3 +94,23 @@ t.test('Redis unreachable: fail open, flag and log line', async (t) => {
   await d.sync();
   t.equal(lines.length, 1, 'no log flood');
 });
+
+t.test('Redis lost and back: degraded while away, judgements resume after', async (t) => {
+  const r = await testRedis(t);
+  const lines: string[] = [];
+  const logger: DetectorLogger = { warn: (_o, m) => void lines.push(`warn ${m}`), info: (_o, m) => void lines.push(`info ${m}`) };
+  const client = await r.client();
+  const d = new RedisFailureDetector({ redis: client, prefix: r.prefix, logger, syncMs: 50 });
+  t.teardown(() => d.close());
+  for (let i = 0; i < 3; i++) d.fail(d.start('acq-w'), 'fast');
+  await d.sync();
+  t.notOk(d.isAlive('acq-w'));
+  client.disconnect();
+  await waitFor(() => d.degraded, 5000);
+  t.ok(d.isAlive('acq-w'), 'fail open while Redis is away');
+  await client.connect();
+  await waitFor(() => !d.degraded, 5000);
+  t.notOk(d.isAlive('acq-w'), 'the shared counts judge again');
+  t.match(lines[0], /^warn .*unreachable/);
+  t.match(lines.at(-1), /^info .*reachable again/);
+});

@@ -1,0 +1,58 @@
+import t from 'tap';
+import fc from 'fast-check';
+import { select, type HealthView } from '../../src/routing/selector.js';
+import { RISK_ORDER, COVERAGE_MAX, type RiskLevel } from '../../src/routing/types.js';
+import { fixture, ctx } from './fixtures/rules.js';
+
+const TERMS = ['t1', 't2', 't3', 't4', 't5', 't-default'];
+
+t.test('invariants: routes pass the terms, are unique, ordered by priority; decisions are total', async (t) => {
+  const arbCandidates = fc.uniqueArray(
+    fc.record({ terminal: fc.constantFrom(...TERMS), priority: fc.integer({ min: 1, max: 3 }), weight: fc.integer({ min: 0, max: 5 }) }),
+    { minLength: 1, maxLength: 6, selector: (c) => c.terminal },
+  );
+  fc.assert(
+    fc.property(
+      arbCandidates,
+      fc.boolean(),
+      fc.constantFrom<RiskLevel>('trusted', 'low', 'high', 'fatal'),
+      fc.integer({ min: 0, max: 200_000 }),
+      fc.constantFrom('978', '840', '826'),
+      fc.constantFrom(undefined, '5411', '5812'),
+      fc.subarray(['acq-a', 'acq-b', 'acq-c', ...TERMS]),
+      fc.string({ minLength: 1, maxLength: 12 }),
+      (cands, sticky, level, amount, currency, mcc, dead, token) => {
+        const rules = fixture([{ id: 'r', when: { psp: ['psp1'] }, then: sticky ? { sticky, terminals: cands } : { terminals: cands } }]);
+        const health: HealthView = { isAlive: (id) => !dead.includes(id), failureScore: (id) => (dead.includes(id) ? 1 : 0), tryProbe: () => false };
+        const c = ctx({ amountMinor: amount, currency, cardToken: token, ...(mcc ? { mcc } : {}) });
+        const d = select(rules, c, { level, reasons: [] }, { health });
+        if (level === 'fatal') return d.kind === 'decline';
+        const e = d.explanation;
+        if (e.ruleId !== 'r') return false;
+        const seen = new Set<string>();
+        if (d.kind === 'route') {
+          let lastPriority = 0;
+          for (const r of d.routes) {
+            if (seen.has(r.terminal)) return false;
+            seen.add(r.terminal);
+            const term = rules.terminals.get(r.terminal)!;
+            if (!term.enabled || !term.currencies.has(currency)) return false;
+            if (amount < term.min || amount > term.max) return false;
+            if (RISK_ORDER[level] > COVERAGE_MAX[term.def.risk_coverage]) return false;
+            const p = cands.find((x) => x.terminal === r.terminal)!.priority;
+            if (p < lastPriority) return false;
+            lastPriority = p;
+          }
+          const anyAlive = d.routes.some((r) => !dead.includes(r.terminal) && !dead.includes(r.acquirer));
+          if (anyAlive && d.routes.some((r) => dead.includes(r.terminal) || dead.includes(r.acquirer))) return false;
+          if (!e.ideal) return false;
+        }
+        // Every candidate is either routed or rejected with a reason.
+        const accounted = new Set([...seen, ...e.rejected.map((r) => r.terminal)]);
+        return cands.every((x) => accounted.has(x.terminal)) && (d.kind === 'route' || d.code === '92');
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  t.pass('2000 random decisions');
+});
