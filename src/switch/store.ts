@@ -109,7 +109,7 @@ with x as (
   returning id
 ), ev as (
   insert into switch_txn_event (txn_id, event, data)
-  select e.txn_id, e.event, e.data from jsonb_to_recordset($2::jsonb) with ordinality as e(txn_id text, event text, data jsonb, ord bigint)
+  select e.txn_id, e.event, e.data from rows from (jsonb_to_recordset($2::jsonb) as (txn_id text, event text, data jsonb)) with ordinality as e(txn_id, event, data, ord)
   join ins on ins.id = e.txn_id
   order by e.ord
   returning 1
@@ -133,7 +133,7 @@ where t.id = x.id
 returning t.id`;
 
 const EVENTS_SQL = `insert into switch_txn_event (txn_id, event, data)
-  select txn_id, event, data from jsonb_to_recordset($1::jsonb) with ordinality as e(txn_id text, event text, data jsonb, ord bigint)
+  select txn_id, event, data from rows from (jsonb_to_recordset($1::jsonb) as (txn_id text, event text, data jsonb)) with ordinality as e(txn_id, event, data, ord)
   order by ord`;
 
 const SAF_SQL = `insert into switch_saf (txn_id, acquirer, mti, fields, expires_at)

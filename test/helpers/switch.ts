@@ -1,0 +1,341 @@
+/**
+ * Switch test harness: a switch started in-process on a fresh test schema (short timeouts, port 0, admin
+ * off, the built-in acquirer simulators) with a PSP client connected to it, and the same switch started as
+ * a child process (`node --import tsx src/main.ts`) for the kill -9 tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import type pg from 'pg';
+import { IsoMessage } from '../../src/iso8583/message.js';
+import { transmissionDateTime } from '../../src/net/mti.js';
+import { loadConfig, type SwitchConfig } from '../../src/switch/config.js';
+import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
+import { createLedger, type Ledger } from '../../src/ledger/index.js';
+import { PspClient } from '../../simulators/psp/client.js';
+import { startAcquirerSimulator, type AcquirerSimulator, type JournalEntry, type Rule } from '../../simulators/acquirer/index.js';
+import { framerByName } from '../../src/wire/index.js';
+import { testDb, type TestDb } from './db.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Teardownable {
+  teardown(fn: () => unknown): void;
+}
+
+type Plain = Record<string, unknown>;
+
+/** Short timeouts for tests: an acquirer that does not answer is given up on quickly, SAF retries quickly. */
+export function testOverrides(url: string, extra: Plain = {}): Plain {
+  const base: Plain = {
+    database: { url, poolSize: 12 },
+    psp: { port: 0 },
+    admin: { enabled: false, port: 0 },
+    rulesDir: path.join(ROOT, 'rules'),
+    acquirerTimeoutMs: 400,
+    expiry: { sweepIntervalMs: 60_000 },
+    saf: { pollMs: 50, retryInitialMs: 50, retryMaxMs: 400, timeoutMs: 400, maxAttempts: 200 },
+    logLevel: 'silent',
+  };
+  return deepMerge(base, extra);
+}
+
+function deepMerge(a: Plain, b: Plain): Plain {
+  const out: Plain = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const x = a[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && x && typeof x === 'object' && !Array.isArray(x) ? deepMerge(x as Plain, v as Plain) : v;
+  }
+  return out;
+}
+
+export interface TestSwitch {
+  db: TestDb;
+  h: SwitchHandle;
+  client: PspClient;
+  cfg: SwitchConfig;
+  /** Another PSP connection (closed at teardown). */
+  connect(): Promise<PspClient>;
+  /** The built-in simulator of an acquirer. */
+  sim(acquirer: string): AcquirerSimulator;
+  sims(): AcquirerSimulator[];
+  /** Stops the switch (idempotent); teardown calls it too. */
+  stop(): Promise<void>;
+}
+
+/** Starts a switch in-process on a fresh schema; `overrides` are merged over the test defaults. */
+export async function startTestSwitch(t: Teardownable, o: { overrides?: Plain; db?: TestDb } = {}): Promise<TestSwitch> {
+  const db = o.db ?? (await testDb(t, { max: 4 }));
+  const cfg = loadConfig({ env: {}, overrides: testOverrides(db.url, o.overrides) });
+  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }) });
+  const clients: PspClient[] = [];
+  const connect = async () => {
+    const c = await PspClient.connect({ port: h.pspPort, timeoutMs: 30_000 });
+    clients.push(c);
+    return c;
+  };
+  const client = await connect();
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      await h.stop();
+    })();
+    return stopped;
+  };
+  t.teardown(stop);
+  const sim = (id: string) => {
+    const s = h.acquirers.get(id).simulator;
+    if (!s) throw new Error(`acquirer ${id} has no built-in simulator`);
+    return s;
+  };
+  return { db, h, client, cfg, connect, sim, sims: () => h.acquirers.all().map((a) => a.simulator!).filter(Boolean), stop };
+}
+
+let stanSeq = Math.floor(Math.random() * 900_000);
+/** A fresh DE11 per request (unique inside a test process). */
+export function nextStan(): string {
+  stanSeq = (stanSeq + 1) % 1_000_000;
+  return String(stanSeq).padStart(6, '0');
+}
+
+export interface AuthOpts {
+  mti?: string;
+  pan?: string;
+  amount?: bigint | number;
+  currency?: string;
+  stan?: string;
+  terminal?: string;
+  merchant?: string;
+  dt?: string;
+}
+
+/** An authorization (0100) or financial (0200) request from the PSP; default merchant SHOP00000000001, EUR. */
+export function auth(o: AuthOpts = {}): IsoMessage {
+  const stan = o.stan ?? nextStan();
+  return new IsoMessage(o.mti ?? '0100', {
+    2: o.pan ?? '4111111111111111',
+    3: '000000',
+    4: String(o.amount ?? 1000).padStart(12, '0'),
+    7: o.dt ?? transmissionDateTime(),
+    11: stan,
+    12: '120000',
+    13: '1122',
+    22: '051',
+    41: (o.terminal ?? 'TERM0001').padEnd(8).slice(0, 8),
+    42: (o.merchant ?? 'SHOP00000000001').padEnd(15).slice(0, 15),
+    49: o.currency ?? '978',
+  });
+}
+
+/** DE90 naming a PSP request: its MTI, DE11, DE7 and two zero institution ids. */
+export function de90(orig: IsoMessage): string {
+  return `${orig.mti}${orig.getString(11)}${orig.getString(7)}${'0'.repeat(22)}`;
+}
+
+/** A completion (0220) of `orig` for `amount`. */
+export function capture(orig: IsoMessage, amount: bigint | number, o: { mti?: string; stan?: string } = {}): IsoMessage {
+  return new IsoMessage(o.mti ?? '0220', {
+    2: orig.getString(2)!,
+    3: '000000',
+    4: String(amount).padStart(12, '0'),
+    7: transmissionDateTime(),
+    11: o.stan ?? nextStan(),
+    41: orig.getString(41)!,
+    42: orig.getString(42)!,
+    49: orig.getString(49)!,
+    90: de90(orig),
+  });
+}
+
+/** A reversal (0400, or 0420) of `orig`. */
+export function reversal(orig: IsoMessage, o: { mti?: string; stan?: string; dt?: string } = {}): IsoMessage {
+  return new IsoMessage(o.mti ?? '0400', {
+    2: orig.getString(2)!,
+    3: '000000',
+    4: orig.getString(4)!,
+    7: o.dt ?? transmissionDateTime(),
+    11: o.stan ?? nextStan(),
+    41: orig.getString(41)!,
+    42: orig.getString(42)!,
+    49: orig.getString(49)!,
+    90: de90(orig),
+  });
+}
+
+export const rc = (m: IsoMessage): string | undefined => m.getString(39);
+
+export interface TxnRowLite {
+  id: string;
+  kind: string;
+  state: string;
+  acquirer: string | null;
+  terminal: string | null;
+  acq_stan: string | null;
+  acq_rrn: string | null;
+  acq_dt: string | null;
+  response_code: string | null;
+  amount: string | null;
+  captured_amount: string | null;
+  mti: string;
+}
+
+/** The authorization/financial row the PSP request `req` created. */
+export async function txnOf(pool: pg.Pool, req: IsoMessage, psp = 'psp-alpha'): Promise<TxnRowLite | undefined> {
+  const { rows } = await pool.query<TxnRowLite>(
+    `select id, kind, state, acquirer, terminal, acq_stan, acq_rrn, acq_dt, response_code, amount::text, captured_amount::text, mti
+       from switch_txn where psp = $1 and psp_stan = $2 and psp_terminal = $3 and psp_merchant = $4 and psp_dt = $5 and mti = $6`,
+    [psp, req.getString(11), req.getString(41), req.getString(42), req.getString(7), req.mti],
+  );
+  return rows[0];
+}
+
+export async function eventsOf(pool: pg.Pool, txnId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ event: string }>('select event from switch_txn_event where txn_id = $1 order by seq', [txnId]);
+  return rows.map((r) => r.event);
+}
+
+/** Journal entries at a simulator for the acquirer-side terminal/STAN of a transaction row. */
+export function journalFor(sim: AcquirerSimulator, f: { mti?: string | string[]; stan?: string; rrn?: string; direction?: 'in' | 'out' }): JournalEntry[] {
+  return sim.journal.find(f);
+}
+
+/** Replaces a simulator's rules, keeping the test-card decline (PAN ending 0002). */
+export function setRules(sim: AcquirerSimulator, rules: Rule[], declineCode = sim.behaviour().rules.find((r) => r.when?.panSuffix === '0002')?.respond ?? '05'): void {
+  sim.setBehaviour({ rules: [...rules, { when: { panSuffix: '0002' }, respond: declineCode }] });
+}
+
+/** Polls `fn` until it returns a truthy value; generous timeout for a busy machine. */
+export async function eventually<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 30_000, everyMs = 25): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A ledger on the test schema (for check() and plan()); closed at teardown. */
+export async function ledgerOn(t: Teardownable, pool: pg.Pool): Promise<Ledger> {
+  const l = await createLedger({ pool, migrate: false });
+  t.teardown(() => l.close());
+  return l;
+}
+
+// ── the switch as a child process ────────────────────────────────────────────────────────────────────────
+
+export interface ChildSwitch {
+  proc: ChildProcess;
+  pspPort: number;
+  /** Acquirer simulator ports (built-in simulators of the child), by acquirer id. */
+  simulators: Map<string, { port: number; controlUrl: string }>;
+  stdout: () => string;
+  stderr: () => string;
+  /** SIGKILL and wait for the exit. */
+  kill9(): Promise<void>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `node --import tsx src/main.ts` with DATABASE_URL on the test schema, PSP_PORT=0, admin on port 0,
+ * and a JSON config (SWITCH_CONFIG) with `overrides`; resolves once main has printed its PSP port.
+ */
+export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides: Plain = {}): Promise<ChildSwitch> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'switch-child-'));
+  const cfgFile = path.join(dir, 'config.json');
+  const o = testOverrides(dbUrl, overrides);
+  delete o.database; // DATABASE_URL from the environment, as an operator would set it
+  delete o.psp;
+  writeFileSync(cfgFile, JSON.stringify(o));
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: dbUrl, PSP_PORT: '0', ADMIN_PORT: '0', SWITCH_CONFIG: cfgFile, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  let alive = true;
+  void exited.then(() => (alive = false));
+  t.teardown(async () => {
+    if (alive) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const end = Date.now() + 60_000;
+  let port = 0;
+  while (!port) {
+    const m = /PSPs connect to\s+[0-9.]+:(\d+)/.exec(out);
+    if (m && /Ctrl-C stops it/.test(out)) port = Number(m[1]);
+    else if (!alive) throw new Error(`switch child exited before it was up: ${err.slice(-2000)}`);
+    else if (Date.now() > end) throw new Error(`switch child not up after 60 s: ${out.slice(-1000)} ${err.slice(-1000)}`);
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  const simulators = new Map<string, { port: number; controlUrl: string }>();
+  for (const m of out.matchAll(/acquirer (\S+)\s+built-in simulator [0-9.]+:(\d+) \(control (\S+)\)/g)) simulators.set(m[1]!, { port: Number(m[2]), controlUrl: m[3]! });
+  return {
+    proc,
+    pspPort: port,
+    simulators,
+    stdout: () => out,
+    stderr: () => err,
+    kill9: async () => {
+      if (alive) proc.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      if (alive) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/**
+ * A copy of rules/ whose acquirers point at the given simulators (started by the test, so their journals
+ * outlive a killed switch). Returns the directory (removed at teardown).
+ */
+export function rulesFor(t: Teardownable, ports: Record<string, number>, o: { responseTimeoutMs?: number } = {}): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'switch-rules-'));
+  cpSync(path.join(ROOT, 'rules'), dir, { recursive: true });
+  const file = path.join(dir, 'acquirers.yaml');
+  const doc = parseYaml(readFileSync(file, 'utf8')) as { acquirers: Array<{ id: string; link: { port: number; timeouts_ms: { response: number } } }> };
+  for (const a of doc.acquirers) {
+    const p = ports[a.id];
+    if (p === undefined) continue;
+    a.link.port = p;
+    if (o.responseTimeoutMs) a.link.timeouts_ms.response = o.responseTimeoutMs;
+  }
+  writeFileSync(file, stringifyYaml(doc));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Acquirer simulators in the dialects rules/acquirers.yaml gives acq-a/b/c, zero latency, test-card decline. */
+export async function startSimulators(t: Teardownable): Promise<Map<string, AcquirerSimulator>> {
+  const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as { acquirers: Array<{ id: string; link: { dialect: string; framer: string }; simulator?: { decline_code?: string } }> };
+  const out = new Map<string, AcquirerSimulator>();
+  for (const a of doc.acquirers) {
+    const sim = await startAcquirerSimulator({
+      dialect: a.link.dialect, framer: framerByName(a.link.framer), port: 0, control: false,
+      behaviour: { defaultResponseCode: '00', rules: [{ when: { panSuffix: '0002' }, respond: a.simulator?.decline_code ?? '05' }] },
+    });
+    t.teardown(() => sim.close());
+    out.set(a.id, sim);
+  }
+  return out;
+}
