@@ -215,7 +215,11 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
         stats.batches++;
         stats.requests += items.length;
         stats.maxBatchSeen = Math.max(stats.maxBatchSeen, items.length);
-        opts.onBatch?.({ size: items.length, ms: Date.now() - t0, isolated, retries: attempt });
+        try {
+          opts.onBatch?.({ size: items.length, ms: Date.now() - t0, isolated, retries: attempt });
+        } catch {
+          // an observer must not break the commit path
+        }
         items.forEach((it, i) => {
           const r = results[i];
           if (r instanceof Error) it.reject(r);
