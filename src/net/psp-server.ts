@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Codec } from '../iso8583/codec-types.js';
 import { IsoMessage, isResponseMti, responseMti } from '../iso8583/message.js';
+import { loadDialect } from '../iso8583/dialect.js';
 import { SwitchError } from '../errors.js';
 import { createFramer, swapTpdu, type Framer } from '../wire/framer.js';
 import { Reassembler } from '../wire/reassembler.js';
@@ -38,7 +39,9 @@ export interface PspTlsOptions {
 }
 
 export interface PspServerOptions {
-  codec: Codec;
+  /** The PSP dialect: a compiled codec, or a dialect name in specs/ (default iso87-ascii-bbitmap). */
+  codec?: Codec;
+  dialect?: string;
   handler: PspHandler;
   /** Default: 2-byte binary length, no TPDU. */
   framer?: Framer;
@@ -354,7 +357,7 @@ class PspConnection {
  * in any order; explicit backpressure and limits (design.md §3.7).
  */
 export class PspServer extends EventEmitter<PspServerEvents> {
-  readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger'>> & { tls?: PspTlsOptions };
+  readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger' | 'dialect'>> & { tls?: PspTlsOptions };
   readonly log: NetLogger;
   readonly stats: PspServerStats = {
     connectionsAccepted: 0,
@@ -391,7 +394,7 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     super();
     const name = opts.name ?? 'psp-server';
     this.options = {
-      codec: opts.codec,
+      codec: opts.codec ?? loadDialect(opts.dialect ?? 'iso87-ascii-bbitmap'),
       handler: opts.handler,
       framer: opts.framer ?? createFramer(),
       host: opts.host ?? '127.0.0.1',

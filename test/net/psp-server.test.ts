@@ -192,6 +192,15 @@ t.test('idle connections are closed; busy ones are not', async (t) => {
   t.ok(s.stats.idleTimeouts >= 1);
 });
 
+t.test('defaults: iso87-ascii-bbitmap with a 2-byte binary length', async (t) => {
+  const s = await startPspServer({ handler: approve() });
+  t.teardown(() => s.close());
+  t.equal(s.options.codec.name, 'iso87-ascii-bbitmap');
+  t.equal(s.options.framer.name, 'binary2');
+  const c = await client(t, s.port);
+  t.equal((await c.send(authRequest('000001'))).getString(39), '00');
+});
+
 t.test('graceful shutdown: stop accepting, finish in-flight, then close', async (t) => {
   const s = await startPspServer({ codec, framer, handler: approve(() => 300) });
   const c = await PspClient.connect({ port: s.port, codec, framer });
