@@ -35,6 +35,7 @@ export const ERROR_TEMPLATES = {
   SW_ERR_NET_HANDLER_FAILED: 'connection {connection}: handler failed for {mti} ({reason})',
   SW_ERR_NET_SHUTDOWN: 'server {server}: shut down before the request finished',
   SW_ERR_NET_TLS_CONFIG: 'TLS config is invalid: {reason}',
+  SW_ERR_NET_LISTEN_FAILED: 'server {server}: cannot listen on {host}:{port} ({reason})',
   SW_ERR_LINK_NOT_READY: 'link {link}: no connection is ready',
   SW_ERR_LINK_INFLIGHT_LIMIT: 'link {link}: in-flight cap of {max} reached',
   SW_ERR_LINK_BACKPRESSURE: 'link {link}: every ready connection has more than {max} bytes unsent',

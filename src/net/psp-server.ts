@@ -446,7 +446,9 @@ export class PspServer extends EventEmitter<PspServerEvents> {
   /** Starts listening; resolves with the bound address (port 0 → the chosen port). */
   listen(): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
-      const onErr = (e: Error): void => reject(e);
+      const o = this.options;
+      const onErr = (e: Error): void =>
+        reject(new SwitchError('SW_ERR_NET_LISTEN_FAILED', { server: o.name, host: o.host, port: o.port, reason: (e as NodeJS.ErrnoException).code ?? e.message }, { cause: e }));
       this.server.once('error', onErr);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', onErr);

@@ -201,6 +201,12 @@ t.test('defaults: iso87-ascii-bbitmap with a 2-byte binary length', async (t) =>
   t.equal((await c.send(authRequest('000001'))).getString(39), '00');
 });
 
+t.test('a port in use is a typed error', async (t) => {
+  const s = await server(t);
+  const r = await settle(startPspServer({ codec, handler: approve(), port: s.port }));
+  t.equal(r.ok ? 'ok' : r.error.code, 'SW_ERR_NET_LISTEN_FAILED');
+});
+
 t.test('graceful shutdown: stop accepting, finish in-flight, then close', async (t) => {
   const s = await startPspServer({ codec, framer, handler: approve(() => 300) });
   const c = await PspClient.connect({ port: s.port, codec, framer });
