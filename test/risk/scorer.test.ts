@@ -49,6 +49,7 @@ async function velocityCases(t: Test, store: VelocityStore): Promise<void> {
   const rules = fixture(
     [],
     risk({
+      timeout_ms: 30_000, // a loaded machine must not turn a slow Redis round trip into the fallback level
       velocity: [
         { key: 'card', window_s: 60, max_count: 3, level: 'high' },
         { key: 'card', window_s: 3600, max_count: 5, level: 'fatal' },
@@ -79,7 +80,7 @@ t.test('velocity in memory over sliding windows', async (t) => {
 t.test('velocity in Redis over sliding windows, shared by two scorers', async (t) => {
   const r = await testRedis(t);
   await velocityCases(t, new RedisVelocityStore(await r.client(), r.prefix));
-  const rules = fixture([], risk({ velocity: [{ key: 'card', window_s: 60, max_count: 1, level: 'high' }] }));
+  const rules = fixture([], risk({ timeout_ms: 30_000, velocity: [{ key: 'card', window_s: 60, max_count: 1, level: 'high' }] }));
   const a = new RiskScorer({ velocity: new RedisVelocityStore(await r.client(), r.prefix) });
   const b = new RiskScorer({ velocity: new RedisVelocityStore(await r.client(), r.prefix) });
   t.equal((await a.score(rules, ctx({ cardToken: 'shared' }))).level, 'low');

@@ -81,8 +81,14 @@ t.test('activating a version through one instance reaches the other; in-flight d
   const poolB = new pg.Pool({ connectionString: db.url, max: 3 });
   t.teardown(() => poolB.end());
   const storeA = new RuleVersionStore(db.pool);
-  const v1 = await storeA.create(loadRuleSet(), { author: 'alice' });
-  const v2 = await storeA.create(variant(4), { author: 'alice' });
+  // A long risk time budget, so the gated decision below really is in flight across the swap.
+  const slowRisk = (priority: number): unknown => {
+    const f = variant(priority) as Record<string, any>;
+    f.risk.timeout_ms = 60_000;
+    return f;
+  };
+  const v1 = await storeA.create(slowRisk(1), { author: 'alice' });
+  const v2 = await storeA.create(slowRisk(4), { author: 'alice' });
   await storeA.activate(v1.version, { actor: 'alice' });
 
   const changes: number[] = [];
@@ -112,6 +118,10 @@ t.test('activating a version through one instance reaches the other; in-flight d
   t.same(changes, [v1.version, v2.version], 'initial load, then the activation');
   t.equal(oldCompiled.version, v1.version, 'the old compiled object is untouched');
 
+  let settled = false;
+  void inflight.then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(settled, false, 'the decision was still in flight during the swap');
   release();
   const d = await inflight;
   t.equal(d.explanation.rulesVersion, v1.version, 'the in-flight decision finished under v1');
