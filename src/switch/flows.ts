@@ -88,8 +88,21 @@ export class Flows {
     this.stopping = true;
   }
 
-  /** The PSP server's handler. */
+  /**
+   * The PSP server's handler. A failure below (database down, a write refused) answers `unavailable` (91):
+   * nothing was promised, and a request that was already sent is still 'sent' in the database, where the
+   * sweeper's recovery queues its reversal once the database is back.
+   */
   async handle(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage | null> {
+    try {
+      return await this.route(msg, ctx);
+    } catch (e) {
+      this.d.log.error({ err: safeErr(e), mti: msg.mti }, 'request failed: answering unavailable');
+      return pspResponse(msg, this.d.config.responseCodes.unavailable);
+    }
+  }
+
+  private async route(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage | null> {
     const cls = mtiClass(msg.mti);
     switch (cls) {
       case '0100':
