@@ -223,8 +223,9 @@ const CODE_RE = /^[\x21-\x7e]{1,200}$/;
 const MAX_POSTINGS = 64;
 const MAX_AMOUNT = 2n ** 62n;
 
+/** Payload hash for idempotency: callers pass JSON-safe values (bigints as strings). */
 function hashOf(v: unknown): string {
-  const json = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+  const json = JSON.stringify(v);
   return '\\x' + crypto.createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
 
@@ -481,25 +482,27 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     const insRejections: Array<{ key: string; hash: string; code: ErrorCode; params: ErrorParams }> = [];
     const accDelta = new Map<number, { own: bigint; min: bigint; max: bigint }>();
 
-    const cumulative = (p: WPlan): Map<number, bigint> => {
-      const d = new Map<number, bigint>();
-      for (const x of p.postings) {
-        d.set(x.from, (d.get(x.from) ?? 0n) - x.amount);
-        d.set(x.to, (d.get(x.to) ?? 0n) + x.amount);
+    /** Net diff per account of some postings (added to `into` when given). */
+    const diffOf = (ps: ReadonlyArray<RPosting>, into: Map<number, bigint> = new Map()): Map<number, bigint> => {
+      for (let i = 0; i < ps.length; i++) {
+        const x = ps[i]!;
+        into.set(x.from, (into.get(x.from) ?? 0n) - x.amount);
+        into.set(x.to, (into.get(x.to) ?? 0n) + x.amount);
       }
-      return d;
+      return into;
     };
+    const cumulative = (p: WPlan): Map<number, bigint> => diffOf(p.postings);
 
     /** Pending-balance changes when a plan's cumulative diff goes from `before` to `after`. */
     const pendingChange = (before: Map<number, bigint>, after: Map<number, bigint>) => {
       const out = new Map<number, { min: bigint; max: bigint }>();
-      for (const id of new Set([...before.keys(), ...after.keys()])) {
-        const b = before.get(id) ?? 0n;
-        const a = after.get(id) ?? 0n;
+      const one = (id: number, b: bigint, a: bigint) => {
         const dm = min0(a) - min0(b);
         const dx = max0(a) - max0(b);
         if (dm !== 0n || dx !== 0n) out.set(id, { min: dm, max: dx });
-      }
+      };
+      for (const [id, a] of after) one(id, before.get(id) ?? 0n, a);
+      for (const [id, b] of before) if (!after.has(id)) one(id, b, 0n);
       return out;
     };
 
@@ -542,10 +545,11 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     };
 
     const addBatchTo = (p: WPlan, batchId: number, ps: RPosting[], hash: string, op: 'hold' | 'batch' | 'batch-internal') => {
-      ps.forEach((x, seq) => {
-        insPostings.push({ ...x, planId: p.id, batchId, seq });
-        p.postings.push({ ...x, batchId });
-      });
+      for (let seq = 0; seq < ps.length; seq++) {
+        const x = ps[seq]!;
+        insPostings.push({ from: x.from, to: x.to, amount: x.amount, currency: x.currency, planId: p.id, batchId, seq });
+        p.postings.push({ from: x.from, to: x.to, amount: x.amount, currency: x.currency, batchId });
+      }
       p.lastBatch = batchId;
       if (op !== 'batch-internal') {
         p.lastStep = op === 'hold' ? 1 : p.lastStep + 1;
@@ -604,7 +608,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
           batchHashes: new Map(),
           dirty: false,
         };
-        const change = pendingChange(new Map(), cumulative({ ...np, postings: r.postings.map((x) => ({ ...x, batchId: 1 })) }));
+        const change = pendingChange(new Map(), diffOf(r.postings));
         const ferr = fundsError(r.planId, change);
         if (ferr) {
           results.push(reject(key, r.hash, ferr));
@@ -649,7 +653,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
           continue;
         }
         const before = cumulative(p);
-        const after = cumulative({ ...p, postings: [...p.postings, ...r.postings.map((x) => ({ ...x, batchId: r.batchId }))] });
+        const after = diffOf(r.postings, cumulative(p));
         const change = pendingChange(before, after);
         const ferr = fundsError(r.planId, change);
         if (ferr) {
@@ -864,7 +868,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       const panMasked = meta?.panMasked ?? null;
       if (Array.isArray(spec)) {
         const postings = await resolvePostings(planId, spec as readonly Posting[]);
-        const hash = hashOf(['hold', planId, (spec as readonly Posting[]).map((p) => [p.from, p.to, p.amount, p.currency]), panHash, panMasked]);
+        const hash = hashOf(['hold', planId, (spec as readonly Posting[]).map((p) => [p.from, p.to, String(p.amount), p.currency]), panHash, panMasked]);
         const row: HoldRow = { kind: 'postings', acquirer: null, terminal: null, merchant: null, currency: null, amount: null, fee: null, panHash, panMasked };
         return (await gc.submit({ op: 'hold', planId, hash, postings, row })) as HoldResult;
       }
@@ -878,7 +882,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       const fee = fees.fee(p.acquirer, p.terminal, p.amount);
       const ids = await paymentAccounts(p);
       const postings = paymentPostings({ acq: ids.acq.id, mer: ids.mer.id, fee: ids.fee.id }, p.amount, fee, p.currency);
-      const hash = hashOf(['hold', planId, [p.acquirer, p.terminal, p.merchant, p.currency, p.amount], panHash, panMasked]);
+      const hash = hashOf(['hold', planId, [p.acquirer, p.terminal, p.merchant, p.currency, String(p.amount)], panHash, panMasked]);
       const row: HoldRow = {
         kind: 'payment',
         acquirer: p.acquirer,
@@ -897,7 +901,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       checkPlanId(planId);
       if (!Number.isInteger(batchId) || batchId < 2 || batchId > 1_000_000) throw bad(planId, 'batch id must be an integer >= 2 (batch 1 is the hold)');
       const resolved = await resolvePostings(planId, postings);
-      const hash = hashOf(['batch', planId, batchId, postings.map((p) => [p.from, p.to, p.amount, p.currency])]);
+      const hash = hashOf(['batch', planId, batchId, postings.map((p) => [p.from, p.to, String(p.amount), p.currency])]);
       return (await gc.submit({ op: 'batch', planId, batchId, hash, postings: resolved })) as BatchResult;
     },
 
@@ -907,11 +911,11 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       if (typeof final !== 'object' || final === null) throw bad(planId, 'final must be { amount } or { postings }');
       if ('amount' in final) {
         checkAmount(planId, final.amount, 'final amount', true);
-        const hash = hashOf(['commit', planId, 'amount', final.amount]);
+        const hash = hashOf(['commit', planId, 'amount', String(final.amount)]);
         return (await gc.submit({ op: 'commit', planId, hash, finalAmount: final.amount })) as CommitResult;
       }
       const finalPostings = await resolvePostings(planId, final.postings);
-      const hash = hashOf(['commit', planId, 'postings', final.postings.map((p) => [p.from, p.to, p.amount, p.currency])]);
+      const hash = hashOf(['commit', planId, 'postings', final.postings.map((p) => [p.from, p.to, String(p.amount), p.currency])]);
       return (await gc.submit({ op: 'commit', planId, hash, finalPostings })) as CommitResult;
     },
 
