@@ -558,3 +558,63 @@ export function instrumentLedger(ledger: Ledger): Ledger {
 export function metricsText(): Promise<string> {
   return registry.metrics();
 }
+
+// ── switch observers ────────────────────────────────────────────────────────────────────────────────────
+
+/** What the switch's FlowObserver.outcome hands over (src/switch/flows.ts), structurally. */
+export interface FlowOutcome {
+  psp: string;
+  mti: string;
+  responseCode: string;
+  acquirer: string | null;
+  terminal: string | null;
+  rule: string | null;
+  risk: string | null;
+  switchMs: number;
+  acquirerMs: number | null;
+  panMasked: string | null;
+  txnId: string | null;
+}
+
+export interface TxLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/**
+ * The switch's FlowObserver and SafObserver, recording metrics and (with a logger) one masked JSON line per
+ * transaction outcome: `startSwitch(cfg, { ...switchObservers(log), startAdmin })`.
+ */
+export function switchObservers(txLog?: TxLogger, writeLine?: (log: TxLogger, o: FlowOutcome) => void): {
+  observer: { outcome(o: FlowOutcome): void; lateResponse(o: { acquirer: string; mti: string; responseCode: string | undefined }): void };
+  safObserver: { sent(o: { acquirer: string; mti: string; ok: boolean }): void; deadLetter(o: { acquirer: string; reason: string }): void; depth(n: number): void };
+} {
+  return {
+    observer: {
+      outcome(o) {
+        recordRequest(o.psp, o.mti, o.responseCode);
+        recordSwitchLatency(o.psp, o.mti, o.switchMs);
+        if (o.rule !== null || o.terminal !== null) {
+          routingDecisions.inc({ rule: nameLabel(o.rule ?? 'none'), terminal: o.terminal ? nameLabel(o.terminal) : 'declined', outcome: o.terminal ? 'route' : 'decline' });
+        }
+        if (o.risk === 'trusted' || o.risk === 'low' || o.risk === 'high' || o.risk === 'fatal') recordRiskLevel(o.risk);
+        if (txLog && writeLine) writeLine(txLog, o);
+      },
+      lateResponse(o) {
+        linkMessages.inc({ acquirer: nameLabel(o.acquirer), direction: 'late' });
+      },
+    },
+    safObserver: {
+      sent(o) {
+        recordSafEvent(o.ok ? 'acknowledged' : 'retried');
+      },
+      deadLetter() {
+        recordSafEvent('dead_lettered');
+        deadLetters.inc();
+      },
+      depth(n) {
+        safDepth.set(n);
+      },
+    },
+  };
+}

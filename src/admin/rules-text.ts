@@ -17,12 +17,29 @@ export interface ProblemView {
   line?: number;
 }
 
-/** Each rule file as YAML text (stable key order: as stored). */
+/** Keys first in this order (Postgres jsonb stores keys sorted by length; people read id → when → then). */
+const KEY_ORDER = ['id', 'name', 'description', 'default', 'prefix', 'range', 'when', 'unless', 'then', 'terminal', 'acquirer', 'terminal_id', 'merchant_id', 'priority', 'weight', 'sticky', 'terminals', 'decline', 'reason'];
+const rank = (k: string): number => {
+  const i = KEY_ORDER.indexOf(k);
+  return i < 0 ? KEY_ORDER.length : i;
+};
+
+function ordered(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(ordered);
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o).sort((a, b) => rank(a) - rank(b) || (rank(a) === KEY_ORDER.length ? a.localeCompare(b) : 0));
+    return Object.fromEntries(keys.map((k) => [k, ordered(o[k])]));
+  }
+  return v;
+}
+
+/** Each rule file as YAML text, keys in a readable order (the content hash does not depend on key order). */
 export function filesToYaml(files: RuleFiles | Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of RULE_FILE_NAMES) {
     const v = (files as Record<string, unknown>)[name];
-    if (v !== undefined) out[name] = stringify(v, { lineWidth: 0 });
+    if (v !== undefined) out[name] = stringify(ordered(v), { lineWidth: 0 });
   }
   return out;
 }

@@ -30,6 +30,11 @@ export const healthPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx })
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
 
+  app.get('/api/whoami', {
+    config: { permission: 'read' },
+    schema: { tags: ['health'], summary: 'The caller: token name and role', response: { 200: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } } } },
+  }, async (req) => ({ name: req.principal?.name ?? '', role: req.principal?.role ?? '' }));
+
   const registry = deps.registry ?? defaultRegistry;
   app.get('/metrics', {
     ...(deps.metricsAuth ? { config: { permission: 'read' as const } } : {}),

@@ -1,0 +1,288 @@
+// Risk-team console: plain ES module, no build step. Talks to the admin API with the token kept in
+// sessionStorage (gone when the tab closes). Every value from the API is written with textContent.
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+};
+
+const state = { token: sessionStorage.getItem('switch-console-token') || '', base: null, active: null, edits: {}, original: {}, file: 'routing', lastSaved: null };
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const r = await fetch(path, {
+    method,
+    headers: { authorization: `Bearer ${state.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  let j = null;
+  try { j = text ? JSON.parse(text) : null; } catch { j = null; }
+  if (!r.ok) throw new ApiError(r.status, j);
+  return j;
+}
+
+function say(text, isError = false) {
+  const m = $('message');
+  m.textContent = text;
+  m.className = isError ? 'error' : 'muted';
+}
+
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const d = $('confirm');
+    $('confirm-text').textContent = text;
+    d.returnValue = '';
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+    d.showModal();
+  });
+}
+
+// ── login ────────────────────────────────────────────────────────────────────────────────────────
+async function login(token) {
+  state.token = token;
+  try {
+    const me = await api('GET', '/api/whoami');
+    sessionStorage.setItem('switch-console-token', token);
+    $('whoami').textContent = `${me.name} (${me.role})`;
+    $('login-view').classList.add('hidden');
+    $('app-view').classList.remove('hidden');
+    $('logout').classList.remove('hidden');
+    $('login-error').textContent = '';
+    await Promise.all([loadVersions(), loadAcquirers()]);
+    if (state.active) await loadIntoEditor(state.active);
+  } catch (e) {
+    state.token = '';
+    sessionStorage.removeItem('switch-console-token');
+    $('login-error').textContent = e.status === 401 ? 'That token is not valid.' : `Login failed: ${e.message}`;
+  }
+}
+
+// ── acquirers ────────────────────────────────────────────────────────────────────────────────────
+async function loadAcquirers() {
+  const box = $('acquirers');
+  try {
+    const { acquirers } = await api('GET', '/api/acquirers');
+    const rows = acquirers.map((a) => {
+      const health = !a.linkUp ? ['down', 'bad'] : !a.detector.alive ? ['failing', 'bad'] : a.breaker === 'open' ? ['breaker open', 'bad'] : a.detector.score > 0.2 || a.breaker === 'half_open' ? ['degraded', 'warn'] : ['healthy', 'ok'];
+      return el('tr', { 'data-acquirer': a.id },
+        el('td', {}, a.id),
+        el('td', {}, el('span', { class: `badge ${health[1]}` }, health[0])),
+        el('td', {}, `${a.connections.ready}/${a.connections.configured}`),
+        el('td', {}, a.inFlight),
+        el('td', {}, a.breaker),
+        el('td', {}, a.detector.score.toFixed(2)),
+        el('td', {}, a.lastError ? `${a.lastError.code ?? ''} ${a.lastError.reason} (${new Date(a.lastError.at).toLocaleTimeString()})` : '—'));
+    });
+    box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Acquirer', 'Health', 'Connections', 'In flight', 'Breaker', 'Failure score', 'Last error'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'muted' }, e.status === 501 ? 'Acquirer health is not available on this instance.' : `Could not load acquirers: ${e.message}`));
+  }
+}
+
+// ── versions, diff, activate, roll back ──────────────────────────────────────────────────────────
+async function loadVersions() {
+  const { active, versions } = await api('GET', '/api/rules/versions?limit=50');
+  state.active = active ? active.version : null;
+  $('active-version').textContent = active ? `v${active.version}` : 'none';
+  const tbody = $('versions').querySelector('tbody');
+  tbody.replaceChildren(...versions.map((v) => el('tr', { class: v.active ? 'active' : '', 'data-version': v.version },
+    el('td', {}, `v${v.version}`, v.active ? ' ' : '', v.active ? el('span', { class: 'badge ok' }, 'active') : ''),
+    el('td', {}, v.author),
+    el('td', {}, v.comment),
+    el('td', {}, new Date(v.createdAt).toLocaleString()),
+    el('td', {},
+      el('button', { onclick: () => loadIntoEditor(v.version) }, 'Edit'), ' ',
+      state.active && !v.active ? el('button', { class: 'diff', onclick: () => showDiff(state.active, v.version) }, 'Diff vs active') : '', ' ',
+      v.active ? '' : el('button', { class: 'activate danger', onclick: () => activate(v.version) }, 'Activate')))));
+}
+
+async function showDiff(from, to) {
+  const d = await api('GET', `/api/rules/diff?from=${from}&to=${to}`);
+  $('diff-title').textContent = `Changes from v${from} to v${to}`;
+  const out = [];
+  for (const f of d.files.filter((x) => x.changed)) {
+    out.push(el('strong', {}, `${f.file}  (+${f.added} −${f.removed})\n`));
+    for (const l of f.lines) out.push(el('span', { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : '' }, `${l.op} ${l.text}${l.op === ' ' ? '\n' : ''}`));
+  }
+  if (out.length === 0) out.push('No differences.');
+  $('diff').replaceChildren(...out);
+  $('diff-view').classList.remove('hidden');
+}
+
+async function activate(version) {
+  if (!(await confirmDialog(`Activate rules v${version}? Every switch instance starts routing with it within a second.`))) return;
+  try {
+    const a = await api('POST', `/api/rules/versions/${version}/activate`, { comment: $('comment').value || `activated from the console` });
+    say(`Rules v${a.version} are active.`);
+    await loadVersions();
+  } catch (e) {
+    say(`Activation failed: ${e.message}`, true);
+  }
+}
+
+async function rollback() {
+  if (!(await confirmDialog('Roll back to the version that was active before the current one?'))) return;
+  try {
+    const a = await api('POST', '/api/rules/rollback', { comment: 'rolled back from the console' });
+    say(`Rolled back: rules v${a.version} are active.`);
+    await loadVersions();
+  } catch (e) {
+    say(`Rollback failed: ${e.message}`, true);
+  }
+}
+
+// ── editor with inline validation ───────────────────────────────────────────────────────────────
+async function loadIntoEditor(version) {
+  const v = await api('GET', `/api/rules/versions/${version}`);
+  state.base = version;
+  state.original = v.yaml;
+  state.edits = {};
+  $('editor-base').textContent = `(based on v${version})`;
+  showFile($('file').value);
+  $('validation').replaceChildren();
+  $('backtest-result').replaceChildren();
+}
+
+function showFile(name) {
+  state.file = name;
+  $('yaml').value = state.edits[name] ?? state.original[name] ?? '';
+  renderGutter([]);
+}
+
+function renderGutter(problemLines) {
+  const n = $('yaml').value.split('\n').length;
+  const bad = new Map(problemLines.map((p) => [p.line, p.reason]));
+  const nodes = [];
+  for (let i = 1; i <= n; i++) {
+    const reason = bad.get(i);
+    nodes.push(reason ? el('span', { class: 'err', title: reason, 'data-line': i }, String(i)) : String(i), '\n');
+  }
+  $('gutter').replaceChildren(...nodes);
+  $('gutter').scrollTop = $('yaml').scrollTop;
+}
+
+function editedFiles() {
+  const files = {};
+  for (const [k, v] of Object.entries(state.edits)) if (v !== state.original[k]) files[k] = v;
+  return files;
+}
+
+function rulesBody() {
+  const files = editedFiles();
+  return Object.keys(files).length > 0 ? { base: state.base, files } : state.base ? { version: state.base } : {};
+}
+
+function goToLine(line) {
+  const ta = $('yaml');
+  const lines = ta.value.split('\n');
+  const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+  ta.focus();
+  ta.setSelectionRange(start, start + (lines[line - 1] || '').length);
+  const lineHeight = parseFloat(getComputedStyle(ta).lineHeight) || 18;
+  ta.scrollTop = Math.max(0, (line - 4) * lineHeight);
+  $('gutter').scrollTop = ta.scrollTop;
+}
+
+async function validate() {
+  const files = editedFiles();
+  const box = $('validation');
+  if (Object.keys(files).length === 0) {
+    box.replaceChildren(el('p', { class: 'valid' }, 'No changes to validate.'));
+    renderGutter([]);
+    return true;
+  }
+  const r = await api('POST', '/api/rules/validate', { base: state.base, files });
+  const here = r.problems.filter((p) => p.file === `${state.file}.yaml` && p.line);
+  renderGutter(here);
+  if (here[0]) goToLine(here[0].line);
+  if (r.valid) {
+    box.replaceChildren(el('p', { class: 'valid', id: 'valid' }, '✓ Valid.'));
+    return true;
+  }
+  box.replaceChildren(el('ul', { id: 'problems' }, ...r.problems.map((p) => el('li', {
+    class: 'problem',
+    'data-line': p.line ?? '',
+    onclick: () => { if (p.line) { if (`${state.file}.yaml` !== p.file) { $('file').value = p.file.replace(/\.yaml$/, ''); showFile($('file').value); } goToLine(p.line); } },
+  }, `${p.file}${p.line ? ` line ${p.line}` : ''}: ${p.rule} at ${p.path || '/'}: ${p.reason}${p.ref ? ` '${p.ref}'` : ''}`))));
+  return false;
+}
+
+const pct = (x) => `${(x * 100).toFixed(1)}%`;
+
+async function runBacktest() {
+  const box = $('backtest-result');
+  box.replaceChildren(el('p', { class: 'muted' }, 'Replaying recent traffic…'));
+  try {
+    const r = await api('POST', '/api/rules/backtest', { ...rulesBody(), limit: 2000 });
+    box.replaceChildren(
+      el('p', { class: 'summary', id: 'backtest-summary' }, r.summary),
+      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'From'), el('th', {}, 'To'), el('th', {}, 'Authorizations'))),
+        el('tbody', {}, ...r.transitions.slice(0, 10).map((t) => el('tr', {}, el('td', {}, t.from), el('td', {}, t.to), el('td', {}, t.count))))),
+      el('p', { class: 'muted' }, `Approval rate: observed ${pct(r.baselineApprovalRate)}, expected ${pct(r.expectedApprovalRate)}.`));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'error' }, e.status === 422 ? 'Fix the validation problems first.' : `Backtest failed: ${e.message}`));
+    if (e.status === 422) await validate();
+  }
+}
+
+async function save() {
+  if (!(await validate())) return;
+  const files = editedFiles();
+  if (Object.keys(files).length === 0) return say('Nothing changed.');
+  try {
+    const v = await api('POST', '/api/rules/versions', { base: state.base, files, comment: $('comment').value });
+    state.lastSaved = v.version;
+    say(v.created ? `Saved as v${v.version}. Review the diff, then activate it.` : `Identical to the existing v${v.version}.`);
+    await loadVersions();
+    if (state.active) await showDiff(state.active, v.version);
+    await loadIntoEditor(v.version);
+  } catch (e) {
+    say(`Save failed: ${e.message}`, true);
+  }
+}
+
+async function evaluate() {
+  const box = $('evaluation');
+  let context;
+  try { context = JSON.parse($('sample').value); } catch { box.replaceChildren(el('p', { class: 'error' }, 'The sample is not valid JSON.')); return; }
+  try {
+    const d = await api('POST', '/api/rules/evaluate', { ...rulesBody(), context });
+    const x = d.explanation;
+    box.replaceChildren(
+      el('p', { id: 'decision' }, d.kind === 'route' ? `Route to ${d.routes[0].terminal} (${d.routes[0].acquirer})` : `Decline ${d.code}: ${d.reason}`),
+      el('p', { class: 'muted' }, `Rule ${x.ruleId ?? '—'}, rules v${x.rulesVersion ?? 'draft'}, risk ${x.risk.level}${x.risk.reasons.length ? ` (${x.risk.reasons.join(', ')})` : ''}`),
+      el('ul', {}, ...x.candidates.map((c) => el('li', {}, `${c.terminal} @ ${c.acquirer}: priority ${c.priority}, weight ${c.weight}${c.lotteryWinner ? ', lottery winner' : ''}`)),
+        ...x.rejected.map((r) => el('li', { class: 'muted' }, `${r.terminal} rejected: ${r.reason}`))));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'error' }, e.message));
+  }
+}
+
+// ── wiring ───────────────────────────────────────────────────────────────────────────────────────
+$('login-form').addEventListener('submit', (ev) => { ev.preventDefault(); void login($('token').value.trim()); });
+$('logout').addEventListener('click', () => { sessionStorage.removeItem('switch-console-token'); location.reload(); });
+$('file').addEventListener('change', () => showFile($('file').value));
+$('yaml').addEventListener('input', () => { state.edits[state.file] = $('yaml').value; renderGutter([]); });
+$('yaml').addEventListener('scroll', () => { $('gutter').scrollTop = $('yaml').scrollTop; });
+$('validate').addEventListener('click', () => void validate().catch((e) => say(e.message, true)));
+$('backtest').addEventListener('click', () => void runBacktest());
+$('save').addEventListener('click', () => void save());
+$('evaluate').addEventListener('click', () => void evaluate());
+$('rollback').addEventListener('click', () => void rollback());
+$('sample').value = JSON.stringify({ bin: '41111111', cardToken: 'sample-card', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha' }, null, 2);
+setInterval(() => { if (state.token && !$('app-view').classList.contains('hidden')) void loadAcquirers(); }, 5000);
+if (state.token) void login(state.token);

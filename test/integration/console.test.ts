@@ -1,0 +1,154 @@
+/**
+ * The risk-team console end to end in headless Chromium against the real switch: log in, edit a rule, see
+ * the validation error inline, fix it, backtest, save, activate with confirmation, see the new version
+ * active and routing traffic; roll back. Screenshots in test-artifacts/console/.
+ */
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildAuthorization } from '../../simulators/psp/index.js';
+import { ARTIFACTS, startTestSwitch } from '../admin/harness.js';
+import { createSwitchTables, PgTraffic, seedHistory, TOKENS } from '../admin/fixtures.js';
+
+const SHOTS = path.join(ARTIFACTS, 'console');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+async function shot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const NEW_RULE = (terminal: string): string =>
+  ['  - id: console-test', '    description: pinned from the console test', '    when:', '      merchant:', '        - SHOP00000000001', '    then:', '      terminals:', `        - terminal: ${terminal}`, '          priority: 1', ''].join('\n');
+
+t.test('console: edit, validate, backtest, activate, route, roll back', async (t) => {
+  t.ok(fs.existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`);
+  const sw = await startTestSwitch(t, 'console', (pool) => ({ traffic: new PgTraffic(pool) }));
+  await createSwitchTables(sw.db.pool);
+  await seedHistory(sw.db.pool, 40);
+  t.equal(sw.h.watcher.version, 1, 'the switch starts on v1 imported from rules/');
+
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-chromium-'));
+  const ctx: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 60_000,
+  });
+  t.teardown(async () => {
+    await ctx.close().catch(() => undefined);
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  });
+  ctx.setDefaultTimeout(30_000);
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+
+  // log in: a wrong token first
+  await page.goto(`${sw.adminUrl}/`);
+  await page.fill('#token', 'wrong-token');
+  await page.click('#login');
+  await page.waitForSelector('#login-error:has-text("not valid")');
+  await page.fill('#token', TOKENS.editor);
+  await page.click('#login');
+  await page.waitForSelector('#app-view:not(.hidden)');
+  t.equal(await page.textContent('#active-version'), 'v1');
+  t.equal(await page.textContent('#whoami'), 'rita (risk-editor)');
+
+  // acquirer health at a glance
+  await page.waitForSelector('#acquirers tr[data-acquirer="acq-c"]');
+  for (const id of ['acq-a', 'acq-b', 'acq-c']) t.equal(await page.textContent(`tr[data-acquirer="${id}"] .badge`), 'healthy', `${id} healthy`);
+  await shot(page, '01-logged-in');
+
+  // edit routing.yaml: a new first rule pointing at a terminal that does not exist
+  await page.waitForFunction(() => (document.getElementById('yaml') as HTMLTextAreaElement).value.includes('rules:'));
+  const original = await page.inputValue('#yaml');
+  const at = original.indexOf('rules:\n') + 'rules:\n'.length;
+  const bad = original.slice(0, at) + NEW_RULE('c-eur-9') + original.slice(at);
+  await page.fill('#yaml', bad);
+  await page.click('#validate');
+  await page.waitForSelector('#problems li');
+  const problem = (await page.textContent('#problems li')) ?? '';
+  t.match(problem, /routing\.yaml line \d+: rule 'console-test' at \/rules\/0\/then\/terminals\/0\/terminal: .*c-eur-9/, 'the problem names file, line, rule, path and the unknown terminal');
+  const badLine = bad.split('\n').findIndex((l) => l.includes('c-eur-9')) + 1;
+  t.equal(await page.getAttribute('#gutter .err', 'data-line'), String(badLine), 'the wrong line is marked in the gutter');
+  await shot(page, '02-validation-error');
+
+  // fix it
+  await page.fill('#yaml', original.slice(0, at) + NEW_RULE('c-eur-1') + original.slice(at));
+  await page.click('#validate');
+  await page.waitForSelector('#valid');
+  t.equal(await page.locator('#gutter .err').count(), 0);
+
+  // backtest against recent traffic
+  await page.click('#backtest');
+  await page.waitForSelector('#backtest-summary');
+  const summary = (await page.textContent('#backtest-summary')) ?? '';
+  t.match(summary, /^Of 40 recent authorizations, 40 \(100\.0%\) would be routed differently\. Expected approval rate/);
+  t.match(summary, /a-eur-1 → c-eur-1 \(40\)/);
+  await shot(page, '03-backtest');
+
+  // evaluate a sample under the edit
+  await page.click('#evaluate');
+  await page.waitForSelector('#decision');
+  t.equal(await page.textContent('#decision'), 'Route to c-eur-1 (acq-c)');
+
+  // save as v2, see the diff, activate with confirmation
+  await page.fill('#comment', 'pin SHOP00000000001 to acquirer C');
+  await page.click('#save');
+  await page.waitForSelector('#message:has-text("Saved as v2")');
+  await page.waitForSelector('#diff-view:not(.hidden)');
+  t.match((await page.textContent('#diff')) ?? '', /\+ {3}- id: console-test/);
+  await page.click('tr[data-version="2"] button.activate');
+  await page.waitForSelector('dialog#confirm[open]');
+  t.match((await page.textContent('#confirm-text')) ?? '', /Activate rules v2\?/);
+  await shot(page, '04-confirm-activate');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#active-version:has-text("v2")');
+  await page.waitForSelector('tr.active[data-version="2"]');
+  await shot(page, '05-v2-active');
+
+  // the switch routes with v2
+  const deadline = Date.now() + 20_000;
+  while (sw.h.watcher.version !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(sw.h.watcher.version, 2, 'the running switch swapped to v2');
+  const client = await sw.client();
+  const before = sw.outcomes.length;
+  for (let i = 1; i <= 5; i++) {
+    const r = await client.send(buildAuthorization({ stan: String(500000 + i), pan: '4000056655665556', merchant: 'SHOP00000000001', amount: '12.34' }));
+    t.equal(r.getString(39), '00', `authorization ${i} approved`);
+  }
+  const routed = sw.outcomes.slice(before);
+  t.equal(routed.length, 5);
+  t.same(new Set(routed.map((o) => `${o.rule}→${o.terminal}@${o.acquirer}`)), new Set(['console-test→c-eur-1@acq-c']), 'traffic routed by the new rule');
+
+  // roll back with confirmation
+  await page.click('#rollback');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#active-version:has-text("v1")');
+  await shot(page, '06-rolled-back');
+  const deadline2 = Date.now() + 20_000;
+  while (sw.h.watcher.version !== 1 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 50));
+  const r = await client.send(buildAuthorization({ stan: '600001', pan: '4000056655665556', merchant: 'SHOP00000000001' }));
+  t.equal(r.getString(39), '00');
+  t.not(sw.outcomes.at(-1)!.rule, 'console-test', 'after the rollback the rule is gone');
+
+  // a viewer sees the console but cannot activate
+  await page.click('#logout');
+  await page.waitForSelector('#login-view:not(.hidden)');
+  await page.fill('#token', TOKENS.viewer);
+  await page.click('#login');
+  await page.waitForSelector('tr[data-version="2"] button.activate');
+  await page.click('tr[data-version="2"] button.activate');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#message:has-text("Activation failed")');
+  t.match((await page.textContent('#message')) ?? '', /role viewer may not/);
+  t.equal(await page.textContent('#active-version'), 'v1');
+
+  const audit = await fetch(`${sw.adminUrl}/api/audit`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } }).then((x) => x.json() as Promise<{ entries: { actor: string; action: string }[] }>);
+  t.same(audit.entries.map((e) => `${e.actor}:${e.action}`), ['rita:rules.rollback', 'rita:rules.activate', 'rita:rules.create']);
+  t.same(pageErrors, [], 'no script errors in the page');
+});
