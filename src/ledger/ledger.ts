@@ -223,6 +223,24 @@ const CODE_RE = /^[\x21-\x7e]{1,200}$/;
 const MAX_POSTINGS = 64;
 const MAX_AMOUNT = 2n ** 62n;
 
+const NEEDS_ESCAPE = /[\\"]/;
+
+/**
+ * A PostgreSQL array literal built in one pass (the driver's generic per-element value preparation is the
+ * largest CPU cost of a big batch). Strings are quoted with \ and " escaped; null is NULL.
+ */
+export function pgArray<T>(items: readonly T[], get: (x: T) => string | number | bigint | null): string {
+  let out = '{';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    const v = get(items[i]!);
+    if (v === null) out += 'NULL';
+    else if (typeof v === 'string') out += '"' + (NEEDS_ESCAPE.test(v) ? v.replace(/[\\"]/g, '\\$&') : v) + '"';
+    else out += String(v);
+  }
+  return out + '}';
+}
+
 /** Payload hash for idempotency: callers pass JSON-safe values (bigints as strings). */
 function hashOf(v: unknown): string {
   const json = JSON.stringify(v);
@@ -414,7 +432,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         union all select 'j', row_to_json(jo)::text from jo
         union all select 'r', row_to_json(rj)::text from rj
         union all select 'a', row_to_json(ac)::text from ac`,
-      values: [planIds, histIds, rejKeys, [...reqAcc].sort((x, y) => x - y)],
+      values: [pgArray(planIds, (x) => x), pgArray(histIds, (x) => x), pgArray(rejKeys, (x) => x), pgArray([...reqAcc].sort((x, y) => x - y), (x) => x)],
     });
     const accounts = new Map<number, WAccount>();
     const plans = new Map<string, WPlan>();
@@ -769,37 +787,37 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
             select * from unnest($28::text[], $29::bytea[], $30::text[], $31::jsonb[]))
         select 1`,
         values: [
-          insPlans.map((x) => x.id),
-          insPlans.map((x) => x.row.kind),
-          insPlans.map((x) => x.hash),
-          insPlans.map((x) => x.row.acquirer),
-          insPlans.map((x) => x.row.terminal),
-          insPlans.map((x) => x.row.merchant),
-          insPlans.map((x) => x.row.currency),
-          insPlans.map((x) => x.row.amount?.toString() ?? null),
-          insPlans.map((x) => x.row.fee?.toString() ?? null),
-          insPlans.map((x) => x.row.panHash),
-          insPlans.map((x) => x.row.panMasked),
-          insPostings.map((x) => x.planId),
-          insPostings.map((x) => x.batchId),
-          insPostings.map((x) => x.seq),
-          insPostings.map((x) => x.from),
-          insPostings.map((x) => x.to),
-          insPostings.map((x) => x.amount.toString()),
-          insPostings.map((x) => x.currency),
-          insJournal.map((x) => x.planId),
-          insJournal.map((x) => x.step),
-          insJournal.map((x) => x.op),
-          insJournal.map((x) => x.batchId),
-          insJournal.map((x) => x.hash),
-          deltas.map(([id]) => id),
-          deltas.map(([, d]) => d.own.toString()),
-          deltas.map(([, d]) => d.min.toString()),
-          deltas.map(([, d]) => d.max.toString()),
-          insRejections.map((x) => x.key),
-          insRejections.map((x) => x.hash),
-          insRejections.map((x) => x.code),
-          insRejections.map((x) => JSON.stringify(x.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))),
+          pgArray(insPlans, (x) => x.id),
+          pgArray(insPlans, (x) => x.row.kind),
+          pgArray(insPlans, (x) => x.hash),
+          pgArray(insPlans, (x) => x.row.acquirer),
+          pgArray(insPlans, (x) => x.row.terminal),
+          pgArray(insPlans, (x) => x.row.merchant),
+          pgArray(insPlans, (x) => x.row.currency),
+          pgArray(insPlans, (x) => x.row.amount?.toString() ?? null),
+          pgArray(insPlans, (x) => x.row.fee?.toString() ?? null),
+          pgArray(insPlans, (x) => x.row.panHash),
+          pgArray(insPlans, (x) => x.row.panMasked),
+          pgArray(insPostings, (x) => x.planId),
+          pgArray(insPostings, (x) => x.batchId),
+          pgArray(insPostings, (x) => x.seq),
+          pgArray(insPostings, (x) => x.from),
+          pgArray(insPostings, (x) => x.to),
+          pgArray(insPostings, (x) => x.amount.toString()),
+          pgArray(insPostings, (x) => x.currency),
+          pgArray(insJournal, (x) => x.planId),
+          pgArray(insJournal, (x) => x.step),
+          pgArray(insJournal, (x) => x.op),
+          pgArray(insJournal, (x) => x.batchId),
+          pgArray(insJournal, (x) => x.hash),
+          pgArray(deltas, ([id]) => id),
+          pgArray(deltas, ([, d]) => d.own.toString()),
+          pgArray(deltas, ([, d]) => d.min.toString()),
+          pgArray(deltas, ([, d]) => d.max.toString()),
+          pgArray(insRejections, (x) => x.key),
+          pgArray(insRejections, (x) => x.hash),
+          pgArray(insRejections, (x) => x.code),
+          pgArray(insRejections, (x) => JSON.stringify(x.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))),
         ],
       });
     }
@@ -814,13 +832,13 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
                    as u(id, state, lb, ls, ch, fa, ff)
                 where p.id = u.id`,
         values: [
-          dirty.map((p) => p.id),
-          dirty.map((p) => p.state),
-          dirty.map((p) => p.lastBatch),
-          dirty.map((p) => p.lastStep),
-          dirty.map((p) => p.closeHash),
-          dirty.map((p) => p.finalAmount?.toString() ?? null),
-          dirty.map((p) => p.finalFee?.toString() ?? null),
+          pgArray(dirty, (p) => p.id),
+          pgArray(dirty, (p) => p.state),
+          pgArray(dirty, (p) => p.lastBatch),
+          pgArray(dirty, (p) => p.lastStep),
+          pgArray(dirty, (p) => p.closeHash),
+          pgArray(dirty, (p) => p.finalAmount?.toString() ?? null),
+          pgArray(dirty, (p) => p.finalFee?.toString() ?? null),
         ],
       });
     }

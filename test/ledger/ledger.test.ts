@@ -175,3 +175,13 @@ t.test('one bad request in a group-committed batch fails alone', async (t) => {
   t.equal(c.state, 'COMMIT');
   t.same((await ledger.check()).violations, []);
 });
+
+t.test('plan ids with array-literal metacharacters round-trip through the multi-row statements', async (t) => {
+  const { ledger } = await setup(t, { maxWaitMs: 20 });
+  const ids = ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', "h'i", 'x\\"y'];
+  const held = await Promise.all(ids.map((id) => ledger.hold(id, pay(100n))));
+  t.same(held.map((h) => h.planId), ids);
+  await Promise.all(ids.map((id) => ledger.commit(id)));
+  for (const id of ids) t.equal((await ledger.plan(id))?.state, 'COMMIT', id);
+  t.same((await ledger.check()).violations, []);
+});
