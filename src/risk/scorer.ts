@@ -8,6 +8,7 @@
 import type { CompiledRules } from '../routing/compiler.js';
 import { RISK_ORDER, type AuthContext, type RiskFile, type RiskLevel, type RiskResult } from '../routing/types.js';
 import { renderError } from '../errors.js';
+import { createLogger } from '../log.js';
 import { MemoryVelocityStore, type VelocityStore } from './velocity.js';
 
 export interface RiskLogger {
@@ -63,11 +64,11 @@ const max = (a: RiskLevel, b: RiskLevel): RiskLevel => (RISK_ORDER[b] > RISK_ORD
 
 export class RiskScorer {
   private readonly velocity: VelocityStore;
-  private readonly log: RiskLogger | undefined;
+  private readonly log: RiskLogger;
 
   constructor(o: RiskScorerOptions = {}) {
     this.velocity = o.velocity ?? new MemoryVelocityStore();
-    this.log = o.logger;
+    this.log = o.logger ?? createLogger({ name: 'risk' });
   }
 
   /** Score with the fallback on any failure or time-out. Never throws. */
@@ -81,7 +82,7 @@ export class RiskScorer {
       return await Promise.race([this.scoreStrict(rules, ctx), timeout]);
     } catch (e) {
       const reason = e instanceof Error ? e.message : 'error';
-      this.log?.warn(
+      this.log.warn(
         { code: 'SW_ERR_RISK_SCORER_FAILED', level: cr.fallbackLevel },
         renderError('SW_ERR_RISK_SCORER_FAILED', { reason, level: cr.fallbackLevel }),
       );

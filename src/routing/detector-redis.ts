@@ -10,7 +10,7 @@
  * If Redis cannot be reached the detector fails open: every route is alive, `degraded` is true, a log line
  * says so (once per transition) and `onDegradedChange` lets the caller set a metric.
  */
-import { pino } from 'pino';
+import { createLogger } from '../log.js';
 import type { Redis } from 'ioredis';
 import { DetectorBase, newCounts, type DetectorOptions, type ServiceCounts, type ServiceHealth } from './detector.js';
 import { renderError } from '../errors.js';
@@ -64,7 +64,7 @@ export class RedisFailureDetector extends DetectorBase {
     this.redis = opts.redis;
     this.prefix = opts.prefix ?? 'sw:';
     this.syncMs = opts.syncMs ?? 100;
-    this.log = opts.logger ?? pino({ name: 'failure-detector' });
+    this.log = opts.logger ?? createLogger({ name: 'failure-detector' });
     this.onDegradedChange = opts.onDegradedChange;
     this.maxPendingFields = opts.maxPendingFields ?? 10_000;
     this.timer = setInterval(() => void this.sync(), this.syncMs);

@@ -62,7 +62,7 @@ export interface ServiceHealth {
   recentRate: number;
   recentVolume: number;
   recentFast: number;
-  reason: 'ok' | 'recent_failures' | 'fast_failures' | 'window_score' | 'fail_open';
+  reason: 'ok' | 'recent_failures' | 'fast_failures' | 'window_score' | 'fail_open' | 'awaiting_probe';
 }
 
 /** A registered call; pass it back to finish() or fail(). */
@@ -228,9 +228,16 @@ export abstract class DetectorBase implements FailureDetector {
   protected readonly o: DetectorOptions;
   private readonly running = new DeadlineHeap();
   private readonly lastProbe = new Map<string, number>();
+  private readonly probesSinceDead = new Map<string, number>();
   private readonly cache = new Map<string, { version: number; tick: number; h: ServiceHealth }>();
   /** Bumped whenever counts change, invalidating cached health. */
   protected version = 0;
+  /**
+   * Services judged dead, with the time of that judgement. A dead service stays dead until a call started
+   * after it (a probe) succeeds: without this latch, a service whose recent window empties once traffic
+   * has moved away reads as alive again from its older, healthier buckets, traffic returns, and it flaps.
+   */
+  private readonly deadSince = new Map<string, number>();
 
   constructor(options: Partial<DetectorOptions> = {}) {
     this.o = { ...DEFAULT_DETECTOR_OPTIONS, ...options };
@@ -260,7 +267,13 @@ export abstract class DetectorBase implements FailureDetector {
     if (token.settled) return; // already counted as a timeout at its deadline
     token.settled = true;
     const kind = now > token.deadline ? 'fail' : 'ok';
-    for (const s of token.services) this.record(s, now, kind);
+    for (const s of token.services) {
+      this.record(s, now, kind);
+      if (kind === 'ok') {
+        const since = this.deadSince.get(s);
+        if (since !== undefined && token.startedAt >= since) this.deadSince.delete(s);
+      }
+    }
     this.version++;
   }
 
@@ -271,20 +284,26 @@ export abstract class DetectorBase implements FailureDetector {
     token.settled = true;
     for (const s of token.services) this.record(s, now, kind === 'fast' ? 'fast' : 'fail');
     this.version++;
+    for (const s of token.services) this.health(s); // latch every service of the call that is now dead
   }
 
   /** Count running calls past their deadline as failures (at their deadline). */
   sweep(now: number = this.o.now()): void {
     let e = this.running.peek();
+    let failed: Set<string> | undefined;
     while (e && e.deadline <= now) {
       this.running.pop();
       if (!e.token.settled) {
         e.token.settled = true;
-        for (const s of e.token.services) this.record(s, e.deadline, 'fail');
+        for (const s of e.token.services) {
+          this.record(s, e.deadline, 'fail');
+          (failed ??= new Set()).add(s);
+        }
         this.version++;
       }
       e = this.running.peek();
     }
+    if (failed) for (const s of failed) this.health(s); // latch every service that is now dead
   }
 
   /** Number of registered calls not yet settled or swept (a bound for tests). */
@@ -299,9 +318,19 @@ export abstract class DetectorBase implements FailureDetector {
     const cached = this.cache.get(serviceId);
     if (cached && cached.version === this.version && cached.tick === tick) return cached.h;
     const counts = this.countsOf(serviceId);
-    const h: ServiceHealth = counts
+    let h: ServiceHealth = counts
       ? evaluateHealth(counts, now, this.o)
       : { alive: true, score: 0, volume: 0, recentRate: 0, recentVolume: 0, recentFast: 0, reason: 'ok' };
+    if (!h.alive && h.reason !== 'fail_open') {
+      if (!this.deadSince.has(serviceId)) this.deadSince.set(serviceId, now);
+    } else if (h.alive && this.deadSince.has(serviceId) && !this.degraded) {
+      // Another instance's successful probe shows in the shared counts: a success in a recent bucket after
+      // the one in which this instance judged the service dead releases the latch here too.
+      const since = Math.floor(this.deadSince.get(serviceId)! / this.o.recentBucketMs);
+      const probed = counts?.fine.slots.some((b) => b.idx > since && b.s > 0) ?? false;
+      if (probed) this.deadSince.delete(serviceId);
+      else h = { ...h, alive: false, reason: 'awaiting_probe' };
+    }
     this.cache.set(serviceId, { version: this.version, tick, h });
     return h;
   }
@@ -314,12 +343,23 @@ export abstract class DetectorBase implements FailureDetector {
     return this.health(serviceId).score;
   }
 
+  /**
+   * One probe per interval for a dead service. Each probe is a real call that is likely lost while the
+   * service is down, so after the first failed probe the interval doubles (2 × probeIntervalMs), trading a
+   * second of recovery time for half the probe losses; it starts again from probeIntervalMs once alive.
+   */
   tryProbe(serviceId: string): boolean {
-    if (this.isAlive(serviceId)) return false;
+    if (this.isAlive(serviceId)) {
+      this.probesSinceDead.delete(serviceId);
+      return false;
+    }
     const now = this.o.now();
     const last = this.lastProbe.get(serviceId);
-    if (last !== undefined && now - last < this.o.probeIntervalMs) return false;
+    const n = this.probesSinceDead.get(serviceId) ?? 0;
+    const interval = this.o.probeIntervalMs * Math.min(2, 2 ** Math.max(0, n - 1));
+    if (last !== undefined && now - last < interval) return false;
     this.lastProbe.set(serviceId, now);
+    this.probesSinceDead.set(serviceId, n + 1);
     return true;
   }
 

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
-import { pino } from 'pino';
+import { createLogger } from '../log.js';
 import { migrate, type MigrateResult } from '../store/migrate.js';
 import { SwitchError } from '../errors.js';
 import { ruleSetFromContent } from './rules-loader.js';
@@ -197,7 +197,7 @@ export class RulesWatcher {
 
   private constructor(private readonly o: RulesWatcherOptions) {
     this.store = new RuleVersionStore(o.pool);
-    this.log = o.logger ?? pino({ name: 'rules-watcher' });
+    this.log = o.logger ?? createLogger({ name: 'rules-watcher' });
   }
 
   static async start(o: RulesWatcherOptions): Promise<RulesWatcher> {

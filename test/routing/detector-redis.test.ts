@@ -47,7 +47,7 @@ t.test('two instances on one Redis agree on a dead route, and on its recovery', 
   const tok = b.start(['acq-x', 'term-x'], 300);
   b.finish(tok);
   t.ok(b.isAlive('acq-x'), 'B: alive right after its own successful probe');
-  await waitFor(() => a.isAlive('acq-x'), 5000);
+  await waitFor(() => a.isAlive('acq-x'), 5000).catch((e) => { t.comment(JSON.stringify({ a: a.health('acq-x'), b: b.health('acq-x') })); throw e; });
   t.ok(a.isAlive('acq-x'), 'A agrees after the next sync');
 });
 

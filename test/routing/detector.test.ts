@@ -157,3 +157,28 @@ t.test('window score keeps a long-failing route dead when traffic stops, until a
   c.advance(70_000);
   t.equal(d.health('svc').volume, 0, 'old buckets leave the window');
 });
+
+t.test('no flapping: after long healthy history, a hanging route stays dead (only backed-off probes go out)', async (t) => {
+  const c = clock();
+  const d = new MemoryFailureDetector({ now: c.now, probeIntervalMs: 1000 });
+  drive(d, c, 50_000, 200, () => 'ok');
+  t.ok(d.isAlive('acq-x'));
+  const before = d.runningCount;
+  let deadAt = -1;
+  let sentAfterDead = 0;
+  const origStart = d.start.bind(d);
+  d.start = (services, timeoutMs) => {
+    if (deadAt > 0) sentAfterDead++;
+    return origStart(services, timeoutMs);
+  };
+  drive(d, c, 20_000, 200, () => 'hang', (now) => {
+    if (deadAt < 0 && !d.isAlive('acq-x')) deadAt = now;
+  });
+  t.ok(deadAt > 0, 'judged dead');
+  t.notOk(d.isAlive('acq-x'), 'still dead at the end of the outage');
+  t.ok(sentAfterDead <= 10, `${sentAfterDead} calls (probes) sent in the ~19 s after the dead judgement`);
+  t.ok(before >= 0);
+  // A success of a call started before the judgement does not release the latch; a probe's does.
+  drive(d, c, 10_000, 200, () => 'ok');
+  t.ok(d.isAlive('acq-x'), 'a successful probe brings it back');
+});
