@@ -43,6 +43,7 @@ interface ModeResult {
   batches: number;
   avgBatch: number;
   checkOk: boolean;
+  nodeCpuUsPerHold: number;
 }
 
 async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeResult> {
@@ -82,12 +83,14 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
       }
     };
     const before = ledger.stats();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const workers = Array.from({ length: CONCURRENCY }, (_, w) => worker(w));
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     stop = true;
     const counted = n;
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     await Promise.all(workers);
     const after = ledger.stats();
     await ledger.close();
@@ -103,6 +106,7 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
       batches,
       avgBatch: (after.requests - before.requests) / Math.max(1, batches),
       checkOk: check.ok,
+      nodeCpuUsPerHold: (cpu.user + cpu.system) / Math.max(1, counted),
     };
   } finally {
     await pool.end();
@@ -114,11 +118,17 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
 const srv = await server();
 try {
   console.log(`ledger bench: ${srv.source} (${redactUrl(srv.url)}), ${CONCURRENCY} callers, ${SECONDS} s per mode, synchronous_commit=on`);
-  const single = await runMode(srv.url, 'single');
-  const group = await runMode(srv.url, 'group');
+  // BENCH_ONLY=group|single for profiling one mode; the figures need both.
+  const only = process.env.BENCH_ONLY;
+  const single = only === 'group' ? undefined : await runMode(srv.url, 'single');
+  const group = only === 'single' ? undefined : await runMode(srv.url, 'group');
+  if (!single || !group) {
+    console.log(JSON.stringify(single ?? group));
+    process.exit(0);
+  }
   const rows = [group, single];
   console.log('');
-  console.log('mode'.padEnd(48) + 'holds'.padStart(10) + 'holds/s'.padStart(12) + 'tx'.padStart(10) + 'avg/tx'.padStart(9) + '  check');
+  console.log('mode'.padEnd(48) + 'holds'.padStart(10) + 'holds/s'.padStart(12) + 'tx'.padStart(10) + 'avg/tx'.padStart(9) + 'node µs/hold'.padStart(14) + '  check');
   for (const r of rows) {
     console.log(
       r.mode.padEnd(48) +
@@ -126,6 +136,7 @@ try {
         r.perS.toFixed(0).padStart(12) +
         String(r.batches).padStart(10) +
         r.avgBatch.toFixed(1).padStart(9) +
+        r.nodeCpuUsPerHold.toFixed(0).padStart(14) +
         `  ${r.checkOk ? 'ok' : 'FAILED'}`,
     );
   }
