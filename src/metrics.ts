@@ -317,6 +317,79 @@ export const codecErrors = new client.Counter({
   registers: [registry],
 });
 
+// ── counters read from module stats on scrape ───────────────────────────────────────────────────────────
+
+interface UnpackSource {
+  direction: 'psp_in' | 'acquirer_in';
+  source: string;
+  count: () => number;
+}
+const unpackSources = new Set<UnpackSource>();
+
+export const unpackErrors = new client.Counter({
+  name: 'switch_unpack_errors_total',
+  help: 'Frames that did not unpack (or had no readable MTI), by direction and PSP server / acquirer link',
+  labelNames: ['direction', 'source'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const u of unpackSources) this.inc({ direction: u.direction, source: u.source }, u.count());
+  },
+});
+
+interface GroupCommitSource {
+  committer: string;
+  stats: () => { batches: number; requests: number; isolatedBatches: number; queued: number };
+}
+const gcSources = new Set<GroupCommitSource>();
+
+export const groupCommitBatches = new client.Counter({
+  name: 'switch_group_commit_batches_total',
+  help: 'Group-commit transactions (from the committer stats)',
+  labelNames: ['committer'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const g of gcSources) this.inc({ committer: g.committer }, g.stats().batches);
+  },
+});
+
+export const groupCommitRequests = new client.Counter({
+  name: 'switch_group_commit_requests_total',
+  help: 'Requests written by group commit (from the committer stats); requests / batches = mean batch size',
+  labelNames: ['committer'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const g of gcSources) this.inc({ committer: g.committer }, g.stats().requests);
+  },
+});
+
+export const groupCommitQueued = new client.Gauge({
+  name: 'switch_group_commit_queued',
+  help: 'Requests waiting for the next group-commit batch',
+  labelNames: ['committer'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const g of gcSources) this.set({ committer: g.committer }, g.stats().queued);
+  },
+});
+
+/** Export a group committer's running stats (e.g. ledger.stats(), the switch store's stats()). */
+export function bindGroupCommitStats(committer: string, stats: GroupCommitSource['stats']): Unbind {
+  const src: GroupCommitSource = { committer: nameLabel(committer), stats };
+  gcSources.add(src);
+  return () => {
+    gcSources.delete(src);
+  };
+}
+
+// Known label sets start at 0, so rates and alerts have a series before the first event.
+for (const level of ['trusted', 'low', 'high', 'fatal'] as const) riskLevels.inc({ level }, 0);
+for (const event of ['queued', 'sent', 'acknowledged', 'retried', 'dead_lettered'] as const) safEvents.inc({ event }, 0);
+for (const op of ['hold', 'addBatch', 'commit', 'rollback'] as const) for (const result of ['ok', 'error'] as const) ledgerOperations.inc({ op, result }, 0);
+
 // ── recording helpers ───────────────────────────────────────────────────────────────────────────────────
 
 /** One request answered to a PSP; `responseCode` is DE39 of the answer, undefined when none was formed. */
@@ -391,6 +464,11 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
   const ev = (event: string) => (): void => {
     linkEvents.inc({ acquirer, event });
   };
+  for (const c of ['approved', 'declined', 'error', 'timeout', 'rejected']) acquirerResponses.inc({ acquirer, mti: '0100', class: c }, 0);
+  for (const e of ['connected', 'ready', 'closed', 'failed']) linkEvents.inc({ acquirer, event: e }, 0);
+  for (const st of ['open', 'half_open', 'closed']) breakerTransitions.inc({ acquirer, state: st }, 0);
+  const unpack: UnpackSource = { direction: 'acquirer_in', source: acquirer, count: () => link.stats.unpackErrors };
+  unpackSources.add(unpack);
   const onConnected = ev('connected');
   const onReady = ev('ready');
   const onClosed = ev('closed');
@@ -406,6 +484,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
   link.on('failed', onFailed);
   return () => {
     if (links.get(acquirer) === link) links.delete(acquirer);
+    unpackSources.delete(unpack);
     link.off('sent', onSent);
     link.off('answered', onAnswered);
     link.off('timeout', onTimeout);
@@ -442,16 +521,6 @@ export const pspInFlight = new client.Gauge({
   },
 });
 
-export const pspCodecErrorsSeen = new client.Gauge({
-  name: 'switch_psp_unpack_errors',
-  help: 'PSP frames that did not unpack, as counted by the PSP server since it started',
-  labelNames: ['psp'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const [s, psp] of pspServers) this.inc({ psp }, s.stats.unpackErrors + s.stats.unreadableFrames);
-  },
-});
 
 /**
  * Subscribe to a PSP server: response latency per MTI, limit hits; connections and in-flight on scrape.
@@ -469,7 +538,12 @@ export function bindPspServerMetrics(server: PspServer): Unbind {
   };
   server.on('response', onResponse);
   server.on('limit', onLimit);
+  for (const cls of ['approved', 'declined', 'error'] as const) requestsTotal.inc({ psp, mti: '0100', class: cls }, 0);
+  for (const kind of ['connections', 'inflight', 'frame', 'slow-reader']) pspLimitsTotal.inc({ psp, kind }, 0);
+  const unpack: UnpackSource = { direction: 'psp_in', source: psp, count: () => server.stats.unpackErrors + server.stats.unreadableFrames };
+  unpackSources.add(unpack);
   return () => {
+    unpackSources.delete(unpack);
     pspServers.delete(server);
     server.off('response', onResponse);
     server.off('limit', onLimit);
@@ -553,6 +627,19 @@ export function instrumentLedger(ledger: Ledger): Ledger {
     rollback: timed('rollback', ledger.rollback.bind(ledger)),
   };
 }
+
+/**
+ * Instrument a ledger object in place (its hold / addBatch / commit / rollback are replaced by timed, counted
+ * versions): for a ledger already handed to other modules, e.g. the switch's flows.
+ */
+export function instrumentLedgerInPlace(ledger: Ledger): Ledger {
+  const marked = ledger as Ledger & { [INSTRUMENTED]?: true };
+  if (marked[INSTRUMENTED]) return ledger;
+  const w = instrumentLedger(ledger);
+  Object.assign(ledger, { hold: w.hold, addBatch: w.addBatch, commit: w.commit, rollback: w.rollback, [INSTRUMENTED]: true });
+  return ledger;
+}
+const INSTRUMENTED = Symbol('metrics.instrumented');
 
 /** Prometheus exposition text of the registry. */
 export function metricsText(): Promise<string> {

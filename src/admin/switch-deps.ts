@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { SwitchHandle } from '../switch/runtime.js';
-import { bindBreakerMetrics, bindDetectorMetrics, bindLinkMetrics, bindPspServerMetrics, responseClass, rulesVersion, type FlowOutcome, type TxLogger, type Unbind } from '../metrics.js';
+import { bindBreakerMetrics, bindDetectorMetrics, bindGroupCommitStats, bindLinkMetrics, bindPspServerMetrics, instrumentLedgerInPlace, responseClass, rulesVersion, type FlowOutcome, type TxLogger, type Unbind } from '../metrics.js';
 import { txLogLine } from '../log.js';
 import { startAdminServer, type AdminServer } from './app.js';
 import { parseTokens } from './auth.js';
@@ -35,12 +35,15 @@ export function logFlowOutcome(log: TxLogger, o: FlowOutcome): void {
   });
 }
 
-/** Bind every scrape-time metric source of a running switch; returns one unbind. */
+/** Bind every scrape-time metric source of a running switch (and time its ledger operations); returns one unbind. */
 export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   const links = h.acquirers.all().map((a) => a.link);
   const offs: Unbind[] = links.map((l) => bindLinkMetrics(l));
   offs.push(bindPspServerMetrics(h.psp));
   offs.push(bindBreakerMetrics(h.breakers));
+  offs.push(bindGroupCommitStats('ledger', () => h.ledger.stats()));
+  offs.push(bindGroupCommitStats('switch-store', () => h.store.stats()));
+  instrumentLedgerInPlace(h.ledger);
   offs.push(
     bindDetectorMetrics(h.detector, () => {
       let terminals: string[] = [];
