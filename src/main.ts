@@ -4,22 +4,34 @@
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
  */
 import { parseArgs } from 'node:util';
-import Fastify from 'fastify';
-import pino from 'pino';
 import { loadConfig } from './switch/config.js';
+import { createLogger } from './log.js';
+import { switchObservers } from './metrics.js';
+import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
+import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/queries.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
 import { isSwitchError } from './errors.js';
 
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
   const cfg = loadConfig(values.config ? { file: values.config } : {});
-  const log = pino({ level: cfg.logLevel, name: 'switch' });
-  const opts: StartOptions = { log, startAdmin: startMinimalAdmin };
+  const log = createLogger({ name: 'switch', level: cfg.logLevel });
+  const opts: StartOptions = {
+    log,
+    ...switchObservers(log, logFlowOutcome),
+    startAdmin: (h) =>
+      startAdminForSwitch(h, {
+        transactions: new SwitchTransactionQueries(h.pool),
+        saf: new SwitchSafQueries(h.pool, h.saf),
+        traffic: new SwitchTrafficQueries(h.pool),
+        logger: log.child({ module: 'admin' }),
+      }),
+  };
   const h = await startSwitch(cfg, opts);
   const lines = [
     `ISO 8583 switch is up.`,
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
-    h.adminPort !== null ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/health  http://${cfg.admin.host}:${h.adminPort}/metrics` : '  admin                disabled',
+    h.adminPort !== null ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)` : '  admin                disabled',
     ...h.acquirers.all().map((a) => `  acquirer ${a.def.id.padEnd(11)} ${a.simulator ? `built-in simulator 127.0.0.1:${a.simulator.port} (control ${a.simulator.controlUrl})` : `${a.def.link.host}:${a.def.link.port}`}, ${a.def.link.dialect}`),
     `  try: npm run send -- --pan 4761739001010119 --amount 12.34`,
     `Ctrl-C stops it.`,
@@ -38,15 +50,6 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return h;
-}
-
-/** Health and metrics until the admin app (src/admin) is wired in. */
-async function startMinimalAdmin(h: SwitchHandle): Promise<{ port: number; close(): Promise<void> }> {
-  const app = Fastify({ logger: false });
-  app.get('/health', async () => ({ status: 'ok', psp: { port: h.pspPort, connections: h.psp.connectionCount }, acquirers: h.acquirers.all().map((a) => ({ id: a.def.id })) }));
-  await app.listen({ host: h.config.admin.host, port: h.config.admin.port });
-  const addr = app.server.address();
-  return { port: typeof addr === 'object' && addr ? addr.port : 0, close: () => app.close() };
 }
 
 const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);

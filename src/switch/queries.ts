@@ -1,0 +1,161 @@
+/**
+ * Read side of the switch's tables for the admin API (src/admin/deps.ts): transaction search and history,
+ * the store-and-forward queue and dead letters, and recent traffic as backtest input. Everything returned is
+ * already safe to show: masked PANs only.
+ */
+import type pg from 'pg';
+import { SwitchError } from '../errors.js';
+import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../admin/deps.js';
+import type { PastDecision } from '../routing/backtest.js';
+import type { Explanation, RiskLevel } from '../routing/types.js';
+import type { SafWorker } from './saf.js';
+import type { TxnRow } from './store.js';
+
+function responseClass(code: string | null): string | null {
+  if (code === null) return null;
+  if (code === '00' || code === '10' || code === '11') return 'approved';
+  if (code === '91' || code === '96' || code === '92' || code === '30') return 'error';
+  return 'declined';
+}
+
+function summary(r: TxnRow): TransactionSummary {
+  return {
+    id: r.id,
+    at: r.created_at.toISOString(),
+    psp: r.psp,
+    mti: r.mti,
+    stan: r.psp_stan,
+    rrn: r.acq_rrn,
+    terminal: r.psp_terminal,
+    merchant: r.psp_merchant,
+    panMasked: r.pan_masked ?? '',
+    amountMinor: r.amount ?? '0',
+    currency: r.currency ?? '',
+    responseCode: r.response_code,
+    class: responseClass(r.response_code),
+    acquirer: r.acquirer,
+    routedTerminal: r.terminal,
+    state: r.state,
+  };
+}
+
+export class SwitchTransactionQueries implements TransactionQueries {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async search(f: TransactionFilter): Promise<TransactionSummary[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      args.push(v);
+      where.push(sql.replace('?', `$${args.length}`));
+    };
+    if (f.rrn) add('acq_rrn = ?', f.rrn);
+    if (f.stan) add('psp_stan = ?', f.stan);
+    if (f.terminal) add('psp_terminal = ?', f.terminal);
+    if (f.merchant) add('psp_merchant = ?', f.merchant);
+    if (f.panMasked) add('pan_masked = ?', f.panMasked);
+    if (f.from) add('created_at >= ?', f.from);
+    if (f.to) add('created_at < ?', f.to);
+    args.push(Math.max(1, Math.min(500, f.limit)));
+    const { rows } = await this.pool.query<TxnRow>(
+      `select * from switch_txn ${where.length ? `where ${where.join(' and ')}` : ''} order by created_at desc limit $${args.length}`,
+      args,
+    );
+    return rows.map(summary);
+  }
+
+  async get(id: string): Promise<TransactionDetail | null> {
+    const { rows } = await this.pool.query<TxnRow>('select * from switch_txn where id = $1', [id]);
+    const r = rows[0];
+    if (!r) return null;
+    const ev = await this.pool.query<{ event: string; at: Date; data: Record<string, unknown> | null }>(
+      'select event, at, data from switch_txn_event where txn_id = $1 order by seq',
+      [id],
+    );
+    return {
+      ...summary(r),
+      events: ev.rows.map((e) => ({ at: e.at.toISOString(), type: e.event, detail: e.data ?? {} })),
+      explanation: (r.explanation as Explanation | null) ?? null,
+    };
+  }
+}
+
+interface SafRow {
+  id: string;
+  txn_id: string;
+  acquirer: string;
+  mti: string;
+  attempts: number;
+  next_at: Date | null;
+  last_error: string | null;
+  created_at: Date;
+  dead: boolean;
+}
+
+function safEntry(r: SafRow): SafEntry {
+  return {
+    id: String(r.id),
+    txId: r.txn_id,
+    acquirer: r.acquirer,
+    mti: r.mti,
+    attempts: r.attempts,
+    state: r.dead ? 'dead' : 'pending',
+    nextAttemptAt: r.dead || !r.next_at ? null : r.next_at.toISOString(),
+    lastError: r.last_error,
+    createdAt: r.created_at.toISOString(),
+  };
+}
+
+const SAF_SELECT = `select s.id, s.txn_id, s.acquirer, s.mti, s.attempts, s.next_at, s.last_error, s.created_at,
+  (d.saf_id is not null and d.retried_at is null) as dead
+  from switch_saf s left join switch_dead_letter d on d.saf_id = s.id`;
+
+export class SwitchSafQueries implements SafQueries {
+  constructor(private readonly pool: pg.Pool, private readonly worker: SafWorker) {}
+
+  async list(limit: number): Promise<SafEntry[]> {
+    const { rows } = await this.pool.query<SafRow>(`${SAF_SELECT} where s.done_at is null order by s.created_at limit $1`, [limit]);
+    return rows.map(safEntry);
+  }
+
+  async deadLetters(limit: number): Promise<SafEntry[]> {
+    const { rows } = await this.pool.query<SafRow>(`${SAF_SELECT} where d.saf_id is not null and d.retried_at is null order by d.created_at limit $1`, [limit]);
+    return rows.map(safEntry);
+  }
+
+  async retry(id: string): Promise<SafEntry | null> {
+    if (!/^[0-9]{1,18}$/.test(id)) return null;
+    const { rows } = await this.pool.query<SafRow>(`${SAF_SELECT} where s.id = $1`, [id]);
+    if (!rows[0]) return null;
+    if (!rows[0].dead) throw new SwitchError('SW_ERR_ADMIN_CONFLICT', { what: 'SAF entry', id, reason: 'it is not a dead letter' });
+    await this.worker.retry(id);
+    const after = await this.pool.query<SafRow>(`${SAF_SELECT} where s.id = $1`, [id]);
+    return after.rows[0] ? safEntry(after.rows[0]) : null;
+  }
+}
+
+/** Recent authorizations as backtest input: BIN and card token from the stored masked PAN and PAN hash. */
+export class SwitchTrafficQueries implements TrafficQueries {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async recent(limit: number): Promise<PastDecision[]> {
+    const { rows } = await this.pool.query<TxnRow>(
+      `select * from switch_txn where kind in ('auth', 'financial') and pan_masked is not null order by created_at desc limit $1`,
+      [Math.max(1, Math.min(100_000, limit))],
+    );
+    const out: PastDecision[] = [];
+    for (const r of rows) {
+      const bin = (r.pan_masked ?? '').slice(0, 6);
+      if (!/^[0-9]{6}$/.test(bin) || !r.currency || !r.amount) continue;
+      const risk = (r.explanation as { risk?: { level?: RiskLevel } } | null)?.risk?.level;
+      const cls = responseClass(r.response_code);
+      out.push({
+        context: { bin, cardToken: (r.pan_hash ?? r.id).slice(0, 32), amountMinor: BigInt(r.amount), currency: r.currency, merchantId: r.psp_merchant, psp: r.psp, at: r.created_at },
+        routedTo: r.terminal,
+        outcome: cls === 'approved' ? 'approved' : cls === 'declined' ? 'declined' : 'failed',
+        ...(risk ? { riskLevel: risk } : {}),
+      });
+    }
+    return out;
+  }
+}
