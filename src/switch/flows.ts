@@ -261,7 +261,10 @@ export class Flows {
             const err = h.status === 'rejected' ? h.reason : (r as PromiseRejectedResult).reason;
             this.d.log.error({ err: safeErr(err), txnId }, 'hold failed after approval: reversing');
             await this.queueReversalAfterFailure(txnId, route.acquirer, acqMsg, ids, msg.mti);
-            return finish(pspResponse(msg, codes.systemError, { rrn: ids.rrn }), route, decision, acquirerMs);
+            // The hold may have been written even though the rest failed: the PSP is told 91, so no money stays held.
+            // (If the database is down, the row is still 'sent' and the sweeper's recovery releases it later.)
+            await releaseFunds(this.d.ledger, txnId).catch((e: unknown) => this.d.log.error({ err: safeErr(e), txnId }, 'could not release the hold; recovery will'));
+            return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
           }
           return finish(pspResponse(msg, code, { rrn: ids.rrn, authCode }), route, decision, acquirerMs);
         }
@@ -397,24 +400,8 @@ export class Flows {
     );
   }
 
-  /** Hold → rollback; captured (committed) money → a compensating plan that moves it back. */
-  private async releaseFunds(original: TxnRow): Promise<void> {
-    const plan = await this.d.ledger.plan(original.id);
-    if (!plan) return;
-    if (plan.state === 'HOLD') {
-      await this.d.ledger.rollback(original.id);
-      return;
-    }
-    if (plan.state !== 'COMMIT' || plan.kind !== 'payment' || plan.currency === null) return;
-    const currency = plan.currency;
-    const amount = plan.finalAmount ?? plan.amount ?? 0n;
-    const fee = plan.finalFee ?? plan.fee ?? 0n;
-    const l = this.d.ledger;
-    const postings = [{ from: l.accountCode('merchant', plan.merchant!, currency), to: l.accountCode('acquirer', plan.acquirer!, currency), amount, currency }];
-    if (fee > 0n) postings.push({ from: l.feesAccountCode(currency), to: l.accountCode('merchant', plan.merchant!, currency), amount: fee, currency });
-    const id = `${original.id}:reversal`;
-    await l.hold(id, postings);
-    await l.commit(id);
+  private releaseFunds(original: TxnRow): Promise<void> {
+    return releaseFunds(this.d.ledger, original.id);
   }
 
   private acqTerminalId(original: TxnRow): string {
@@ -519,6 +506,28 @@ export class Flows {
     const now = Date.now();
     if (this.timedOut.size > 10_000) for (const [k, v] of this.timedOut) if (now - v.at > 600_000) this.timedOut.delete(k);
   }
+}
+
+/**
+ * Releases the money of a transaction's plan: a hold is rolled back; committed money (a 0200, a capture) is
+ * moved back by a compensating plan `<id>:reversal`. Idempotent; no plan, nothing to do.
+ */
+export async function releaseFunds(l: Ledger, planId: string): Promise<void> {
+  const plan = await l.plan(planId);
+  if (!plan) return;
+  if (plan.state === 'HOLD') {
+    await l.rollback(planId);
+    return;
+  }
+  if (plan.state !== 'COMMIT' || plan.kind !== 'payment' || plan.currency === null) return;
+  const currency = plan.currency;
+  const amount = plan.finalAmount ?? plan.amount ?? 0n;
+  const fee = plan.finalFee ?? plan.fee ?? 0n;
+  const postings = [{ from: l.accountCode('merchant', plan.merchant!, currency), to: l.accountCode('acquirer', plan.acquirer!, currency), amount, currency }];
+  if (fee > 0n) postings.push({ from: l.feesAccountCode(currency), to: l.accountCode('merchant', plan.merchant!, currency), amount: fee, currency });
+  const id = `${planId}:reversal`;
+  await l.hold(id, postings);
+  await l.commit(id);
 }
 
 function ev(txn_id: string, event: TxnEvent['event'], data?: Record<string, unknown>): TxnEvent {

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Ledger } from '../ledger/index.js';
 import { originalData } from './translate.js';
-import { safeErr } from './flows.js';
+import { releaseFunds, safeErr } from './flows.js';
+import { isSwitchError } from '../errors.js';
 import type { AcquirerSet } from './acquirers.js';
 
 export class Sweeper {
@@ -58,7 +59,12 @@ export class Sweeper {
            order by created_at limit 200 for update skip locked`,
           [this.o.holdAgeMs / 1000],
         );
-        for (const r of rows) await this.ledger.rollback(r.id);
+        for (const r of rows) {
+          // An approval whose hold was never written (the PSP was told 91) has no plan: nothing to release.
+          await this.ledger.rollback(r.id).catch((e: unknown) => {
+            if (!isSwitchError(e, 'SW_ERR_LEDGER_PLAN_NOT_FOUND')) throw e;
+          });
+        }
         if (rows.length) {
           const ids = rows.map((r) => r.id);
           await client.query(`update switch_txn set state = 'expired' where id = any($1)`, [ids]);
@@ -94,6 +100,9 @@ export class Sweeper {
         [this.o.staleSentMs / 1000],
       );
       for (const r of rows) {
+        // The crash may have come after the hold (or a 0200's commit) was written: the PSP never saw the
+        // approval, so the money is released before the reversal is queued (idempotent, replayed if we die here).
+        await releaseFunds(this.ledger, r.id);
         const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
         const stan = acq ? acq.link.nextStan() : r.acq_stan;
         const fields = {
@@ -106,6 +115,8 @@ export class Sweeper {
           [r.id, r.acquirer, JSON.stringify({ ...fields, ...this.terminalFields(r.terminal) }), this.o.safExpireMs / 1000],
         );
         await client.query(`insert into switch_txn_event (txn_id, event, data) values ($1, 'timed_out', '{"reason":"recovered after a crash"}'), ($1, 'reversal_queued', '{"mti":"0420"}')`, [r.id]);
+        // A reversal queued by the flow itself (hold failed after an approval) may already be delivered.
+        await client.query(`update switch_txn set state = 'reversed' where id = $1 and exists (select 1 from switch_saf where txn_id = $1 and done_at is not null and response_code is not null)`, [r.id]);
       }
       await client.query('commit');
       n = rows.length;

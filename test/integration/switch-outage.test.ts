@@ -1,0 +1,129 @@
+/**
+ * The database goes away under the switch (a TCP proxy in front of PostgreSQL cuts every connection and
+ * refuses new ones): PSPs get 91, never a crash or a hang, and the switch approves again once the database
+ * is back. A request already sent when the outage hits is left 'sent' and recovered afterwards.
+ */
+import t from 'tap';
+import net from 'node:net';
+import { startTestSwitch, auth, rc, txnOf, eventually } from '../helpers/switch.js';
+import { testDb } from '../helpers/db.js';
+import pino from 'pino';
+import { Sweeper } from '../../src/switch/sweeper.js';
+
+interface Proxy {
+  port: number;
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+async function tcpProxy(targetHost: string, targetPort: number): Promise<Proxy> {
+  const socks = new Set<net.Socket>();
+  let isDown = false;
+  const srv = net.createServer((c) => {
+    if (isDown) {
+      c.destroy();
+      return;
+    }
+    const u = net.connect({ host: targetHost, port: targetPort });
+    socks.add(c).add(u);
+    const drop = () => {
+      c.destroy();
+      u.destroy();
+      socks.delete(c);
+      socks.delete(u);
+    };
+    c.on('error', drop).on('close', drop);
+    u.on('error', drop).on('close', drop);
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    down() {
+      isDown = true;
+      for (const s of socks) s.destroy();
+      socks.clear();
+    },
+    up() {
+      isDown = false;
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of socks) s.destroy();
+      srv.close(() => r());
+    }),
+  };
+}
+
+t.test('database outage → 91, no crash; approvals again when it is back', async (t) => {
+  const db = await testDb(t, { max: 3 });
+  const u = new URL(db.url);
+  const proxy = await tcpProxy(u.hostname, Number(u.port || 5432));
+  t.teardown(() => proxy.close());
+  u.hostname = '127.0.0.1';
+  u.port = String(proxy.port);
+  const s = await startTestSwitch(t, { db: { ...db, url: u.toString() }, overrides: { acquirerTimeoutMs: 3_000 } });
+  t.equal(rc(await s.client.send(auth())), '00', 'approved through the proxy');
+
+  // an authorization in flight at the acquirer when the database goes
+  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0066' }, delayMs: 400 }, { when: { panSuffix: '0002' }, respond: '05' }] });
+  const inFlight = auth({ pan: '4111111111110066', amount: 6_600 });
+  const pending = s.client.send(inFlight);
+  await eventually(() => s.sims().some((x) => x.journal.find({ direction: 'in', mti: '0100' }).some((e) => e.pan?.endsWith('0066'))), 'request at the acquirer');
+  proxy.down();
+  const res = await pending;
+  t.equal(rc(res), '91', 'approved by the acquirer but not durably held: the PSP gets 91, not an approval');
+
+  const answers: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await s.client.send(auth({ amount: 200 + i }), { timeoutMs: 30_000 });
+    answers.push(rc(r)!);
+  }
+  t.same(answers, ['91', '91', '91', '91', '91'], 'unavailable while the database is down');
+  t.ok(s.h.psp.connectionCount >= 1, 'still serving');
+
+  proxy.up();
+  const ok = await eventually(async () => {
+    const r = await s.client.send(auth({ amount: 300 }));
+    return rc(r) === '00' ? r : undefined;
+  }, 'approvals after the database is back', 30_000, 200);
+  t.equal(rc(ok), '00');
+  // the one that was at the acquirer during the outage: no hold; if its row says 'sent', recovery reverses it
+  const row = await txnOf(db.pool, inFlight);
+  t.ok(row, 'the intent was durable before the request left');
+  const plan = await s.h.ledger.plan(row!.id);
+  t.not(plan?.state, 'HOLD', 'no hold for an answer the PSP did not get as an approval');
+  // the acquirer approved it: once the database is back, recovery queues its reversal and SAF delivers it
+  await eventually(async () => {
+    await s.h.sweeper.recover();
+    return (await txnOf(db.pool, inFlight))!.state === 'reversed';
+  }, 'the approval nobody holds is reversed at the acquirer', 60_000, 500);
+  const sim = s.sim(row!.acquirer!);
+  t.equal(sim.journal.count({ direction: 'out', mti: '0430', rrn: row!.acq_rrn! }), 1, 'one reversal answered');
+  t.equal((await s.h.ledger.plan(row!.id))?.state ?? 'none', 'none', 'never held');
+  t.ok((await s.h.ledger.check()).ok);
+});
+
+t.test('approved, held, but the outcome cannot be recorded → 91, the hold is released, the reversal delivered', async (t) => {
+  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 3_000 } });
+  t.equal(rc(await s.client.send(auth())), '00');
+  // the database refuses to mark a transaction approved (the ledger still takes the hold)
+  await s.db.pool.query(`alter table switch_txn add constraint t_refuse_approved check (state <> 'approved') not valid`);
+  const req = auth({ amount: 4_321 });
+  const res = await s.client.send(req);
+  t.equal(rc(res), '91', 'the PSP is not told approved');
+  await s.db.pool.query('alter table switch_txn drop constraint t_refuse_approved');
+  const row = (await txnOf(s.db.pool, req))!;
+  t.equal(row.state, 'sent', 'the outcome was not recorded');
+  t.equal((await s.h.ledger.plan(row.id))?.state, 'ROLLBACK', 'the hold was released');
+  const sim = s.sim(row.acquirer!);
+  await eventually(() => sim.journal.count({ direction: 'out', mti: '0430', rrn: row.acq_rrn! }) === 1, 'reversal delivered');
+  const sw = new Sweeper(s.h.pool, s.h.ledger, s.h.acquirers, { holdAgeMs: 86_400_000, intervalMs: 60_000, staleSentMs: 0, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
+  sw.terminalIds = s.h.sweeper.terminalIds;
+  t.equal(await sw.recover(), 1, 'recovery picks up the row left sent');
+  t.equal((await txnOf(s.db.pool, req))!.state, 'reversed', 'and sees its reversal already delivered');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(sim.journal.count({ direction: 'in', mti: ['0420', '0421'], rrn: row.acq_rrn! }), 1, 'no second reversal');
+  t.ok((await s.h.ledger.check()).ok);
+});
