@@ -37,7 +37,7 @@ export interface TestSwitch {
 }
 
 /** Start the switch for a test; everything is stopped at teardown. */
-export async function startTestSwitch(t: Teardownable, name: string, extras: (pool: pg.Pool) => SwitchAdminExtras = () => ({})): Promise<TestSwitch> {
+export async function startTestSwitch(t: Teardownable, name: string, extras: (pool: pg.Pool) => SwitchAdminExtras = () => ({}), overrides: Record<string, unknown> = {}): Promise<TestSwitch> {
   const db = await testDb(t);
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const logFile = path.join(LOG_DIR, `${name}-${process.pid}.log`);
@@ -51,6 +51,7 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (po
       admin: { enabled: true, host: '127.0.0.1', port: 0, tokens: TOKEN_ENTRIES },
       logLevel: 'debug',
       saf: { pollMs: 200 },
+      ...overrides,
     },
   });
   const outcomes: FlowOutcome[] = [];
