@@ -394,6 +394,12 @@ export class Flows {
           this.d.kickSaf();
           return res;
         }
+        if (original.state === 'sent' || original.state === 'received') {
+          // Still in flight (on another instance: this one serializes on the key). Acknowledging now could
+          // lose the reversal if the original is approved after it; answer 91 and record nothing, so the
+          // PSP's repeat (0401/0421) is worked again once the original has its outcome.
+          return pspResponse(msg, codes.unavailable);
+        }
         // Timed out (our reversal is already queued), already reversed, declined or failed: nothing to move.
         return this.recordChild(client, row, APPROVED, `original is ${original.state}`, msg, original);
       }),
