@@ -93,22 +93,31 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
     ), (r) =>
       `account ${r.id} (${r.code}): stored posted/min/max ${r.own}/${r.min_acc}/${r.max_acc}, journal gives ${r.e_own}/${r.e_min}/${r.e_max}`);
 
+    // The plan row records the hold (step 1); journal rows carry steps 2.. (databases migrated before 002 may
+    // also hold a step-1 'hold' row). Steps are contiguous up to the plan's last step, and the closing
+    // operation matches the state.
     add('plan-journal', await q(
-      `with j as (select plan_id, max(step) as last_step, max(batch_id) as last_batch,
-                         bool_or(step = 1 and op = 'hold') as has_hold,
+      `with j as (select plan_id, min(step) as first_step, max(step) as last_step, max(batch_id) as last_batch,
+                         bool_or(step = 1 and op <> 'hold') as bad_first,
                          (array_agg(op order by step desc))[1] as last_op, count(*) as n
                     from ledger_journal group by plan_id),
-            pb as (select plan_id, max(batch_id) as last_batch from ledger_posting group by plan_id)
-       select l.id, l.state, l.last_batch, l.last_step, j.last_step as j_step, j.last_batch as j_batch, j.has_hold, j.last_op, j.n,
+            pb as (select plan_id, max(batch_id) as last_batch, min(batch_id) as first_batch from ledger_posting group by plan_id)
+       select l.id, l.state, l.last_batch, l.last_step, j.last_step as j_step, j.last_batch as j_batch, j.last_op,
               pb.last_batch as p_batch
          from ledger_plan l left join j on j.plan_id = l.id left join pb on pb.plan_id = l.id
-        where j.plan_id is null or not j.has_hold or j.n <> j.last_step or j.last_step <> l.last_step
-           or j.last_batch <> l.last_batch or pb.last_batch is distinct from l.last_batch
-           or (l.state = 'HOLD' and j.last_op not in ('hold', 'batch'))
-           or (l.state = 'COMMIT' and j.last_op <> 'commit')
-           or (l.state = 'ROLLBACK' and j.last_op <> 'rollback')
+        where pb.plan_id is null or pb.first_batch <> 1 or pb.last_batch <> l.last_batch
+           or (j.plan_id is null and (l.last_step <> 1 or l.last_batch <> 1 or l.state <> 'HOLD'))
+           or (j.plan_id is not null and (j.bad_first or j.first_step > 2 or j.last_step <> l.last_step
+               or j.n <> j.last_step - j.first_step + 1 or greatest(coalesce(j.last_batch, 1), 1) <> l.last_batch
+               or (l.state = 'HOLD' and j.last_op not in ('hold', 'batch'))
+               or (l.state = 'COMMIT' and j.last_op <> 'commit')
+               or (l.state = 'ROLLBACK' and j.last_op <> 'rollback')))
         limit ${LIMIT}`,
     ), (r) => `plan ${r.id} (${r.state}): journal disagrees (steps ${r.j_step ?? 'none'} vs ${r.last_step}, batches ${r.j_batch ?? 'none'}/${r.p_batch ?? 'none'} vs ${r.last_batch}, last op ${r.last_op ?? 'none'})`);
+
+    add('posting-into-closed-plan', await q(
+      `select distinct p.plan_id from ledger_posting p join ledger_plan l on l.id = p.plan_id where p.batch_id > l.last_batch limit ${LIMIT}`,
+    ), (r) => `plan ${r.plan_id}: postings beyond its last batch`);
 
     add('journal-orphan', await q(
       `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id where l.id is null limit ${LIMIT}`,

@@ -569,8 +569,12 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         p.postings.push({ from: x.from, to: x.to, amount: x.amount, currency: x.currency, batchId });
       }
       p.lastBatch = batchId;
-      if (op !== 'batch-internal') {
-        p.lastStep = op === 'hold' ? 1 : p.lastStep + 1;
+      if (op === 'hold') {
+        // the plan row records the hold (step 1); the journal starts at step 2
+        p.lastStep = 1;
+        p.batchHashes.set(batchId, hash);
+      } else if (op === 'batch') {
+        p.lastStep += 1;
         insJournal.push({ planId: p.id, step: p.lastStep, op, batchId, hash });
         p.batchHashes.set(batchId, hash);
       } else {
