@@ -20,7 +20,8 @@ export interface AcquirerLink {
   dialect: Dialect;
   framer: Framer;
   connections: number;
-  timeouts_ms: { connect: number; response: number; echo_interval?: number };
+  /** slow: a call running longer counts as failing for the failure detector (default: response). */
+  timeouts_ms: { connect: number; response: number; echo_interval?: number; slow?: number };
 }
 
 export interface AcquirerSimulator {

@@ -26,6 +26,8 @@ export interface Acquirer {
   link: AcquirerLink;
   simulator: AcquirerSimulator | null;
   timeoutMs: number;
+  /** A call running longer counts as failing for the failure detector (≤ timeoutMs). */
+  slowMs: number;
 }
 
 export interface AcquirerSetOptions {
@@ -93,7 +95,8 @@ export class AcquirerSet {
     });
     link.onUnmatched(this.o.onUnmatched);
     link.start();
-    this.byId.set(def.id, { def, link, simulator, timeoutMs });
+    const slowMs = Math.min(timeoutMs, def.link.timeouts_ms.slow ?? timeoutMs);
+    this.byId.set(def.id, { def, link, simulator, timeoutMs, slowMs });
   }
 
   get(id: string): Acquirer {
@@ -121,7 +124,7 @@ export class AcquirerSet {
   async request(id: string, msg: IsoMessage, services: readonly string[], timeoutMs?: number): Promise<IsoMessage> {
     const a = this.get(id);
     const t = timeoutMs ?? a.timeoutMs;
-    const token = this.o.detector.start(services, t);
+    const token = this.o.detector.start(services, Math.min(t, a.slowMs));
     const breaker = this.o.breakers.breaker(id, (m: IsoMessage, ms: number) => a.link.request(m, { timeoutMs: ms }));
     try {
       const res = await breaker.fire(msg, t);
