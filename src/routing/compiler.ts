@@ -61,7 +61,10 @@ export type CompiledAction =
 export interface CompiledRule {
   readonly id: string;
   readonly index: number;
+  /** Every condition of the rule (when ∧ ¬unless). */
   readonly match: Predicate;
+  /** The conditions the attribute index does not cover (amount, BIN ranges, time, metadata, unless). */
+  readonly residual: Predicate;
   readonly action: CompiledAction;
 }
 
@@ -75,8 +78,8 @@ export interface CompiledRules {
   readonly merchants: ReadonlyMap<string, MerchantDef>;
   readonly noRouteCode: string;
   readonly risk: RiskFile;
-  /** Rules that can match a currency, in file order. */
-  rulesFor(currency: string): readonly CompiledRule[];
+  /** The first matching rule (attribute bitsets, then the residual conditions), or null. */
+  match(f: Facts): CompiledRule | null;
 }
 
 /** FNV-1a, 32 bit. */
@@ -124,20 +127,28 @@ function setPred<T>(values: readonly T[], get: (f: Facts) => T | undefined): Pre
   };
 }
 
-export function compileConditions(c: RuleConditions): Predicate[] {
+/**
+ * Conditions on a single request attribute compared with a set of values: these are answered by the rule
+ * index (one bitset per attribute value) instead of per-rule predicates.
+ */
+export const INDEXED_ATTRIBUTES = [
+  { key: 'currency', get: (f: Facts) => f.currency },
+  { key: 'brand', get: (f: Facts) => f.bin?.brand },
+  { key: 'card_type', get: (f: Facts) => f.bin?.card_type },
+  { key: 'issuer_country', get: (f: Facts) => f.bin?.country },
+  { key: 'mcc', get: (f: Facts) => f.mcc },
+  { key: 'merchant', get: (f: Facts) => f.merchant },
+  { key: 'psp', get: (f: Facts) => f.psp },
+] as const satisfies readonly { key: keyof RuleConditions; get: (f: Facts) => string | undefined }[];
+
+export function compileConditions(c: RuleConditions, residualOnly = false): Predicate[] {
   const preds: Predicate[] = [];
-  if (c.currency) preds.push(setPred(c.currency, (f) => f.currency));
+  if (!residualOnly) preds.push(...indexedPredicates(c));
   if (c.amount) {
     const min = c.amount.min ?? 0;
     const max = c.amount.max ?? Number.POSITIVE_INFINITY;
     preds.push((f) => f.amount >= min && f.amount <= max);
   }
-  if (c.brand) preds.push(setPred(c.brand, (f) => f.bin?.brand));
-  if (c.card_type) preds.push(setPred(c.card_type as string[], (f) => f.bin?.card_type));
-  if (c.issuer_country) preds.push(setPred(c.issuer_country, (f) => f.bin?.country));
-  if (c.mcc) preds.push(setPred(c.mcc, (f) => f.mcc));
-  if (c.merchant) preds.push(setPred(c.merchant, (f) => f.merchant));
-  if (c.psp) preds.push(setPred(c.psp, (f) => f.psp));
   if (c.bin_prefix || c.bin_range) {
     const ranges: [number, number][] = [];
     for (const p of c.bin_prefix ?? []) {
@@ -195,6 +206,15 @@ export function compileConditions(c: RuleConditions): Predicate[] {
   return preds;
 }
 
+function indexedPredicates(c: RuleConditions): Predicate[] {
+  const preds: Predicate[] = [];
+  for (const a of INDEXED_ATTRIBUTES) {
+    const values = c[a.key] as readonly string[] | undefined;
+    if (values) preds.push(setPred(values, a.get));
+  }
+  return preds;
+}
+
 function all(preds: Predicate[]): Predicate {
   switch (preds.length) {
     case 0:
@@ -242,13 +262,12 @@ export function compileRuleSet(ruleSet: RuleSet): CompiledRules {
   const merchants = new Map<string, MerchantDef>(files.merchants.merchants.map((m) => [m.id, m]));
 
   const rules: CompiledRule[] = files.routing.rules.map((r, index) => {
-    const whenP = r.when ? all(compileConditions(r.when)) : null;
+    const combine = (w: Predicate | null, u: Predicate | null): Predicate =>
+      w && u ? (f) => w(f) && !u(f) : w ? w : u ? (f) => !u(f) : () => true;
     const unlessP = r.unless ? all(compileConditions(r.unless)) : null;
-    let match: Predicate;
-    if (whenP && unlessP) match = (f) => whenP(f) && !unlessP(f);
-    else if (whenP) match = whenP;
-    else if (unlessP) match = (f) => !unlessP(f);
-    else match = () => true;
+    const match = combine(r.when ? all(compileConditions(r.when)) : null, unlessP);
+    const whenResidual = r.when ? compileConditions(r.when, true) : [];
+    const residual = combine(whenResidual.length > 0 ? all(whenResidual) : null, unlessP);
     const then = r.then;
     const action: CompiledAction =
       'terminals' in then
@@ -260,26 +279,10 @@ export function compileRuleSet(ruleSet: RuleSet): CompiledRules {
             ),
           })
         : Object.freeze({ kind: 'decline' as const, code: then.decline, reason: then.reason ?? `rule ${r.id}` });
-    return Object.freeze({ id: r.id, index, match, action });
+    return Object.freeze({ id: r.id, index, match, residual, action });
   });
 
-  // Currency index: a rule with a currency condition is listed only under its currencies; rules without
-  // one under every currency (and under the fallback list used for currencies no rule names).
-  const anyCurrency: CompiledRule[] = [];
-  const byCurrency = new Map<string, CompiledRule[]>();
-  const named = new Set<string>();
-  for (const r of files.routing.rules) for (const c of r.when?.currency ?? []) named.add(c);
-  for (const c of named) byCurrency.set(c, []);
-  rules.forEach((cr, i) => {
-    const cur = files.routing.rules[i]!.when?.currency;
-    if (cur) {
-      for (const c of cur) byCurrency.get(c)!.push(cr);
-    } else {
-      anyCurrency.push(cr);
-      for (const list of byCurrency.values()) list.push(cr);
-    }
-  });
-
+  const index = buildRuleIndex(files.routing.rules.map((r) => r.when), rules);
   return Object.freeze({
     ruleSet,
     version: ruleSet.version ?? null,
@@ -290,9 +293,7 @@ export function compileRuleSet(ruleSet: RuleSet): CompiledRules {
     merchants,
     noRouteCode: files.routing.no_route_decline_code ?? '92',
     risk: files.risk,
-    rulesFor(currency: string): readonly CompiledRule[] {
-      return byCurrency.get(currency) ?? anyCurrency;
-    },
+    match: index,
   });
 }
 
@@ -315,10 +316,66 @@ export function factsOf(c: CompiledRules, ctx: AuthContext): Facts {
 
 /** The first rule that matches, or null (cannot happen for a valid set, which ends with a default rule). */
 export function matchRule(c: CompiledRules, f: Facts): CompiledRule | null {
-  const list = c.rulesFor(f.currency);
-  for (let i = 0; i < list.length; i++) {
-    const r = list[i]!;
-    if (r.match(f)) return r;
-  }
+  return c.match(f);
+}
+
+/** Reference matcher: every rule in order (for tests of the index). */
+export function matchRuleLinear(c: CompiledRules, f: Facts): CompiledRule | null {
+  for (const r of c.rules) if (r.match(f)) return r;
   return null;
+}
+
+/**
+ * Rule index: for each indexed attribute, a bitset of the rules compatible with each value (the rules that
+ * name the value plus the rules without a condition on that attribute), and one for values no rule names.
+ * A request ANDs one bitset per attribute, then walks the set bits in rule order and checks only the
+ * residual conditions: the cost hardly grows with the number of rules.
+ */
+function buildRuleIndex(whens: readonly (RuleConditions | undefined)[], rules: readonly CompiledRule[]): (f: Facts) => CompiledRule | null {
+  const n = rules.length;
+  const words = (n + 31) >>> 5;
+  const attrs = INDEXED_ATTRIBUTES.map((a) => {
+    const any = new Uint32Array(words);
+    const byValue = new Map<string, Uint32Array>();
+    whens.forEach((w, i) => {
+      if (!w || !w[a.key]) any[i >>> 5]! |= 1 << (i & 31);
+    });
+    whens.forEach((w, i) => {
+      const values = w?.[a.key] as readonly string[] | undefined;
+      if (!values) return;
+      for (const v of values) {
+        let bs = byValue.get(v);
+        if (!bs) {
+          bs = Uint32Array.from(any);
+          byValue.set(v, bs);
+        }
+        bs[i >>> 5]! |= 1 << (i & 31);
+      }
+    });
+    // Rules without a condition on the attribute must be set in every value's bitset (already copied from
+    // `any` at creation, and `any` is complete before the first copy).
+    return { get: a.get, any, byValue };
+  });
+  const [a0, a1, a2, a3, a4, a5, a6] = attrs as unknown as [typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0]];
+  const pick = (a: typeof a0, v: string | undefined): Uint32Array => (v === undefined ? a.any : (a.byValue.get(v) ?? a.any));
+  return (f: Facts): CompiledRule | null => {
+    const b0 = pick(a0, f.currency);
+    const b1 = pick(a1, f.bin?.brand);
+    const b2 = pick(a2, f.bin?.card_type);
+    const b3 = pick(a3, f.bin?.country);
+    const b4 = pick(a4, f.mcc);
+    const b5 = pick(a5, f.merchant);
+    const b6 = pick(a6, f.psp);
+    for (let w = 0; w < words; w++) {
+      let x = b0[w]! & b1[w]! & b2[w]! & b3[w]! & b4[w]! & b5[w]! & b6[w]!;
+      while (x !== 0) {
+        const low = x & -x;
+        const i = (w << 5) + (31 - Math.clz32(low));
+        const r = rules[i]!;
+        if (r.residual(f)) return r;
+        x ^= low;
+      }
+    }
+    return null;
+  };
 }

@@ -56,3 +56,47 @@ t.test('invariants: routes pass the terms, are unique, ordered by priority; deci
   );
   t.pass('2000 random decisions');
 });
+
+t.test('the rule index finds the same first match as a linear scan (random rule sets)', async (t) => {
+  const { matchRuleLinear, factsOf } = await import('../../src/routing/compiler.js');
+  const cond = fc.record(
+    {
+      currency: fc.subarray(['978', '840', '826'], { minLength: 1 }),
+      brand: fc.subarray(['visa', 'mastercard', 'discover'], { minLength: 1 }),
+      card_type: fc.subarray(['credit', 'debit', 'prepaid'] as const, { minLength: 1 }),
+      issuer_country: fc.subarray(['US', 'DE', 'GB'], { minLength: 1 }),
+      mcc: fc.subarray(['5411', '4121', '5812'], { minLength: 1 }),
+      merchant: fc.subarray(['SHOP1', 'SHOP2'], { minLength: 1 }),
+      psp: fc.subarray(['psp1', 'psp2'], { minLength: 1 }),
+      amount: fc.record({ min: fc.integer({ min: 0, max: 500 }), max: fc.integer({ min: 500, max: 2000 }) }),
+      bin_prefix: fc.subarray(['4', '4000', '5', '6011'], { minLength: 1 }),
+    },
+    { requiredKeys: [] },
+  );
+  const arbRules = fc.array(fc.record({ when: cond, unless: fc.option(cond, { nil: undefined }) }), { minLength: 1, maxLength: 80 });
+  const arbCtx = fc.record({
+    currency: fc.constantFrom('978', '840', '826', '752'),
+    bin: fc.constantFrom('40000012', '41111111', '52000000', '60110000', '99999999'),
+    mcc: fc.constantFrom(undefined, '5411', '4121', '7995'),
+    merchantId: fc.constantFrom('SHOP1', 'SHOP2', 'OTHER'),
+    psp: fc.constantFrom('psp1', 'psp2', 'psp3'),
+    amountMinor: fc.integer({ min: 0, max: 3000 }),
+  });
+  fc.assert(
+    fc.property(arbRules, fc.array(arbCtx, { minLength: 1, maxLength: 20 }), (rs, cs) => {
+      const rules = fixture(
+        rs.map((r, i) => {
+          const when = Object.keys(r.when).length > 0 ? r.when : { psp: ['psp1', 'psp2', 'psp3'] };
+          return { id: `r${i}`, when, ...(r.unless && Object.keys(r.unless).length > 0 ? { unless: r.unless } : {}), then: { decline: '05' } };
+        }),
+      );
+      for (const c of cs) {
+        const f = factsOf(rules, ctx(c.mcc === undefined ? { ...c, mcc: undefined } : c));
+        if (rules.match(f)?.id !== matchRuleLinear(rules, f)?.id) return false;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('index ≡ linear scan');
+});
