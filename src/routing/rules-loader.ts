@@ -157,6 +157,13 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
   const merchants = dup('merchants.yaml', 'merchants', files.merchants.merchants.map((m) => m.id), 'merchant');
   dup('routing.yaml', 'rules', files.routing.rules.map((r) => r.id), 'rule');
 
+  files.acquirers.acquirers.forEach((a, i) => {
+    const tm = a.link.timeouts_ms;
+    if (tm.slow !== undefined && tm.slow > tm.response) {
+      problems.push({ file: 'acquirers.yaml', rule: `acquirer '${a.id}'`, path: `/acquirers/${i}/link/timeouts_ms/slow`, reason: 'slow is above the response timeout', kind: 'schema' });
+    }
+  });
+
   const deKey = new Set<string>();
   files.terminals.terminals.forEach((t, i) => {
     const label = `terminal '${t.id}'`;

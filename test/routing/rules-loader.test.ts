@@ -115,6 +115,11 @@ const cases: Case[] = [
     file: 'acquirers.yaml', rule: "acquirer 'acq-c'", path: '/acquirers/2/link/dialect', reason: /iso87-ebcdic/,
   },
   {
+    name: 'detector slow limit above the response timeout',
+    edit: (f) => (f.acquirers.acquirers[1].link.timeouts_ms.slow = 6000),
+    file: 'acquirers.yaml', rule: "acquirer 'acq-b'", path: '/acquirers/1/link/timeouts_ms/slow', reason: /above the response timeout/,
+  },
+  {
     name: 'unknown risk level',
     edit: (f) => (f.risk.velocity[0].level = 'medium'),
     file: 'risk.yaml', rule: 'velocity #0', path: '/velocity/0/level', reason: /must be one of/,
