@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import type pg from 'pg';
 import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
 import { loadConfig } from '../../src/switch/config.js';
 import { createLogger } from '../../src/log.js';
@@ -18,6 +17,7 @@ import { framerByName } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { TOKEN_ENTRIES } from './fixtures.js';
+import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from '../../src/switch/queries.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -36,8 +36,15 @@ export interface TestSwitch {
   client(): Promise<PspClient>;
 }
 
+/** The switch core's own read side (src/switch/queries.ts), as `npm start` wires it. */
+export const realQueries = (h: SwitchHandle): SwitchAdminExtras => ({
+  transactions: new SwitchTransactionQueries(h.pool),
+  saf: new SwitchSafQueries(h.pool, h.saf),
+  traffic: new SwitchTrafficQueries(h.pool),
+});
+
 /** Start the switch for a test; everything is stopped at teardown. */
-export async function startTestSwitch(t: Teardownable, name: string, extras: (pool: pg.Pool) => SwitchAdminExtras = () => ({}), overrides: Record<string, unknown> = {}): Promise<TestSwitch> {
+export async function startTestSwitch(t: Teardownable, name: string, extras: (h: SwitchHandle) => SwitchAdminExtras = realQueries, overrides: Record<string, unknown> = {}): Promise<TestSwitch> {
   const db = await testDb(t);
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const logFile = path.join(LOG_DIR, `${name}-${process.pid}.log`);
@@ -60,7 +67,7 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (po
     log,
     observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o) },
     safObserver: obs.safObserver,
-    startAdmin: (h) => startAdminForSwitch(h, { ...extras(h.pool), logger: log }),
+    startAdmin: (h) => startAdminForSwitch(h, { ...extras(h), logger: log }),
   });
   const clients: PspClient[] = [];
   t.teardown(async () => {
