@@ -87,6 +87,21 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
     req.principal = p;
   });
 
+  // Access log: the route template (never the raw URL, which may hold an id typed by mistake), status, time, actor.
+  app.addHook('onResponse', async (req, reply) => {
+    deps.logger?.info(
+      {
+        event: 'admin_request',
+        method: req.method,
+        route: req.routeOptions.url ?? '(no route)',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        actor: req.principal?.name ?? null,
+      },
+      'admin request',
+    );
+  });
+
   app.setErrorHandler((err: FastifyError | SwitchError | Error, req, reply) => {
     const fe = err as FastifyError;
     if (fe.validation && fe.validation.length > 0) {

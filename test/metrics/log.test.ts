@@ -66,3 +66,24 @@ t.test('txLogLine: one JSON line with masked PAN, route and timings', async (t) 
   t.notMatch(c.raw(), new RegExp(PAN));
   t.notOk('pan' in txRecord({ psp: 'p', mti: '0100', pan: PAN, timings: { totalMs: 1 } }));
 });
+
+t.test('admin access log: route template, status, actor; never the raw URL', async (t) => {
+  const { testDb } = await import('../helpers/db.js');
+  const { buildAdminApp } = await import('../../src/admin/app.js');
+  const { TOKEN_ENTRIES, TOKENS } = await import('../admin/fixtures.js');
+  const c = capture();
+  const db = await testDb(t);
+  const app = await buildAdminApp({ pool: db.pool, tokens: TOKEN_ENTRIES, logger: createLogger({ destination: c.stream }) });
+  t.teardown(() => app.close());
+  await app.inject({ method: 'GET', url: `/api/transactions/${PAN}`, headers: { authorization: `Bearer ${TOKENS.viewer}` } });
+  await app.inject({ method: 'GET', url: `/api/transactions?pan=${PAN}`, headers: { authorization: `Bearer ${TOKENS.viewer}` } });
+  await app.inject({ method: 'GET', url: '/api/rules/versions', headers: { authorization: 'Bearer wrong' } });
+  const lines = c.lines().filter((l) => l.event === 'admin_request');
+  t.same(lines.map((l) => [l.method, l.route, l.status, l.actor]), [
+    ['GET', '/api/transactions/:id', 501, 'vera'],
+    ['GET', '/api/transactions', 400, 'vera'],
+    ['GET', '/api/rules/versions', 401, null],
+  ]);
+  t.notMatch(c.raw(), new RegExp(PAN));
+  t.notMatch(c.raw(), /viewer-token|wrong/, 'tokens never logged');
+});
