@@ -24,8 +24,8 @@ export interface SwitchConfig {
   admin: { enabled: boolean; host: string; port: number; tokens: Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator'; sha256: string }> };
   /** Empty: DATABASE_URL, else an embedded PostgreSQL under dataDir. */
   database: { url: string; dataDir: string; poolSize: number };
-  /** Empty: REDIS_URL, else the failure detector and velocity counters stay in memory. */
-  redis: { url: string };
+  /** Empty: REDIS_URL, else the failure detector and velocity counters stay in memory. prefix: key prefix (instances sharing health use the same). */
+  redis: { url: string; prefix: string };
   rulesDir: string;
   /** Overrides every acquirer's response timeout when > 0. */
   acquirerTimeoutMs: number;
@@ -47,7 +47,7 @@ export const DEFAULT_CONFIG: SwitchConfig = {
   psp: { host: '127.0.0.1', port: 8583, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-alpha', maxConnections: 1000, maxInFlightPerConnection: 512, idleTimeoutMs: 300_000 },
   admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [] },
   database: { url: '', dataDir: 'data/pg', poolSize: 10 },
-  redis: { url: '' },
+  redis: { url: '', prefix: 'sw:' },
   rulesDir: 'rules',
   acquirerTimeoutMs: 0,
   duplicateWindowMs: 10 * 60_000,
@@ -69,7 +69,7 @@ const SCHEMA = obj({
   psp: obj({ host: str, port, dialect: str, framer: str, name: str, maxConnections: int, maxInFlightPerConnection: int, idleTimeoutMs: int, tls: obj({ certFile: str, keyFile: str }, ['certFile', 'keyFile']) }),
   admin: obj({ enabled: { type: 'boolean' }, host: str, port, tokens: { type: 'array', items: obj({ name: str, role: { enum: ['viewer', 'risk-editor', 'operator'] }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, ['name', 'role', 'sha256']) } }),
   database: obj({ url: str, dataDir: str, poolSize: { type: 'integer', minimum: 2, maximum: 200 } }),
-  redis: obj({ url: str }),
+  redis: obj({ url: str, prefix: { type: 'string', minLength: 1, maxLength: 64 } }),
   rulesDir: str,
   acquirerTimeoutMs: int,
   duplicateWindowMs: int,

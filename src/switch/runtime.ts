@@ -91,7 +91,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     if (cfg.redis.url) {
       redis = await connectRedis({ url: cfg.redis.url });
       cleanup.push(() => closeRedis(redis!));
-      detector = new RedisFailureDetector({ redis, logger: log.child({ module: 'detector' }) });
+      detector = new RedisFailureDetector({ redis, prefix: cfg.redis.prefix, logger: log.child({ module: 'detector' }) });
     } else {
       detector = new MemoryFailureDetector();
     }
@@ -99,7 +99,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const breakers = new LinkBreakers();
     cleanup.push(async () => breakers.shutdown());
     const successRate = new SuccessRateTracker();
-    const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
+    const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
 
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
