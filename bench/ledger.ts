@@ -10,6 +10,7 @@
  * Prints a table and, as the last line, {"group_holds_per_s":…,"single_holds_per_s":…,"ratio":…}.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import pg from 'pg';
 import { createLedger, type Ledger } from '../src/ledger/ledger.js';
 import { loadFeeSchedule } from '../src/ledger/fees.js';
@@ -29,6 +30,21 @@ async function server(): Promise<{ url: string; source: string; stop: () => Prom
   return { url: h.url, source: 'embedded', stop: () => h.stop() };
 }
 
+/** CPU seconds used so far by the server backends of our pool (local server only; NaN when unreadable). */
+async function backendCpu(pool: pg.Pool, app: string): Promise<number> {
+  const { rows } = await pool.query('select pid from pg_stat_activity where application_name = $1', [app]);
+  let ticks = 0;
+  for (const r of rows) {
+    try {
+      const f = fs.readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      return Number.NaN;
+    }
+  }
+  return ticks / 100;
+}
+
 function withSchema(url: string, schema: string): string {
   const u = new URL(url);
   u.searchParams.set('options', `-c search_path=${schema}`);
@@ -44,6 +60,7 @@ interface ModeResult {
   avgBatch: number;
   checkOk: boolean;
   nodeCpuUsPerHold: number;
+  pgCpuUsPerHold: number;
 }
 
 async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeResult> {
@@ -51,7 +68,8 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
   const admin = new pg.Client(baseUrl);
   await admin.connect();
   await admin.query(`drop schema if exists ${schema} cascade; create schema ${schema}`);
-  const pool = createPool(withSchema(baseUrl, schema), { max: mode === 'group' ? 4 : SINGLE_CONNECTIONS + 2 });
+  const app = `bench-ledger-${mode}-${process.pid}`;
+  const pool = createPool(withSchema(baseUrl, schema), { max: mode === 'group' ? 4 : SINGLE_CONNECTIONS + 2, applicationName: app });
   try {
     const sc = await pool.query(`select current_setting('synchronous_commit') as sc, current_setting('fsync') as f`);
     if (sc.rows[0].sc !== 'on' || sc.rows[0].f !== 'on') throw new Error(`not durable: synchronous_commit=${sc.rows[0].sc} fsync=${sc.rows[0].f}`);
@@ -84,6 +102,7 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
     };
     const before = ledger.stats();
     const cpu0 = process.cpuUsage();
+    const pgCpu0 = await backendCpu(pool, app);
     const t0 = performance.now();
     const workers = Array.from({ length: CONCURRENCY }, (_, w) => worker(w));
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
@@ -91,6 +110,7 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
     const counted = n;
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const pgCpu = (await backendCpu(pool, app)) - pgCpu0;
     await Promise.all(workers);
     const after = ledger.stats();
     await ledger.close();
@@ -107,6 +127,7 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
       avgBatch: (after.requests - before.requests) / Math.max(1, batches),
       checkOk: check.ok,
       nodeCpuUsPerHold: (cpu.user + cpu.system) / Math.max(1, counted),
+      pgCpuUsPerHold: (pgCpu * 1e6) / Math.max(1, counted),
     };
   } finally {
     await pool.end();
@@ -128,7 +149,7 @@ try {
   }
   const rows = [group, single];
   console.log('');
-  console.log('mode'.padEnd(48) + 'holds'.padStart(10) + 'holds/s'.padStart(12) + 'tx'.padStart(10) + 'avg/tx'.padStart(9) + 'node µs/hold'.padStart(14) + '  check');
+  console.log('mode'.padEnd(48) + 'holds'.padStart(10) + 'holds/s'.padStart(12) + 'tx'.padStart(10) + 'avg/tx'.padStart(9) + 'node µs/hold'.padStart(14) + 'pg µs/hold'.padStart(12) + '  check');
   for (const r of rows) {
     console.log(
       r.mode.padEnd(48) +
@@ -137,6 +158,7 @@ try {
         String(r.batches).padStart(10) +
         r.avgBatch.toFixed(1).padStart(9) +
         r.nodeCpuUsPerHold.toFixed(0).padStart(14) +
+        (Number.isNaN(r.pgCpuUsPerHold) ? '-' : r.pgCpuUsPerHold.toFixed(0)).padStart(12) +
         `  ${r.checkOk ? 'ok' : 'FAILED'}`,
     );
   }
