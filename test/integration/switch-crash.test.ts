@@ -59,7 +59,10 @@ t.test('kill -9 under load', async (t) => {
   // 1 in 10 cards declined, 1 in 50 never answered (timeout → 91 → reversal)
   script(sims, [{ when: { panSuffix: '0099' }, action: 'drop' }]);
   const rulesDir = rulesFor(t, Object.fromEntries([...sims].map(([id, s]) => [id, s.port])));
-  const child = await startChildSwitch(t, db.url, { rulesDir });
+  // the sweeper looks for requests a crash left in flight every 500 ms (they count as lost after the largest
+  // acquirer timeout + 5 s)
+  const overrides = { rulesDir, expiry: { sweepIntervalMs: 500 } };
+  const child = await startChildSwitch(t, db.url, overrides);
   const clients = await Promise.all(Array.from({ length: 4 }, () => PspClient.connect({ port: child.pspPort, timeoutMs: 20_000 })));
 
   type Outcome = { req: IsoMessage; res?: IsoMessage; error?: string };
@@ -86,6 +89,7 @@ t.test('kill -9 under load', async (t) => {
     }),
   );
   await eventually(() => outcomes.filter((o) => o.res).length >= 400, '400 answers before the kill', 90_000, 20);
+  const tKill = Date.now();
   await child.kill9();
   stop = true;
   await Promise.all(workers);
@@ -100,7 +104,7 @@ t.test('kill -9 under load', async (t) => {
   t.comment(`answered ${answered.length} (approved ${approved.length}, declined ${declined.length}), cut by the kill ${cut.length}`);
 
   script(sims, []);
-  const again = await startChildSwitch(t, db.url, { rulesDir });
+  const again = await startChildSwitch(t, db.url, overrides);
   // requests the crash left 'sent' are recovered: treated as timed out, their reversal queued and delivered
   await eventually(async () => {
     const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where state = 'sent'`);
@@ -110,6 +114,7 @@ t.test('kill -9 under load', async (t) => {
     const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from switch_saf where done_at is null');
     return rows[0]!.n === 0;
   }, 'SAF queue drained', 60_000, 200);
+  t.comment(`recovered and drained ${((Date.now() - tKill) / 1000).toFixed(1)} s after the kill`);
 
   const ledger = await ledgerOn(t, db.pool);
   let bad = 0;
