@@ -59,6 +59,8 @@ export function compileField(spec: FieldSpec, path: string, dialect: string): Fi
   const max = spec.length;
   const min = fixed ? spec.length : (spec.minLength ?? 0);
   const body = compileBody(spec, path, dialect, unit);
+  const asciiPrefix = fixed || prefixer.encoding === 'ascii';
+  if (spec.encoding === 'ascii' && asciiPrefix && isPlainText(spec.type)) return asciiTextField(spec, path, prefixer.digits, min, max, unit);
 
   const tooLong = (offset: number, length: number): never => {
     throw new CodecError('SW_ERR_CODEC_BAD_LENGTH', path, offset, { length, min, max, unit });
@@ -92,6 +94,66 @@ export function compileField(spec: FieldSpec, path: string, dialect: string): Fi
       const v = body.read(r.buf, r.pos, units, bytes);
       r.pos += bytes;
       return v;
+    },
+  };
+}
+
+function isPlainText(type: FieldSpec['type']): type is TextType {
+  return type === 'n' || type === 'a' || type === 'an' || type === 'ans' || type === 'ns' || type === 'z';
+}
+
+/**
+ * The commonest field, specialized: ASCII text with no or an ASCII length prefix. Prefix, padding, charset
+ * check and copy happen in one closure with no calls through the generic body/prefixer objects; behaviour
+ * and errors are the generic path's (the golden, property and fuzz tests cover both).
+ */
+function asciiTextField(spec: FieldSpec, path: string, digits: number, min: number, max: number, unit: LengthUnit): FieldCodec {
+  const mask = CHARSET_MASK[spec.type as TextType];
+  const pad = digits === 0 ? padderFor(spec) : null;
+  const badLength = (offset: number, length: number): never => {
+    throw new CodecError('SW_ERR_CODEC_BAD_LENGTH', path, offset, { length, min, max, unit });
+  };
+  const truncated = (offset: number, need: number, have: number): never => {
+    throw new CodecError('SW_ERR_CODEC_TRUNCATED', path, offset, { need: need - have, have });
+  };
+  return {
+    path,
+    spec,
+    pack(w, v) {
+      if (typeof v !== 'string') valueError(path, w.pos, 'expected text');
+      let s = v;
+      if (pad !== null && s.length < max) s = pad(s, max);
+      const n = s.length;
+      if (n > max || n < min) badLength(w.pos, n);
+      w.ensure(digits + n);
+      const buf = w.buf;
+      const start = w.pos;
+      for (let i = digits - 1, x = n; i >= 0; i--, x = (x / 10) | 0) buf[start + i] = 0x30 + (x % 10);
+      const end = writeCheckedText(buf, start + digits, s, 0, mask);
+      if (end < 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, start + digits - 1 - end, { type: spec.type });
+      w.pos = end;
+    },
+    unpack(r) {
+      const buf = r.buf;
+      const start = r.pos;
+      let pos = start;
+      let n = max;
+      if (digits > 0) {
+        if (r.end - pos < digits) truncated(pos, digits, r.end - pos);
+        n = 0;
+        for (let i = 0; i < digits; i++) {
+          const c = buf[pos + i]! - 0x30;
+          if (c < 0 || c > 9) throw new CodecError('SW_ERR_CODEC_BAD_LENGTH_PREFIX', path, start, { encoding: 'ascii' });
+          n = n * 10 + c;
+        }
+        if (n > max || n < min) badLength(start, n);
+        pos += digits;
+      }
+      if (r.end - pos < n) truncated(pos, n, r.end - pos);
+      const bad = firstInvalidByte(buf, pos, pos + n, mask);
+      if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, pos + bad, { type: spec.type });
+      r.pos = pos + n;
+      return latin1(buf, pos, n);
     },
   };
 }
