@@ -47,7 +47,7 @@ async function backendCpu(pool: pg.Pool, app: string): Promise<number> {
 
 function withSchema(url: string, schema: string): string {
   const u = new URL(url);
-  u.searchParams.set('options', `-c search_path=${schema}`);
+  u.searchParams.set('options', `-c search_path=${schema}${process.env.BENCH_PG_OPTIONS ? ` ${process.env.BENCH_PG_OPTIONS}` : ''}`);
   return u.toString();
 }
 

@@ -8,6 +8,7 @@
  *  - no-negative accounts are not below zero; no masked PAN keeps more than 10 digits.
  */
 import type pg from 'pg';
+import { SwitchError } from '../errors.js';
 
 export interface Violation {
   rule: string;
@@ -146,6 +147,16 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
       (client as pg.PoolClient).release(true);
     }
   }
+}
+
+/** Throws SW_ERR_LEDGER_CHECK_FAILED (count and first violation) unless the report is clean. */
+export function assertLedgerOk(report: CheckReport): void {
+  if (report.ok) return;
+  const first = report.violations[0];
+  throw new SwitchError('SW_ERR_LEDGER_CHECK_FAILED', {
+    count: report.violations.length,
+    first: first ? `[${first.rule}] ${first.detail}`.slice(0, 300) : 'unknown',
+  });
 }
 
 export interface ReconRow {

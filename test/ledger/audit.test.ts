@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { testDb } from '../helpers/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { loadFeeSchedule } from '../../src/ledger/fees.js';
-import { reconToCsv } from '../../src/ledger/audit.js';
+import { assertLedgerOk, reconToCsv } from '../../src/ledger/audit.js';
 
 const run = promisify(execFile);
 const pay = (merchant: string, terminal: string, amount: bigint) => ({ acquirer: 'acq-a', terminal, merchant, currency: 978, amount });
@@ -69,6 +69,7 @@ t.test('check names corruption that bypassed the triggers; the command exits non
   await ledger.commit('p1');
   await ledger.hold('p2', pay('m2', 'T1', 500n));
   await ledger.ensureAccount({ code: 'usd', kind: 'system', currency: 840 });
+  assertLedgerOk(await ledger.check());
   const ok = await cli(db.url, ['check']);
   t.equal(ok.code, 0, ok.out);
   t.match(ok.out, /ledger check ok/);
@@ -85,6 +86,7 @@ t.test('check names corruption that bypassed the triggers; the command exits non
     c.release();
   }
   const r = await ledger.check();
+  t.throws(() => assertLedgerOk(r), { code: 'SW_ERR_LEDGER_CHECK_FAILED', message: /ledger check found \d+ violations: \[/ });
   const rules = new Set(r.violations.map((v) => v.rule));
   for (const rule of ['currency-posted-zero', 'account-balance', 'batch-zero-sum', 'posting-currency', 'plan-journal', 'posting-into-closed-plan']) t.ok(rules.has(rule), rule);
   const bad = await cli(db.url, ['check']);
