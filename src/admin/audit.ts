@@ -53,6 +53,21 @@ export class AuditLog {
     return row(q.rows[0]);
   }
 
+  /**
+   * Audit a change before making it: the entry is written first, so no change that routes traffic can happen
+   * unaudited; if the change then fails, a second entry `<action>.failed` (with the error code) follows.
+   */
+  async change<T>(r: AuditRecord, apply: () => Promise<T>): Promise<T> {
+    await this.record(r);
+    try {
+      return await apply();
+    } catch (e) {
+      const code = e && typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : 'error';
+      await this.record({ ...r, action: `${r.action}.failed`, afterHash: r.beforeHash ?? null, detail: { ...(r.detail ?? {}), error: code } }).catch(() => undefined);
+      throw e;
+    }
+  }
+
   async list(f: { limit: number; actor?: string; action?: string; beforeId?: number }): Promise<AuditEntry[]> {
     const q = await this.pool.query(
       `select id, at, actor, role, action, target, before_hash, after_hash, detail from admin_audit_log

@@ -6,7 +6,8 @@ import { hashToken, parseTokens, tokensFromEnv, authenticate } from '../../src/a
 import { readRuleFiles, DEFAULT_RULES_DIR } from '../../src/routing/rules-loader.js';
 import { filesToYaml } from '../../src/admin/rules-text.js';
 import { createLedger } from '../../src/ledger/index.js';
-import { isSwitchError } from '../../src/errors.js';
+import { isSwitchError, SwitchError } from '../../src/errors.js';
+import { RuleVersionStore, migrateRouting, type ActiveInfo } from '../../src/routing/versions.js';
 import { createSwitchTables, PgSaf, PgTraffic, PgTransactions, seedHistory, TOKEN_ENTRIES, TOKENS } from './fixtures.js';
 
 type Who = keyof typeof TOKENS | 'none' | 'bad';
@@ -317,4 +318,39 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     t.equal(big.statusCode, 400);
   });
   void v2;
+});
+
+t.test('a change that fails after its audit entry is followed by a .failed entry', async (t) => {
+  const db = await testDb(t);
+  class FailingStore extends RuleVersionStore {
+    fail = false;
+    override async activate(version: number, meta: { actor: string; comment?: string }, kind: 'activate' | 'rollback' = 'activate'): Promise<ActiveInfo> {
+      if (this.fail) throw new SwitchError('SW_ERR_DB_UNAVAILABLE', { target: 'routing', reason: 'test' });
+      return super.activate(version, meta, kind);
+    }
+  }
+  await migrateRouting(db.pool);
+  const store = new FailingStore(db.pool);
+  const app = await buildAdminApp({ pool: db.pool, tokens: TOKEN_ENTRIES, rules: store });
+  t.teardown(() => app.close());
+  const api = call(app);
+  const files = readRuleFiles(DEFAULT_RULES_DIR);
+  const v1 = (await api('editor', 'POST', '/api/rules/versions', { files })).j.version;
+  t.equal((await api('editor', 'POST', `/api/rules/versions/${v1}/activate`, {})).statusCode, 200);
+  store.fail = true;
+  const f2 = JSON.parse(JSON.stringify(files));
+  f2.routing.rules.at(-1).then.terminals[0].priority = 2;
+  const v2 = (await api('editor', 'POST', '/api/rules/versions', { files: f2 })).j.version;
+  const r = await api('editor', 'POST', `/api/rules/versions/${v2}/activate`, {});
+  t.equal(r.statusCode, 503);
+  t.equal(r.j.code, 'SW_ERR_DB_UNAVAILABLE');
+  const entries = (await api('viewer', 'GET', '/api/audit')).j.entries;
+  t.same(entries.slice(0, 2).map((e: any) => e.action), ['rules.activate.failed', 'rules.activate']);
+  t.equal(entries[0].detail.error, 'SW_ERR_DB_UNAVAILABLE');
+  t.equal(entries[0].afterHash, entries[0].beforeHash, 'the failed entry records that nothing changed');
+  t.equal((await store.active())!.version, v1);
+  store.fail = false;
+  const rb0 = await api('operator', 'POST', '/api/rules/rollback', {});
+  t.equal(rb0.statusCode, 404, 'nothing to roll back to after a single activation');
+  t.equal(rb0.j.code, 'SW_ERR_RULES_VERSION_NOT_FOUND');
 });

@@ -255,8 +255,11 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
       const a = (await store.active())!;
       return plain({ ...a, hash: target.hash, changed: false });
     }
-    const a = await store.activate(req.params.version, { actor: p.name, comment: req.body?.comment ?? '' });
-    await audit.record({ actor: p.name, role: p.role, action: 'rules.activate', target: `rules version ${a.version}`, beforeHash: before?.hash ?? null, afterHash: target.hash, detail: { version: a.version, previous: before?.version ?? null, comment: req.body?.comment ?? '' } });
+    const comment = req.body?.comment ?? '';
+    const a = await audit.change(
+      { actor: p.name, role: p.role, action: 'rules.activate', target: `rules version ${req.params.version}`, beforeHash: before?.hash ?? null, afterHash: target.hash, detail: { version: req.params.version, previous: before?.version ?? null, comment } },
+      () => store.activate(req.params.version, { actor: p.name, comment }),
+    );
     return plain({ ...a, hash: target.hash, changed: true });
   });
 
@@ -270,9 +273,14 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
   }, async (req) => {
     const p = who(req);
     const before = await activeHash();
-    const a = await store.rollback({ actor: p.name, comment: req.body?.comment ?? '' });
-    const after = (await store.get(a.version)).hash;
-    await audit.record({ actor: p.name, role: p.role, action: 'rules.rollback', target: `rules version ${a.version}`, beforeHash: before?.hash ?? null, afterHash: after, detail: { version: a.version, previous: before?.version ?? null, comment: req.body?.comment ?? '' } });
+    const previous = (await store.history(1))[0]?.previous ?? null;
+    if (previous === null) throw new SwitchError('SW_ERR_RULES_VERSION_NOT_FOUND', { version: 'previous' });
+    const after = (await store.get(previous)).hash;
+    const comment = req.body?.comment ?? '';
+    const a = await audit.change(
+      { actor: p.name, role: p.role, action: 'rules.rollback', target: `rules version ${previous}`, beforeHash: before?.hash ?? null, afterHash: after, detail: { version: previous, previous: before?.version ?? null, comment } },
+      () => store.activate(previous, { actor: p.name, comment }, 'rollback'),
+    );
     return plain({ ...a, hash: after, changed: true });
   });
 
