@@ -403,6 +403,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   // ── the group-committed flush ──────────────────────────────────────────────────────────────────────
 
   async function flush(client: pg.PoolClient, reqs: readonly Req[]): Promise<Array<Res | Error>> {
+    // Sorted: plan rows are locked in this order by every instance (one total order, no deadlock).
     const planIds = [...new Set(reqs.map((r) => r.planId))].sort();
     const histIds = [...new Set(reqs.filter((r) => r.op !== 'hold').map((r) => r.planId))];
     const rejKeys = reqs.flatMap((r) => (r.op === 'hold' ? [`hold:${r.planId}`] : r.op === 'batch' ? [batchRejKey(r)] : []));
@@ -416,14 +417,22 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     // account any request may touch, in id order.
     const q1 = await client.query<{ t: string; j: string }>({
       name: 'ledger_load',
+      // Per-key lateral lookups: always primary-key probes, whatever the statistics say (a plain `= any(array)`
+      // lets the planner pick a sequential scan of the whole table for a few hundred keys).
       text: `with pl as (
-          select id, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, currency,
-                 amount::text, fee::text, final_amount::text, final_fee::text
-            from ledger_plan where id = any($1::text[]) order by id for update),
-        po as (select plan_id, batch_id, seq, from_account, to_account, amount::text, currency
-                 from ledger_posting where plan_id = any($2::text[])),
-        jo as (select plan_id, batch_id, request_hash from ledger_journal where plan_id = any($2::text[]) and batch_id is not null),
-        rj as (select request_key, request_hash, code, params from ledger_rejection where request_key = any($3::text[])),
+          select l.* from unnest($1::text[]) as u(id)
+          cross join lateral (
+            select id, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, currency,
+                   amount::text, fee::text, final_amount::text, final_fee::text
+              from ledger_plan where id = u.id for update) l),
+        po as (select x.* from unnest($2::text[]) as u(id)
+                 cross join lateral (select plan_id, batch_id, seq, from_account, to_account, amount::text, currency
+                                       from ledger_posting where plan_id = u.id) x),
+        jo as (select x.* from unnest($2::text[]) as u(id)
+                 cross join lateral (select plan_id, batch_id, request_hash from ledger_journal
+                                      where plan_id = u.id and batch_id is not null) x),
+        rj as (select x.* from unnest($3::text[]) as u(k)
+                 cross join lateral (select request_key, request_hash, code, params from ledger_rejection where request_key = u.k) x),
         ac as (select id, currency, no_negative, own::text, min_acc::text, max_acc::text from ledger_account
                 where id = any($4::bigint[]) or id in (select from_account from po union select to_account from po)
                 order by id for update)
