@@ -4,7 +4,7 @@
  * server. Each mode runs in its own fresh schema with the same accounts and the same load shape:
  * CONCURRENCY callers each placing payment holds back to back for SECONDS.
  *
- *   npm run bench:ledger                      (defaults: 5 s per mode, 512 callers)
+ *   npm run bench:ledger                      (defaults: 5 s per mode, 1024 callers: 10k holds/s × ~100 ms per authorization in flight)
  *   BENCH_SECONDS=10 BENCH_CONCURRENCY=1024 npm run bench:ledger
  *
  * Prints a table and, as the last line, {"group_holds_per_s":…,"single_holds_per_s":…,"ratio":…}.
@@ -17,7 +17,7 @@ import { loadFeeSchedule } from '../src/ledger/fees.js';
 import { createPool, probe, redactUrl, startEmbeddedPostgres, tmpDataDir } from '../src/store/postgres.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 512);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1024);
 const SINGLE_CONNECTIONS = Number(process.env.BENCH_SINGLE_CONNECTIONS ?? 8);
 const GROUP_IN_FLIGHT = Number(process.env.BENCH_GROUP_IN_FLIGHT ?? 1);
 const MERCHANTS = 50;
