@@ -38,7 +38,8 @@ export function testOverrides(url: string, extra: Plain = {}): Plain {
     rulesDir: path.join(ROOT, 'rules'),
     acquirerTimeoutMs: 400,
     expiry: { sweepIntervalMs: 60_000 },
-    saf: { pollMs: 50, retryInitialMs: 50, retryMaxMs: 400, timeoutMs: 400, maxAttempts: 200 },
+    // each SAF attempt waits 1 s for its answer: an answer slower than that on a loaded machine would be repeated
+    saf: { pollMs: 50, retryInitialMs: 50, retryMaxMs: 400, timeoutMs: 1_000, maxAttempts: 200 },
     logLevel: 'silent',
   };
   return deepMerge(base, extra);

@@ -11,7 +11,8 @@ import { nextEvent } from '../helpers/net.js';
 import { startTestSwitch, auth, capture, reversal, rc, txnOf, eventsOf, eventually, nextStan } from '../helpers/switch.js';
 
 t.test('switch flows', async (t) => {
-  const s = await startTestSwitch(t);
+  // a generous acquirer timeout: nothing here should time out, even on a loaded machine
+  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 3_000 } });
   const { h, client, db } = s;
 
   t.test('approve: 0110 00 with auth code, one 0100 at the chosen acquirer, a HOLD plan', async (t) => {

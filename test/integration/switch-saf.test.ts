@@ -22,7 +22,8 @@ async function safRow(s: TestSwitch, txnId: string) {
 }
 
 t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
-  const s = await startTestSwitch(t);
+  // 1 s acquirer timeout: short for the tests that wait for it, long enough for a loaded machine's approvals
+  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 1_000 } });
   const { h, client, db } = s;
   const unmatched: IsoMessage[] = [];
   client.on('unmatched', (m) => unmatched.push(m));
@@ -63,7 +64,7 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
   });
 
   t.test('late approval: not forwarded, not posted, logged; the reversal still goes out', async (t) => {
-    script(s, [{ when: { panSuffix: '0093' }, delayMs: 1_200 }]);
+    script(s, [{ when: { panSuffix: '0093' }, delayMs: 2_000 }]);
     const req = auth({ pan: '4111111111110093', amount: 9_300 });
     const res = await client.send(req);
     t.equal(rc(res), '91');
