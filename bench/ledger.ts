@@ -109,9 +109,10 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
     stop = true;
     const counted = n;
     const seconds = (performance.now() - t0) / 1000;
+    await Promise.all(workers);
+    // CPU per hold over everything placed, including the holds still in flight at the stop
     const cpu = process.cpuUsage(cpu0);
     const pgCpu = (await backendCpu(pool, app)) - pgCpu0;
-    await Promise.all(workers);
     const after = ledger.stats();
     await ledger.close();
     const check = await ledger.check();
@@ -126,8 +127,8 @@ async function runMode(baseUrl: string, mode: 'group' | 'single'): Promise<ModeR
       batches,
       avgBatch: (after.requests - before.requests) / Math.max(1, batches),
       checkOk: check.ok,
-      nodeCpuUsPerHold: (cpu.user + cpu.system) / Math.max(1, counted),
-      pgCpuUsPerHold: (pgCpu * 1e6) / Math.max(1, counted),
+      nodeCpuUsPerHold: (cpu.user + cpu.system) / Math.max(1, n),
+      pgCpuUsPerHold: (pgCpu * 1e6) / Math.max(1, n),
     };
   } finally {
     await pool.end();
