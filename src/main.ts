@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './switch/config.js';
 import { createLogger } from './log.js';
-import { switchObservers } from './metrics.js';
+import { groupCommitObserver, switchObservers } from './metrics.js';
 import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/queries.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
@@ -19,6 +19,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   const opts: StartOptions = {
     log,
     ...switchObservers(log, logFlowOutcome),
+    onStoreBatch: groupCommitObserver('switch'),
     startAdmin: (h) =>
       startAdminForSwitch(h, {
         transactions: new SwitchTransactionQueries(h.pool),

@@ -5,17 +5,16 @@
  */
 import type pg from 'pg';
 import { SwitchError } from '../errors.js';
+import { responseClass as metricsResponseClass } from '../metrics.js';
 import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../admin/deps.js';
 import type { PastDecision } from '../routing/backtest.js';
 import type { Explanation, RiskLevel } from '../routing/types.js';
 import type { SafWorker } from './saf.js';
 import type { TxnRow } from './store.js';
 
+/** One definition of approved / declined / error, shared with the metrics; null while in flight. */
 function responseClass(code: string | null): string | null {
-  if (code === null) return null;
-  if (code === '00' || code === '10' || code === '11') return 'approved';
-  if (code === '91' || code === '96' || code === '92' || code === '30') return 'error';
-  return 'declined';
+  return code === null ? null : metricsResponseClass(code);
 }
 
 function summary(r: TxnRow): TransactionSummary {

@@ -23,6 +23,7 @@ import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
 import type { SwitchConfig } from './config.js';
+import type { BatchInfo } from '../store/group-commit.js';
 import { AcquirerSet } from './acquirers.js';
 import { Flows, safeErr, type FlowObserver } from './flows.js';
 import { SwitchStore } from './store.js';
@@ -58,6 +59,8 @@ export interface StartOptions {
   /** Metrics and admin wiring, attached by main (src/admin, src/metrics). */
   observer?: FlowObserver;
   safObserver?: SafObserver;
+  /** Observer of the switch's group-commit batches (size, latency) for metrics. */
+  onStoreBatch?: (info: BatchInfo) => void;
   /** Starts the admin server once the switch is up; returns its port. */
   startAdmin?: (h: SwitchHandle) => Promise<{ port: number; close(): Promise<void> }>;
 }
@@ -105,7 +108,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
     const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs });
     cleanup.push(() => ledger.close());
-    const store = await SwitchStore.open({ pool, maxWaitMs: cfg.groupCommitMs });
+    const store = await SwitchStore.open({ pool, maxWaitMs: cfg.groupCommitMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
     cleanup.push(() => store.close());
 
     let flows: Flows | undefined;
