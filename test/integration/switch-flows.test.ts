@@ -197,6 +197,16 @@ t.test('switch flows', async (t) => {
     t.equal(rc(res), '12');
   });
 
+  t.test('no full PAN in the switch tables (masked PAN and keyed hash only)', async (t) => {
+    const tables = ['switch_txn', 'switch_txn_event', 'switch_saf', 'switch_orphan_reversal', 'ledger_plan', 'ledger_posting', 'ledger_journal'];
+    for (const table of tables) {
+      const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from ${table} x where x::text ~ '4111111111(11|00)[0-9]{2}'`);
+      t.equal(rows[0]!.n, 0, `${table}: no full PAN`);
+    }
+    const { rows } = await db.pool.query<{ pan_masked: string }>(`select pan_masked from switch_txn where pan_masked is not null limit 1`);
+    t.equal(rows[0]!.pan_masked, '411111******1111');
+  });
+
   t.test('ledger check passes', async (t) => {
     const report = await h.ledger.check();
     t.ok(report.ok, JSON.stringify(report.violations));
