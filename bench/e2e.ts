@@ -10,7 +10,7 @@
  *    matched per request.
  * Beside them, in the same run, the ceiling: the same PSP load through a bare length-prefix relay (frames
  * forwarded as they are, nothing unpacked, matched or written to a database) to a simulator in the PSP's
- * dialect. The load runs in a worker thread (its own event loop), the switch and simulators on the main one.
+ * dialect. The load and the simulators run in a worker thread (its own event loop), the switch alone on the main one.
  *
  * Database: DATABASE_URL, else the local server (postgres://postgres@127.0.0.1:5432/test), else an embedded
  * PostgreSQL; the run uses a fresh schema and drops it. Profile the switch with
@@ -25,7 +25,7 @@ import crypto from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import pg from 'pg';
 import pino from 'pino';
 import hdr from 'hdr-histogram-js';
@@ -158,16 +158,31 @@ async function runPhase(p: Phase): Promise<PhaseResult> {
   return { answered, errors, skipped, seconds, codes, samples: Float64Array.from(samples) };
 }
 
+type Cmd = { type: 'sims'; specs: Array<{ dialect: string; framer: string }> } | { type: 'phase'; phase: Phase } | { type: 'close' };
+
 if (!isMainThread) {
-  parentPort!.on('message', (p: Phase) => {
-    runPhase(p).then(
-      (r) => parentPort!.postMessage({ ok: true, r }, [r.samples.buffer as ArrayBuffer]),
+  // the acquirer simulators live here too, beside the PSP load: the main thread runs the switch alone
+  const sims: AcquirerSimulator[] = [];
+  const handle = async (m: Cmd): Promise<unknown> => {
+    if (m.type === 'sims') {
+      for (const spec of m.specs) {
+        sims.push(await startAcquirerSimulator({ dialect: spec.dialect, framer: framerByName(spec.framer), port: 0, control: false, journal: false, seed: 1, behaviour: { defaultResponseCode: '00', rules: [] } }));
+      }
+      return sims.slice(-m.specs.length).map((x) => x.port);
+    }
+    if (m.type === 'phase') return runPhase(m.phase);
+    for (const x of sims) await x.close();
+    return null;
+  };
+  parentPort!.on('message', (m: Cmd) => {
+    handle(m).then(
+      (r) => parentPort!.postMessage({ ok: true, r }, r && typeof r === 'object' && 'samples' in r ? [(r as PhaseResult).samples.buffer as ArrayBuffer] : []),
       (e: unknown) => parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) }),
     );
   });
 }
 
-// ── the switch, the simulators, the relay (main thread) ──────────────────────────────────────────────────
+// ── the switch and the relay (main thread) ───────────────────────────────────────────────────────────────
 
 class Load {
   private readonly w = new Worker(
@@ -175,15 +190,22 @@ class Load {
     `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`,
     { eval: true, execArgv: [] },
   );
-  run(p: Phase): Promise<PhaseResult> {
+  private call<T>(m: Cmd): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.w.once('message', (m: { ok: true; r: PhaseResult } | { ok: false; error: string }) => (m.ok ? resolve(m.r) : reject(new Error(m.error))));
+      this.w.once('message', (a: { ok: true; r: T } | { ok: false; error: string }) => (a.ok ? resolve(a.r) : reject(new Error(a.error))));
       this.w.once('error', reject);
-      this.w.postMessage(p);
+      this.w.postMessage(m);
     });
   }
-  close(): Promise<number> {
-    return this.w.terminate();
+  run(p: Phase): Promise<PhaseResult> {
+    return this.call({ type: 'phase', phase: p });
+  }
+  simulators(specs: Array<{ dialect: string; framer: string }>): Promise<number[]> {
+    return this.call({ type: 'sims', specs });
+  }
+  async close(): Promise<void> {
+    await this.call({ type: 'close' }).catch(() => undefined);
+    await this.w.terminate();
   }
 }
 
@@ -248,19 +270,16 @@ async function main(): Promise<void> {
   const depth = Number(values.depth);
   const only = values.only;
 
-  // simulators in the acquirers' dialects (zero latency, journal off) and a rules copy pointing at them
+  // simulators in the acquirers' dialects (zero latency, journal off, in the load's thread) and a rules copy
+  // pointing at them
+  const load = new Load();
   const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as { acquirers: Array<{ id: string; link: { port: number; dialect: string; framer: string } }> };
-  const sims: AcquirerSimulator[] = [];
-  for (const a of doc.acquirers) {
-    const sim = await startAcquirerSimulator({ dialect: a.link.dialect, framer: framerByName(a.link.framer), port: 0, control: false, journal: false, seed: 1, behaviour: { defaultResponseCode: '00', rules: [] } });
-    sims.push(sim);
-    a.link.port = sim.port;
-  }
+  const ports = await load.simulators(doc.acquirers.map((a) => ({ dialect: a.link.dialect, framer: a.link.framer })));
+  doc.acquirers.forEach((a, i) => (a.link.port = ports[i]!));
   const rulesDir = mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-rules-'));
   cpSync(path.join(ROOT, 'rules'), rulesDir, { recursive: true });
   writeFileSync(path.join(rulesDir, 'acquirers.yaml'), stringifyYaml(doc));
 
-  const load = new Load();
   const rows: [string, string][] = [];
   let authPerS = NaN;
   let relayPerS = NaN;
@@ -337,21 +356,19 @@ async function main(): Promise<void> {
       await h.stop();
     }
     if (only === undefined || only === 'relay') {
-      const relaySim = await startAcquirerSimulator({ dialect: 'iso87-ascii-bbitmap', framer: createFramer(), port: 0, control: false, journal: false, seed: 1 });
-      const relay = await startRelay(relaySim.port);
+      const [relaySimPort] = await load.simulators([{ dialect: 'iso87-ascii-bbitmap', framer: 'binary2' }]);
+      const relay = await startRelay(relaySimPort!);
       const r = await load.run({ port: relay.port, connections, mode: 'closed', depth, rate: 0, warmupMs: Math.min(warmupMs, 1_000), durationMs: Math.min(durationMs, 5_000), keyBase: 0 });
       relayPerS = r.answered / r.seconds;
       rows.push(['ceiling: same load through a bare relay, round trips/s', Math.round(relayPerS).toLocaleString('en-US')]);
       rows.push(['ratio switch / relay', (authPerS / relayPerS).toFixed(3)]);
       await relay.close();
-      await relaySim.close();
     }
   } finally {
     await load.close();
     await admin.query(`drop schema if exists ${schema} cascade`).catch(() => undefined);
     await admin.end();
     await db.stop();
-    for (const s of sims) await s.close();
     rmSync(rulesDir, { recursive: true, force: true });
   }
   rows.unshift(['machine', `${os.cpus().length} cores, node ${process.version}`]);
