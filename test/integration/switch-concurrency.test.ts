@@ -3,9 +3,8 @@
  * instance and on two instances sharing the database, ends in one consistent state. The expiry sweeper rolls
  * back old holds, also with two sweepers running at once, and is wired to the config (expiry.holdAgeMs).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import pino from 'pino';
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 import { Sweeper } from '../../src/switch/sweeper.js';
 import type { PspClient } from '../../simulators/psp/client.js';
 import { startTestSwitch, auth, capture, reversal, rc, txnOf, eventsOf, eventually, type TestSwitch } from '../helpers/switch.js';
