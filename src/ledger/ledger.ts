@@ -884,6 +884,9 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     maxBatch: opts.maxBatch ?? 512,
     maxInFlight: opts.maxInFlight ?? 1,
     idempotent: true,
+    // The statements are prepared and key lookups are per-key probes, so a generic plan is always right; custom
+    // re-planning of the multi-CTE statements was most of the server cost of a small batch.
+    begin: 'begin; set local plan_cache_mode = force_generic_plan',
     flush,
   });
 

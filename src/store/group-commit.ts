@@ -33,6 +33,11 @@ export interface GroupCommitOptions<Req, Res> {
   maxQueue?: number;
   /** Retries of a batch after a transient failure (serialization, deadlock, lost connection). Default 5. */
   retries?: number;
+  /**
+   * SQL that opens each transaction, sent as one simple query (no parameters): e.g.
+   * `begin; set local plan_cache_mode = force_generic_plan`. Default `begin`.
+   */
+  begin?: string;
   /** flush is idempotent (replaying a committed request returns its recorded answer). Default false. */
   idempotent?: boolean;
   flush: (client: pg.PoolClient, reqs: readonly Req[]) => Promise<Array<Res | Error>>;
@@ -113,6 +118,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
   const maxQueue = Math.max(1, opts.maxQueue ?? 100_000);
   const retries = Math.max(0, opts.retries ?? 5);
+  const beginSql = opts.begin ?? 'begin';
   guardClientErrors(opts.pool);
   const queue: Array<Item<Req, Res>> = [];
   let head = 0;
@@ -182,7 +188,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
     };
     client.on('error', onError);
     try {
-      await client.query('begin');
+      await client.query(beginSql);
       phase = 'flush';
       const results = await opts.flush(client, reqs);
       if (!Array.isArray(results) || results.length !== reqs.length) {
