@@ -154,7 +154,7 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
   });
 
   t.test('acquirer links down → 91, never a crash; approvals again once they are back', async (t) => {
-    for (const sim of s.sims()) sim.startOutage(2_500, 'down');
+    for (const sim of s.sims()) sim.startOutage(6_000, 'down');
     await eventually(() => h.acquirers.all().every((a) => a.link.readyCount === 0), 'links down', 10_000).catch(() => undefined);
     const res = await client.send(auth({ amount: 100 }));
     t.equal(res.mti, '0110');
