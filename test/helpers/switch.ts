@@ -115,11 +115,21 @@ export interface AuthOpts {
   dt?: string;
 }
 
+let panSeq = Math.floor(Math.random() * 900_000);
+/**
+ * A test card 411111 xxxxxx 1111 (masked 411111******1111), a new one per call: risk counts authorizations per
+ * card (more than 30 an hour is fatal, 59), so tests do not reuse a card by accident.
+ */
+export function testPan(): string {
+  panSeq = (panSeq + 1) % 1_000_000;
+  return `411111${String(panSeq).padStart(6, '0')}1111`;
+}
+
 /** An authorization (0100) or financial (0200) request from the PSP; default merchant SHOP00000000001, EUR. */
 export function auth(o: AuthOpts = {}): IsoMessage {
   const stan = o.stan ?? nextStan();
   return new IsoMessage(o.mti ?? '0100', {
-    2: o.pan ?? '4111111111111111',
+    2: o.pan ?? testPan(),
     3: '000000',
     4: String(o.amount ?? 1000).padStart(12, '0'),
     7: o.dt ?? transmissionDateTime(),
