@@ -18,6 +18,7 @@ import type { AcquirerSet } from './acquirers.js';
 import { isFastFailure } from './acquirers.js';
 import { newTxnId, RrnGenerator } from './ids.js';
 import { KeyedMutex } from './mutex.js';
+import { inTransaction } from '../store/tx.js';
 import type { NewTxn, SwitchStore, TxnEvent, TxnKind, TxnRow } from './store.js';
 import { mapResponseCode, originalData, parseOriginalData, pspResponse, toAcquirer } from './translate.js';
 
@@ -466,23 +467,14 @@ export class Flows {
     psp: string, terminal: string, merchant: string, orig: { stan: string; dt: string | null },
     fn: (client: pg.PoolClient, original: TxnRow | undefined) => Promise<IsoMessage>,
   ): Promise<IsoMessage> {
-    const client = await this.d.store.pool.connect();
-    try {
-      await client.query('begin');
+    return inTransaction(this.d.store.pool, async (client) => {
       const { rows } = await client.query<TxnRow>(
         `select * from switch_txn where psp = $1 and psp_terminal = $2 and psp_merchant = $3 and psp_stan = $4
            and kind in ('auth', 'financial') and ($5::text is null or psp_dt = $5) order by created_at desc limit 1 for update`,
         [psp, terminal, merchant, orig.stan, orig.dt || null],
       );
-      const res = await fn(client, rows[0]);
-      await client.query('commit');
-      return res;
-    } catch (e) {
-      await client.query('rollback').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+      return fn(client, rows[0]);
+    });
   }
 
   // ── 0800 network management ──────────────────────────────────────────────────────────────────────────

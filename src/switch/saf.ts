@@ -12,6 +12,7 @@ import { isSwitchError } from '../errors.js';
 import type { SwitchConfig } from './config.js';
 import type { AcquirerSet } from './acquirers.js';
 import { safeErr } from './flows.js';
+import { inTransaction } from '../store/tx.js';
 
 interface SafRow {
   id: string;
@@ -97,19 +98,11 @@ export class SafWorker {
     try {
       const answer = await this.acquirers.request(r.acquirer, msg, [r.acquirer], this.cfg.timeoutMs);
       const code = answer.getString(39) ?? '';
-      const client = await this.pool.connect();
-      try {
-        await client.query('begin');
+      await inTransaction(this.pool, async (client) => {
         await client.query('update switch_saf set done_at = now(), response_code = $2 where id = $1', [r.id, code]);
         await client.query(`update switch_txn set state = 'reversed' where id = $1 and state = 'timed_out'`, [r.txn_id]);
         await client.query(`insert into switch_txn_event (txn_id, event, data) values ($1, 'reversal_sent', $2)`, [r.txn_id, JSON.stringify({ mti, attempts: r.attempts, code })]);
-        await client.query('commit');
-      } catch (e) {
-        await client.query('rollback').catch(() => undefined);
-        throw e;
-      } finally {
-        client.release();
-      }
+      });
       this.observer.sent?.({ acquirer: r.acquirer, mti, ok: true });
     } catch (e) {
       const backoff = Math.min(this.cfg.retryMaxMs, this.cfg.retryInitialMs * 2 ** Math.min(r.attempts - 1, 20));
@@ -121,46 +114,28 @@ export class SafWorker {
   }
 
   private async deadLetter(r: SafRow, reason: string): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    await inTransaction(this.pool, async (client) => {
       await client.query('update switch_saf set done_at = now() where id = $1', [r.id]);
       await client.query(
         `insert into switch_dead_letter (saf_id, txn_id, acquirer, mti, attempts, reason) values ($1, $2, $3, $4, $5, $6) on conflict (saf_id) do nothing`,
         [r.id, r.txn_id, r.acquirer, r.mti, r.attempts - 1, reason],
       );
       await client.query(`insert into switch_txn_event (txn_id, event, data) values ($1, 'dead_letter', $2)`, [r.txn_id, JSON.stringify({ reason })]);
-      await client.query('commit');
-    } catch (e) {
-      await client.query('rollback').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
     this.log.error({ txnId: r.txn_id, acquirer: r.acquirer, reason }, 'reversal moved to dead letters: operator action needed');
     this.observer.deadLetter?.({ acquirer: r.acquirer, reason });
   }
 
   /** Puts a dead letter back in the queue (operator retry). */
   async retry(safId: string): Promise<boolean> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    const requeued = await inTransaction(this.pool, async (client) => {
       const { rowCount } = await client.query('update switch_dead_letter set retried_at = now() where saf_id = $1 and retried_at is null', [safId]);
-      if (!rowCount) {
-        await client.query('rollback');
-        return false;
-      }
+      if (!rowCount) return false;
       await client.query(`update switch_saf set done_at = null, attempts = 0, next_at = now(), expires_at = greatest(expires_at, now() + interval '1 day') where id = $1`, [safId]);
-      await client.query('commit');
-    } catch (e) {
-      await client.query('rollback').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
-    this.kick();
-    return true;
+      return true;
+    });
+    if (requeued) this.kick();
+    return requeued;
   }
 
   async stop(): Promise<void> {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Ledger } from '../ledger/index.js';
 import { originalData } from './translate.js';
+import { inTransaction } from '../store/tx.js';
 import { releaseFunds, safeErr } from './flows.js';
 import { isSwitchError } from '../errors.js';
 import type { AcquirerSet } from './acquirers.js';
@@ -50,10 +51,7 @@ export class Sweeper {
   async expire(): Promise<number> {
     let total = 0;
     for (;;) {
-      const client = await this.pool.connect();
-      let n = 0;
-      try {
-        await client.query('begin');
+      const n = await inTransaction(this.pool, async (client) => {
         const { rows } = await client.query<{ id: string }>(
           `select id from switch_txn where state = 'approved' and kind = 'auth' and created_at < now() - make_interval(secs => $1)
            order by created_at limit 200 for update skip locked`,
@@ -70,14 +68,8 @@ export class Sweeper {
           await client.query(`update switch_txn set state = 'expired' where id = any($1)`, [ids]);
           await client.query(`insert into switch_txn_event (txn_id, event) select unnest($1::text[]), 'expired'`, [ids]);
         }
-        await client.query('commit');
-        n = rows.length;
-      } catch (e) {
-        await client.query('rollback').catch(() => undefined);
-        throw e;
-      } finally {
-        client.release();
-      }
+        return rows.length;
+      });
       total += n;
       if (n < 200) break;
     }
@@ -90,10 +82,7 @@ export class Sweeper {
 
   /** 'sent' rows older than every acquirer timeout: the process that sent them died. Queue their reversal. */
   async recover(): Promise<number> {
-    const client = await this.pool.connect();
-    let n = 0;
-    try {
-      await client.query('begin');
+    const n = await inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<{ id: string; mti: string; acquirer: string; acq_stan: string; acq_rrn: string; acq_dt: string; amount: string; currency: string; terminal: string }>(
         `select id, mti, acquirer, acq_stan, acq_rrn, acq_dt, amount, currency, terminal from switch_txn
          where state = 'sent' and updated_at < now() - make_interval(secs => $1) limit 500 for update skip locked`,
@@ -118,14 +107,8 @@ export class Sweeper {
         // A reversal queued by the flow itself (hold failed after an approval) may already be delivered.
         await client.query(`update switch_txn set state = 'reversed' where id = $1 and exists (select 1 from switch_saf where txn_id = $1 and done_at is not null and response_code is not null)`, [r.id]);
       }
-      await client.query('commit');
-      n = rows.length;
-    } catch (e) {
-      await client.query('rollback').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+      return rows.length;
+    });
     if (n) {
       this.log.warn({ recovered: n }, 'transactions left in flight by a crash: reversals queued');
       this.o.kickSaf();
