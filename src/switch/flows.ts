@@ -217,6 +217,11 @@ export class Flows {
         const routeFields = { acquirer: route.acquirer, terminal: route.terminal, acq_stan: ids.stan, acq_rrn: ids.rrn, acq_dt: ids.dt };
         if (first) {
           const res = await this.d.store.write({ insert: { ...base, ...routeFields, state: 'sent' }, events: intentEvents });
+          if ('inserted' in res && !res.inserted && res.duplicateOf === '') {
+            // Reversed before it arrived, recorded by another instance (or since this one loaded its list).
+            this.orphans.add(`${ctx.psp}|${stan}|${terminal}|${merchantId}`);
+            return decline(codes.reversedBeforeArrival, 'reversed before it arrived', decision);
+          }
           if (!('inserted' in res) || !res.inserted) return this.duplicate(msg, ctx.psp, base.dup_key);
           first = false;
         } else {

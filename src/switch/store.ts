@@ -89,6 +89,7 @@ export interface WriteReq {
   events: TxnEvent[];
 }
 
+/** Not inserted: a duplicate of `duplicateOf`, or (`duplicateOf` empty) an intent refused because its reversal came first. */
 export type WriteRes = { inserted: true } | { inserted: false; duplicateOf: string } | { ok: true };
 
 const INSERT_SQL = `
@@ -105,6 +106,9 @@ with x as (
   select id, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, state, amount,
     currency, pan_hash, pan_masked, merchant, acquirer, terminal, acq_stan, acq_rrn, acq_dt, response_code,
     auth_code, rules_version, explanation from x
+  -- an authorization whose reversal came first (possibly on another instance) is never sent
+  where not (x.state = 'sent' and exists (select 1 from switch_orphan_reversal o
+    where o.psp = x.psp and o.orig_key = x.psp_stan || '|' || x.psp_terminal || '|' || x.psp_merchant))
   on conflict (psp, dup_key) do nothing
   returning id
 ), ev as (

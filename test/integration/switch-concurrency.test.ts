@@ -57,6 +57,19 @@ t.test('capture racing a reversal', async (t) => {
     const r = await race(t, a, a.client, b, b.client, 6);
     t.comment(`captured first ${r.captured}, reversed first ${r.refused}`);
   });
+  t.test('orphan reversal on one instance, the original on another: declined there too, never sent', async (t) => {
+    const orig = auth({ amount: 3_300 });
+    t.equal(rc(await a.client.send(reversal(orig))), '00', 'orphan acknowledged by instance A');
+    const before = [...a.sims(), ...b.sims()].reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0);
+    const res = await b.client.send(orig);
+    t.equal(rc(res), '05', 'instance B declines the original');
+    t.equal([...a.sims(), ...b.sims()].reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0), before, 'not sent to an acquirer');
+    const row = (await txnOf(a.db.pool, orig))!;
+    t.equal(row.state, 'declined');
+    t.equal(await a.h.ledger.plan(row.id), undefined);
+    t.equal(rc(await b.client.send(orig)), '05', 'a duplicate replays the decline');
+  });
+
   t.test('ledger check', async (t) => {
     const report = await a.h.ledger.check();
     t.ok(report.ok, JSON.stringify(report.violations));
