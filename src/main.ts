@@ -4,6 +4,7 @@
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
  */
 import { parseArgs } from 'node:util';
+import { createHash, randomBytes } from 'node:crypto';
 import { loadConfig } from './switch/config.js';
 import { createLogger } from './log.js';
 import { groupCommitObserver, switchObservers } from './metrics.js';
@@ -15,6 +16,12 @@ import { isSwitchError } from './errors.js';
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
   const cfg = loadConfig(values.config ? { file: values.config } : {});
+  // No admin tokens configured (the quick start): one operator token for this run, printed once below.
+  let runToken: string | null = null;
+  if (cfg.admin.enabled && cfg.admin.tokens.length === 0) {
+    runToken = randomBytes(24).toString('base64url');
+    cfg.admin.tokens = [{ name: 'quickstart', role: 'operator', sha256: createHash('sha256').update(runToken).digest('hex') }];
+  }
   const log = createLogger({ name: 'switch', level: cfg.logLevel });
   const opts: StartOptions = {
     log,
@@ -33,6 +40,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
     `ISO 8583 switch is up.`,
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
     h.adminPort !== null ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)` : '  admin                disabled',
+    ...(runToken ? [`  admin token          ${runToken}  (operator, this run only: set admin.tokens or ADMIN_TOKENS to keep your own)`] : []),
     ...h.acquirers.all().map((a) => `  acquirer ${a.def.id.padEnd(11)} ${a.simulator ? `built-in simulator 127.0.0.1:${a.simulator.port} (control ${a.simulator.controlUrl})` : `${a.def.link.host}:${a.def.link.port}`}, ${a.def.link.dialect}`),
     `  try: npm run send -- --pan 4761739001010119 --amount 12.34`,
     `Ctrl-C stops it.`,

@@ -116,6 +116,13 @@ function fromEnv(env: NodeJS.ProcessEnv): Plain {
   if (env.LOG_LEVEL) set(['logLevel'], env.LOG_LEVEL);
   if (env.SWITCH_DATA_DIR) set(['database', 'dataDir'], env.SWITCH_DATA_DIR);
   num('ACQUIRER_TIMEOUT_MS', ['acquirerTimeoutMs']);
+  if (env.ADMIN_TOKENS) {
+    // "name:role:sha256,name:role:sha256" (sha256 of each bearer token, never the token itself)
+    set(['admin', 'tokens'], env.ADMIN_TOKENS.split(',').filter((x) => x.trim() !== '').map((x) => {
+      const [name, role, sha256] = x.trim().split(':');
+      return { name, role, sha256 };
+    }));
+  }
   return o;
 }
 
