@@ -11,8 +11,30 @@ export interface VelocityStore {
   close?(): Promise<void>;
 }
 
+/** Event times of one key, sorted; entries before `head` have left every window (dropped in bulk, amortized). */
+interface Series {
+  t: number[];
+  head: number;
+}
+
+/** First index in [lo, hi) whose time is greater than x (times are sorted). */
+function upperBound(t: readonly number[], lo: number, hi: number, x: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (t[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * In-memory velocity: per key, the sorted event times within the largest window. A hit appends (events
+ * arrive in time order; a late one is inserted in place), expires from the front by moving a head index, and
+ * counts each window with a binary search: O(log n) per window, where the first version scanned and shifted
+ * the whole list (O(n): a busy merchant's 10 s window holds tens of thousands of events).
+ */
 export class MemoryVelocityStore implements VelocityStore {
-  private readonly events = new Map<string, number[]>();
+  private readonly events = new Map<string, Series>();
   private hits = 0;
 
   constructor(private readonly maxKeys = 1_000_000) {}
@@ -22,35 +44,35 @@ export class MemoryVelocityStore implements VelocityStore {
   }
 
   hitSync(key: string, windowsMs: readonly number[], at: number): number[] {
-    const max = Math.max(...windowsMs);
-    let list = this.events.get(key);
-    if (!list) {
+    let max = 0;
+    for (const w of windowsMs) if (w > max) max = w;
+    let s = this.events.get(key);
+    if (!s) {
       if (this.events.size >= this.maxKeys) this.evictOld(at - max);
-      list = [];
-      this.events.set(key, list);
+      s = { t: [], head: 0 };
+      this.events.set(key, s);
     }
-    // Keep the list sorted (events normally arrive in time order).
-    let i = list.length;
-    while (i > 0 && list[i - 1]! > at) i--;
-    list.splice(i, 0, at);
-    let drop = 0;
-    while (drop < list.length && list[drop]! <= at - max) drop++;
-    if (drop > 0) list.splice(0, drop);
-    if (++this.hits % 10_000 === 0) this.evictOld(at - max);
-    return windowsMs.map((w) => {
-      const from = at - w;
-      let n = 0;
-      for (let k = list.length - 1; k >= 0; k--) {
-        const v = list[k]!;
-        if (v <= from) break;
-        if (v <= at) n++;
-      }
-      return n;
-    });
+    const t = s.t;
+    let i = t.length;
+    while (i > s.head && t[i - 1]! > at) i--;
+    if (i === t.length) t.push(at);
+    else t.splice(i, 0, at);
+    const cutoff = at - max;
+    if (s.head < t.length && t[s.head]! <= cutoff) s.head = upperBound(t, s.head, t.length, cutoff);
+    if (s.head > 1024 && s.head * 2 > t.length) {
+      s.t = t.slice(s.head);
+      s.head = 0;
+    }
+    if (++this.hits % 10_000 === 0) this.evictOld(cutoff);
+    const list = s.t;
+    const end = upperBound(list, s.head, list.length, at);
+    const out = new Array<number>(windowsMs.length);
+    for (let k = 0; k < windowsMs.length; k++) out[k] = end - upperBound(list, s.head, end, at - windowsMs[k]!);
+    return out;
   }
 
   private evictOld(before: number): void {
-    for (const [k, list] of this.events) if (list.length === 0 || list[list.length - 1]! <= before) this.events.delete(k);
+    for (const [k, s] of this.events) if (s.head >= s.t.length || s.t[s.t.length - 1]! <= before) this.events.delete(k);
   }
 }
 
