@@ -656,6 +656,8 @@ export interface FlowOutcome {
   acquirer: string | null;
   terminal: string | null;
   rule: string | null;
+  /** Rules version that routed it (null when declined before routing). */
+  rulesVersion?: number | null;
   risk: string | null;
   switchMs: number;
   acquirerMs: number | null;

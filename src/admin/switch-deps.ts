@@ -30,7 +30,7 @@ export function logFlowOutcome(log: TxLogger, o: FlowOutcome): void {
     ...(o.txnId ? { txId: o.txnId } : {}),
     ...(o.panMasked ? { pan: o.panMasked } : {}),
     ...(o.risk ? { risk: o.risk } : {}),
-    route: o.acquirer && o.terminal ? { acquirer: o.acquirer, terminal: o.terminal, ruleId: o.rule } : null,
+    route: o.acquirer && o.terminal ? { acquirer: o.acquirer, terminal: o.terminal, ruleId: o.rule, rulesVersion: o.rulesVersion ?? null } : null,
     timings: { totalMs: o.switchMs + (o.acquirerMs ?? 0), switchMs: o.switchMs, ...(o.acquirerMs !== null ? { acquirerMs: o.acquirerMs } : {}) },
   });
 }

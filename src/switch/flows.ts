@@ -38,7 +38,7 @@ export interface FlowDeps {
 
 /** Hooks for metrics and the transaction log line. */
 export interface FlowObserver {
-  outcome(o: { psp: string; mti: string; responseCode: string; acquirer: string | null; terminal: string | null; rule: string | null; risk: string | null; switchMs: number; acquirerMs: number | null; panMasked: string | null; txnId: string | null }): void;
+  outcome(o: { psp: string; mti: string; responseCode: string; acquirer: string | null; terminal: string | null; rule: string | null; rulesVersion: number | null; risk: string | null; switchMs: number; acquirerMs: number | null; panMasked: string | null; txnId: string | null }): void;
   lateResponse?(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;
 }
 
@@ -173,7 +173,7 @@ export class Flows {
       const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
         this.d.observer?.outcome({
           psp: ctx.psp, mti: msg.mti, responseCode: field(res, 39) ?? '', acquirer: route?.acquirer ?? null, terminal: route?.terminal ?? null,
-          rule: decision?.explanation.ruleId ?? null, risk: decision?.explanation.risk.level ?? null,
+          rule: decision?.explanation.ruleId ?? null, rulesVersion: decision?.explanation.rulesVersion ?? null, risk: decision?.explanation.risk.level ?? null,
           switchMs: performance.now() - t0 - (acquirerMs ?? 0), acquirerMs, panMasked, txnId,
         });
         return res;

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadDialect, compileDialect, IsoMessage, CodecError, type DialectSpec } from '../../src/iso8583/index.js';
 import { isSwitchError } from '../../src/errors.js';
 import { realistic0100 } from '../../bench/fixtures.js';
@@ -7,7 +7,7 @@ const codec = loadDialect('iso87-ascii-bbitmap');
 const good = codec.pack(realistic0100());
 const PAN = '4761739001010119';
 
-function expectCodecError(t: Tap.Test, fn: () => unknown, code: string, field?: string, offset?: number): void {
+function expectCodecError(t: Test, fn: () => unknown, code: string, field?: string, offset?: number): void {
   try {
     fn();
     t.fail(`expected ${code}`);
@@ -19,12 +19,6 @@ function expectCodecError(t: Tap.Test, fn: () => unknown, code: string, field?: 
     if (offset !== undefined) t.equal(err.offset, offset, `names offset ${offset}`);
     t.notMatch(err.message, PAN, 'message carries no PAN');
     t.notMatch(JSON.stringify(err.params), PAN, 'params carry no PAN');
-  }
-}
-// tap's types are global in TS tests through the default export's type
-declare global {
-  namespace Tap {
-    type Test = Parameters<Parameters<typeof t.test>[1]>[0];
   }
 }
 
