@@ -39,7 +39,7 @@ t.test('kill -9 after the reversal is queued: delivered after the restart', asyn
   t.equal(sim.journal.count({ direction: 'out', mti: ['0430'], rrn: row.acq_rrn! }), 0, 'nothing delivered before the crash');
 
   script(sims, []);
-  const again = await startChildSwitch(t, db.url, { rulesDir });
+  const again = await startChildSwitch(t, db.url, { rulesDir, saf: { timeoutMs: 3_000 } }); // a slow first answer on a loaded machine must not look like a lost one
   await eventually(async () => {
     const { rows } = await db.pool.query('select done_at from switch_saf where txn_id = $1', [row.id]);
     return rows[0]?.done_at;
