@@ -5,6 +5,7 @@
  * (sweep + heap, O(n log n)); a lookup is one binary search over the segment starts.
  */
 import type { BinDef, BinInfo } from './types.js';
+import { MinHeap } from './min-heap.js';
 
 export const BIN_KEY_DIGITS = 8;
 const KEY_SPACE = 10 ** BIN_KEY_DIGITS;
@@ -49,44 +50,6 @@ function less(a: HeapItem, b: HeapItem): boolean {
   return a.width < b.width || (a.width === b.width && a.order < b.order);
 }
 
-class MinHeap {
-  private readonly a: HeapItem[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  peek(): HeapItem | undefined {
-    return this.a[0];
-  }
-  push(x: HeapItem): void {
-    const a = this.a;
-    a.push(x);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-  pop(): void {
-    const a = this.a;
-    const last = a.pop();
-    if (a.length === 0 || !last) return;
-    a[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && less(a[l]!, a[m]!)) m = l;
-      if (r < a.length && less(a[r]!, a[m]!)) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
-      i = m;
-    }
-  }
-}
-
 export class BinTable {
   /** Segment starts, ascending; segment i covers starts[i] .. starts[i+1]-1. */
   private readonly starts: Float64Array;
@@ -106,7 +69,7 @@ export class BinTable {
     events.sort((a, b) => a.at - b.at);
     const starts: number[] = [];
     const owner: number[] = [];
-    const heap = new MinHeap();
+    const heap = new MinHeap<HeapItem>(less);
     const removed = new Uint8Array(ranges.length);
     let i = 0;
     while (i < events.length) {

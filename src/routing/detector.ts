@@ -21,6 +21,7 @@
  * every switch instance.
  */
 import type { HealthView } from './selector.js';
+import { MinHeap } from './min-heap.js';
 
 export interface DetectorOptions {
   bucketMs: number;
@@ -178,55 +179,14 @@ interface HeapEntry {
   token: CallToken;
 }
 
-/** Min-heap of running calls by deadline. */
-class DeadlineHeap {
-  private readonly a: HeapEntry[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  peek(): HeapEntry | undefined {
-    return this.a[0];
-  }
-  push(e: HeapEntry): void {
-    const a = this.a;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]!.deadline <= a[i]!.deadline) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-  pop(): HeapEntry | undefined {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && a[l]!.deadline < a[m]!.deadline) m = l;
-        if (r < a.length && a[r]!.deadline < a[m]!.deadline) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 /**
  * Call registration, timeouts, probes and health caching shared by both stores. Subclasses decide where
  * outcomes are recorded (`record`) and where counts come from (`countsOf`).
  */
 export abstract class DetectorBase implements FailureDetector {
   protected readonly o: DetectorOptions;
-  private readonly running = new DeadlineHeap();
+  /** Running calls, earliest deadline first. */
+  private readonly running = new MinHeap<HeapEntry>((x, y) => x.deadline < y.deadline);
   private readonly lastProbe = new Map<string, number>();
   private readonly probesSinceDead = new Map<string, number>();
   private readonly cache = new Map<string, { version: number; tick: number; h: ServiceHealth }>();
