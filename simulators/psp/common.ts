@@ -21,6 +21,19 @@ export interface AuthFields {
   processingCode?: string;
 }
 
+/** Where and how `send` and `load` reach the switch: the flags and defaults they share (npm start's PSP port). */
+export const CONNECTION_FLAGS = {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8583' },
+  dialect: { type: 'string', default: 'iso87-ascii-bbitmap' },
+  framer: { type: 'string', default: 'binary2' },
+  timeout: { type: 'string', default: '30000' },
+  pan: { type: 'string' },
+  amount: { type: 'string' },
+  currency: { type: 'string' },
+  merchant: { type: 'string' },
+} as const;
+
 export const DEFAULTS = {
   pan: '4111111111111111',
   amount: '10.00',

@@ -14,7 +14,7 @@ import { isSwitchError } from '../../src/errors.js';
 import { framerByName } from '../../src/wire/framer.js';
 import { loadDialect } from '../../src/iso8583/index.js';
 import { PspClient } from './client.js';
-import { buildAuthorization } from './common.js';
+import { buildAuthorization, CONNECTION_FLAGS } from './common.js';
 
 export interface LoadOptions {
   host: string;
@@ -55,19 +55,11 @@ export function parseLoadArgs(argv: string[]): LoadOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8583' },
-      dialect: { type: 'string', default: 'iso87-ascii-bbitmap' },
-      framer: { type: 'string', default: 'binary2' },
+      ...CONNECTION_FLAGS,
       connections: { type: 'string', default: '4' },
       depth: { type: 'string', default: '32' },
       rate: { type: 'string', default: '0' },
       duration: { type: 'string', default: '10' },
-      timeout: { type: 'string', default: '30000' },
-      pan: { type: 'string' },
-      amount: { type: 'string' },
-      currency: { type: 'string' },
-      merchant: { type: 'string' },
       'terminal-prefix': { type: 'string', default: 'LD' },
       'no-progress': { type: 'boolean', default: false },
     },

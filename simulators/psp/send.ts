@@ -12,7 +12,7 @@ import { maskMessage } from '../../src/iso8583/mask.js';
 import { isSwitchError } from '../../src/errors.js';
 import { framerByName } from '../../src/wire/framer.js';
 import { PspClient } from './client.js';
-import { buildAuthorization, describeResponseCode, formatMessage } from './common.js';
+import { buildAuthorization, CONNECTION_FLAGS, describeResponseCode, formatMessage } from './common.js';
 
 export interface SendOptions {
   host: string;
@@ -35,16 +35,8 @@ export function parseSendArgs(argv: string[]): SendOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8583' },
-      dialect: { type: 'string', default: 'iso87-ascii-bbitmap' },
-      framer: { type: 'string', default: 'binary2' },
-      timeout: { type: 'string', default: '30000' },
+      ...CONNECTION_FLAGS,
       json: { type: 'boolean', default: false },
-      pan: { type: 'string' },
-      amount: { type: 'string' },
-      currency: { type: 'string' },
-      merchant: { type: 'string' },
       terminal: { type: 'string' },
       mti: { type: 'string' },
       stan: { type: 'string' },
