@@ -15,6 +15,7 @@ import { IsoMessage } from '../../src/iso8583/message.js';
 import { transmissionDateTime } from '../../src/net/mti.js';
 import { loadConfig, type SwitchConfig } from '../../src/switch/config.js';
 import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
+import type { TxnRow } from '../../src/switch/store.js';
 import { createLedger, type Ledger } from '../../src/ledger/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { startAcquirerSimulator, type AcquirerSimulator, type JournalEntry, type Rule } from '../../simulators/acquirer/index.js';
@@ -180,20 +181,8 @@ export function reversal(orig: IsoMessage, o: { mti?: string; stan?: string; dt?
 
 export const rc = (m: IsoMessage): string | undefined => m.getString(39);
 
-export interface TxnRowLite {
-  id: string;
-  kind: string;
-  state: string;
-  acquirer: string | null;
-  terminal: string | null;
-  acq_stan: string | null;
-  acq_rrn: string | null;
-  acq_dt: string | null;
-  response_code: string | null;
-  amount: string | null;
-  captured_amount: string | null;
-  mti: string;
-}
+/** The columns of a switch_txn row (src/switch/store.ts) the tests read. */
+export type TxnRowLite = Pick<TxnRow, 'id' | 'kind' | 'state' | 'acquirer' | 'terminal' | 'acq_stan' | 'acq_rrn' | 'acq_dt' | 'response_code' | 'amount' | 'captured_amount' | 'mti'>;
 
 /** The authorization/financial row the PSP request `req` created. */
 export async function txnOf(pool: pg.Pool, req: IsoMessage, psp = 'psp-alpha'): Promise<TxnRowLite | undefined> {
