@@ -83,11 +83,12 @@ const SCHEMA = obj({
 });
 
 type Plain = Record<string, unknown>;
-function merge(base: Plain, over: Plain): Plain {
+/** Objects merged key by key (later wins); arrays and scalars replace. Config layers and test overrides use it. */
+export function mergeConfig(base: Plain, over: Plain): Plain {
   const out: Plain = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = base[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Plain, v as Plain) : v;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? mergeConfig(b as Plain, v as Plain) : v;
   }
   return out;
 }
@@ -141,10 +142,10 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
       throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: `cannot read JSON (${(e as Error).message})` });
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: 'must be a JSON object' });
-    cfg = merge(cfg, parsed as Plain);
+    cfg = mergeConfig(cfg, parsed as Plain);
   }
-  cfg = merge(cfg, fromEnv(env));
-  if (opts.overrides) cfg = merge(cfg, opts.overrides);
+  cfg = mergeConfig(cfg, fromEnv(env));
+  if (opts.overrides) cfg = mergeConfig(cfg, opts.overrides);
   validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
   if (!validate(cfg)) {
     const e = validate.errors?.[0];

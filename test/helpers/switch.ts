@@ -13,7 +13,7 @@ import pino from 'pino';
 import type pg from 'pg';
 import { IsoMessage } from '../../src/iso8583/message.js';
 import { transmissionDateTime } from '../../src/net/mti.js';
-import { loadConfig, type SwitchConfig } from '../../src/switch/config.js';
+import { loadConfig, mergeConfig, type SwitchConfig } from '../../src/switch/config.js';
 import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
 import type { TxnRow } from '../../src/switch/store.js';
 import { createLedger, type Ledger } from '../../src/ledger/index.js';
@@ -43,16 +43,7 @@ export function testOverrides(url: string, extra: Plain = {}): Plain {
     saf: { pollMs: 50, retryInitialMs: 50, retryMaxMs: 400, timeoutMs: 1_000, maxAttempts: 200 },
     logLevel: 'silent',
   };
-  return deepMerge(base, extra);
-}
-
-function deepMerge(a: Plain, b: Plain): Plain {
-  const out: Plain = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const x = a[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && x && typeof x === 'object' && !Array.isArray(x) ? deepMerge(x as Plain, v as Plain) : v;
-  }
-  return out;
+  return mergeConfig(base, extra);
 }
 
 export interface TestSwitch {
