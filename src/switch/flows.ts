@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { IsoMessage, maskPan, responseMti } from '../iso8583/index.js';
 import type { PspRequestContext } from '../net/index.js';
 import { transmissionDateTime } from '../net/index.js';
-import { isSwitchError, SwitchError } from '../errors.js';
+import { isSwitchError } from '../errors.js';
 import type { Ledger } from '../ledger/index.js';
 import { protectPan } from '../ledger/index.js';
 import type { RoutingEngine } from '../routing/engine.js';
@@ -551,4 +551,3 @@ export function safeErr(e: unknown): { code?: string; message: string } {
   return { message: String(e) };
 }
 
-export { SwitchError };

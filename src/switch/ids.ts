@@ -20,5 +20,3 @@ export class RrnGenerator {
   }
 }
 
-/** Six-character authorization codes are the acquirer's; this one is for responses the switch forms itself. */
-export const NO_AUTH_CODE = undefined;

@@ -196,30 +196,6 @@ export class SwitchStore {
     const { rows } = await this.pool.query<TxnRow>('select * from switch_txn where psp = $1 and dup_key = $2', [psp, dupKey]);
     return rows[0];
   }
-
-  /** The authorization a capture or reversal refers to: by the PSP's original STAN, terminal and merchant (and DE7 when known). */
-  async findOriginal(psp: string, terminal: string, merchant: string, stan: string, dt: string | null): Promise<TxnRow | undefined> {
-    const { rows } = await this.pool.query<TxnRow>(
-      `select * from switch_txn where psp = $1 and psp_terminal = $2 and psp_merchant = $3 and psp_stan = $4
-         and kind in ('auth', 'financial') and ($5::text is null or psp_dt = $5) order by created_at desc limit 1`,
-      [psp, terminal, merchant, stan, dt],
-    );
-    return rows[0];
-  }
-
-  async events(id: string): Promise<Array<{ seq: string; event: TxnEventName; at: Date; data: unknown }>> {
-    const { rows } = await this.pool.query('select seq, event, at, data from switch_txn_event where txn_id = $1 order by seq', [id]);
-    return rows as Array<{ seq: string; event: TxnEventName; at: Date; data: unknown }>;
-  }
-
-  async isOrphanReversed(psp: string, origKey: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('select 1 from switch_orphan_reversal where psp = $1 and orig_key = $2', [psp, origKey]);
-    return (rowCount ?? 0) > 0;
-  }
-
-  async recordOrphan(psp: string, origKey: string, txnId: string): Promise<void> {
-    await this.pool.query('insert into switch_orphan_reversal (psp, orig_key, txn_id) values ($1, $2, $3) on conflict do nothing', [psp, origKey, txnId]);
-  }
 }
 
 async function flush(client: pg.PoolClient, reqs: readonly WriteReq[]): Promise<Array<WriteRes | Error>> {
