@@ -20,7 +20,7 @@ import { newTxnId, RrnGenerator } from './ids.js';
 import { KeyedMutex } from './mutex.js';
 import { inTransaction } from '../store/tx.js';
 import type { NewTxn, SwitchStore, TxnEvent, TxnKind, TxnRow } from './store.js';
-import { mapResponseCode, originalData, parseOriginalData, pspResponse, toAcquirer } from './translate.js';
+import { mapResponseCode, originalData, parseOriginalData, pspResponse, reversalFields, toAcquirer, type AcquirerIds, type ReversalSubject } from './translate.js';
 
 export interface FlowDeps {
   config: SwitchConfig;
@@ -239,7 +239,7 @@ export class Flows {
           this.timedOut.set(`${route.acquirer}|${ids.terminalId}|${ids.stan}`, { txnId, at: Date.now() });
           await this.d.store.write({
             update: { id: txnId, state: 'timed_out', response_code: codes.unavailable },
-            saf: this.reversalEntry(txnId, route.acquirer, '0420', acqMsg, ids, msg.mti),
+            saf: this.reversalEntry(txnId, route.acquirer, '0420', sentSubject(msg.mti, acqMsg, ids)),
             events: [ev(txnId, 'timed_out', { code: isSwitchError(e) ? e.code : 'error' }), ev(txnId, 'reversal_queued', { mti: '0420' })],
           });
           this.d.kickSaf();
@@ -287,7 +287,7 @@ export class Flows {
   private async queueReversalAfterFailure(txnId: string, acquirer: string, acqMsg: IsoMessage, ids: { stan: string; rrn: string; dt: string; terminalId: string; merchantId: string }, mti: string): Promise<void> {
     for (let i = 0; i < 5; i++) {
       try {
-        await this.d.store.write({ saf: this.reversalEntry(txnId, acquirer, '0420', acqMsg, ids, mti), events: [ev(txnId, 'reversal_queued', { mti: '0420', reason: 'hold failed' })] });
+        await this.d.store.write({ saf: this.reversalEntry(txnId, acquirer, '0420', sentSubject(mti, acqMsg, ids)), events: [ev(txnId, 'reversal_queued', { mti: '0420', reason: 'hold failed' })] });
         this.d.kickSaf();
         return;
       } catch (e) {
@@ -298,11 +298,8 @@ export class Flows {
   }
 
   /** A reversal owed to the acquirer, without card data: the original is named by DE90, DE37, DE41, DE42. */
-  private reversalEntry(txnId: string, acquirer: string, mti: '0400' | '0420', acqMsg: IsoMessage, ids: { stan: string; rrn: string; dt: string; terminalId: string; merchantId: string }, originalMti: string) {
-    const fields: Record<string, string> = {
-      '11': this.d.acquirers.nextStan(acquirer), '3': field(acqMsg, 3) ?? '000000', '4': field(acqMsg, 4) ?? '000000000000', '37': ids.rrn, '41': ids.terminalId,
-      '42': ids.merchantId, '49': field(acqMsg, 49) ?? '', '90': originalData(originalMti, ids.stan, ids.dt),
-    };
+  private reversalEntry(txnId: string, acquirer: string, mti: '0400' | '0420', subject: ReversalSubject) {
+    const fields = reversalFields(this.d.acquirers.nextStan(acquirer), subject);
     return { txn_id: txnId, acquirer, mti, fields, expires_at: new Date(Date.now() + this.d.config.saf.expireAfterMs) };
   }
 
@@ -339,10 +336,10 @@ export class Flows {
         }
         if (amount <= 0n || amount > BigInt(original.amount ?? '0')) return this.recordChild(client, row, '13', 'amount above the authorization', msg, original);
         const acq = this.d.acquirers.get(original.acquirer!);
-        const ids = { stan: acq.link.nextStan(), rrn: original.acq_rrn!, dt: transmissionDateTime(), terminalId: '', merchantId: '' };
+        const at = this.terminalIds(original);
         const acqMsg = new IsoMessage('0220', {
-          3: field(msg, 3) ?? '000000', 4: amount.toString().padStart(12, '0'), 7: ids.dt, 11: ids.stan, 37: original.acq_rrn!,
-          41: this.acqTerminalId(original), 42: this.acqMerchantId(original), 49: original.currency ?? '',
+          3: field(msg, 3) ?? '000000', 4: amount.toString().padStart(12, '0'), 7: transmissionDateTime(), 11: acq.link.nextStan(), 37: original.acq_rrn!,
+          41: at.terminalId, 42: at.merchantId, 49: original.currency ?? '',
           90: originalData(original.mti, original.acq_stan!, original.acq_dt!),
         });
         let answer: IsoMessage;
@@ -386,9 +383,10 @@ export class Flows {
         }
         if (original.state === 'approved' || original.state === 'captured') {
           await client.query(`update switch_txn set state = 'reversed' where id = $1`, [original.id]);
-          const acqMsg = new IsoMessage(original.mti, { 3: '000000', 4: (original.amount ?? '0').padStart(12, '0'), 49: original.currency ?? '' });
-          const ids = { stan: original.acq_stan!, rrn: original.acq_rrn!, dt: original.acq_dt!, terminalId: this.acqTerminalId(original), merchantId: this.acqMerchantId(original) };
-          const saf = this.reversalEntry(original.id, original.acquirer!, safMti, acqMsg, ids, original.mti);
+          const saf = this.reversalEntry(original.id, original.acquirer!, safMti, {
+            mti: original.mti, stan: original.acq_stan!, dt: original.acq_dt!, rrn: original.acq_rrn!, ...this.terminalIds(original),
+            processingCode: '000000', amount: original.amount ?? '0', currency: original.currency ?? '',
+          });
           await client.query(
             `insert into switch_saf (txn_id, acquirer, mti, fields, expires_at) values ($1, $2, $3, $4, $5) on conflict (txn_id, mti) do nothing`,
             [saf.txn_id, saf.acquirer, saf.mti, JSON.stringify(saf.fields), saf.expires_at],
@@ -414,14 +412,6 @@ export class Flows {
 
   private releaseFunds(original: TxnRow): Promise<void> {
     return releaseFunds(this.d.ledger, original.id);
-  }
-
-  private acqTerminalId(original: TxnRow): string {
-    return this.terminalIds(original).terminalId;
-  }
-
-  private acqMerchantId(original: TxnRow): string {
-    return this.terminalIds(original).merchantId;
   }
 
   /** The terminal's DE41/DE42 at the acquirer, from the rules in force now. */
@@ -531,6 +521,14 @@ export async function releaseFunds(l: Ledger, planId: string): Promise<void> {
   const id = `${planId}:reversal`;
   await l.hold(id, postings);
   await l.commit(id);
+}
+
+/** What a reversal of a request just sent to the acquirer names: that request, as the acquirer got it. */
+function sentSubject(originalMti: string, acqMsg: IsoMessage, ids: AcquirerIds): ReversalSubject {
+  return {
+    mti: originalMti, stan: ids.stan, dt: ids.dt, rrn: ids.rrn, terminalId: ids.terminalId, merchantId: ids.merchantId,
+    processingCode: field(acqMsg, 3) ?? '000000', amount: field(acqMsg, 4) ?? '0', currency: field(acqMsg, 49) ?? '',
+  };
 }
 
 function ev(txn_id: string, event: TxnEvent['event'], data?: Record<string, unknown>): TxnEvent {

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Ledger } from '../ledger/index.js';
-import { originalData } from './translate.js';
+import { reversalFields } from './translate.js';
 import { inTransaction } from '../store/tx.js';
 import { releaseFunds, safeErr } from './flows.js';
 import { isSwitchError } from '../errors.js';
@@ -94,14 +94,14 @@ export class Sweeper {
         await releaseFunds(this.ledger, r.id);
         const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
         const stan = acq ? acq.link.nextStan() : r.acq_stan;
-        const fields = {
-          '11': stan, '3': '000000', '4': String(r.amount ?? '0').padStart(12, '0'), '37': r.acq_rrn, '49': r.currency ?? '',
-          '90': originalData(r.mti, r.acq_stan, r.acq_dt),
-        };
+        const fields = reversalFields(stan, {
+          mti: r.mti, stan: r.acq_stan, dt: r.acq_dt, rrn: r.acq_rrn, ...this.terminalIds(r.terminal),
+          processingCode: '000000', amount: String(r.amount ?? '0'), currency: r.currency ?? '',
+        });
         await client.query(`update switch_txn set state = 'timed_out', response_code = '91' where id = $1`, [r.id]);
         await client.query(
           `insert into switch_saf (txn_id, acquirer, mti, fields, expires_at) values ($1, $2, '0420', $3, now() + make_interval(secs => $4)) on conflict (txn_id, mti) do nothing`,
-          [r.id, r.acquirer, JSON.stringify({ ...fields, ...this.terminalFields(r.terminal) }), this.o.safExpireMs / 1000],
+          [r.id, r.acquirer, JSON.stringify(fields), this.o.safExpireMs / 1000],
         );
         await client.query(`insert into switch_txn_event (txn_id, event, data) values ($1, 'timed_out', '{"reason":"recovered after a crash"}'), ($1, 'reversal_queued', '{"mti":"0420"}')`, [r.id]);
         // A reversal queued by the flow itself (hold failed after an approval) may already be delivered.
@@ -117,11 +117,6 @@ export class Sweeper {
   }
 
   terminalIds: (terminal: string) => { terminalId: string; merchantId: string } = () => ({ terminalId: '', merchantId: '' });
-
-  private terminalFields(terminal: string): Record<string, string> {
-    const t = this.terminalIds(terminal);
-    return { '41': t.terminalId, '42': t.merchantId };
-  }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
