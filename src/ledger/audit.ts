@@ -1,5 +1,6 @@
 /**
- * Audit and reconciliation, straight from the tables (no in-memory state):
+ * Audit and reconciliation, straight from the tables (no in-memory state). An account's balance is its row
+ * plus the deltas not folded yet (docs/ledger.md); days archived away are counted from ledger_archived_balance.
  *  - per currency Σposted = 0 and Σdebits pending = Σcredits pending;
  *  - every batch sums to zero per currency, with each posting in its accounts' currency;
  *  - every account's balance equals what its journal implies: for each plan, D = net of its postings on the
@@ -22,6 +23,13 @@ export interface CheckReport {
 }
 
 const LIMIT = 20;
+
+const BAL = `with bal as (
+  select a.id, a.code, a.currency, a.no_negative, a.own + coalesce(d.o, 0) as own, a.min_acc + coalesce(d.mi, 0) as min_acc,
+         a.max_acc + coalesce(d.ma, 0) as max_acc, coalesce(x.own, 0) as archived_own
+    from ledger_account a
+    left join (select account_id, sum(d_own) as o, sum(d_min) as mi, sum(d_max) as ma from ledger_balance_delta group by account_id) d on d.account_id = a.id
+    left join ledger_archived_balance x on x.account_id = a.id)`;
 
 export async function checkLedger(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
   for (let attempt = 0; ; attempt++) {
@@ -50,11 +58,11 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
     const q = async (sql: string) => (await client.query(sql)).rows as Array<Record<string, unknown>>;
 
     add('currency-posted-zero', await q(
-      `select currency, sum(own)::text as s from ledger_account group by currency having sum(own) <> 0 limit ${LIMIT}`,
+      `${BAL} select currency, sum(own)::text as s from bal group by currency having sum(own) <> 0 limit ${LIMIT}`,
     ), (r) => `currency ${r.currency}: sum of posted balances is ${r.s}, not 0`);
 
     add('currency-pending-balanced', await q(
-      `select currency, (-sum(min_acc))::text as debits, sum(max_acc)::text as credits from ledger_account
+      `${BAL} select currency, (-sum(min_acc))::text as debits, sum(max_acc)::text as credits from bal
         group by currency having -sum(min_acc) <> sum(max_acc) limit ${LIMIT}`,
     ), (r) => `currency ${r.currency}: debits pending ${r.debits} <> credits pending ${r.credits}`);
 
@@ -73,23 +81,23 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
     ), (r) => `plan ${r.plan_id} batch ${r.batch_id} posting ${r.seq}: missing account or currency differs from its accounts`);
 
     add('posting-orphan', await q(
-      `select distinct p.plan_id from ledger_posting p left join ledger_plan l on l.id = p.plan_id where l.id is null limit ${LIMIT}`,
+      `select distinct p.plan_id from ledger_posting p left join ledger_plan l on l.id = p.plan_id and l.day = p.day where l.id is null limit ${LIMIT}`,
     ), (r) => `postings of unknown plan ${r.plan_id}`);
 
     add('account-balance', await q(
-      `with d as (
-          select plan_id, acc, sum(v) as v from (
-            select plan_id, to_account as acc, amount as v from ledger_posting
-            union all select plan_id, from_account, -amount from ledger_posting) x group by plan_id, acc),
+      `${BAL}, d as (
+          select plan_id, day, acc, sum(v) as v from (
+            select plan_id, day, to_account as acc, amount as v from ledger_posting
+            union all select plan_id, day, from_account, -amount from ledger_posting) x group by plan_id, day, acc),
         e as (
           select d.acc, sum(case when l.state = 'COMMIT' then d.v else 0 end) as own,
                  sum(case when l.state = 'HOLD' then least(d.v, 0) else 0 end) as mn,
                  sum(case when l.state = 'HOLD' then greatest(d.v, 0) else 0 end) as mx
-            from d join ledger_plan l on l.id = d.plan_id group by d.acc)
+            from d join ledger_plan l on l.id = d.plan_id and l.day = d.day group by d.acc)
         select a.id, a.code, a.own::text, a.min_acc::text, a.max_acc::text,
-               coalesce(e.own, 0)::text as e_own, coalesce(e.mn, 0)::text as e_min, coalesce(e.mx, 0)::text as e_max
-          from ledger_account a left join e on e.acc = a.id
-         where a.own <> coalesce(e.own, 0) or a.min_acc <> coalesce(e.mn, 0) or a.max_acc <> coalesce(e.mx, 0)
+               (coalesce(e.own, 0) + a.archived_own)::text as e_own, coalesce(e.mn, 0)::text as e_min, coalesce(e.mx, 0)::text as e_max
+          from bal a left join e on e.acc = a.id
+         where a.own <> coalesce(e.own, 0) + a.archived_own or a.min_acc <> coalesce(e.mn, 0) or a.max_acc <> coalesce(e.mx, 0)
          limit ${LIMIT}`,
     ), (r) =>
       `account ${r.id} (${r.code}): stored posted/min/max ${r.own}/${r.min_acc}/${r.max_acc}, journal gives ${r.e_own}/${r.e_min}/${r.e_max}`);
@@ -98,14 +106,14 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
     // also hold a step-1 'hold' row). Steps are contiguous up to the plan's last step, and the closing
     // operation matches the state.
     add('plan-journal', await q(
-      `with j as (select plan_id, min(step) as first_step, max(step) as last_step, max(batch_id) as last_batch,
+      `with j as (select plan_id, day, min(step) as first_step, max(step) as last_step, max(batch_id) as last_batch,
                          bool_or(step = 1 and op <> 'hold') as bad_first,
                          (array_agg(op order by step desc))[1] as last_op, count(*) as n
-                    from ledger_journal group by plan_id),
-            pb as (select plan_id, max(batch_id) as last_batch, min(batch_id) as first_batch from ledger_posting group by plan_id)
+                    from ledger_journal group by plan_id, day),
+            pb as (select plan_id, day, max(batch_id) as last_batch, min(batch_id) as first_batch from ledger_posting group by plan_id, day)
        select l.id, l.state, l.last_batch, l.last_step, j.last_step as j_step, j.last_batch as j_batch, j.last_op,
               pb.last_batch as p_batch
-         from ledger_plan l left join j on j.plan_id = l.id left join pb on pb.plan_id = l.id
+         from ledger_plan l left join j on j.plan_id = l.id and j.day = l.day left join pb on pb.plan_id = l.id and pb.day = l.day
         where pb.plan_id is null or pb.first_batch <> 1 or pb.last_batch <> l.last_batch
            or (j.plan_id is null and (l.last_step <> 1 or l.last_batch <> 1 or l.state <> 'HOLD'))
            or (j.plan_id is not null and (j.bad_first or j.first_step > 2 or j.last_step <> l.last_step
@@ -117,15 +125,15 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
     ), (r) => `plan ${r.id} (${r.state}): journal disagrees (steps ${r.j_step ?? 'none'} vs ${r.last_step}, batches ${r.j_batch ?? 'none'}/${r.p_batch ?? 'none'} vs ${r.last_batch}, last op ${r.last_op ?? 'none'})`);
 
     add('posting-into-closed-plan', await q(
-      `select distinct p.plan_id from ledger_posting p join ledger_plan l on l.id = p.plan_id where p.batch_id > l.last_batch limit ${LIMIT}`,
+      `select distinct p.plan_id from ledger_posting p join ledger_plan l on l.id = p.plan_id and l.day = p.day where p.batch_id > l.last_batch limit ${LIMIT}`,
     ), (r) => `plan ${r.plan_id}: postings beyond its last batch`);
 
     add('journal-orphan', await q(
-      `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id where l.id is null limit ${LIMIT}`,
+      `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id and l.day = j.day where l.id is null limit ${LIMIT}`,
     ), (r) => `journal entries of unknown plan ${r.plan_id}`);
 
     add('no-negative', await q(
-      `select id, code, (own + min_acc)::text as avail from ledger_account where no_negative and own + min_acc < 0 limit ${LIMIT}`,
+      `${BAL} select id, code, (own + min_acc)::text as avail from bal where no_negative and own + min_acc < 0 limit ${LIMIT}`,
     ), (r) => `account ${r.id} (${r.code}) may not go negative but min available is ${r.avail}`);
 
     add('no-pan', await q(

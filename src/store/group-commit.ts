@@ -1,11 +1,18 @@
 /**
- * Generic group commit (shared/design.md §1): requests from concurrent callers are gathered for at most
- * `maxWaitMs` (or until `maxBatch` are waiting) and written by ONE `flush(client, reqs)` call inside ONE
- * transaction, so the hot path pays one commit (one WAL flush) per batch instead of per request.
+ * Generic group commit (docs/architecture.md, "Durable writes"): requests from concurrent callers are written
+ * by ONE `flush(client, reqs)` call inside ONE transaction, so the hot path pays one commit (one WAL flush)
+ * per batch instead of per request. A batch goes out as soon as a slot is free (`maxWaitMs` 0, the default:
+ * no fixed wait at low load; requests arriving while a batch is in flight ride the next one), or after at
+ * most `maxWaitMs` when set.
+ *
+ * Two modes:
+ * - transaction (`begin`, default 'begin'): flush runs inside BEGIN … COMMIT on `client`;
+ * - statement (`begin: null`): flush sends ONE statement, its own implicit transaction: no BEGIN/COMMIT
+ *   round trips. A connection lost while that statement runs leaves the outcome unknown, like a lost COMMIT.
  *
  * Contract for `flush`:
- * - it runs inside BEGIN … COMMIT on `client` and returns one entry per request, in order: a result, or an
- *   Error for a request it rejects — and for a rejected request it must have written nothing;
+ * - it returns one entry per request, in order: a result, or an Error for a request it rejects — and for a
+ *   rejected request it must have written nothing;
  * - it may be called again with the same requests (after a transient failure, or one by one when the whole
  *   batch failed), so it must not keep state between calls.
  *
@@ -23,7 +30,7 @@ export interface GroupCommitOptions<Req, Res> {
   pool: pg.Pool;
   /** Used in errors and stats. */
   name?: string;
-  /** Longest time the first request of a batch waits for company. Default 1 ms. */
+  /** Longest time the first request of a batch waits for company. Default 0: sent as soon as a slot is free. */
   maxWaitMs?: number;
   /** Most requests per transaction. Default 512. */
   maxBatch?: number;
@@ -35,9 +42,9 @@ export interface GroupCommitOptions<Req, Res> {
   retries?: number;
   /**
    * SQL that opens each transaction, sent as one simple query (no parameters): e.g.
-   * `begin; set local plan_cache_mode = force_generic_plan`. Default `begin`.
+   * `begin; set local plan_cache_mode = force_generic_plan`. Default `begin`. `null`: statement mode (above).
    */
-  begin?: string;
+  begin?: string | null;
   /** flush is idempotent (replaying a committed request returns its recorded answer). Default false. */
   idempotent?: boolean;
   flush: (client: pg.PoolClient, reqs: readonly Req[]) => Promise<Array<Res | Error>>;
@@ -113,12 +120,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>): GroupCommitter<Req, Res> {
   const name = opts.name ?? 'group-commit';
-  const maxWaitMs = Math.max(0, opts.maxWaitMs ?? 1);
+  const maxWaitMs = Math.max(0, opts.maxWaitMs ?? 0);
   const maxBatch = Math.max(1, opts.maxBatch ?? 512);
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
   const maxQueue = Math.max(1, opts.maxQueue ?? 100_000);
   const retries = Math.max(0, opts.retries ?? 5);
-  const beginSql = opts.begin ?? 'begin';
+  const beginSql = opts.begin === undefined ? 'begin' : opts.begin;
   guardClientErrors(opts.pool);
   const queue: Array<Item<Req, Res>> = [];
   let head = 0;
@@ -188,18 +195,21 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
     };
     client.on('error', onError);
     try {
-      await client.query(beginSql);
-      phase = 'flush';
+      if (beginSql !== null) await client.query(beginSql);
+      // statement mode: the flush's one statement is its own commit
+      phase = beginSql === null ? 'commit' : 'flush';
       const results = await opts.flush(client, reqs);
       if (!Array.isArray(results) || results.length !== reqs.length) {
         throw new SwitchError('SW_ERR_GROUP_COMMIT_FLUSH', { name, got: Array.isArray(results) ? results.length : 0, want: reqs.length });
       }
-      phase = 'commit';
-      await client.query('commit');
+      if (beginSql !== null) {
+        phase = 'commit';
+        await client.query('commit');
+      }
       return results;
     } catch (e) {
       if (isConnectionError(e)) broken = true;
-      else if (phase !== 'commit') {
+      else if (phase !== 'commit' && beginSql !== null) {
         await client.query('rollback').catch(() => {
           broken = true;
         });

@@ -136,11 +136,15 @@ t.test('generic postings: batches, order, no-negative accounts, rejected replay 
   await t.rejects(ledger.hold('x', []), { code: 'SW_ERR_LEDGER_BAD_REQUEST' });
   await t.rejects(ledger.hold('', out(1n)), { code: 'SW_ERR_LEDGER_BAD_REQUEST' });
   await t.rejects(ledger.hold('x', pay(1n, { currency: 1 })), { code: 'SW_ERR_LEDGER_UNKNOWN_CURRENCY' });
-  await t.rejects(ledger.hold('x', pay(1n, { merchant: 'bad merchant' })), { code: 'SW_ERR_LEDGER_BAD_REQUEST' });
+  await t.rejects(ledger.hold('x', pay(1n, { merchant: 'bad:merchant' })), { code: 'SW_ERR_LEDGER_BAD_REQUEST' }, 'a colon would split the account code');
+  await t.rejects(ledger.hold('x', pay(1n, { merchant: ' padded' })), { code: 'SW_ERR_LEDGER_BAD_REQUEST' }, 'no space at either end');
   const panErr = await ledger.hold('x', pay(1n), { panMasked: '4111111111111111' }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
   t.equal(panErr?.code, 'SW_ERR_LEDGER_PAN_FORBIDDEN');
   t.notOk(panErr?.message.includes('4111111111111111'), 'the error does not echo the PAN');
   t.equal(await ledger.plan('x'), undefined);
+  // a merchant id with a space inside (DE42 is ans 15, and rules/merchants.yaml allows it) is a valid owner
+  t.same(await ledger.hold('spaced', pay(500n, { merchant: 'MY SHOP 01' })), { planId: 'spaced', state: 'HOLD', batchId: 1, amount: 500n, fee: 11n }, 'fee 1.2% + 5');
+  t.ok(await ledger.balances('merchant:MY SHOP 01:978'));
   t.same((await ledger.check()).violations, []);
 });
 
