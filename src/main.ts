@@ -9,9 +9,16 @@ import { loadConfig } from './switch/config.js';
 import { createLogger } from './log.js';
 import { groupCommitObserver, switchObservers } from './metrics.js';
 import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
-import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/queries.js';
+import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
 import { isSwitchError } from './errors.js';
+
+/** Batch metrics of the switch store's two write streams. */
+function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
+  const intent = groupCommitObserver('switch-intent');
+  const answer = groupCommitObserver('switch-answer');
+  return (i) => (i.stream === 'intent' ? intent(i) : answer(i));
+}
 
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
@@ -26,7 +33,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   const opts: StartOptions = {
     log,
     ...switchObservers(log, logFlowOutcome),
-    onStoreBatch: groupCommitObserver('switch'),
+    onStoreBatch: storeBatchObserver(),
     startAdmin: (h) =>
       startAdminForSwitch(h, {
         transactions: new SwitchTransactionQueries(h.pool),

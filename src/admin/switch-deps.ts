@@ -42,7 +42,8 @@ export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   offs.push(bindPspServerMetrics(h.psp));
   offs.push(bindBreakerMetrics(h.breakers));
   offs.push(bindGroupCommitStats('ledger', () => h.ledger.stats()));
-  offs.push(bindGroupCommitStats('switch-store', () => h.store.stats()));
+  offs.push(bindGroupCommitStats('switch-intent', () => h.store.stats().intent));
+  offs.push(bindGroupCommitStats('switch-answer', () => h.store.stats().answer));
   instrumentLedgerInPlace(h.ledger);
   offs.push(
     bindDetectorMetrics(h.detector, () => {

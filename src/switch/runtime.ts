@@ -25,8 +25,8 @@ import { loadRuleSet } from '../routing/rules-loader.js';
 import type { SwitchConfig } from './config.js';
 import type { BatchInfo } from '../store/group-commit.js';
 import { AcquirerSet } from './acquirers.js';
-import { Flows, safeErr, type FlowObserver } from './flows.js';
-import { SwitchStore } from './store.js';
+import { Flows, safeErr, type FlowObserver, type FaultPoint } from './flows/index.js';
+import { SwitchStore } from './store/index.js';
 import { SafWorker, type SafObserver } from './saf.js';
 import { Sweeper } from './sweeper.js';
 
@@ -59,8 +59,10 @@ export interface StartOptions {
   /** Metrics and admin wiring, attached by main (src/admin, src/metrics). */
   observer?: FlowObserver;
   safObserver?: SafObserver;
-  /** Observer of the switch's group-commit batches (size, latency) for metrics. */
-  onStoreBatch?: (info: BatchInfo) => void;
+  /** Observer of the switch's write-stream batches (size, latency) for metrics. */
+  onStoreBatch?: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
+  /** Test-only crash points of the flows (docs/faults.md); off unless a test sets it. */
+  faultHook?: (point: FaultPoint, txnId: string) => void | Promise<void>;
   /** Starts the admin server once the switch is up; returns its port. */
   startAdmin?: (h: SwitchHandle) => Promise<{ port: number; close(): Promise<void> }>;
 }
@@ -108,8 +110,19 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
     const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs });
     cleanup.push(() => ledger.close());
-    const store = await SwitchStore.open({ pool, maxWaitMs: cfg.groupCommitMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
+    // The authorization's two durable writes each have a connection of their own (docs/switch.md, "The durable record").
+    const intentPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch intents' });
+    const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers' });
+    cleanup.push(() => intentPool.end());
+    cleanup.push(() => answerPool.end());
+    const store = await SwitchStore.open({ pool, intentPool, answerPool, ledger, maxWaitMs: cfg.groupCommitMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
     cleanup.push(() => store.close());
+    // Day partitions ahead of time, for both modules (idempotent; a new day's partitions exist days before it starts).
+    const partitions = setInterval(() => {
+      void Promise.all([store.ensurePartitions(), ledger.ensurePartitions()]).catch((e: unknown) => log.error({ err: safeErr(e) }, 'could not create day partitions'));
+    }, 3_600_000);
+    partitions.unref();
+    cleanup.push(async () => clearInterval(partitions));
 
     let flows: Flows | undefined;
     const acquirers = await AcquirerSet.start({
@@ -129,12 +142,13 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       merchants: () => watcher.current().merchants,
       kickSaf: () => saf?.kick(),
       ...(o.observer ? { observer: o.observer } : {}),
+      ...(o.faultHook ? { faultHook: o.faultHook } : {}),
     });
     await flows.loadOrphans();
-    saf = new SafWorker(pool, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
+    saf = new SafWorker(store.saf, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
     cleanup.push(() => saf!.stop());
     const maxTimeout = Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
-    const sweeper = new Sweeper(pool, ledger, acquirers, {
+    const sweeper = new Sweeper(store, ledger, acquirers, {
       holdAgeMs: cfg.expiry.holdAgeMs, intervalMs: cfg.expiry.sweepIntervalMs, staleSentMs: maxTimeout + 5000,
       safExpireMs: cfg.saf.expireAfterMs, kickSaf: () => saf?.kick(),
     }, log.child({ module: 'sweeper' }));

@@ -1,28 +1,43 @@
 /**
- * Housekeeping that must hold across crashes and instances:
+ * Housekeeping that must hold across crashes and instances (docs/switch.md, "Recovery after a crash" and
+ * "Authorization expiry"):
+ * - recovery: a routed authorization with an intent and no answer after every acquirer timeout + a margin was
+ *   sent by a process that died (the PSP never got an answer): it is answered 'timed out' and its reversal
+ *   queued, in one write. No money can be held for it: a hold only ever commits with an approval.
  * - expiry: approved authorizations older than the hold age are rolled back (default 7 days);
- * - recovery: transactions left 'sent' by a crash (the PSP never got an answer) are treated as timed out,
- *   and their reversal is queued.
- * Both claim rows with FOR UPDATE SKIP LOCKED, so several instances can run them at once.
+ * - stale claims: a capture whose result was never recorded (its process died at the acquirer) is given back
+ *   to 'approved', so the PSP's repeat can capture it.
+ * Each scan walks forward from its own watermark (src/switch/store/sweep.ts), held by one instance at a time.
  */
 import type { Logger } from 'pino';
-import type pg from 'pg';
 import type { Ledger } from '../ledger/index.js';
 import { reversalFields } from './translate.js';
-import { inTransaction } from '../store/tx.js';
-import { releaseFunds, safeErr } from './flows.js';
-import { isSwitchError } from '../errors.js';
+import { safeErr } from './flows/index.js';
+import { addDays, dayOf } from './keys.js';
 import type { AcquirerSet } from './acquirers.js';
+import type { SwitchStore } from './store/index.js';
+
+const BATCH = 200;
+
+export interface SweeperOptions {
+  holdAgeMs: number;
+  intervalMs: number;
+  /** An intent without an answer this old is lost (the largest acquirer timeout + a margin). */
+  staleSentMs: number;
+  safExpireMs: number;
+  onExpired?: (n: number) => void;
+  kickSaf: () => void;
+}
 
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
 
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly store: SwitchStore,
     private readonly ledger: Ledger,
     private readonly acquirers: AcquirerSet,
-    private readonly o: { holdAgeMs: number; intervalMs: number; staleSentMs: number; safExpireMs: number; onExpired?: (n: number) => void; kickSaf: () => void },
+    private readonly o: SweeperOptions,
     private readonly log: Logger,
   ) {}
 
@@ -32,46 +47,72 @@ export class Sweeper {
     return this;
   }
 
-  async run(): Promise<{ expired: number; recovered: number }> {
-    if (this.busy) return { expired: 0, recovered: 0 };
+  async run(): Promise<{ expired: number; recovered: number; released: number }> {
+    if (this.busy) return { expired: 0, recovered: 0, released: 0 };
     this.busy = true;
     try {
       const recovered = await this.recover();
+      const released = await this.releaseStaleClaims();
       const expired = await this.expire();
-      return { expired, recovered };
+      return { expired, recovered, released };
     } catch (e) {
       this.log.error({ err: safeErr(e) }, 'sweep failed');
-      return { expired: 0, recovered: 0 };
+      return { expired: 0, recovered: 0, released: 0 };
     } finally {
       this.busy = false;
     }
   }
 
-  /** Rolls back holds older than the hold age. The rollback is idempotent, so a crash mid-way is replayed. */
+  /** Lost intents: answered 'timed out' (91) with their reversal queued, one write each, in one transaction. */
+  async recover(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const cutoff = Date.now() - this.o.staleSentMs;
+      const n = await this.store.sweep.withWatermark('recovery', 0, async (tx, from) => {
+        const rows = await this.store.sweep.lostIntents(tx, from, cutoff, BATCH);
+        for (const r of rows) {
+          if (!(await tx.transition({ txnId: r.id, day: r.day, seq: 1, state: 'timed_out', code: '91', reason: 'recovered after a crash' }))) continue;
+          const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
+          const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
+          const fields = reversalFields(acq ? acq.link.nextStan() : r.acq_stan, {
+            mti: r.mti, stan: r.acq_stan, dt: r.acq_dt, rrn: r.acq_rrn, ...ids, processingCode: '000000', amount: String(r.amount ?? '0'), currency: r.currency ?? '',
+          });
+          await tx.queueSaf({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0420', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) });
+        }
+        // a full batch: carry on from the last one looked at (ids of one millisecond may straddle: look again at it)
+        const next = rows.length === BATCH ? rows[rows.length - 1]!.created_ms - 1 : cutoff;
+        return { next, result: rows.length };
+      });
+      total += n ?? 0;
+      if (n !== BATCH) break;
+    }
+    if (total) {
+      this.log.warn({ recovered: total }, 'transactions left in flight by a crash: reversals queued');
+      this.o.kickSaf();
+    }
+    return total;
+  }
+
+  /** Rolls back holds older than the hold age, each with its 'expired' step, in one transaction. */
   async expire(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await inTransaction(this.pool, async (client) => {
-        const { rows } = await client.query<{ id: string }>(
-          `select id from switch_txn where state = 'approved' and kind = 'auth' and created_at < now() - make_interval(secs => $1)
-           order by created_at limit 200 for update skip locked`,
-          [this.o.holdAgeMs / 1000],
-        );
+      const cutoff = Date.now() - this.o.holdAgeMs;
+      const n = await this.store.sweep.withWatermark('expiry', 0, async (tx, from) => {
+        const rows = await this.store.sweep.openAuths(tx, from, cutoff, BATCH);
+        let done = 0;
         for (const r of rows) {
-          // An approval whose hold was never written (the PSP was told 91) has no plan: nothing to release.
-          await this.ledger.rollback(r.id).catch((e: unknown) => {
-            if (!isSwitchError(e, 'SW_ERR_LEDGER_PLAN_NOT_FOUND')) throw e;
-          });
+          if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'expired', reason: 'hold age reached' }))) continue;
+          const [res] = await this.ledger.runInTx(tx.client, [this.ledger.ops.rollback(r.id)]);
+          // An approval with nothing held (zero amount) has no plan: nothing to release.
+          if (res instanceof Error && (res as { code?: string }).code !== 'SW_ERR_LEDGER_PLAN_NOT_FOUND') throw res;
+          done++;
         }
-        if (rows.length) {
-          const ids = rows.map((r) => r.id);
-          await client.query(`update switch_txn set state = 'expired' where id = any($1)`, [ids]);
-          await client.query(`insert into switch_txn_event (txn_id, event) select unnest($1::text[]), 'expired'`, [ids]);
-        }
-        return rows.length;
+        const next = rows.length === BATCH ? rows[rows.length - 1]!.created_ms - 1 : cutoff;
+        return { next, result: { seen: rows.length, done } };
       });
-      total += n;
-      if (n < 200) break;
+      total += n?.done ?? 0;
+      if (n?.seen !== BATCH) break;
     }
     if (total) {
       this.log.info({ expired: total }, 'expired authorization holds rolled back');
@@ -80,42 +121,22 @@ export class Sweeper {
     return total;
   }
 
-  /** 'sent' rows older than every acquirer timeout: the process that sent them died. Queue their reversal. */
-  async recover(): Promise<number> {
-    const n = await inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ id: string; mti: string; acquirer: string; acq_stan: string; acq_rrn: string; acq_dt: string; amount: string; currency: string; terminal: string }>(
-        `select id, mti, acquirer, acq_stan, acq_rrn, acq_dt, amount, currency, terminal from switch_txn
-         where state = 'sent' and updated_at < now() - make_interval(secs => $1) limit 500 for update skip locked`,
-        [this.o.staleSentMs / 1000],
-      );
+  /** Captures whose result was never recorded, claimed longer ago than any acquirer answers: back to 'approved'. */
+  async releaseStaleClaims(): Promise<number> {
+    const n = await this.store.transact(async (tx) => {
+      const since = addDays(dayOf(Date.now() - this.o.holdAgeMs), -1);
+      const rows = await this.store.sweep.staleClaims(tx, Date.now() - this.o.staleSentMs, since, BATCH);
+      let done = 0;
       for (const r of rows) {
-        // The crash may have come after the hold (or a 0200's commit) was written: the PSP never saw the
-        // approval, so the money is released before the reversal is queued (idempotent, replayed if we die here).
-        await releaseFunds(this.ledger, r.id);
-        const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
-        const stan = acq ? acq.link.nextStan() : r.acq_stan;
-        const fields = reversalFields(stan, {
-          mti: r.mti, stan: r.acq_stan, dt: r.acq_dt, rrn: r.acq_rrn, ...this.terminalIds(r.terminal),
-          processingCode: '000000', amount: String(r.amount ?? '0'), currency: r.currency ?? '',
-        });
-        await client.query(`update switch_txn set state = 'timed_out', response_code = '91' where id = $1`, [r.id]);
-        await client.query(
-          `insert into switch_saf (txn_id, acquirer, mti, fields, expires_at) values ($1, $2, '0420', $3, now() + make_interval(secs => $4)) on conflict (txn_id, mti) do nothing`,
-          [r.id, r.acquirer, JSON.stringify(fields), this.o.safExpireMs / 1000],
-        );
-        await client.query(`insert into switch_txn_event (txn_id, event, data) values ($1, 'timed_out', '{"reason":"recovered after a crash"}'), ($1, 'reversal_queued', '{"mti":"0420"}')`, [r.id]);
-        // A reversal queued by the flow itself (hold failed after an approval) may already be delivered.
-        await client.query(`update switch_txn set state = 'reversed' where id = $1 and exists (select 1 from switch_saf where txn_id = $1 and done_at is not null and response_code is not null)`, [r.id]);
+        if (await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'approved', ref: r.ref, reason: 'capture result never recorded' })) done++;
       }
-      return rows.length;
+      return done;
     });
-    if (n) {
-      this.log.warn({ recovered: n }, 'transactions left in flight by a crash: reversals queued');
-      this.o.kickSaf();
-    }
+    if (n) this.log.warn({ released: n }, 'captures left unrecorded by a crash: authorizations open again');
     return n;
   }
 
+  /** DE41/DE42 at the acquirer for rows of the first layout, which did not store them (from the rules in force). */
   terminalIds: (terminal: string) => { terminalId: string; merchantId: string } = () => ({ terminalId: '', merchantId: '' });
 
   stop(): void {

@@ -17,7 +17,7 @@ import { framerByName } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { TOKEN_ENTRIES } from './fixtures.js';
-import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from '../../src/switch/queries.js';
+import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from '../../src/switch/store/index.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts');

@@ -15,7 +15,7 @@ import { IsoMessage } from '../../src/iso8583/message.js';
 import { transmissionDateTime } from '../../src/net/mti.js';
 import { loadConfig, mergeConfig, type SwitchConfig } from '../../src/switch/config.js';
 import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
-import type { TxnRow } from '../../src/switch/store.js';
+import type { TxnRow } from '../../src/switch/store/index.js';
 import { createLedger, type Ledger } from '../../src/ledger/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { startAcquirerSimulator, type AcquirerSimulator, type JournalEntry, type Rule } from '../../simulators/acquirer/index.js';
@@ -172,21 +172,22 @@ export function reversal(orig: IsoMessage, o: { mti?: string; stan?: string; dt?
 
 export const rc = (m: IsoMessage): string | undefined => m.getString(39);
 
-/** The columns of a switch_txn row (src/switch/store.ts) the tests read. */
-export type TxnRowLite = Pick<TxnRow, 'id' | 'kind' | 'state' | 'acquirer' | 'terminal' | 'acq_stan' | 'acq_rrn' | 'acq_dt' | 'response_code' | 'amount' | 'captured_amount' | 'mti'>;
+/** The columns of a switch_txn row (the view over src/switch/store) the tests read. */
+export type TxnRowLite = Pick<TxnRow, 'id' | 'kind' | 'state' | 'acquirer' | 'terminal' | 'acq_stan' | 'acq_rrn' | 'acq_dt' | 'response_code' | 'amount' | 'captured_amount' | 'mti' | 'day'>;
 
 /** The authorization/financial row the PSP request `req` created. */
 export async function txnOf(pool: pg.Pool, req: IsoMessage, psp = 'psp-alpha'): Promise<TxnRowLite | undefined> {
   const { rows } = await pool.query<TxnRowLite>(
-    `select id, kind, state, acquirer, terminal, acq_stan, acq_rrn, acq_dt, response_code, amount::text, captured_amount::text, mti
+    `select id, kind, state, acquirer, terminal, acq_stan, acq_rrn, acq_dt, response_code, amount::text, captured_amount::text, mti, to_char(day, 'YYYY-MM-DD') as day
        from switch_txn where psp = $1 and psp_stan = $2 and psp_terminal = $3 and psp_merchant = $4 and psp_dt = $5 and mti = $6`,
     [psp, req.getString(11), req.getString(41), req.getString(42), req.getString(7), req.mti],
   );
   return rows[0];
 }
 
+/** A transaction's history, oldest first (the view switch_txn_history). */
 export async function eventsOf(pool: pg.Pool, txnId: string): Promise<string[]> {
-  const { rows } = await pool.query<{ event: string }>('select event from switch_txn_event where txn_id = $1 order by seq', [txnId]);
+  const { rows } = await pool.query<{ event: string }>('select event from switch_txn_history where txn_id = $1 order by at, k', [txnId]);
   return rows.map((r) => r.event);
 }
 

@@ -83,7 +83,7 @@ t.test('capture racing a reversal', async (t) => {
     const ids = await Promise.all(reqs.map(async (r) => (await txnOf(a.db.pool, r))!.id));
     const { rows: open } = await a.db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where state = 'approved' and kind = 'auth'`);
     t.equal(open[0]!.n, reqs.length);
-    const mk = (s: TestSwitch) => new Sweeper(s.h.pool, s.h.ledger, s.h.acquirers, { holdAgeMs: 1, intervalMs: 60_000, staleSentMs: 60_000, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
+    const mk = (s: TestSwitch) => new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, { holdAgeMs: 1, intervalMs: 60_000, staleSentMs: 60_000, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
     await new Promise((r) => setTimeout(r, 20));
     const [x, y, z] = await Promise.all([mk(a).expire(), mk(b).expire(), mk(b).expire()]);
     t.equal(x + y + z, reqs.length, `expired once in total (${x} + ${y} + ${z})`);

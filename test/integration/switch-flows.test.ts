@@ -198,7 +198,7 @@ t.test('switch flows', async (t) => {
   });
 
   t.test('no full PAN in the switch tables (masked PAN and keyed hash only)', async (t) => {
-    const tables = ['switch_txn', 'switch_txn_event', 'switch_saf', 'switch_orphan_reversal', 'ledger_plan', 'ledger_posting', 'ledger_journal'];
+    const tables = ['switch_intent', 'switch_outcome', 'switch_note', 'switch_saf', 'switch_orphan_reversal', 'ledger_plan', 'ledger_posting', 'ledger_journal'];
     for (const table of tables) {
       const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from ${table} x where x::text ~ '411111[0-9]{6}(1111|0002|0077)'`);
       t.equal(rows[0]!.n, 0, `${table}: no full PAN`);

@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import net from 'node:net';
+import type { IsoMessage } from '../../src/iso8583/message.js';
 import { startTestSwitch, auth, rc, txnOf, eventually } from '../helpers/switch.js';
 import { testDb } from '../helpers/db.js';
 import pino from 'pino';
@@ -89,46 +90,51 @@ t.test('database outage → 91, no crash; approvals again when it is back', asyn
     return rc(r) === '00' ? r : undefined;
   }, 'approvals after the database is back', 30_000, 200);
   t.equal(rc(ok), '00');
-  // the one that was at the acquirer during the outage: no hold; if its row says 'sent', recovery reverses it
+  // the one that was at the acquirer during the outage: no hold; once the database is back its reversal is
+  // delivered (recorded by the flow's background retry, or by the sweeper's recovery: whichever comes first)
   const row = await txnOf(db.pool, inFlight);
   t.ok(row, 'the intent was durable before the request left');
-  const plan = await s.h.ledger.plan(row!.id);
-  t.not(plan?.state, 'HOLD', 'no hold for an answer the PSP did not get as an approval');
-  // the acquirer approved it: once the database is back, recovery queues its reversal and SAF delivers it
-  // (a sweeper that counts 'sent' rows as lost at once, instead of after the acquirer timeout + 5 s)
-  const sw = new Sweeper(s.h.pool, s.h.ledger, s.h.acquirers, { holdAgeMs: 86_400_000, intervalMs: 60_000, staleSentMs: 0, safExpireMs: 60_000, kickSaf: () => s.h.saf.kick() }, pino({ level: 'silent' }));
-  sw.terminalIds = s.h.sweeper.terminalIds;
+  t.equal(await s.h.ledger.plan(row!.id), undefined, 'no hold for an answer the PSP did not get as an approval');
+  const sw = new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, { holdAgeMs: 86_400_000, intervalMs: 60_000, staleSentMs: 0, safExpireMs: 60_000, kickSaf: () => s.h.saf.kick() }, pino({ level: 'silent' }));
   await eventually(async () => {
     await sw.recover();
     return (await txnOf(db.pool, inFlight))!.state === 'reversed';
   }, 'the approval nobody holds is reversed at the acquirer', 60_000, 200);
   const sim = s.sim(row!.acquirer!);
   t.equal(sim.journal.count({ direction: 'out', mti: '0430', rrn: row!.acq_rrn! }), 1, 'one reversal answered');
-  t.equal((await s.h.ledger.plan(row!.id))?.state ?? 'none', 'none', 'never held');
+  t.equal(await s.h.ledger.plan(row!.id), undefined, 'never held');
   t.ok((await s.h.ledger.check()).ok);
 });
 
-t.test('approved, held, but the outcome cannot be recorded → 91, the hold is released, the reversal delivered', async (t) => {
+t.test('approved, but the approval cannot be recorded with its hold → 91, nothing held, the reversal delivered', async (t) => {
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 3_000, saf: { timeoutMs: 3_000 } } });
   t.equal(rc(await s.client.send(auth())), '00');
-  // the database refuses to mark a transaction approved (the ledger still takes the hold)
-  await s.db.pool.query(`alter table switch_txn add constraint t_refuse_approved check (state <> 'approved') not valid`);
+  // the database refuses to record an approval from now on (a failed outcome, and the reversal it owes, still go in)
+  const { rows: now } = await s.db.pool.query<{ ts: string }>(`select now()::text as ts`);
+  await s.db.pool.query(`alter table switch_outcome add constraint t_refuse_approved check (state <> 'approved' or at < '${now[0]!.ts}')`);
   const req = auth({ amount: 4_321 });
   const res = await s.client.send(req);
   t.equal(rc(res), '91', 'the PSP is not told approved');
-  await s.db.pool.query('alter table switch_txn drop constraint t_refuse_approved');
+  await s.db.pool.query('alter table switch_outcome drop constraint t_refuse_approved');
   const row = (await txnOf(s.db.pool, req))!;
-  t.equal(row.state, 'sent', 'the outcome was not recorded');
-  t.equal((await s.h.ledger.plan(row.id))?.state, 'ROLLBACK', 'the hold was released');
+  t.match(row.state, /^(failed|reversed)$/, 'failed, with its reversal owed');
+  t.equal(await s.h.ledger.plan(row.id), undefined, 'nothing was held: the hold commits with the approval or not at all');
   const sim = s.sim(row.acquirer!);
   await eventually(() => sim.journal.count({ direction: 'out', mti: '0430', rrn: row.acq_rrn! }) >= 1, 'reversal delivered');
   // the simulator answers before the switch records the answer: wait until the SAF entry is closed
   await eventually(async () => (await s.db.pool.query(`select 1 from switch_saf where txn_id = $1 and done_at is not null`, [row.id])).rowCount || undefined, 'SAF entry closed');
-  const sw = new Sweeper(s.h.pool, s.h.ledger, s.h.acquirers, { holdAgeMs: 86_400_000, intervalMs: 60_000, staleSentMs: 0, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
-  sw.terminalIds = s.h.sweeper.terminalIds;
-  t.equal(await sw.recover(), 1, 'recovery picks up the row left sent');
-  t.equal((await txnOf(s.db.pool, req))!.state, 'reversed', 'and sees its reversal already delivered');
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal(sim.journal.count({ direction: 'in', mti: '0420', rrn: row.acq_rrn! }), 1, 'no second reversal (repeats of the same one, 0421, are allowed)');
+  t.equal((await txnOf(s.db.pool, req))!.state, 'reversed');
+  const sw = new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, { holdAgeMs: 86_400_000, intervalMs: 60_000, staleSentMs: 0, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
+  t.equal(await sw.recover(), 0, 'nothing left for recovery: the outcome was recorded');
+  t.equal(sim.journal.count({ direction: 'in', mti: '0420', rrn: row.acq_rrn! }), 1, 'one reversal (repeats of the same one, 0421, are allowed)');
+  // a repeat of the request replays the 91, never an approval
+  const repeat = await s.client.send(repeatOf(req));
+  t.equal(rc(repeat), '91', 'the 0101 repeat replays 91');
   t.ok((await s.h.ledger.check()).ok);
 });
+
+function repeatOf(m: IsoMessage): IsoMessage {
+  const r = m.clone();
+  r.mti = '0101';
+  return r;
+}

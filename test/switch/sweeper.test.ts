@@ -1,31 +1,32 @@
 /**
- * Sweeper on a real database: recovery of transactions a crash left 'sent' (money released whether the
- * crash came before or after the hold or a 0200's commit, reversal queued once, two sweepers at once), and
- * expiry that does not stall on an approval without a plan.
+ * Sweeper on a real database, with rows written through the store as the flows write them:
+ * - recovery of intents a crash left without an answer: answered 'timed out' with one reversal queued (two
+ *   sweepers at once), named as the acquirer got it; young intents and answered ones are left alone;
+ * - expiry that rolls holds back and does not stall on an approval without a plan;
+ * - a capture claim a crash left behind is given back.
  */
 import t from 'tap';
 import pino from 'pino';
 import { Sweeper } from '../../src/switch/sweeper.js';
-import type { NewTxn } from '../../src/switch/store.js';
+import type { Intent } from '../../src/switch/store/index.js';
 import { newTxnId } from '../../src/switch/ids.js';
+import { dayOf } from '../../src/switch/keys.js';
 import { startTestSwitch, eventsOf, nextStan, type TestSwitch } from '../helpers/switch.js';
 
 function sweeper(s: TestSwitch, o: { holdAgeMs?: number; staleSentMs?: number } = {}): Sweeper {
-  const sw = new Sweeper(s.h.pool, s.h.ledger, s.h.acquirers, {
+  return new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, {
     holdAgeMs: o.holdAgeMs ?? 7 * 86_400_000, intervalMs: 60_000, staleSentMs: o.staleSentMs ?? 0, safExpireMs: 60_000, kickSaf: () => undefined,
   }, pino({ level: 'silent' }));
-  sw.terminalIds = s.h.sweeper.terminalIds; // as the runtime wires it: DE41/DE42 at the acquirer from the rules
-  return sw;
 }
 
-function row(kind: 'auth' | 'financial', state: 'sent' | 'approved'): NewTxn {
+function intent(kind: 'auth' | 'financial', amount = 2_000n): Intent {
   const id = newTxnId();
   const stan = nextStan();
   return {
-    id, kind, psp: 'psp-alpha', mti: kind === 'auth' ? '0100' : '0200', psp_stan: stan, psp_terminal: 'TERM0001', psp_merchant: 'SHOP00000000001',
-    psp_dt: '1122120000', dup_key: `x|${id}`, original_id: null, state, amount: 2_000n, currency: '978', pan_hash: null, pan_masked: '411111******1111',
-    merchant: 'SHOP00000000001', acquirer: 'acq-a', terminal: 'a-eur-1', acq_stan: '000123', acq_rrn: `6${stan}00000`.slice(0, 12), acq_dt: '1122120000',
-    response_code: null, auth_code: null, rules_version: null, explanation: null,
+    txnId: id, attempt: 1, day: dayOf(Date.now()), kind, psp: 'psp-alpha', mti: kind === 'auth' ? '0100' : '0200', pspStan: stan, pspTerminal: 'TERM0001',
+    pspMerchant: 'SHOP00000000001', pspDt: '1122120000', dupKey: `1122120000|x|${id}`, orphanKey: null, originalId: null, originalDay: null, amount,
+    currency: '978', panHash: null, panMasked: '411111******1111', merchant: 'SHOP00000000001', acquirer: 'acq-a', terminal: 'a-eur-1',
+    acqStan: '000123', acqRrn: `6${stan}00000`.slice(0, 12), acqDt: '1122120000', acqTid: 'TSENT001', acqMid: 'MSENT0000000001', rulesVersion: null, explanation: null,
   };
 }
 
@@ -37,54 +38,85 @@ t.test('sweeper', async (t) => {
   await s.h.saf.stop();
   const { h } = s;
 
-  t.test('recovery: a crash before the hold, after the hold, after a 0200 commit → money released, one reversal queued', async (t) => {
-    const before = row('auth', 'sent');
-    const afterHold = row('auth', 'sent');
-    const afterCommit = row('financial', 'sent');
-    for (const r of [before, afterHold, afterCommit]) await h.store.write({ insert: r, events: [{ txn_id: r.id, event: 'sent' }] });
-    await h.ledger.hold(afterHold.id, payment);
-    await h.ledger.hold(afterCommit.id, payment);
-    await h.ledger.commit(afterCommit.id);
-    // two instances recover at once: each row is claimed by one of them
+  /** An intent with its approval and hold, as the authorization flow writes them. */
+  async function approved(i: Intent): Promise<void> {
+    await h.store.intent(i);
+    const hold = i.amount! > 0n ? await h.ledger.prepareHold(i.txnId, { ...payment, amount: i.amount! }, undefined, { day: i.day }) : undefined;
+    const w = await h.store.answer({ outcome: { txnId: i.txnId, day: i.day, seq: 1, state: 'approved', code: '00', amount: i.amount }, ...(hold ? { hold } : {}) });
+    t.ok(w.written);
+  }
+
+  t.test('recovery: intents without an answer are timed out and reversed once, as the acquirer got them', async (t) => {
+    const lost = [intent('auth'), intent('financial'), intent('auth')];
+    for (const i of lost) t.same(await h.store.intent(i), { inserted: true });
+    const answered = intent('auth');
+    await approved(answered);
+    // two instances recover at once: the watermark is held by one of them
     const [a, b] = await Promise.all([sweeper(s).recover(), sweeper(s).recover()]);
     t.equal(a + b, 3, `recovered once in total (${a} + ${b})`);
-    t.equal(await h.ledger.plan(before.id), undefined);
-    t.equal((await h.ledger.plan(afterHold.id))?.state, 'ROLLBACK', 'hold rolled back');
-    t.equal((await h.ledger.plan(`${afterCommit.id}:reversal`))?.state, 'COMMIT', 'committed money moved back');
-    for (const r of [before, afterHold, afterCommit]) {
-      t.equal((await h.store.get(r.id))?.state, 'timed_out');
-      const { rows } = await h.pool.query<{ mti: string; fields: Record<string, string> }>('select mti, fields from switch_saf where txn_id = $1', [r.id]);
+    for (const i of lost) {
+      const row = await h.store.get(i.txnId);
+      t.equal(row?.state, 'timed_out');
+      t.equal(row?.response_code, '91');
+      t.equal(await h.ledger.plan(i.txnId), undefined, 'no money: a hold only commits with an approval');
+      const { rows } = await h.pool.query<{ mti: string; fields: Record<string, string> }>('select mti, fields from switch_saf where txn_id = $1', [i.txnId]);
       t.equal(rows.length, 1, 'one reversal queued');
       t.equal(rows[0]!.mti, '0420');
-      t.equal(rows[0]!.fields['90']!.slice(0, 4), r.mti, 'DE90 names the original');
-      t.equal(rows[0]!.fields['41'], 'TA000001', 'the terminal id at the acquirer');
+      t.equal(rows[0]!.fields['90']!.slice(0, 4), i.mti, 'DE90 names the original');
+      t.equal(rows[0]!.fields['41'], 'TSENT001', 'the terminal id the original was sent with');
+      t.equal(rows[0]!.fields['42'], 'MSENT0000000001');
       t.notOk(rows[0]!.fields['2'], 'no PAN in the queue');
-      t.same((await eventsOf(h.pool, r.id)).slice(-2), ['timed_out', 'reversal_queued']);
+      t.same((await eventsOf(h.pool, i.txnId)).slice(-2), ['timed_out', 'reversal_queued']);
     }
+    t.equal((await h.store.get(answered.txnId))?.state, 'approved', 'an answered one is left alone');
+    t.equal((await h.ledger.plan(answered.txnId))?.state, 'HOLD');
     t.equal(await sweeper(s).recover(), 0, 'nothing left');
     t.ok((await h.ledger.check()).ok);
   });
 
-  t.test('recovery leaves young in-flight requests alone', async (t) => {
-    const young = row('auth', 'sent');
-    await h.store.write({ insert: young, events: [] });
+  t.test('recovery leaves young in-flight requests alone, and takes them once they are old', async (t) => {
+    const young = intent('auth');
+    await h.store.intent(young);
     t.equal(await sweeper(s, { staleSentMs: 60_000 }).recover(), 0);
-    t.equal((await h.store.get(young.id))?.state, 'sent');
+    t.equal((await h.store.get(young.txnId))?.state, 'sent');
+    t.equal(await sweeper(s).recover(), 1);
+    t.equal((await h.store.get(young.txnId))?.state, 'timed_out');
   });
 
-  t.test('expiry: an approval without a plan does not stall the sweep', async (t) => {
-    const noPlan = row('auth', 'approved');
-    const held = row('auth', 'approved');
-    await h.store.write({ insert: noPlan, events: [] });
-    await h.store.write({ insert: held, events: [] });
-    await h.ledger.hold(held.id, payment);
+  t.test('an answer written after recovery took the step is left out, hold and all', async (t) => {
+    const slow = intent('auth');
+    await h.store.intent(slow);
+    t.equal(await sweeper(s).recover(), 1);
+    const hold = await h.ledger.prepareHold(slow.txnId, payment, undefined, { day: slow.day });
+    const w = await h.store.answer({ outcome: { txnId: slow.txnId, day: slow.day, seq: 1, state: 'approved', code: '00', amount: 2_000n }, hold });
+    t.equal(w.written, false, 'the late approval is refused');
+    t.equal(await h.ledger.plan(slow.txnId), undefined, 'and so is its hold');
+    t.equal((await h.store.get(slow.txnId))?.state, 'timed_out');
+  });
+
+  t.test('expiry: holds rolled back; an approval without a plan does not stall the sweep', async (t) => {
+    const noPlan = intent('auth', 0n);
+    const held = intent('auth');
+    await approved(noPlan);
+    await approved(held);
     await new Promise((r) => setTimeout(r, 20));
     const n = await sweeper(s, { holdAgeMs: 1 }).expire();
     t.ok(n >= 2, `expired ${n}`);
-    t.equal((await h.store.get(noPlan.id))?.state, 'expired');
-    t.equal((await h.store.get(held.id))?.state, 'expired');
-    t.equal((await h.ledger.plan(held.id))?.state, 'ROLLBACK');
+    t.equal((await h.store.get(noPlan.txnId))?.state, 'expired');
+    t.equal((await h.store.get(held.txnId))?.state, 'expired');
+    t.equal((await h.ledger.plan(held.txnId))?.state, 'ROLLBACK');
     t.equal(await sweeper(s, { holdAgeMs: 1 }).expire(), 0, 'idempotent');
     t.ok((await h.ledger.check()).ok);
+  });
+
+  t.test('a capture claim a crash left behind is given back to approved', async (t) => {
+    const i = intent('auth');
+    await approved(i);
+    await h.store.transact((tx) => tx.transition({ txnId: i.txnId, day: i.day, seq: 2, state: 'capturing', ref: 'some-capture' }));
+    t.equal((await h.store.get(i.txnId))?.state, 'capturing');
+    t.equal(await sweeper(s, { staleSentMs: 60_000 }).releaseStaleClaims(), 0, 'a young claim is left alone');
+    t.equal(await sweeper(s).releaseStaleClaims(), 1);
+    t.equal((await h.store.get(i.txnId))?.state, 'approved');
+    t.equal((await h.ledger.plan(i.txnId))?.state, 'HOLD', 'the money never moved');
   });
 });

@@ -4,13 +4,12 @@
  * already safe to show: masked PANs only.
  */
 import type pg from 'pg';
-import { SwitchError } from '../errors.js';
-import { responseClass as metricsResponseClass } from '../metrics.js';
-import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../admin/deps.js';
-import type { PastDecision } from '../routing/backtest.js';
-import type { Explanation, RiskLevel } from '../routing/types.js';
-import type { SafWorker } from './saf.js';
-import type { TxnRow } from './store.js';
+import { SwitchError } from '../../errors.js';
+import { responseClass as metricsResponseClass } from '../../metrics.js';
+import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../admin/deps.js';
+import type { PastDecision } from '../../routing/backtest.js';
+import type { Explanation, RiskLevel } from '../../routing/types.js';
+import type { TxnRow } from './rows.js';
 
 /** One definition of approved / declined / error, shared with the metrics; null while in flight. */
 function responseClass(code: string | null): string | null {
@@ -68,7 +67,7 @@ export class SwitchTransactionQueries implements TransactionQueries {
     const r = rows[0];
     if (!r) return null;
     const ev = await this.pool.query<{ event: string; at: Date; data: Record<string, unknown> | null }>(
-      'select event, at, data from switch_txn_event where txn_id = $1 order by seq',
+      'select event, at, data from switch_txn_history where txn_id = $1 order by at, k',
       [id],
     );
     return {
@@ -110,7 +109,7 @@ const SAF_SELECT = `select s.id, s.txn_id, s.acquirer, s.mti, s.attempts, s.next
   from switch_saf s left join switch_dead_letter d on d.saf_id = s.id`;
 
 export class SwitchSafQueries implements SafQueries {
-  constructor(private readonly pool: pg.Pool, private readonly worker: SafWorker) {}
+  constructor(private readonly pool: pg.Pool, private readonly worker: { retry(safId: string): Promise<boolean> }) {}
 
   async list(limit: number): Promise<SafEntry[]> {
     const { rows } = await this.pool.query<SafRow>(`${SAF_SELECT} where s.done_at is null order by s.created_at limit $1`, [limit]);

@@ -1,0 +1,250 @@
+/**
+ * 0100 authorization and 0200 financial request (docs/switch.md, "Flows" and "The durable record"):
+ *
+ *   validate → merchant → orphan? → risk and route ─┬─ decline: ONE write (the intent with its answer)
+ *                                                    └─ per route: intent (durable) → send ─┬─ answer → outcome + hold, ONE write → PSP
+ *                                                                                          ├─ timeout/lost → outcome + queued reversal, ONE write → 91
+ *                                                                                          └─ never left (fast failure) → next route
+ *
+ * The PSP hears an approval only after the approval and its hold are durable together; a hold that cannot be
+ * taken leaves no approval behind, only a failed outcome with its reversal queued.
+ */
+import { IsoMessage } from '../../iso8583/index.js';
+import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
+import { isSwitchError } from '../../errors.js';
+import { protectPan, type PreparedHold } from '../../ledger/index.js';
+import { minorUnit } from '../../ledger/currency.js';
+import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js';
+import { isFastFailure } from '../acquirers.js';
+import { newTxnId } from '../ids.js';
+import { addDays, dayOf, dupKey, mtiClass, orphanKey, pspKey } from '../keys.js';
+import type { Intent, Outcome } from '../store/index.js';
+import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
+import { APPROVED, field, hasAll, safeErr, type FlowContext } from './context.js';
+
+const AUTH_FIELDS = [2, 3, 4, 7, 11, 41, 42, 49] as const;
+
+export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext, kind: 'auth' | 'financial'): Promise<IsoMessage> {
+  const t0 = performance.now();
+  const codes = c.codes;
+  if (!hasAll(msg, AUTH_FIELDS) || !/^[0-9]{12,19}$/.test(field(msg, 2)!) || !/^[0-9]{1,12}$/.test(field(msg, 4)!)) return pspResponse(msg, codes.formatError);
+  const currency = field(msg, 49)!;
+  if (!knownCurrency(currency)) return pspResponse(msg, codes.formatError);
+  const pan = field(msg, 2)!;
+  const stan = field(msg, 11)!;
+  const terminal = field(msg, 41)!;
+  const merchantId = field(msg, 42)!;
+  const dt = field(msg, 7)!;
+  const amount = BigInt(field(msg, 4)!);
+  const { panHash, panMasked } = protectPan(pan, c.d.config.panHashKey);
+  const key = dupKey(mtiClass(msg.mti), stan, terminal, merchantId, dt);
+  const oKey = orphanKey(stan, terminal, merchantId);
+
+  return c.mutex.run(pspKey(ctx.psp, stan, terminal, merchantId), async () => {
+    const now = Date.now();
+    const txnId = newTxnId(now);
+    const day = dayOf(now);
+    const near = [addDays(day, -1), day, addDays(day, 1)];
+    const base: Intent = {
+      txnId, attempt: 1, day, kind, psp: ctx.psp, mti: msg.mti, pspStan: stan, pspTerminal: terminal, pspMerchant: merchantId, pspDt: dt,
+      dupKey: key, orphanKey: null, originalId: null, originalDay: null, amount, currency, panHash, panMasked, merchant: merchantId,
+      acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null, acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
+    };
+    const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
+      c.d.observer?.outcome({
+        psp: ctx.psp, mti: msg.mti, responseCode: field(res, 39) ?? '', acquirer: route?.acquirer ?? null, terminal: route?.terminal ?? null,
+        rule: decision?.explanation.ruleId ?? null, rulesVersion: decision?.explanation.rulesVersion ?? null, risk: decision?.explanation.risk.level ?? null,
+        switchMs: performance.now() - t0 - (acquirerMs ?? 0), acquirerMs, panMasked, txnId,
+      });
+      return res;
+    };
+    /** A decision made here, without an acquirer: one write. */
+    const decline = async (code: string, reason: string, decision: Decision | null): Promise<IsoMessage> => {
+      const row: Intent = {
+        ...base, rulesVersion: decision?.explanation.rulesVersion ?? null, explanation: decision ? JSON.stringify(decision.explanation) : null,
+        answer: { state: 'declined', code, reason },
+      };
+      const res = await c.d.store.intent(row);
+      if (!res.inserted) return c.duplicate(msg, ctx.psp, key, near);
+      return finish(pspResponse(msg, code), null, decision, null);
+    };
+
+    if (c.stopping) return pspResponse(msg, codes.unavailable);
+    const merchant = c.d.merchants().get(merchantId);
+    if (!merchant || !merchant.psps.includes(ctx.psp)) return decline(codes.unknownMerchant, merchant ? 'psp not allowed for merchant' : 'unknown merchant', null);
+    if (c.orphans.has(`${ctx.psp}|${oKey}`)) return decline(codes.reversedBeforeArrival, 'reversed before it arrived', null);
+
+    const actx: AuthContext = { bin: pan.slice(0, 8), cardToken: panHash.slice(0, 32), amountMinor: amount, currency, merchantId, psp: ctx.psp, at: new Date(now) };
+    const mcc = field(msg, 18);
+    if (mcc) actx.mcc = mcc;
+    let decision: Decision;
+    try {
+      decision = await c.d.engine.decide(actx);
+    } catch (e) {
+      c.d.log.error({ err: safeErr(e), txnId }, 'routing failed');
+      return decline(codes.systemError, 'routing failed', null);
+    }
+    if (decision.kind === 'decline') return decline(decision.code, decision.reason, decision);
+    const explanation = JSON.stringify(decision.explanation);
+
+    let attempt = 0;
+    for (const route of decision.routes) {
+      const acq = c.d.acquirers.get(route.acquirer);
+      const ids: AcquirerIds = { stan: acq.link.nextStan(), rrn: c.rrn.next(), dt: transmissionDateTime(), terminalId: route.terminalId, merchantId: route.merchantId };
+      attempt++;
+      // The intent: durable before the request leaves.
+      const intent: Intent = {
+        ...base, attempt, dupKey: attempt === 1 ? key : null, orphanKey: attempt === 1 ? oKey : null,
+        acquirer: route.acquirer, terminal: route.terminal, acqStan: ids.stan, acqRrn: ids.rrn, acqDt: ids.dt, acqTid: ids.terminalId, acqMid: ids.merchantId,
+        rulesVersion: decision.explanation.rulesVersion, explanation: attempt === 1 ? explanation : null,
+      };
+      const res = await c.d.store.intent(intent);
+      if (!res.inserted) {
+        if (res.reason === 'orphan') {
+          // Reversed before it arrived, recorded by another instance (or since this one loaded its list).
+          c.orphans.add(`${ctx.psp}|${oKey}`);
+          return decline(codes.reversedBeforeArrival, 'reversed before it arrived', decision);
+        }
+        return c.duplicate(msg, ctx.psp, key, near);
+      }
+      await c.fault('after-intent', txnId);
+      const acqMsg = toAcquirer(msg, ids);
+      const tSend = performance.now();
+      let answer: IsoMessage;
+      try {
+        answer = await c.d.acquirers.request(route.acquirer, acqMsg, [route.acquirer, route.terminal]);
+      } catch (e) {
+        if (isFastFailure(e)) continue; // never reached the acquirer: next candidate
+        const acquirerMs = performance.now() - tSend;
+        // Timed out or lost in flight: the acquirer may have approved. The reversal is durable before the 91.
+        c.timedOut.set(`${route.acquirer}|${ids.terminalId}|${ids.stan}`, { txnId, day, at: Date.now() });
+        const outcome: Outcome = { txnId, day, seq: 1, state: 'timed_out', code: codes.unavailable, reason: isSwitchError(e) ? e.code : 'error' };
+        await settle(c, outcome, intentSubject(msg.mti, acqMsg, ids), route.acquirer, false);
+        c.d.acquirers.recordOutcome(route.terminal, false);
+        return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
+      }
+      await c.fault('after-send', txnId);
+      const acquirerMs = performance.now() - tSend;
+      const code = mapResponseCode(acq.def.response_codes, field(answer, 39));
+      const authCode = field(answer, 38) ?? null;
+      const approved = code === APPROVED;
+      c.d.acquirers.recordOutcome(route.terminal, approved);
+      await c.fault('after-answer', txnId);
+      if (!approved) {
+        const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'declined', code } });
+        if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
+        return finish(pspResponse(msg, code, { rrn: ids.rrn }), route, decision, acquirerMs);
+      }
+      const subject = intentSubject(msg.mti, acqMsg, ids);
+      const outcome: Outcome = { txnId, day, seq: 1, state: 'approved', code, authCode, amount };
+      let hold: PreparedHold | undefined;
+      if (amount > 0n) {
+        try {
+          hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount }, { panHash, panMasked }, { day, commit: kind === 'financial' });
+        } catch (e) {
+          // The ledger refuses this hold: the PSP must not hear an approval. Failed, reversal queued.
+          c.d.log.error({ err: safeErr(e), txnId }, 'approved but the hold is refused: reversing');
+          await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'hold refused' }, subject, route.acquirer, false);
+          return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
+        }
+      }
+      try {
+        const written = hold?.locked ? await answerLocked(c, outcome, hold) : (await c.d.store.answer(hold ? { outcome, hold } : { outcome })).written;
+        if (!written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
+      } catch (e) {
+        // Not durably approved and held: the PSP must not see an approval. Reverse it.
+        c.d.log.error({ err: safeErr(e), txnId }, 'approval could not be recorded with its hold: reversing');
+        const unknown = isSwitchError(e, 'SW_ERR_GROUP_COMMIT_UNKNOWN');
+        await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: unknown ? 'outcome unknown' : 'hold failed' }, subject, route.acquirer, unknown);
+        return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
+      }
+      await c.fault('after-outcome', txnId);
+      return finish(pspResponse(msg, code, { rrn: ids.rrn, authCode }), route, decision, acquirerMs);
+    }
+    // Every candidate failed fast (links down, breakers open): nothing left the switch.
+    if (attempt === 0) return decline(codes.unavailable, 'no acquirer reachable', decision);
+    const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'no acquirer reachable' } });
+    if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), null, decision, null);
+    return finish(pspResponse(msg, codes.unavailable), null, decision, null);
+  });
+}
+
+function knownCurrency(code: string): boolean {
+  try {
+    minorUnit(Number(code));
+    return /^[0-9]{3}$/.test(code);
+  } catch {
+    return false;
+  }
+}
+
+/** A hold that debits a no-negative account: the locked path, the answer and the hold in one transaction. */
+async function answerLocked(c: FlowContext, outcome: Outcome, hold: PreparedHold): Promise<boolean> {
+  return c.d.store.transact(async (tx) => {
+    if (!(await tx.transition(outcome))) return false;
+    const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.hold(hold)]);
+    if (r instanceof Error) throw r;
+    return true;
+  });
+}
+
+/**
+ * The answer that failed or could not be given: the outcome with the reversal it owes, durable in one write
+ * (the outcome stream). If even that cannot be written now, it is retried in the background until the
+ * database answers (`maybeApproved`: the approval may have committed after all, and is then reversed with its
+ * hold released); a crash meanwhile leaves the intent without an outcome, which the sweeper's recovery reverses.
+ */
+export async function settle(c: FlowContext, outcome: Outcome, subject: ReturnType<typeof intentSubject>, acquirer: string, maybeApproved: boolean): Promise<void> {
+  const saf = c.reversalEntry(outcome.txnId, outcome.day, acquirer, '0420', subject);
+  if (!maybeApproved) {
+    try {
+      const w = await c.d.store.answer({ outcome, saf });
+      if (w.written) c.d.kickSaf();
+      return;
+    } catch (e) {
+      c.d.log.error({ err: safeErr(e), txnId: outcome.txnId }, 'could not record the reversal owed: retrying in the background');
+    }
+  }
+  void settleLater(c, outcome, saf);
+}
+
+async function settleLater(c: FlowContext, outcome: Outcome, saf: ReturnType<FlowContext['reversalEntry']>): Promise<void> {
+  for (let i = 0; i < 1_000 && !c.stopping; i++) {
+    try {
+      await c.d.store.transact(async (tx) => {
+        if (await tx.transition(outcome)) {
+          await tx.queueSaf(saf);
+          return;
+        }
+        // Step 1 is taken: by this flow's own approval (it did commit) or by the sweeper's recovery.
+        const row = await c.d.store.get(outcome.txnId, outcome.day);
+        if (row?.state !== 'approved') return;
+        if (!(await tx.transition({ txnId: outcome.txnId, day: outcome.day, seq: row.seq + 1, state: 'reversed', reason: 'approval not delivered' }))) {
+          throw new Error('another change of this transaction came first: look again');
+        }
+        const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(outcome.txnId, dayOf(Date.now()))]);
+        if (r instanceof Error) throw r;
+        await tx.queueSaf(saf);
+      });
+      c.d.kickSaf();
+      return;
+    } catch (e) {
+      c.d.log.warn({ err: safeErr(e), txnId: outcome.txnId, attempt: i + 1 }, 'reversal owed not recorded yet');
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(i, 6))));
+    }
+  }
+}
+
+/** Someone else answered this transaction first (recovery, after a long stall): tell the PSP what they decided. */
+async function answerOfWinner(c: FlowContext, msg: IsoMessage, txnId: string, day: string): Promise<IsoMessage> {
+  const row = await c.d.store.get(txnId, day);
+  return pspResponse(msg, row?.response_code ?? c.codes.unavailable, { rrn: row?.acq_rrn ?? null, authCode: row?.state === 'approved' ? row.auth_code : null });
+}
+
+/** What a reversal of a request just sent to the acquirer names: that request, as the acquirer got it. */
+export function intentSubject(originalMti: string, acqMsg: IsoMessage, ids: AcquirerIds) {
+  return {
+    mti: originalMti, stan: ids.stan, dt: ids.dt, rrn: ids.rrn, terminalId: ids.terminalId, merchantId: ids.merchantId,
+    processingCode: field(acqMsg, 3) ?? '000000', amount: field(acqMsg, 4) ?? '0', currency: field(acqMsg, 49) ?? '',
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * 0220 completion (capture) of an authorization (docs/switch.md, "Flows"):
+ *
+ *   find the original (DE90 + DE41 + DE42) ─ not capturable → answer (one write)
+ *     └─ claim it: 'capturing' as its next step, with the capture's own row (one transaction; a reversal or
+ *        another capture that claimed first wins, and this one looks again)
+ *        → 0220 to the acquirer that authorized it, with the DE41/DE42 it was sent with
+ *        → approved: ledger commit + 'captured' + the capture's answer (one transaction)
+ *          declined or unanswered: the original back to 'approved' + the capture's answer
+ *
+ * No database connection is held while the acquirer works on the capture.
+ */
+import { IsoMessage } from '../../iso8583/index.js';
+import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
+import { newTxnId } from '../ids.js';
+import { dayOf, daysOfDe7, dupKey, mtiClass, pspKey } from '../keys.js';
+import type { Intent, TxnRow } from '../store/index.js';
+import { mapResponseCode, originalData, parseOriginalData, pspResponse } from '../translate.js';
+import { APPROVED, childIntent, field, hasAll, safeErr, type FlowContext } from './context.js';
+
+/** A claim another instance holds (a capture at the acquirer) is waited for this long before answering 91. */
+const CLAIM_WAIT_MS = 100;
+
+export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> {
+  const codes = c.codes;
+  if (!hasAll(msg, [4, 7, 11, 41, 42]) || !/^[0-9]{1,12}$/.test(field(msg, 4)!)) return pspResponse(msg, codes.formatError);
+  const orig = parseOriginalData(field(msg, 90));
+  if (!orig) return pspResponse(msg, codes.formatError);
+  const terminal = field(msg, 41)!;
+  const merchantId = field(msg, 42)!;
+  const amount = BigInt(field(msg, 4)!);
+  return c.mutex.run(pspKey(ctx.psp, orig.stan, terminal, merchantId), async () => {
+    const now = Date.now();
+    const txnId = newTxnId(now);
+    const day = dayOf(now);
+    const deadline = now + maxWait(c);
+    for (;;) {
+      const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
+      const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount);
+      const answer = (code: string, reason: string, state: 'approved' | 'declined' = 'declined') => recordAnswer(c, msg, ctx.psp, row, { state, code, reason }, original);
+      if (!original) return answer('25', 'original not found'); // unable to locate record
+      if (original.state === 'capturing' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, CLAIM_WAIT_MS));
+        continue;
+      }
+      if (original.kind !== 'auth' || (original.state !== 'approved' && original.state !== 'captured')) return answer('12', `original is ${original.state}`);
+      if (original.state === 'captured') {
+        const same = original.captured_amount !== null && BigInt(original.captured_amount) === amount;
+        return answer(same ? APPROVED : '12', same ? 'already captured' : 'captured with another amount', same ? 'approved' : 'declined');
+      }
+      const authorized = BigInt(original.approved_amount ?? original.amount ?? '0');
+      if (amount <= 0n || amount > authorized) return answer('13', 'amount above the authorization');
+
+      // Claim: the capture's row and 'capturing' as the original's next step, together.
+      const claimed = await c.d.store.transact(async (tx) => {
+        const ins = await tx.intent(row);
+        if (!ins.inserted) return 'duplicate' as const;
+        const ok = await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'capturing', ref: txnId, amount });
+        if (!ok) throw new LostRace();
+        return 'claimed' as const;
+      }).catch((e: unknown) => {
+        if (e instanceof LostRace) return 'lost' as const;
+        throw e;
+      });
+      if (claimed === 'lost') continue; // a reversal or another capture came first: look again
+      if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+
+      const acq = c.d.acquirers.get(original.acquirer!);
+      const ids = c.terminalIds(original);
+      const acqMsg = new IsoMessage('0220', {
+        3: field(msg, 3) ?? '000000', 4: amount.toString().padStart(12, '0'), 7: transmissionDateTime(), 11: acq.link.nextStan(), 37: original.acq_rrn!,
+        41: ids.terminalId, 42: ids.merchantId, 49: original.currency ?? '', 90: originalData(original.mti, original.acq_stan!, original.acq_dt!),
+      });
+      let code: string;
+      try {
+        const res = await c.d.acquirers.request(original.acquirer!, acqMsg, [original.acquirer!]);
+        code = mapResponseCode(acq.def.response_codes, field(res, 39));
+      } catch (e) {
+        c.d.log.warn({ err: safeErr(e), txnId: original.id }, 'capture not answered by the acquirer');
+        code = '';
+      }
+      const captured = code === APPROVED;
+      await c.d.store.transact(async (tx) => {
+        // The claim is ours unless the sweeper took it back (a capture unanswered far longer than any timeout).
+        const ours = await tx.transition({
+          txnId: original.id, day: original.day, seq: original.seq + 2, state: captured ? 'captured' : 'approved', ref: txnId,
+          ...(captured ? { amount } : { reason: code ? `capture declined ${code}` : 'capture not answered' }),
+        });
+        if (!ours) throw new Error('the capture claim was taken back before its answer was recorded');
+        if (captured) {
+          const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]);
+          if (r instanceof Error) throw r;
+        }
+        await tx.transition({ txnId, day, seq: 1, state: captured ? 'approved' : code ? 'declined' : 'failed', code: code || codes.unavailable, reason: captured ? 'captured' : 'acquirer' });
+      });
+      return pspResponse(msg, code || codes.unavailable, { rrn: original.acq_rrn, authCode: original.auth_code });
+    }
+  });
+}
+
+class LostRace extends Error {}
+
+/** How long a capture or reversal waits for a claim held elsewhere: the longest acquirer answer, and a margin. */
+export function maxWait(c: FlowContext): number {
+  return Math.max(1_000, ...c.d.acquirers.all().map((a) => a.timeoutMs)) + 2_000;
+}
+
+/** The authorization (or financial request) a capture or reversal names by DE90, DE41 and DE42. */
+export function findOriginal(c: FlowContext, psp: string, orig: { mti: string; stan: string; dt: string }, terminal: string, merchant: string): Promise<TxnRow | undefined> {
+  return c.d.store.original(psp, [dupKey(mtiClass(orig.mti), orig.stan, terminal, merchant, orig.dt)], daysOfDe7(orig.dt));
+}
+
+/** A capture or reversal answered without an acquirer round trip: its row with the answer, one write (or the replay of an earlier copy). */
+export async function recordAnswer(
+  c: FlowContext, msg: IsoMessage, psp: string, row: Intent, a: { state: 'declined' | 'acknowledged' | 'approved'; code: string; reason: string }, original: TxnRow | undefined,
+): Promise<IsoMessage> {
+  const res = await c.d.store.intent({ ...row, answer: a });
+  if (!res.inserted) return c.duplicate(msg, psp, row.dupKey!, [row.day]);
+  return pspResponse(msg, a.code, { rrn: original?.acq_rrn ?? null, authCode: original?.auth_code ?? null });
+}

@@ -1,0 +1,141 @@
+/**
+ * What every flow shares: its dependencies, the per-transaction mutex, the in-memory sets that spare the
+ * database a round trip (orphan reversals seen, requests timed out), and the small helpers that build rows
+ * and answers the same way in every flow.
+ */
+import type { Logger } from 'pino';
+import { IsoMessage } from '../../iso8583/index.js';
+import { isSwitchError } from '../../errors.js';
+import type { Ledger } from '../../ledger/index.js';
+import type { RoutingEngine } from '../../routing/engine.js';
+import type { MerchantDef } from '../../routing/types.js';
+import type { SwitchConfig } from '../config.js';
+import type { AcquirerSet } from '../acquirers.js';
+import { RrnGenerator } from '../ids.js';
+import { KeyedMutex } from '../mutex.js';
+import { dupKey, mtiClass } from '../keys.js';
+import type { Intent, SafEntry, SwitchStore, TxnKind, TxnRow } from '../store/index.js';
+import { pspResponse, reversalFields, type ReversalSubject } from '../translate.js';
+
+export interface FlowDeps {
+  config: SwitchConfig;
+  store: SwitchStore;
+  ledger: Ledger;
+  engine: RoutingEngine;
+  acquirers: AcquirerSet;
+  /** Merchants by DE42, from the active rule set. */
+  merchants: () => ReadonlyMap<string, MerchantDef>;
+  log: Logger;
+  /** Wakes the store-and-forward worker after a reversal is queued. */
+  kickSaf: () => void;
+  observer?: FlowObserver;
+  /** Test-only crash points (docs/faults.md): called at each named point of a flow; off unless a test sets it. */
+  faultHook?: (point: FaultPoint, txnId: string) => void | Promise<void>;
+}
+
+export type FaultPoint = 'after-intent' | 'after-send' | 'after-answer' | 'after-outcome';
+
+/** Hooks for metrics and the transaction log line. */
+export interface FlowObserver {
+  outcome(o: {
+    psp: string; mti: string; responseCode: string; acquirer: string | null; terminal: string | null; rule: string | null; rulesVersion: number | null;
+    risk: string | null; switchMs: number; acquirerMs: number | null; panMasked: string | null; txnId: string | null;
+  }): void;
+  lateResponse?(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;
+}
+
+export const APPROVED = '00';
+
+export class FlowContext {
+  readonly rrn = new RrnGenerator();
+  readonly mutex = new KeyedMutex();
+  /** Orphan reversals seen by this instance (and loaded at start), by PSP + orphan key. */
+  readonly orphans = new Set<string>();
+  /** Requests that timed out, by acquirer match key, to name the transaction when a late answer arrives. */
+  readonly timedOut = new Map<string, { txnId: string; day: string; at: number }>();
+  stopping = false;
+
+  constructor(readonly d: FlowDeps) {}
+
+  get codes(): SwitchConfig['responseCodes'] {
+    return this.d.config.responseCodes;
+  }
+
+  async fault(point: FaultPoint, txnId: string): Promise<void> {
+    if (this.d.faultHook) await this.d.faultHook(point, txnId);
+  }
+
+  /** A reversal owed to the acquirer, without card data: the original is named by DE90, DE37, DE41, DE42. */
+  reversalEntry(txnId: string, day: string, acquirer: string, mti: '0400' | '0420', subject: ReversalSubject): SafEntry {
+    const fields = reversalFields(this.d.acquirers.nextStan(acquirer), subject);
+    return { txn_id: txnId, txn_day: day, acquirer, mti, fields, expires_at: new Date(Date.now() + this.d.config.saf.expireAfterMs) };
+  }
+
+  /** The subject of a reversal of `row`, as the acquirer got it (the DE41/DE42 stored with the intent). */
+  subjectOf(row: Pick<TxnRow, 'mti' | 'acq_stan' | 'acq_dt' | 'acq_rrn' | 'acq_tid' | 'acq_mid' | 'terminal' | 'amount' | 'currency'>): ReversalSubject {
+    const ids = this.terminalIds(row);
+    return {
+      mti: row.mti, stan: row.acq_stan ?? '', dt: row.acq_dt ?? '', rrn: row.acq_rrn ?? '', ...ids,
+      processingCode: '000000', amount: row.amount ?? '0', currency: row.currency ?? '',
+    };
+  }
+
+  /** DE41/DE42 at the acquirer: as the original was sent (stored with its intent); for rows of the first layout, from the rules. */
+  terminalIds(row: Pick<TxnRow, 'acq_tid' | 'acq_mid' | 'terminal'>): { terminalId: string; merchantId: string } {
+    if (row.acq_tid !== null && row.acq_mid !== null) return { terminalId: row.acq_tid, merchantId: row.acq_mid };
+    const t = this.d.engine.current().terminals.get(row.terminal ?? '');
+    return { terminalId: t?.terminalId ?? (row.terminal ?? '').padEnd(8).slice(0, 8), merchantId: t?.merchantId ?? ''.padEnd(15) };
+  }
+
+  /** The original's answer re-addressed to a duplicate or repeat of it (code, RRN, auth code). */
+  replay(msg: IsoMessage, row: Pick<TxnRow, 'state' | 'response_code' | 'acq_rrn' | 'auth_code'>): IsoMessage {
+    if (row.response_code === null || row.state === 'sent') return pspResponse(msg, this.codes.duplicate);
+    return pspResponse(msg, row.response_code, { rrn: row.acq_rrn, authCode: row.auth_code });
+  }
+
+  /**
+   * Another request (on another instance, or an earlier life of this one) holds this duplicate key: wait a
+   * little for its answer and replay it; a duplicate whose original never got one gets `duplicate` (94).
+   */
+  async duplicate(msg: IsoMessage, psp: string, key: string, days: readonly string[]): Promise<IsoMessage> {
+    for (let i = 0; i < 50; i++) {
+      const row = await this.d.store.byDupKey(psp, key, days);
+      if (row && row.state !== 'sent' && row.state !== 'capturing') return this.replay(msg, row);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return pspResponse(msg, this.codes.duplicate);
+  }
+}
+
+export function field(msg: IsoMessage, n: number): string | undefined {
+  const v = msg.get(n);
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function hasAll(msg: IsoMessage, fields: readonly number[]): boolean {
+  for (const f of fields) if (field(msg, f) === undefined) return false;
+  return true;
+}
+
+/** The duplicate key of a PSP request (its own MTI class, DE11, DE41, DE42, DE7). */
+export function requestDupKey(msg: IsoMessage): string {
+  return dupKey(mtiClass(msg.mti), field(msg, 11) ?? '', field(msg, 41) ?? '', field(msg, 42) ?? '', field(msg, 7) ?? '');
+}
+
+/** The row of a capture or reversal: a transaction of its own that names its original. */
+export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoMessage, psp: string, original: TxnRow | undefined, amount: bigint | null): Intent {
+  return {
+    txnId, attempt: 1, day, kind, psp, mti: msg.mti, pspStan: field(msg, 11)!, pspTerminal: field(msg, 41)!, pspMerchant: field(msg, 42)!,
+    pspDt: field(msg, 7)!, dupKey: requestDupKey(msg), orphanKey: null, originalId: original?.id ?? null, originalDay: original?.day ?? null,
+    amount, currency: field(msg, 49) ?? original?.currency ?? null, panHash: original?.pan_hash ?? null, panMasked: original?.pan_masked ?? null,
+    merchant: field(msg, 42)!, acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
+    acqRrn: original?.acq_rrn ?? null, acqDt: null, acqTid: original?.acq_tid ?? null, acqMid: original?.acq_mid ?? null, rulesVersion: null, explanation: null,
+  };
+}
+
+/** Error details for logs: code and message only, digits that could be a PAN scrubbed. */
+export function safeErr(e: unknown): { code?: string; message: string } {
+  if (isSwitchError(e)) return { code: e.code, message: e.message };
+  if (e instanceof Error) return { code: (e as { code?: string }).code, message: e.message.replace(/\d{13,19}/g, '[digits]') };
+  return { message: String(e) };
+}

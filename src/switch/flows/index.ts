@@ -1,0 +1,101 @@
+/**
+ * The switch's message flows (docs/switch.md): the PSP server's handler. Each request class has its own
+ * module, readable top-down: authorize.ts (0100, 0200), completion.ts (0220), reversal.ts (0400, 0420),
+ * network.ts (0800). This one routes by MTI class, folds duplicates that arrive while their original is still
+ * being worked into one answer, and records late acquirer answers.
+ */
+import type { IsoMessage } from '../../iso8583/index.js';
+import { maskPan } from '../../iso8583/index.js';
+import type { PspRequestContext } from '../../net/index.js';
+import { mtiClass } from '../keys.js';
+import { pspResponse } from '../translate.js';
+import { authorize } from './authorize.js';
+import { capture } from './completion.js';
+import { FlowContext, field, requestDupKey, safeErr, type FlowDeps } from './context.js';
+import { network } from './network.js';
+import { reverse } from './reversal.js';
+
+export type { FlowDeps, FlowObserver, FaultPoint } from './context.js';
+export { safeErr } from './context.js';
+
+export class Flows {
+  private readonly c: FlowContext;
+  /** Answers still being worked out, by PSP + duplicate key: a duplicate waits for the original's answer. */
+  private readonly inFlight = new Map<string, Promise<IsoMessage>>();
+
+  constructor(d: FlowDeps) {
+    this.c = new FlowContext(d);
+  }
+
+  async loadOrphans(): Promise<void> {
+    for (const r of await this.c.d.store.recentOrphans()) this.c.orphans.add(`${r.psp}|${r.orig_key}`);
+  }
+
+  stop(): void {
+    this.c.stopping = true;
+  }
+
+  /**
+   * The PSP server's handler. A failure below (database down, a write refused) answers `unavailable` (91):
+   * nothing was promised, and a request that was already sent has an intent without an answer, which the
+   * sweeper's recovery reverses once the database is back.
+   */
+  async handle(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage | null> {
+    try {
+      return await this.route(msg, ctx);
+    } catch (e) {
+      this.c.d.log.error({ err: safeErr(e), mti: msg.mti }, 'request failed: answering unavailable');
+      return pspResponse(msg, this.c.codes.unavailable);
+    }
+  }
+
+  private route(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> | IsoMessage {
+    const cls = mtiClass(msg.mti);
+    switch (cls) {
+      case '0100':
+      case '0200':
+        return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, cls === '0100' ? 'auth' : 'financial'));
+      case '0220':
+        return this.dedupe(msg, ctx, () => capture(this.c, msg, ctx));
+      case '0400':
+      case '0420':
+        return this.dedupe(msg, ctx, () => reverse(this.c, msg, ctx));
+      case '0800':
+        return network(msg);
+      default:
+        return pspResponse(msg, '12'); // invalid transaction
+    }
+  }
+
+  /** Same duplicate key while the original is in flight here: wait for its answer and replay it. */
+  private async dedupe(msg: IsoMessage, ctx: PspRequestContext, run: () => Promise<IsoMessage>): Promise<IsoMessage> {
+    const key = `${ctx.psp}|${requestDupKey(msg)}`;
+    const pending = this.inFlight.get(key);
+    if (pending) {
+      const original = await pending;
+      return pspResponse(msg, field(original, 39) ?? this.c.codes.duplicate, { rrn: field(original, 37) ?? null, authCode: field(original, 38) ?? null });
+    }
+    const p = run();
+    this.inFlight.set(key, p);
+    try {
+      return await p;
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  /** The link's unmatched handler: a late answer is logged and recorded, never forwarded nor posted. */
+  onUnmatched(msg: IsoMessage, info: { reason: string; link: string }): void {
+    const code = field(msg, 39);
+    const key = `${info.link}|${field(msg, 41) ?? ''}|${field(msg, 11) ?? ''}`;
+    const hit = this.c.timedOut.get(key);
+    const pan = field(msg, 2);
+    this.c.d.log.warn({ acquirer: info.link, reason: info.reason, mti: msg.mti, responseCode: code, pan: pan ? maskPan(pan) : undefined, txnId: hit?.txnId }, 'late or unmatched acquirer answer: not forwarded, not posted');
+    this.c.d.observer?.lateResponse?.({ acquirer: info.link, mti: msg.mti, responseCode: code });
+    if (hit) {
+      this.c.d.store.note(hit.txnId, hit.day, 'late_response', { code: code ?? null }).catch((e: unknown) => this.c.d.log.error({ err: safeErr(e) }, 'could not record late answer'));
+    }
+    const now = Date.now();
+    if (this.c.timedOut.size > 10_000) for (const [k, v] of this.c.timedOut) if (now - v.at > 600_000) this.c.timedOut.delete(k);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * 0400 / 0420 reversal from the PSP (docs/switch.md, "Flows"):
+ *
+ *   find the original (DE90 + DE41 + DE42)
+ *     ├─ none: an orphan ─ acknowledge, record it (the original is declined should it arrive later)
+ *     ├─ approved or captured ─ ONE transaction: 'reversed' as its next step, its money released (hold rolled
+ *     │                         back, or committed money moved back), the reversal queued for its acquirer,
+ *     │                         the reversal's own row; then 00
+ *     ├─ capturing (a capture at the acquirer) ─ wait for it, then look again
+ *     ├─ still in flight ('sent', on another instance) ─ 91, nothing recorded: the PSP's repeat is worked later
+ *     └─ anything else (timed out, declined, reversed, expired) ─ acknowledged, nothing moves
+ */
+import type { IsoMessage } from '../../iso8583/index.js';
+import type { PspRequestContext } from '../../net/index.js';
+import { newTxnId } from '../ids.js';
+import { dayOf, mtiClass, orphanKey, pspKey } from '../keys.js';
+import { parseOriginalData, pspResponse } from '../translate.js';
+import { APPROVED, childIntent, field, hasAll, type FlowContext } from './context.js';
+import { findOriginal, maxWait, recordAnswer } from './completion.js';
+
+export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> {
+  const codes = c.codes;
+  if (!hasAll(msg, [7, 11, 41, 42])) return pspResponse(msg, codes.formatError);
+  // The original is named by DE90 (original MTI, DE11, DE7): its DE7 leads the key it was filed under.
+  const orig = parseOriginalData(field(msg, 90));
+  if (!orig) return pspResponse(msg, codes.formatError);
+  const terminal = field(msg, 41)!;
+  const merchantId = field(msg, 42)!;
+  const safMti: '0400' | '0420' = mtiClass(msg.mti) === '0400' ? '0400' : '0420';
+  const amountText = field(msg, 4);
+  return c.mutex.run(pspKey(ctx.psp, orig.stan, terminal, merchantId), async () => {
+    const now = Date.now();
+    const txnId = newTxnId(now);
+    const day = dayOf(now);
+    const deadline = now + maxWait(c);
+    for (;;) {
+      const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
+      const row = childIntent(txnId, day, 'reversal', msg, ctx.psp, original, amountText && /^[0-9]{1,12}$/.test(amountText) ? BigInt(amountText) : null);
+      const ack = (reason: string) => recordAnswer(c, msg, ctx.psp, row, { state: 'acknowledged', code: APPROVED, reason }, original);
+      if (!original) {
+        // Orphan: acknowledge, record, and decline the original should it arrive later (on any instance).
+        const key = orphanKey(orig.stan, terminal, merchantId);
+        const res = await c.d.store.transact(async (tx) => {
+          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'orphan reversal' } });
+          if (ins.inserted) await tx.orphan(ctx.psp, key, txnId);
+          return ins.inserted;
+        });
+        c.orphans.add(`${ctx.psp}|${key}`);
+        if (!res) return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        return pspResponse(msg, APPROVED);
+      }
+      if (original.state === 'capturing' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (original.state === 'approved' || original.state === 'captured') {
+        const saf = c.reversalEntry(original.id, original.day, original.acquirer!, safMti, c.subjectOf(original));
+        const outcome = await c.d.store.transact(async (tx) => {
+          if (!(await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'reversed', ref: txnId }))) return 'lost' as const;
+          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'reversed' } });
+          if (!ins.inserted) throw new DuplicateReversal();
+          const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day)]);
+          if (r instanceof Error) throw r;
+          await tx.queueSaf(saf);
+          return 'reversed' as const;
+        }).catch((e: unknown) => {
+          if (e instanceof DuplicateReversal) return 'duplicate' as const;
+          throw e;
+        });
+        if (outcome === 'lost') continue; // a capture or another reversal came first: look again
+        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        c.d.kickSaf();
+        return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
+      }
+      if (original.state === 'sent' || original.state === 'capturing') {
+        // Still in flight (on another instance: this one serializes on the key). Acknowledging now could
+        // lose the reversal if the original is approved after it; answer 91 and record nothing, so the
+        // PSP's repeat (0401/0421) is worked again once the original has its outcome.
+        return pspResponse(msg, codes.unavailable);
+      }
+      // Timed out (our reversal is already queued), already reversed, declined, failed or expired: nothing to move.
+      return ack(`original is ${original.state}`);
+    }
+  });
+}
+
+class DuplicateReversal extends Error {}

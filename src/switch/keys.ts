@@ -1,0 +1,52 @@
+/**
+ * The keys the switch files transactions under, each built in this one place (docs/switch.md, "Duplicates and
+ * repeats"), and the transaction day that partitions every row of a transaction (docs/retention.md).
+ */
+
+/** The MTI class duplicates and repeats share: 0101 → 0100, 0421 → 0420, 0221 → 0220. */
+export function mtiClass(mti: string): string {
+  return mti.slice(0, 3) + (mti[3] === '1' ? '0' : mti[3]!);
+}
+
+/**
+ * Duplicate key of a PSP request: DE7 first, then MTI class, DE11, DE41, DE42. DE7 leads so that keys are
+ * roughly time-ordered: the unique index only ever inserts near its right edge, whatever the table's size.
+ */
+export function dupKey(cls: string, stan: string, terminal: string, merchant: string, dt: string): string {
+  return `${dt}|${cls}|${stan}|${terminal}|${merchant}`;
+}
+
+/** Key of an original a reversal names (DE11, DE41, DE42), as recorded for orphan reversals. */
+export function orphanKey(stan: string, terminal: string, merchant: string): string {
+  return `${stan}|${terminal}|${merchant}`;
+}
+
+/** In-process serialization key of an authorization and everything that refers to it. */
+export function pspKey(psp: string, stan: string, terminal: string, merchant: string): string {
+  return `${psp}|${orphanKey(stan, terminal, merchant)}`;
+}
+
+/** UTC day (YYYY-MM-DD) of a time. */
+export function dayOf(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** `day` shifted by `n` days. */
+export function addDays(day: string, n: number): string {
+  return dayOf(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000);
+}
+
+/**
+ * The days an original named by its DE7 (MMDDhhmmss, GMT) was most likely filed under: the latest date with
+ * that month and day not after tomorrow, and its neighbours (clocks differ around midnight).
+ */
+export function daysOfDe7(de7: string, now: number = Date.now()): string[] {
+  const today = dayOf(now);
+  const m = /^(\d{2})(\d{2})/.exec(de7);
+  if (!m) return [addDays(today, -1), today];
+  const year = Number(today.slice(0, 4));
+  let day = `${year}-${m[1]}-${m[2]}`;
+  if (Number.isNaN(Date.parse(`${day}T00:00:00Z`)) || dayOf(Date.parse(`${day}T00:00:00Z`)) !== day) return [addDays(today, -1), today];
+  if (day > addDays(today, 1)) day = `${year - 1}-${m[1]}-${m[2]}`;
+  return [addDays(day, -1), day, addDays(day, 1)];
+}

@@ -1,0 +1,159 @@
+/**
+ * The switch store: every statement on the switch's tables (switch_*), for the flows, the SAF worker and the
+ * sweeper, which write no SQL of their own (docs/switch.md, "The durable record").
+ *
+ *   intents()      the intent write stream (one dedicated connection, one statement per batch)
+ *   answer()       the outcome write stream (same; the ledger's hold CTEs ride in its statement)
+ *   transact(fn)   a transaction on the shared pool for everything else (SwitchTx + the ledger's runInTx)
+ *   reads          current state, duplicates, originals, orphan reversals
+ *   saf, sweep     the SAF queue and the sweeper's scans
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { createGroupCommit, type BatchInfo, type GroupCommitStats, type GroupCommitter } from '../../store/group-commit.js';
+import { migrate } from '../../store/migrate.js';
+import { inTransaction } from '../../store/tx.js';
+import type { Ledger } from '../../ledger/index.js';
+import { addDays, dayOf } from '../keys.js';
+import { flushIntents, outcomeFlusher, type AnswerWrite } from './hot.js';
+import type { Intent, IntentResult, TxnRow } from './rows.js';
+import { SafQueue } from './saf.js';
+import { SweepQueries } from './sweep.js';
+import { SwitchTx } from './tx.js';
+
+export * from './rows.js';
+export type { AnswerWrite } from './hot.js';
+export { SwitchTx } from './tx.js';
+export { SafQueue, type SafRow } from './saf.js';
+export { SweepQueries, txnIdAt, type LostIntent, type OpenAuth, type StaleClaim } from './sweep.js';
+export { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './queries.js';
+
+export const SWITCH_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
+
+/** Days of partitions kept ahead of today. */
+export const PARTITION_DAYS_AHEAD = 7;
+
+const TXN_COLUMNS = `id, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, state, amount::text, currency,
+  pan_hash, pan_masked, merchant, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, response_code, auth_code,
+  approved_amount::text, captured_amount::text, seq, rules_version, explanation, created_at, updated_at, to_char(day, 'YYYY-MM-DD') as day`;
+
+export interface SwitchStoreOptions {
+  /** The shared pool: reads, transact(), the SAF queue and the sweeper. */
+  pool: pg.Pool;
+  /** Dedicated one-connection pools of the two write streams (default: the shared pool). */
+  intentPool?: pg.Pool;
+  answerPool?: pg.Pool;
+  ledger: Ledger;
+  /** Longest wait of a batch's first write (default 0: a batch goes as soon as its stream is idle). */
+  maxWaitMs?: number;
+  migrate?: boolean;
+  onBatch?: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
+}
+
+export class SwitchStore {
+  readonly pool: pg.Pool;
+  readonly saf: SafQueue;
+  readonly sweep: SweepQueries;
+  private readonly intentStream: GroupCommitter<Intent, IntentResult>;
+  private readonly answerStream: GroupCommitter<AnswerWrite, { written: boolean }>;
+
+  private constructor(o: SwitchStoreOptions) {
+    this.pool = o.pool;
+    this.saf = new SafQueue(o.pool);
+    this.sweep = new SweepQueries(o.pool);
+    const common = { maxWaitMs: o.maxWaitMs ?? 0, maxInFlight: 1, maxBatch: 1024, begin: null };
+    this.intentStream = createGroupCommit<Intent, IntentResult>({
+      ...common,
+      pool: o.intentPool ?? o.pool,
+      name: 'switch-intent',
+      flush: flushIntents,
+      ...(o.onBatch ? { onBatch: (i: BatchInfo) => o.onBatch!({ ...i, stream: 'intent' }) } : {}),
+    });
+    this.answerStream = createGroupCommit<AnswerWrite, { written: boolean }>({
+      ...common,
+      pool: o.answerPool ?? o.pool,
+      name: 'switch-answer',
+      flush: outcomeFlusher(o.ledger),
+      ...(o.onBatch ? { onBatch: (i: BatchInfo) => o.onBatch!({ ...i, stream: 'answer' }) } : {}),
+    });
+  }
+
+  static async open(o: SwitchStoreOptions): Promise<SwitchStore> {
+    if (o.migrate !== false) await migrate(o.pool, { module: 'switch', dir: SWITCH_MIGRATIONS_DIR });
+    const store = new SwitchStore(o);
+    await store.ensurePartitions();
+    return store;
+  }
+
+  /** Day partitions from yesterday to PARTITION_DAYS_AHEAD days ahead (idempotent; the runtime calls it hourly). */
+  async ensurePartitions(now = Date.now()): Promise<number> {
+    const today = dayOf(now);
+    const { rows } = await this.pool.query<{ n: number }>('select switch_day_partitions($1::date, $2::date) as n', [addDays(today, -1), addDays(today, PARTITION_DAYS_AHEAD)]);
+    return rows[0]?.n ?? 0;
+  }
+
+  /** The intent (or a decision made without an acquirer): durable when this resolves. */
+  intent(i: Intent): Promise<IntentResult> {
+    return this.intentStream.submit(i);
+  }
+
+  /** An answer with its hold or queued reversal: all durable, or none (see hot.ts). */
+  answer(w: AnswerWrite): Promise<{ written: boolean }> {
+    return this.answerStream.submit(w);
+  }
+
+  transact<T>(fn: (tx: SwitchTx) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, (client) => fn(new SwitchTx(client)));
+  }
+
+  stats(): { intent: GroupCommitStats; answer: GroupCommitStats } {
+    return { intent: this.intentStream.stats(), answer: this.answerStream.stats() };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.intentStream.close(), this.answerStream.close()]);
+  }
+
+  // ── reads ────────────────────────────────────────────────────────────────────────────────────────────
+
+  async get(id: string, day?: string): Promise<TxnRow | undefined> {
+    const { rows } = await this.pool.query<TxnRow>(
+      `select ${TXN_COLUMNS} from switch_txn where id = $1 ${day ? 'and day = $2::date' : ''}`,
+      day ? [id, day] : [id],
+    );
+    return rows[0];
+  }
+
+  /** The transaction filed under a duplicate key on one of `days`. */
+  async byDupKey(psp: string, dupKey: string, days: readonly string[]): Promise<TxnRow | undefined> {
+    const { rows } = await this.pool.query<TxnRow>({
+      name: 'switch_by_dup',
+      text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and dup_key = $2 and day = any($3::date[]) order by created_at desc limit 1`,
+      values: [psp, dupKey, days],
+    });
+    return rows[0];
+  }
+
+  /** The authorization or financial request filed under one of `dupKeys` (its possible classes) on one of `days`. */
+  async original(psp: string, dupKeys: readonly string[], days: readonly string[]): Promise<TxnRow | undefined> {
+    const { rows } = await this.pool.query<TxnRow>({
+      name: 'switch_original',
+      text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and dup_key = any($2::text[]) and day = any($3::date[])
+               and kind in ('auth', 'financial') order by created_at desc limit 1`,
+      values: [psp, dupKeys, days],
+    });
+    return rows[0];
+  }
+
+  /** Orphan reversals recorded in the last week: originals arriving later are declined. */
+  async recentOrphans(): Promise<Array<{ psp: string; orig_key: string }>> {
+    const { rows } = await this.pool.query<{ psp: string; orig_key: string }>(`select psp, orig_key from switch_orphan_reversal where created_at > now() - interval '7 days'`);
+    return rows;
+  }
+
+  /** A note on a transaction outside any flow (a late answer): best effort, on the shared pool. */
+  async note(txnId: string, day: string, event: 'late_response', data: Record<string, unknown>): Promise<void> {
+    await this.pool.query('insert into switch_note (txn_id, day, event, data) values ($1, $2, $3, $4)', [txnId, day, event, JSON.stringify(data)]);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The store-and-forward queue's SQL (switch_saf, switch_dead_letter): a small working table, claimed with a
+ * lease (FOR UPDATE SKIP LOCKED) so several instances share it without sending an entry twice at once.
+ * Closing an entry also moves its transaction from timed out (or failed) to reversed, in the same transaction.
+ */
+import type pg from 'pg';
+import { inTransaction } from '../../store/tx.js';
+import { SwitchTx } from './tx.js';
+
+export interface SafRow {
+  id: string;
+  txn_id: string;
+  txn_day: string;
+  acquirer: string;
+  mti: '0400' | '0420';
+  fields: Record<string, string>;
+  attempts: number;
+  expires_at: Date;
+}
+
+export class SafQueue {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Due entries, each leased for `leaseSec` (its attempt counted now). */
+  async claim(leaseSec: number, limit = 100): Promise<SafRow[]> {
+    const { rows } = await this.pool.query<SafRow>(
+      `update switch_saf s set attempts = s.attempts + 1, next_at = now() + make_interval(secs => $1)
+       where s.id in (select id from switch_saf where done_at is null and next_at <= now() order by next_at limit $2 for update skip locked)
+       returning s.id, s.txn_id, to_char(s.txn_day, 'YYYY-MM-DD') as txn_day, s.acquirer, s.mti, s.fields, s.attempts, s.expires_at`,
+      [leaseSec, limit],
+    );
+    return rows;
+  }
+
+  /** The acquirer answered: close the entry, and a transaction still waiting for it is now reversed. */
+  async done(r: SafRow, o: { mti: string; code: string }): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query('update switch_saf set done_at = now(), response_code = $2 where id = $1', [r.id, o.code]);
+      await client.query(
+        `insert into switch_outcome (txn_id, seq, day, state, reason)
+         select v.id, v.seq + 1, v.day, 'reversed', 'reversal answered ' || $3 from switch_txn v
+          where v.id = $1 and v.day = $2::date and v.state in ('timed_out', 'failed')
+         on conflict do nothing`,
+        [r.txn_id, r.txn_day, o.code],
+      );
+      await new SwitchTx(client).note(r.txn_id, r.txn_day, 'reversal_sent', { mti: o.mti, attempts: r.attempts, code: o.code });
+    });
+  }
+
+  async backoff(id: string, seconds: number, error: string): Promise<void> {
+    await this.pool.query(`update switch_saf set next_at = now() + make_interval(secs => $2), last_error = $3 where id = $1 and done_at is null`, [id, seconds, error]);
+  }
+
+  async deadLetter(r: SafRow, reason: string): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query('update switch_saf set done_at = now() where id = $1', [r.id]);
+      await client.query(
+        `insert into switch_dead_letter (saf_id, txn_id, acquirer, mti, attempts, reason) values ($1, $2, $3, $4, $5, $6)
+         on conflict (saf_id) do update set retried_at = null, attempts = excluded.attempts, reason = excluded.reason, created_at = now()`,
+        [r.id, r.txn_id, r.acquirer, r.mti, r.attempts - 1, reason],
+      );
+      await new SwitchTx(client).note(r.txn_id, r.txn_day, 'dead_letter', { reason });
+    });
+  }
+
+  /** Puts a dead letter back in the queue (operator retry); false when it is not a dead letter. */
+  async retry(safId: string): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      const { rowCount } = await client.query('update switch_dead_letter set retried_at = now() where saf_id = $1 and retried_at is null', [safId]);
+      if (!rowCount) return false;
+      await client.query(`update switch_saf set done_at = null, attempts = 0, next_at = now(), expires_at = greatest(expires_at, now() + interval '1 day') where id = $1`, [safId]);
+      return true;
+    });
+  }
+
+  async depth(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('select count(*) as n from switch_saf where done_at is null');
+    return Number(rows[0]?.n ?? 0);
+  }
+}
