@@ -1,5 +1,5 @@
 /**
- * npm run bench:e2e [-- --duration 8 --rate 2000 --connections 8 --depth 64 --only switch|saturation|relay]
+ * npm run bench:e2e [-- --duration 8 --rate 2000 --low-rate 200 --connections 8 --depth 64 --only switch|saturation|relay]
  *
  * Authorizations end to end: PSP client → switch (unpack, duplicate check, merchant, risk, routing, durable
  * intent, translate) → acquirer simulator (zero latency, journal off) → switch (translate back, durable
@@ -40,6 +40,7 @@ import { loadConfig } from '../src/switch/config.js';
 import { startSwitch } from '../src/switch/runtime.js';
 import { startAcquirerSimulator, type AcquirerSimulator } from '../simulators/acquirer/index.js';
 import { PspClient } from '../simulators/psp/client.js';
+import { cpuNow, cpuPerOp, pidsCpuMs, type CpuSample } from './cpu.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -259,6 +260,7 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },
       rate: { type: 'string', default: '2000' },
+      'low-rate': { type: 'string', default: '200' },
       connections: { type: 'string', default: '8' },
       depth: { type: 'string', default: '64' },
       only: { type: 'string' },
@@ -267,6 +269,7 @@ async function main(): Promise<void> {
   const durationMs = Number(values.duration) * 1000;
   const warmupMs = Number(values.warmup) * 1000;
   const rate = Number(values.rate);
+  const lowRate = Number(values['low-rate']);
   const connections = Number(values.connections);
   const depth = Number(values.depth);
   const only = values.only;
@@ -286,6 +289,8 @@ async function main(): Promise<void> {
   let relayPerS = NaN;
   let p50 = NaN;
   let p99 = NaN;
+  let p50Low = NaN;
+  let cpu: ReturnType<typeof cpuPerOp> | undefined;
   const db = await database();
   const schema = `bench_e2e_${crypto.randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: db.serverUrl });
@@ -318,8 +323,26 @@ async function main(): Promise<void> {
       const { rows: held } = await h.pool.query<{ state: string }>(`select p.state from switch_txn t join ledger_plan p on p.id = t.id where t.psp_terminal = 'PROBE001'`);
       if (res.getString(39) !== '00' || held[0]?.state !== 'HOLD') throw new Error(`probe failed: ${res.getString(39)} ${held[0]?.state}`);
 
+      // CPU of Postgres, of the switch (this main thread) and of the load + simulators (the worker) over the timed window
+      let cpuA: CpuSample | undefined;
+      let cpuB: CpuSample | undefined;
+      // and of the backends of the two write streams, each on its own
+      const { rows: backends } = await h.pool.query<{ pid: number; app: string }>(`select pid, application_name as app from pg_stat_activity where application_name like 'iso8583-switch %'`);
+      const streamCpu = () => Object.fromEntries(['intents', 'answers'].map((k) => [k, pidsCpuMs(backends.filter((b) => b.app.endsWith(k)).map((b) => b.pid))]));
+      let sA: Record<string, number> = {};
+      let sB: Record<string, number> = {};
+      const ta = setTimeout(() => { cpuA = cpuNow(); sA = streamCpu(); }, warmupMs);
+      const tb = setTimeout(() => { cpuB = cpuNow(); sB = streamCpu(); }, warmupMs + durationMs);
       const sat = await load.run({ port: h.pspPort, connections, mode: 'closed', depth, rate: 0, warmupMs, durationMs, keyBase: 0 });
+      clearTimeout(ta);
+      clearTimeout(tb);
       authPerS = sat.answered / sat.seconds;
+      if (cpuA && cpuB) {
+        cpu = cpuPerOp(cpuA, cpuB, sat.answered);
+        rows.push(['saturation: CPU µs per authorization', `PostgreSQL ${cpu.postgresUs}, switch ${cpu.switchUs}, load + simulators ${cpu.loadUs}`]);
+        const per = (k: string) => Math.round((((sB[k] ?? 0) - (sA[k] ?? 0)) * 1000) / Math.max(1, sat.answered) * 10) / 10;
+        rows.push(['saturation: PostgreSQL µs per authorization', `intent backend ${per('intents')}, answer backend ${per('answers')}, the rest ${Math.round((cpu.postgresUs - per('intents') - per('answers')) * 10) / 10}`]);
+      }
       const approvedShare = (sat.codes['00'] ?? 0) / Math.max(1, sat.answered);
       if (approvedShare < 0.99) throw new Error(`saturation run was not approvals: ${JSON.stringify(sat.codes)}`);
       rows.push(['saturation: authorizations/s (closed loop)', `${Math.round(authPerS).toLocaleString('en-US')}  (${connections} connections × ${depth} in flight, ${sat.errors} errors)`]);
@@ -354,10 +377,11 @@ async function main(): Promise<void> {
         ({ p50, p99 } = await fixedRate(rate, 0));
         // Beyond its capacity the figures above are queueing: also show the latency at half the saturation rate.
         if (authPerS < rate * 1.1) await fixedRate(Math.max(50, Math.round(authPerS / 2 / 50) * 50), 150_000);
+        // A quiet hour: no batch has company, every write waits for its own commit.
+        ({ p50: p50Low } = await fixedRate(lowRate, 200_000));
       }
-      const gc = h.store.stats() as unknown as Record<string, unknown>;
-      const lg = h.ledger.stats() as unknown as Record<string, unknown>;
-      rows.push(['group commit: switch / ledger batches', `${JSON.stringify(pick(gc))} / ${JSON.stringify(pick(lg))}`]);
+      const st = h.store.stats();
+      rows.push(['write streams: intent / answer batches', `${JSON.stringify(pick(st.intent as unknown as Record<string, unknown>))} / ${JSON.stringify(pick(st.answer as unknown as Record<string, unknown>))}`]);
       await h.stop();
     }
     if (only === undefined || only === 'relay') {
@@ -380,7 +404,12 @@ async function main(): Promise<void> {
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
   const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
-  process.stdout.write(JSON.stringify({ auth_per_s: Number.isFinite(authPerS) ? Math.round(authPerS) : null, relay_per_s: Number.isFinite(relayPerS) ? Math.round(relayPerS) : null, p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99) }) + '\n');
+  process.stdout.write(JSON.stringify({
+    auth_per_s: Number.isFinite(authPerS) ? Math.round(authPerS) : null, relay_per_s: Number.isFinite(relayPerS) ? Math.round(relayPerS) : null,
+    ratio: Number.isFinite(authPerS / relayPerS) ? Math.round((authPerS / relayPerS) * 1000) / 1000 : null,
+    p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99), p50_ms_at_200: r2(p50Low),
+    pg_cpu_us_per_auth: cpu?.postgresUs ?? null, switch_cpu_us_per_auth: cpu?.switchUs ?? null,
+  }) + '\n');
 }
 
 function pick(s: Record<string, unknown>): Record<string, unknown> {

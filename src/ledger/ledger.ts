@@ -124,11 +124,22 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     const fee = accountCache.get(feesAccountCode(p.currency));
     if (acq?.kind === 'acquirer' && mer?.kind === 'merchant' && fee?.kind === 'fees') return { acq, mer, fee };
     const [a, m, f] = await Promise.all([
-      ensureAccount({ code: accountCode('acquirer', p.acquirer, p.currency), kind: 'acquirer', currency: p.currency }),
-      ensureAccount({ code: accountCode('merchant', p.merchant, p.currency), kind: 'merchant', currency: p.currency }),
-      ensureAccount({ code: feesAccountCode(p.currency), kind: 'fees', currency: p.currency }),
+      paymentAccount(accountCode('acquirer', p.acquirer, p.currency), 'acquirer', p.currency),
+      paymentAccount(accountCode('merchant', p.merchant, p.currency), 'merchant', p.currency),
+      paymentAccount(feesAccountCode(p.currency), 'fees', p.currency),
     ]);
     return { acq: a, mer: m, fee: f };
+  }
+
+  /** A payment's account: created on first use; one an operator created first keeps its no-negative flag. */
+  async function paymentAccount(code: string, kind: AccountKind, currency: number): Promise<AccountInfo> {
+    let acc = accountCache.get(code);
+    if (!acc) {
+      const [row] = await retried(() => sql.selectAccounts(pool, [code]));
+      acc = row ? cache(row) : await ensureAccount({ code, kind, currency });
+    }
+    if (acc.kind !== kind || acc.currency !== currency) throw new SwitchError('SW_ERR_LEDGER_ACCOUNT_CONFLICT', { account: code });
+    return acc;
   }
 
   function paymentPostings(ids: { acq: number; mer: number; fee: number }, amount: bigint, fee: bigint, currency: number): RPosting[] {

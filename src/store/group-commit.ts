@@ -222,7 +222,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
   }
 
   async function runBatch(items: Array<Item<Req, Res>>, isolated = false): Promise<void> {
-    const t0 = Date.now();
+    const t0 = performance.now();
     const reqs = items.map((i) => i.req);
     let attempt = 0;
     for (;;) {
@@ -232,7 +232,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
         stats.requests += items.length;
         stats.maxBatchSeen = Math.max(stats.maxBatchSeen, items.length);
         try {
-          opts.onBatch?.({ size: items.length, ms: Date.now() - t0, isolated, retries: attempt });
+          opts.onBatch?.({ size: items.length, ms: performance.now() - t0, isolated, retries: attempt });
         } catch {
           // an observer must not break the commit path
         }

@@ -3,7 +3,6 @@
  * driver's generic per-element value preparation is the largest CPU cost of a big batch. Strings are quoted
  * with \ and " escaped; null is NULL.
  */
-const NEEDS_ESCAPE = /[\\"]/;
 
 export function pgArray<T>(items: readonly T[], get: (x: T) => string | number | bigint | boolean | null): string {
   let out = '{';
@@ -11,7 +10,7 @@ export function pgArray<T>(items: readonly T[], get: (x: T) => string | number |
     if (i > 0) out += ',';
     const v = get(items[i]!);
     if (v === null) out += 'NULL';
-    else if (typeof v === 'string') out += '"' + (NEEDS_ESCAPE.test(v) ? v.replace(/[\\"]/g, '\\$&') : v) + '"';
+    else if (typeof v === 'string') out += '"' + (v.indexOf('"') === -1 && v.indexOf('\\') === -1 ? v : v.replace(/[\\"]/g, '\\$&')) + '"';
     else out += String(v);
   }
   return out + '}';

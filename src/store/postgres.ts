@@ -28,6 +28,8 @@ export interface PoolOptions {
   /** Called for errors of idle clients (e.g. the server terminated the connection); default: ignore. */
   onError?: (err: Error) => void;
   statementTimeoutMs?: number;
+  /** Session settings for every connection (`set name = value` when it opens), e.g. plan_cache_mode. */
+  session?: Record<string, string>;
 }
 
 /** A pg pool from a connection URL. Idle-client errors never crash the process. */
@@ -42,6 +44,13 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
   });
   pool.on('error', (err) => opts.onError?.(err));
   guardClientErrors(pool);
+  const session = Object.entries(opts.session ?? {});
+  if (session.length > 0) {
+    // queued on the client before anything else it is asked, so every statement runs with these settings
+    pool.on('connect', (client) => {
+      for (const [k, v] of session) void client.query(`set ${k} = ${v}`).catch(() => undefined);
+    });
+  }
   return pool;
 }
 

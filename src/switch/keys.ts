@@ -26,14 +26,30 @@ export function pspKey(psp: string, stan: string, terminal: string, merchant: st
   return `${psp}|${orphanKey(stan, terminal, merchant)}`;
 }
 
-/** UTC day (YYYY-MM-DD) of a time. */
+let dayStart = 0;
+let dayEnd = -1;
+let dayText = '';
+
+/** UTC day (YYYY-MM-DD) of a time. Today's is remembered: every request asks for it. */
 export function dayOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  if (ms >= dayStart && ms < dayEnd) return dayText;
+  const d = new Date(ms).toISOString().slice(0, 10);
+  if (Math.abs(ms - Date.now()) < 60_000) {
+    dayStart = Date.parse(`${d}T00:00:00Z`);
+    dayEnd = dayStart + 86_400_000;
+    dayText = d;
+  }
+  return d;
 }
 
 /** `day` shifted by `n` days. */
 export function addDays(day: string, n: number): string {
-  return dayOf(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000);
+  return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** The days a duplicate of a request filed on `day` may be filed under (clocks differ around midnight). */
+export function nearDays(day: string): string[] {
+  return [addDays(day, -1), day, addDays(day, 1)];
 }
 
 /**

@@ -111,8 +111,11 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs });
     cleanup.push(() => ledger.close());
     // The authorization's two durable writes each have a connection of their own (docs/switch.md, "The durable record").
-    const intentPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch intents' });
-    const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers' });
+    // Their statements are prepared and every lookup is a key probe: a generic plan is always right, and
+    // re-planning the multi-CTE statements for each batch would be most of their cost.
+    const session = { plan_cache_mode: 'force_generic_plan' };
+    const intentPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch intents', session });
+    const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers', session });
     cleanup.push(() => intentPool.end());
     cleanup.push(() => answerPool.end());
     const store = await SwitchStore.open({ pool, intentPool, answerPool, ledger, maxWaitMs: cfg.groupCommitMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });

@@ -4,7 +4,8 @@
 --  * balance changes are appended to ledger_balance_delta, one row per account per statement, and folded into
 --    ledger_account by the folder (src/ledger/folder.ts); balance = account row + Σ its deltas
 --    (+ ledger_archived_balance for days archived away);
---  * every check is statement-level (transition tables): no row trigger, no foreign key on a hot table.
+--  * every check is statement-level (transition tables): no row trigger, no foreign key on a hot table; keys
+--    compare bytewise (collate "C"), whatever the database's collation.
 
 -- the old row-level triggers and the functions only they used
 drop trigger ledger_plan_transition on ledger_plan;
@@ -23,7 +24,7 @@ alter index ledger_posting_pkey rename to ledger_posting_v1_pkey;
 alter index ledger_journal_pkey rename to ledger_journal_v1_pkey;
 
 create table ledger_plan (
-  id            text not null check (length(id) between 1 and 128),
+  id            text collate "C" not null check (octet_length(id) between 1 and 128),
   state         text not null check (state in ('HOLD', 'COMMIT', 'ROLLBACK')),
   kind          text not null check (kind in ('payment', 'postings')),
   last_batch    int not null check (last_batch >= 1),
@@ -38,8 +39,8 @@ create table ledger_plan (
   fee           bigint check (fee >= 0),
   final_amount  bigint check (final_amount >= 0),
   final_fee     bigint check (final_fee >= 0),
-  pan_hash      text check (pan_hash is null or pan_hash ~ '^[0-9a-f]{16,128}$'),
-  pan_masked    text check (pan_masked is null or length(regexp_replace(pan_masked, '[^0-9]', '', 'g')) <= 10),
+  pan_hash      text check (pan_hash is null or (length(pan_hash) between 16 and 128 and translate(pan_hash, '0123456789abcdef', '') = '')),
+  pan_masked    text check (pan_masked is null or length(pan_masked) - length(translate(pan_masked, '0123456789', '')) <= 10),
   created_at    timestamptz not null default now(),
   closed_at     timestamptz,
   day           date not null default (now() at time zone 'utc')::date,
@@ -48,7 +49,7 @@ create table ledger_plan (
 ) partition by range (day);
 
 create table ledger_posting (
-  plan_id       text not null,
+  plan_id       text collate "C" not null,
   batch_id      int not null check (batch_id >= 1),
   seq           int not null check (seq >= 0),
   from_account  bigint not null,
@@ -61,7 +62,7 @@ create table ledger_posting (
 ) partition by range (day);
 
 create table ledger_journal (
-  plan_id       text not null,
+  plan_id       text collate "C" not null,
   step          int not null check (step >= 1),
   op            text not null check (op in ('hold', 'batch', 'commit', 'rollback')),
   batch_id      int,

@@ -15,9 +15,10 @@ import { isSwitchError } from '../../errors.js';
 import { protectPan, type PreparedHold } from '../../ledger/index.js';
 import { minorUnit } from '../../ledger/currency.js';
 import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js';
+import { encodeExplanation } from '../../routing/explanation-codec.js';
 import { isFastFailure } from '../acquirers.js';
 import { newTxnId } from '../ids.js';
-import { addDays, dayOf, dupKey, mtiClass, orphanKey, pspKey } from '../keys.js';
+import { dayOf, dupKey, mtiClass, nearDays, orphanKey, pspKey } from '../keys.js';
 import type { Intent, Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
 import { APPROVED, field, hasAll, safeErr, type FlowContext } from './context.js';
@@ -44,10 +45,9 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     const now = Date.now();
     const txnId = newTxnId(now);
     const day = dayOf(now);
-    const near = [addDays(day, -1), day, addDays(day, 1)];
     const base: Intent = {
       txnId, attempt: 1, day, kind, psp: ctx.psp, mti: msg.mti, pspStan: stan, pspTerminal: terminal, pspMerchant: merchantId, pspDt: dt,
-      dupKey: key, orphanKey: null, originalId: null, originalDay: null, amount, currency, panHash, panMasked, merchant: merchantId,
+      dupKey: key, orphanKey: null, originalId: null, originalDay: null, amount, currency, panHash, panMasked,
       acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null, acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
     };
     const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
@@ -61,11 +61,11 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     /** A decision made here, without an acquirer: one write. */
     const decline = async (code: string, reason: string, decision: Decision | null): Promise<IsoMessage> => {
       const row: Intent = {
-        ...base, rulesVersion: decision?.explanation.rulesVersion ?? null, explanation: decision ? JSON.stringify(decision.explanation) : null,
+        ...base, rulesVersion: decision?.explanation.rulesVersion ?? null, explanation: decision ? encodeExplanation(decision.explanation) : null,
         answer: { state: 'declined', code, reason },
       };
       const res = await c.d.store.intent(row);
-      if (!res.inserted) return c.duplicate(msg, ctx.psp, key, near);
+      if (!res.inserted) return c.duplicate(msg, ctx.psp, key, nearDays(day));
       return finish(pspResponse(msg, code), null, decision, null);
     };
 
@@ -85,7 +85,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       return decline(codes.systemError, 'routing failed', null);
     }
     if (decision.kind === 'decline') return decline(decision.code, decision.reason, decision);
-    const explanation = JSON.stringify(decision.explanation);
+    const explanation = encodeExplanation(decision.explanation);
 
     let attempt = 0;
     for (const route of decision.routes) {
@@ -105,7 +105,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
           c.orphans.add(`${ctx.psp}|${oKey}`);
           return decline(codes.reversedBeforeArrival, 'reversed before it arrived', decision);
         }
-        return c.duplicate(msg, ctx.psp, key, near);
+        return c.duplicate(msg, ctx.psp, key, nearDays(day));
       }
       await c.fault('after-intent', txnId);
       const acqMsg = toAcquirer(msg, ids);
@@ -140,7 +140,8 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       let hold: PreparedHold | undefined;
       if (amount > 0n) {
         try {
-          hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount }, { panHash, panMasked }, { day, commit: kind === 'financial' });
+          // no card data in the plan: the intent, filed under the same id, has the keyed hash and the mask
+          hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount }, undefined, { day, commit: kind === 'financial' });
         } catch (e) {
           // The ledger refuses this hold: the PSP must not hear an approval. Failed, reversal queued.
           c.d.log.error({ err: safeErr(e), txnId }, 'approved but the hold is refused: reversing');

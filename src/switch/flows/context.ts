@@ -128,7 +128,7 @@ export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoM
     txnId, attempt: 1, day, kind, psp, mti: msg.mti, pspStan: field(msg, 11)!, pspTerminal: field(msg, 41)!, pspMerchant: field(msg, 42)!,
     pspDt: field(msg, 7)!, dupKey: requestDupKey(msg), orphanKey: null, originalId: original?.id ?? null, originalDay: original?.day ?? null,
     amount, currency: field(msg, 49) ?? original?.currency ?? null, panHash: original?.pan_hash ?? null, panMasked: original?.pan_masked ?? null,
-    merchant: field(msg, 42)!, acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
+    acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
     acqRrn: original?.acq_rrn ?? null, acqDt: null, acqTid: original?.acq_tid ?? null, acqMid: original?.acq_mid ?? null, rulesVersion: null, explanation: null,
   };
 }

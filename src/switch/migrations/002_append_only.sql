@@ -6,36 +6,40 @@
 --    serialized across instances by the database, without row locks;
 --  * the current state is derived: the view switch_txn; the history too: the view switch_txn_history;
 --  * both are partitioned by `day`, the transaction's UTC creation day (docs/retention.md);
---  * no UPDATE, no row trigger, no foreign key on either.
+--  * no UPDATE, no row trigger, no foreign key on either; their checks are byte lengths and replace(), not
+--    regular expressions (PostgreSQL's regex engine was most of an insert's cost); keys compare bytewise
+--    (collate "C"), whatever the database's collation.
 
 create table switch_intent (
-  txn_id        text not null check (length(txn_id) between 1 and 64),
+  txn_id        text collate "C" not null check (octet_length(txn_id) between 1 and 64),
   attempt       smallint not null check (attempt between 1 and 32),
   kind          text not null check (kind in ('auth', 'financial', 'capture', 'reversal')),
-  psp           text not null,
-  mti           text not null check (mti ~ '^[0-9]{4}$'),
+  psp           text collate "C" not null,
+  mti           text not null check (octet_length(mti) = 4),
   psp_stan      text not null,
   psp_terminal  text not null,
   psp_merchant  text not null,
   psp_dt        text not null,
   -- DE7 + MTI class + DE11 + DE41 + DE42 (src/switch/keys.ts); attempt 1 only
-  dup_key       text,
+  dup_key       text collate "C",
   original_id   text,
   original_day  date,
   amount        bigint check (amount >= 0),
-  currency      text check (currency ~ '^[0-9]{3}$'),
-  pan_hash      text check (pan_hash is null or pan_hash ~ '^[0-9a-f]{16,128}$'),
-  pan_masked    text check (pan_masked is null or length(regexp_replace(pan_masked, '[^0-9]', '', 'g')) <= 10),
-  merchant      text,
+  currency      text check (octet_length(currency) = 3),
+  -- HMAC-SHA-256 in hex: 64 characters, which no PAN (12 to 19 digits) has
+  pan_hash      text check (pan_hash is null or octet_length(pan_hash) = 64),
+  -- first 6 and last 4 at most: everything else is '*'
+  pan_masked    text check (pan_masked is null or octet_length(replace(pan_masked, '*', '')) <= 10),
   acquirer      text,
   terminal      text,
   acq_stan      text,
-  acq_rrn       text,
+  acq_rrn       text collate "C",
   acq_dt        text,
   acq_tid       text,
   acq_mid       text,
   rules_version int,
-  explanation   json,
+  -- the routing explanation, compact (src/routing/explanation-codec.ts)
+  explanation   text,
   -- answer of a transaction decided without an acquirer round trip (local decline, a capture or reversal's answer)
   state         text check (state is null or state in ('declined', 'acknowledged', 'approved')),
   response_code text,
@@ -50,7 +54,7 @@ create unique index switch_intent_dup on switch_intent (day, psp, dup_key) where
 create index switch_intent_rrn on switch_intent (acq_rrn) where acq_rrn is not null;
 
 create table switch_outcome (
-  txn_id        text not null,
+  txn_id        text collate "C" not null,
   seq           smallint not null check (seq between 1 and 1000),
   state         text not null check (state in ('approved', 'declined', 'timed_out', 'failed', 'capturing', 'captured',
                   'reversed', 'expired')),
@@ -111,12 +115,12 @@ create table switch_sweep (
 
 -- Rows of the first layout (one updated row per transaction, plus events) move to the new one.
 insert into switch_intent (txn_id, attempt, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id,
-    amount, currency, pan_hash, pan_masked, merchant, acquirer, terminal, acq_stan, acq_rrn, acq_dt, rules_version, explanation,
+    amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, rules_version, explanation,
     state, response_code, auth_code, created_at, day)
   select id, 1, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt,
          psp_dt || '|' || split_part(dup_key, '|', 1) || '|' || psp_stan || '|' || psp_terminal || '|' || psp_merchant,
-         original_id, amount, currency, pan_hash, pan_masked, merchant, acquirer, terminal, acq_stan, acq_rrn, acq_dt, rules_version,
-         explanation::json,
+         original_id, amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, rules_version,
+         explanation::text,
          case when state in ('declined', 'acknowledged') or (state = 'approved' and kind = 'capture') then state end,
          case when state in ('declined', 'acknowledged') or (state = 'approved' and kind = 'capture') then response_code end,
          case when state in ('declined', 'acknowledged') or (state = 'approved' and kind = 'capture') then auth_code end,
@@ -149,7 +153,7 @@ drop function switch_append_only();
 create view switch_txn as
 select i.txn_id as id, i.kind, i.psp, i.mti, i.psp_stan, i.psp_terminal, i.psp_merchant, i.psp_dt, i.dup_key, i.original_id,
        coalesce(o.state, i.state, 'sent') as state,
-       i.amount, i.currency, i.pan_hash, i.pan_masked, i.merchant,
+       i.amount, i.currency, i.pan_hash, i.pan_masked, i.psp_merchant as merchant,
        coalesce(r.acquirer, i.acquirer) as acquirer, coalesce(r.terminal, i.terminal) as terminal,
        coalesce(r.acq_stan, i.acq_stan) as acq_stan, coalesce(r.acq_rrn, i.acq_rrn) as acq_rrn, coalesce(r.acq_dt, i.acq_dt) as acq_dt,
        coalesce(r.acq_tid, i.acq_tid) as acq_tid, coalesce(r.acq_mid, i.acq_mid) as acq_mid,

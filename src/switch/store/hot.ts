@@ -19,14 +19,14 @@ import type { Intent, IntentResult, Outcome, SafEntry } from './rows.js';
 const json = (v: unknown): string => JSON.stringify(v);
 
 const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, original_day,
-  amount, currency, pan_hash, pan_masked, merchant, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
+  amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
   explanation, state, response_code, auth_code, reason`;
 
 const INTENT_SQL = `with x as (
     select * from unnest($1::text[], $2::smallint[], $3::date[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                          $10::text[], $11::text[], $12::text[], $13::date[], $14::bigint[], $15::text[], $16::text[], $17::text[],
-                         $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
-                         $26::int[], $27::json[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[])
+                         $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::int[],
+                         $26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[])
       as x(${INTENT_COLUMNS}, orphan_key)),
   ins as (
     insert into switch_intent (${INTENT_COLUMNS})
@@ -38,7 +38,8 @@ const INTENT_SQL = `with x as (
                                and y.dup_key = x.dup_key and y.attempt = 1))
     on conflict (day, psp, dup_key) where attempt = 1 do nothing
     returning txn_id, attempt)
-  select txn_id, attempt from ins`;
+  -- only the refused ones come back (usually none: nothing to parse)
+  select x.txn_id, x.attempt from x where not exists (select 1 from ins where ins.txn_id = x.txn_id and ins.attempt = x.attempt)`;
 
 function intentValues(rows: readonly Intent[]): string[] {
   return [
@@ -59,7 +60,6 @@ function intentValues(rows: readonly Intent[]): string[] {
     pgArray(rows, (r) => r.currency),
     pgArray(rows, (r) => r.panHash),
     pgArray(rows, (r) => r.panMasked),
-    pgArray(rows, (r) => r.merchant),
     pgArray(rows, (r) => r.acquirer),
     pgArray(rows, (r) => r.terminal),
     pgArray(rows, (r) => r.acqStan),
@@ -77,11 +77,16 @@ function intentValues(rows: readonly Intent[]): string[] {
   ];
 }
 
+const INSERTED: IntentResult = { inserted: true };
+const WRITTEN = { written: true };
+const NOT_WRITTEN = { written: false };
+
 /** Writes intents: one statement; the ones refused say why (a duplicate, or an orphan reversal came first). */
 export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[]): Promise<IntentResult[]> {
   const { rows } = await client.query<{ txn_id: string; attempt: number }>({ name: 'switch_intent', text: INTENT_SQL, values: intentValues(reqs) });
-  const inserted = new Set(rows.map((r) => `${r.txn_id}\u0000${r.attempt}`));
-  const refused = reqs.filter((r) => !inserted.has(`${r.txnId}\u0000${r.attempt}`));
+  if (rows.length === 0) return reqs.map(() => INSERTED);
+  const refusedKeys = new Set(rows.map((r) => `${r.txn_id}\u0000${r.attempt}`));
+  const refused = reqs.filter((r) => refusedKeys.has(`${r.txnId}\u0000${r.attempt}`));
   const orphans = new Set<string>();
   const withKey = refused.filter((r) => r.orphanKey !== null);
   if (withKey.length > 0) {
@@ -94,7 +99,7 @@ export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[
     for (const r of o) orphans.add(`${r.psp}\u0000${r.orig_key}`);
   }
   return reqs.map((r) =>
-    inserted.has(`${r.txnId}\u0000${r.attempt}`) ? { inserted: true } : { inserted: false, reason: r.orphanKey !== null && orphans.has(`${r.psp}\u0000${r.orphanKey}`) ? 'orphan' : 'duplicate' },
+    !refusedKeys.has(`${r.txnId}\u0000${r.attempt}`) ? INSERTED : { inserted: false, reason: r.orphanKey !== null && orphans.has(`${r.psp}\u0000${r.orphanKey}`) ? 'orphan' : 'duplicate' },
   );
 }
 
@@ -168,8 +173,12 @@ export function outcomeFlusher(ledger: Ledger): (client: pg.PoolClient, reqs: re
       values.push(...safValues(safs));
     }
     const name = `switch_answer${holds.length > 0 ? '_h' : ''}${safs.length > 0 ? '_s' : ''}`;
-    const { rows } = await client.query<{ id: string }>({ name, text: `with ${ctes.join(',\n')}\nselect id from o`, values });
-    const written = new Set(rows.map((r) => r.id));
-    return reqs.map((r) => ({ written: written.has(r.outcome.txnId) }));
+    // only the answers left out come back (another writer took their step first: usually none)
+    const { rows } = await client.query<{ id: string }>({
+      name, text: `with ${ctes.join(',\n')}\nselect u.id from unnest($1::text[]) as u(id) where u.id not in (select id from o)`, values,
+    });
+    if (rows.length === 0) return reqs.map(() => WRITTEN);
+    const left = new Set(rows.map((r) => r.id));
+    return reqs.map((r) => (left.has(r.outcome.txnId) ? NOT_WRITTEN : WRITTEN));
   };
 }

@@ -8,7 +8,7 @@ import { SwitchError } from '../../errors.js';
 import { responseClass as metricsResponseClass } from '../../metrics.js';
 import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../admin/deps.js';
 import type { PastDecision } from '../../routing/backtest.js';
-import type { Explanation, RiskLevel } from '../../routing/types.js';
+import { decodeExplanation } from '../../routing/explanation-codec.js';
 import type { TxnRow } from './rows.js';
 
 /** One definition of approved / declined / error, shared with the metrics; null while in flight. */
@@ -73,7 +73,7 @@ export class SwitchTransactionQueries implements TransactionQueries {
     return {
       ...summary(r),
       events: ev.rows.map((e) => ({ at: e.at.toISOString(), type: e.event, detail: e.data ?? {} })),
-      explanation: (r.explanation as Explanation | null) ?? null,
+      explanation: decodeExplanation(r.explanation),
     };
   }
 }
@@ -145,7 +145,7 @@ export class SwitchTrafficQueries implements TrafficQueries {
     for (const r of rows) {
       const bin = (r.pan_masked ?? '').slice(0, 6);
       if (!/^[0-9]{6}$/.test(bin) || !r.currency || !r.amount) continue;
-      const risk = (r.explanation as { risk?: { level?: RiskLevel } } | null)?.risk?.level;
+      const risk = decodeExplanation(r.explanation)?.risk.level;
       const cls = responseClass(r.response_code);
       out.push({
         context: { bin, cardToken: (r.pan_hash ?? r.id).slice(0, 32), amountMinor: BigInt(r.amount), currency: r.currency, merchantId: r.psp_merchant, psp: r.psp, at: r.created_at },

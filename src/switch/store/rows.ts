@@ -41,7 +41,8 @@ export interface TxnRow {
   /** Last outcome step (0: none yet). */
   seq: number;
   rules_version: number | null;
-  explanation: unknown;
+  /** Encoded (src/routing/explanation-codec.ts): decode with decodeExplanation. */
+  explanation: string | null;
   created_at: Date;
   updated_at: Date;
   /** Partition day, YYYY-MM-DD. */
@@ -71,7 +72,6 @@ export interface Intent {
   currency: string | null;
   panHash: string | null;
   panMasked: string | null;
-  merchant: string | null;
   acquirer: string | null;
   terminal: string | null;
   acqStan: string | null;
@@ -80,7 +80,7 @@ export interface Intent {
   acqTid: string | null;
   acqMid: string | null;
   rulesVersion: number | null;
-  /** The routing explanation, JSON text. */
+  /** The routing explanation, encoded by src/routing/explanation-codec.ts. */
   explanation: string | null;
   /** Answered without an acquirer round trip: the answer itself. */
   answer?: { state: 'declined' | 'acknowledged' | 'approved'; code: string; authCode?: string | null; reason: string };
