@@ -1,5 +1,5 @@
 /**
- * The one error registry (shared/design.md §3.3). Every runtime error the switch raises carries a stable
+ * The one error registry (docs/architecture.md, "Conventions"). Every runtime error the switch raises carries a stable
  * `SW_ERR_*` code from this table; the message is rendered from the template and the params. Params must
  * never hold card data or raw message values: field paths, offsets, lengths, names and counts only.
  *

@@ -1,5 +1,5 @@
 /**
- * Logging: pino with redaction paths for card data (design.md §3.5) and one JSON line per transaction outcome.
+ * Logging: pino with redaction paths for card data (docs/architecture.md, "Conventions") and one JSON line per transaction outcome.
  *
  * Redaction is the safety net, not the plan: code logs masked values on purpose (txLogLine, maskMessage), and
  * the paths below catch a card field that slips into a log object anyway. A PAN under a known key is masked

@@ -30,7 +30,11 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
     cfg.admin.tokens = [{ name: 'quickstart', role: 'operator', sha256: createHash('sha256').update(runToken).digest('hex') }];
   }
   const log = createLogger({ name: 'switch', level: cfg.logLevel });
+  // Test-only crash points (docs/faults.md): SWITCH_TEST_CRASH_AT names a point of the authorization flow where
+  // the process kills itself with SIGKILL, as a crash would. Unset (always, outside tests): no hook at all.
+  const crashAt = process.env.SWITCH_TEST_CRASH_AT;
   const opts: StartOptions = {
+    ...(crashAt ? { faultHook: (point: string) => void (point === crashAt && process.kill(process.pid, 'SIGKILL')) } : {}),
     log,
     ...switchObservers(log, logFlowOutcome),
     onStoreBatch: storeBatchObserver(),

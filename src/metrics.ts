@@ -1,6 +1,6 @@
 /**
  * Every metric of the switch, defined once, on one prom-client Registry (`registry`, served at /metrics by the
- * admin server). Labels stay low-cardinality (design.md §3.9): psp, acquirer, mti, response class, direction,
+ * admin server). Labels stay low-cardinality (docs/architecture.md, "Conventions"): psp, acquirer, mti, response class, direction,
  * rule, terminal, state, level, op — never a PAN, STAN, RRN or amount.
  *
  * Other modules record through the small helpers below (recordRequest, recordRoutingDecision, …) or through

@@ -354,7 +354,7 @@ class PspConnection {
 
 /**
  * The PSP-facing ISO 8583 server: many pipelined requests per connection, answered as soon as each is ready,
- * in any order; explicit backpressure and limits (design.md §3.7).
+ * in any order; explicit backpressure and limits (docs/architecture.md, "Conventions").
  */
 export class PspServer extends EventEmitter<PspServerEvents> {
   readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger' | 'dialect'>> & { tls?: PspTlsOptions };

@@ -1,5 +1,5 @@
 /**
- * Failure detector (after RBKmoney fault-detector, design.md §4), per service id (an acquirer id or a
+ * Failure detector (after RBKmoney fault-detector, docs/architecture.md, "Algorithms"), per service id (an acquirer id or a
  * terminal id): the switch registers the start of every call at dispatch and its finish, error or timeout.
  *
  * Outcomes are counted in buckets: coarse buckets (2 s over 60 s) give the linearly weighted failure score

@@ -1,5 +1,5 @@
 /**
- * One config schema with commented defaults (shared/design.md §3.8). Sources, later wins: the defaults
+ * One config schema with commented defaults (docs/architecture.md, "Conventions"). Sources, later wins: the defaults
  * below, a JSON file (SWITCH_CONFIG or --config), then environment variables. Unknown keys are refused.
  */
 import { readFileSync } from 'node:fs';
@@ -51,7 +51,7 @@ export const DEFAULT_CONFIG: SwitchConfig = {
   rulesDir: 'rules',
   acquirerTimeoutMs: 0,
   duplicateWindowMs: 10 * 60_000,
-  groupCommitMs: 1,
+  groupCommitMs: 0,
   expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
   saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, maxAttempts: 30, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000 },
   panHashKey: 'dev-only-pan-hash-key-change-me',

@@ -2,7 +2,7 @@ import { SwitchError } from '../errors.js';
 
 /**
  * A framer only reads and writes the length header that precedes every ISO 8583 message on a stream
- * (shared/design.md §3.2). It never looks inside the message. Framers are plain data objects plus two small
+ * (docs/architecture.md, "Conventions"). It never looks inside the message. Framers are plain data objects plus two small
  * functions, so a dialect config can name one (`{ header: 'binary2', tpdu: true }`) and the hot path calls
  * straight into them.
  *

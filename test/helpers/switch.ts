@@ -243,7 +243,7 @@ export interface ChildSwitch {
  * Starts `node --import tsx src/main.ts` with DATABASE_URL on the test schema, PSP_PORT=0, admin on port 0,
  * and a JSON config (SWITCH_CONFIG) with `overrides`; resolves once main has printed its PSP port.
  */
-export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides: Plain = {}): Promise<ChildSwitch> {
+export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides: Plain = {}, extraEnv: Record<string, string> = {}): Promise<ChildSwitch> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'switch-child-'));
   const cfgFile = path.join(dir, 'config.json');
   const o = testOverrides(dbUrl, overrides);
@@ -252,7 +252,7 @@ export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides
   writeFileSync(cfgFile, JSON.stringify(o));
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: dbUrl, PSP_PORT: '0', ADMIN_PORT: '0', SWITCH_CONFIG: cfgFile, LOG_LEVEL: 'warn' },
+    env: { ...process.env, DATABASE_URL: dbUrl, PSP_PORT: '0', ADMIN_PORT: '0', SWITCH_CONFIG: cfgFile, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -2,7 +2,7 @@ import type { IsoMessage } from '../../iso8583/message.js';
 import { responseMti } from '../../iso8583/message.js';
 
 /**
- * How requests and responses are paired, as data (design.md §3.6). The key is the response-class MTI
+ * How requests and responses are paired, as data (docs/architecture.md, "Conventions"). The key is the response-class MTI
  * (0100 → 0110, 0401 → 0410) followed by the values of `fields`; jPOS QMUX's default is MTI + DE41 + DE11.
  */
 export interface MatchKeySpec {
