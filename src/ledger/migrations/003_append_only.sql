@@ -99,6 +99,13 @@ create table ledger_archived_day (
   archived_at timestamptz not null default now()
 );
 
+-- Holds written by a caller's statement (src/ledger/store.ts holdSql), one parameter per kind of row.
+create type ledger_hold_in as (id text, day date, hh bytea, ch bytea, acq text, term text, mer text, cur smallint, amt bigint, fee bigint,
+                               ph text, pm text);
+create type ledger_hold_posting_in as (pid text, day date, seq int, fr bigint, tt bigint, amt bigint, cur smallint);
+create type ledger_hold_commit_in as (pid text, day date, h bytea);
+create type ledger_hold_delta_in as (pid text, acc bigint, cur smallint, o bigint, mi bigint, ma bigint);
+
 -- Day partitions of the three partitioned tables, for [from, to] inclusive. Idempotent.
 create function ledger_day_partitions(from_day date, to_day date) returns int language plpgsql as $$
 declare d date := from_day; n int := 0; t text;

@@ -82,6 +82,16 @@ create table switch_note (
 ) partition by range (day);
 create index switch_note_txn on switch_note (txn_id);
 
+-- The write streams' rows, as one parameter each (an array of these): src/switch/store/hot.ts.
+create type switch_intent_in as (
+  txn_id text, attempt smallint, day date, kind text, psp text, mti text, psp_stan text, psp_terminal text, psp_merchant text,
+  psp_dt text, dup_key text, original_id text, original_day date, amount bigint, currency text, pan_hash text, pan_masked text,
+  acquirer text, terminal text, acq_stan text, acq_rrn text, acq_dt text, acq_tid text, acq_mid text, rules_version int,
+  explanation text, state text, response_code text, auth_code text, reason text, orphan_key text);
+create type switch_outcome_in as (
+  txn_id text, seq smallint, day date, state text, response_code text, auth_code text, amount bigint, ref text, reason text);
+create type switch_saf_in as (txn_id text, txn_day date, acquirer text, mti text, fields jsonb, expires_at timestamptz);
+
 create function switch_day_partitions(from_day date, to_day date) returns int language plpgsql as $$
 declare d date := from_day; n int := 0; t text;
 begin

@@ -12,9 +12,10 @@
  * later writer's row, hold and reversal are all left out, and it is told so.
  */
 import type pg from 'pg';
-import { pgArray } from '../../store/pg-array.js';
+import { pgArray, pgRecords } from '../../store/pg-array.js';
 import type { Ledger, PreparedHold } from '../../ledger/index.js';
 import type { Intent, IntentResult, Outcome, SafEntry } from './rows.js';
+import { addDays } from '../keys.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
@@ -22,59 +23,52 @@ const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_term
   amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
   explanation, state, response_code, auth_code, reason`;
 
-const INTENT_SQL = `with x as (
-    select * from unnest($1::text[], $2::smallint[], $3::date[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                         $10::text[], $11::text[], $12::text[], $13::date[], $14::bigint[], $15::text[], $16::text[], $17::text[],
-                         $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::int[],
-                         $26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[])
-      as x(${INTENT_COLUMNS}, orphan_key)),
+const INTENT_SQL = `with x as (select * from unnest($1::switch_intent_in[]) as x),
   ins as (
     insert into switch_intent (${INTENT_COLUMNS})
-    select ${INTENT_COLUMNS} from x
-     where not (x.orphan_key is not null
-                and exists (select 1 from switch_orphan_reversal o where o.psp = x.psp and o.orig_key = x.orphan_key))
-       and not (x.attempt = 1
-                and exists (select 1 from switch_intent y where y.day in (x.day - 1, x.day + 1) and y.psp = x.psp
-                               and y.dup_key = x.dup_key and y.attempt = 1))
+    select ${INTENT_COLUMNS.split(', ').map((c) => `x.${c.trim()}`).join(', ')} from x
+    -- per-row index probes (lateral, limit 1), whatever the planner thinks of the tables' sizes: never a scan
+    left join lateral (select 1 as hit from switch_orphan_reversal o
+                        where x.orphan_key is not null and o.psp = x.psp and o.orig_key = x.orphan_key limit 1) orphan on true
+    left join lateral (select 1 as hit from switch_intent y
+                        where x.attempt = 1 and y.day = any(array[$2::date, $3::date])
+                          and y.psp = x.psp and y.dup_key = x.dup_key and y.attempt = 1 limit 1) twin on true
+    where orphan.hit is null and twin.hit is null
     on conflict (day, psp, dup_key) where attempt = 1 do nothing
     returning txn_id, attempt)
   -- only the refused ones come back (usually none: nothing to parse)
   select x.txn_id, x.attempt from x where not exists (select 1 from ins where ins.txn_id = x.txn_id and ins.attempt = x.attempt)`;
 
+/** The intent rows as one parameter (type switch_intent_in), then the neighbouring days as plain parameters. */
+const INTENT_FIELDS: ReadonlyArray<(r: Intent) => string | number | bigint | null | undefined> = [
+  (r) => r.txnId, (r) => r.attempt, (r) => r.day, (r) => r.kind, (r) => r.psp, (r) => r.mti, (r) => r.pspStan, (r) => r.pspTerminal,
+  (r) => r.pspMerchant, (r) => r.pspDt, (r) => r.dupKey, (r) => r.originalId, (r) => r.originalDay, (r) => r.amount, (r) => r.currency,
+  (r) => r.panHash, (r) => r.panMasked, (r) => r.acquirer, (r) => r.terminal, (r) => r.acqStan, (r) => r.acqRrn, (r) => r.acqDt,
+  (r) => r.acqTid, (r) => r.acqMid, (r) => r.rulesVersion, (r) => r.explanation, (r) => r.answer?.state, (r) => r.answer?.code,
+  (r) => r.answer?.authCode, (r) => r.answer?.reason, (r) => r.orphanKey,
+];
+
 function intentValues(rows: readonly Intent[]): string[] {
   return [
-    pgArray(rows, (r) => r.txnId),
-    pgArray(rows, (r) => r.attempt),
-    pgArray(rows, (r) => r.day),
-    pgArray(rows, (r) => r.kind),
-    pgArray(rows, (r) => r.psp),
-    pgArray(rows, (r) => r.mti),
-    pgArray(rows, (r) => r.pspStan),
-    pgArray(rows, (r) => r.pspTerminal),
-    pgArray(rows, (r) => r.pspMerchant),
-    pgArray(rows, (r) => r.pspDt),
-    pgArray(rows, (r) => r.dupKey),
-    pgArray(rows, (r) => r.originalId),
-    pgArray(rows, (r) => r.originalDay),
-    pgArray(rows, (r) => r.amount?.toString() ?? null),
-    pgArray(rows, (r) => r.currency),
-    pgArray(rows, (r) => r.panHash),
-    pgArray(rows, (r) => r.panMasked),
-    pgArray(rows, (r) => r.acquirer),
-    pgArray(rows, (r) => r.terminal),
-    pgArray(rows, (r) => r.acqStan),
-    pgArray(rows, (r) => r.acqRrn),
-    pgArray(rows, (r) => r.acqDt),
-    pgArray(rows, (r) => r.acqTid),
-    pgArray(rows, (r) => r.acqMid),
-    pgArray(rows, (r) => r.rulesVersion),
-    pgArray(rows, (r) => r.explanation),
-    pgArray(rows, (r) => r.answer?.state ?? null),
-    pgArray(rows, (r) => r.answer?.code ?? null),
-    pgArray(rows, (r) => r.answer?.authCode ?? null),
-    pgArray(rows, (r) => r.answer?.reason ?? null),
-    pgArray(rows, (r) => r.orphanKey),
+    pgRecords(rows, INTENT_FIELDS),
+    // the neighbouring days, as plain parameters: the executor prunes to their partitions when the statement
+    // starts (instead of opening every day's index to prune per row), and each is an equality the index seeks
+    // (a range on the index's first column would scan it)
+    addDays(minDay(rows), -1),
+    addDays(maxDay(rows), 1),
   ];
+}
+
+function minDay(rows: readonly Intent[]): string {
+  let d = rows[0]!.day;
+  for (const r of rows) if (r.day < d) d = r.day;
+  return d;
+}
+
+function maxDay(rows: readonly Intent[]): string {
+  let d = rows[0]!.day;
+  for (const r of rows) if (r.day > d) d = r.day;
+  return d;
 }
 
 const INSERTED: IntentResult = { inserted: true };
@@ -112,46 +106,30 @@ export interface AnswerWrite {
 
 const OUTCOME_CTE = `o as (
     insert into switch_outcome (txn_id, seq, day, state, response_code, auth_code, amount, ref, reason)
-    select * from unnest($1::text[], $2::smallint[], $3::date[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[])
+    select * from unnest($1::switch_outcome_in[])
     on conflict do nothing
     returning txn_id as id)`;
 
-const safCte = (p0: number) => `s as (
+const safCte = (p: number) => `s as (
     insert into switch_saf (txn_id, txn_day, acquirer, mti, fields, expires_at)
-    select u.txn_id, u.txn_day, u.acquirer, u.mti, u.fields, u.expires_at
-      from unnest($${p0}::text[], $${p0 + 1}::date[], $${p0 + 2}::text[], $${p0 + 3}::text[], $${p0 + 4}::jsonb[], $${p0 + 5}::timestamptz[])
-        as u(txn_id, txn_day, acquirer, mti, fields, expires_at)
+    select u.txn_id, u.txn_day, u.acquirer, u.mti, u.fields, u.expires_at from unnest($${p}::switch_saf_in[]) as u
      where u.txn_id in (select id from o)
     on conflict (txn_id, mti) do nothing)`;
 
-export function safValues(safs: readonly SafEntry[]): string[] {
-  return [
-    pgArray(safs, (s) => s.txn_id),
-    pgArray(safs, (s) => s.txn_day),
-    pgArray(safs, (s) => s.acquirer),
-    pgArray(safs, (s) => s.mti),
-    pgArray(safs, (s) => json(s.fields)),
-    pgArray(safs, (s) => s.expires_at.toISOString()),
-  ];
+/** Reversals owed, as one parameter (type switch_saf_in). */
+export function safValues(safs: readonly SafEntry[]): string {
+  return pgRecords(safs, [(s) => s.txn_id, (s) => s.txn_day, (s) => s.acquirer, (s) => s.mti, (s) => json(s.fields), (s) => s.expires_at.toISOString()]);
 }
 
-function outcomeValues(rows: readonly Outcome[]): string[] {
-  return [
-    pgArray(rows, (r) => r.txnId),
-    pgArray(rows, (r) => r.seq),
-    pgArray(rows, (r) => r.day),
-    pgArray(rows, (r) => r.state),
-    pgArray(rows, (r) => r.code ?? null),
-    pgArray(rows, (r) => r.authCode ?? null),
-    pgArray(rows, (r) => r.amount?.toString() ?? null),
-    pgArray(rows, (r) => r.ref ?? null),
-    pgArray(rows, (r) => r.reason ?? null),
-  ];
+/** Outcome rows, as one parameter (type switch_outcome_in). */
+export function outcomeValues(rows: readonly Outcome[]): string {
+  return pgRecords(rows, [(r) => r.txnId, (r) => r.seq, (r) => r.day, (r) => r.state, (r) => r.code, (r) => r.authCode, (r) => r.amount, (r) => r.ref, (r) => r.reason]);
 }
 
 /**
- * Writes answers: one statement of data-modifying CTEs. Four prepared shapes, by whether the batch has holds
- * and reversals, so a batch of declines pays for no ledger CTE (nor its statement-level checks).
+ * Writes answers: one statement of data-modifying CTEs. Six prepared shapes, by whether the batch has holds
+ * (committed at once or not) and reversals, so a batch of declines pays for no ledger CTE (nor its
+ * statement-level checks).
  */
 export function outcomeFlusher(ledger: Ledger): (client: pg.PoolClient, reqs: readonly AnswerWrite[]) => Promise<Array<{ written: boolean }>> {
   return async (client, reqs) => {
@@ -161,7 +139,7 @@ export function outcomeFlusher(ledger: Ledger): (client: pg.PoolClient, reqs: re
       if (r.hold) holds.push(r.hold);
       if (r.saf) safs.push(r.saf);
     }
-    const values: unknown[] = outcomeValues(reqs.map((r) => r.outcome));
+    const values: unknown[] = [outcomeValues(reqs.map((r) => r.outcome))];
     const ctes = [OUTCOME_CTE];
     if (holds.length > 0) {
       const f = ledger.holdSql(holds, 'o', values.length + 1);
@@ -170,12 +148,13 @@ export function outcomeFlusher(ledger: Ledger): (client: pg.PoolClient, reqs: re
     }
     if (safs.length > 0) {
       ctes.push(safCte(values.length + 1));
-      values.push(...safValues(safs));
+      values.push(safValues(safs));
     }
-    const name = `switch_answer${holds.length > 0 ? '_h' : ''}${safs.length > 0 ? '_s' : ''}`;
+    // one prepared statement per shape: the ledger's CTEs differ when a hold is committed at once (a 0200)
+    const name = `switch_answer${holds.length > 0 ? (holds.some((h) => h.commit) ? '_hc' : '_h') : ''}${safs.length > 0 ? '_s' : ''}`;
     // only the answers left out come back (another writer took their step first: usually none)
     const { rows } = await client.query<{ id: string }>({
-      name, text: `with ${ctes.join(',\n')}\nselect u.id from unnest($1::text[]) as u(id) where u.id not in (select id from o)`, values,
+      name, text: `with ${ctes.join(',\n')}\nselect u.txn_id as id from unnest($1::switch_outcome_in[]) as u where u.txn_id not in (select id from o)`, values,
     });
     if (rows.length === 0) return reqs.map(() => WRITTEN);
     const left = new Set(rows.map((r) => r.id));

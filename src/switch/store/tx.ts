@@ -32,8 +32,8 @@ export class SwitchTx {
     await this.client.query({
       name: 'switch_saf_one',
       text: `insert into switch_saf (txn_id, txn_day, acquirer, mti, fields, expires_at)
-             select * from unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[]) on conflict (txn_id, mti) do nothing`,
-      values: safValues([s]),
+             select * from unnest($1::switch_saf_in[]) on conflict (txn_id, mti) do nothing`,
+      values: [safValues([s])],
     });
   }
 
