@@ -5,7 +5,9 @@
  *
  * Closed loop (default): each connection keeps `depth` requests in flight. Open loop (--rate): requests are
  * started at the target rate over all connections, at most `depth` in flight per connection (the rest are
- * counted as skipped). A progress line on stderr while running; then a table, and a last line of JSON.
+ * counted as skipped). Each request carries a fresh test card (`testCards()`), as bench:e2e does: one card
+ * sent over and over is declined 59 by risk velocity after 30 an hour; `--pan` sends one fixed card. A
+ * progress line on stderr while running; then a table, and a last line of JSON.
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +15,9 @@ import * as hdr from 'hdr-histogram-js';
 import { isSwitchError } from '../../src/errors.js';
 import { framerByName } from '../../src/wire/framer.js';
 import { loadDialect } from '../../src/iso8583/index.js';
+import { maskPan } from '../../src/iso8583/mask.js';
 import { PspClient } from './client.js';
-import { buildAuthorization, CONNECTION_FLAGS } from './common.js';
+import { buildAuthorization, CONNECTION_FLAGS, testCards } from './common.js';
 
 export interface LoadOptions {
   host: string;
@@ -27,7 +30,10 @@ export interface LoadOptions {
   rate: number;
   durationS: number;
   timeoutMs: number;
+  /** One fixed card; without it a fresh test card per request. */
   pan?: string;
+  /** Start of the fresh cards' sequence (default random; tests seed it). */
+  cardSeed?: number;
   amount?: string;
   currency?: string;
   merchant?: string;
@@ -49,6 +55,8 @@ export interface LoadResult {
   connections: number;
   depth: number;
   rate: number;
+  /** "fresh": a new test card per request; else the masked fixed card (--pan). */
+  cards: string;
 }
 
 export function parseLoadArgs(argv: string[]): LoadOptions {
@@ -109,11 +117,12 @@ export async function runLoad(o: LoadOptions, progress: (line: string) => void =
   const endAt = start + o.durationS * 1000;
   let stopping = false;
 
+  const nextCard = testCards(...(o.cardSeed !== undefined ? [o.cardSeed] : []));
   const fire = (c: PspClient, idx: number): Promise<void> => {
     const req = buildAuthorization({
       stan: c.stan.next(),
       terminal: `${o.terminalPrefix}${String(idx).padStart(8 - o.terminalPrefix.length, '0')}`,
-      ...(o.pan ? { pan: o.pan } : {}),
+      pan: o.pan ?? nextCard(),
       ...(o.amount ? { amount: o.amount } : {}),
       ...(o.currency ? { currency: o.currency } : {}),
       ...(o.merchant ? { merchant: o.merchant } : {}),
@@ -206,12 +215,14 @@ export async function runLoad(o: LoadOptions, progress: (line: string) => void =
     connections: o.connections,
     depth: o.depth,
     rate: o.rate,
+    cards: o.pan ? maskPan(o.pan) : 'fresh',
   };
 }
 
 export function formatLoadResult(r: LoadResult): string {
   const rows: [string, string][] = [
     ['mode', r.rate > 0 ? `open loop, ${r.rate}/s target, ≤${r.depth} in flight per connection` : `closed loop, ${r.connections} × ${r.depth}`],
+    ['cards', r.cards === 'fresh' ? 'a fresh test card per request (411111******1111 series; --pan for one card)' : `one card, ${r.cards} (--pan): risk declines it 59 after 30 in an hour`],
     ['duration', `${r.duration_s} s`],
     ['sent / answered', `${r.sent} / ${r.answered}`],
     ['timeouts / errors / skipped', `${r.timeouts} / ${r.errors} / ${r.skipped}`],
