@@ -3,7 +3,6 @@
  * detector without REDIS_URL, built-in acquirer simulators for acquirers configured with port 0).
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
  */
-import { parseArgs } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { loadConfig } from './switch/config.js';
 import { createLogger } from './log.js';
@@ -12,6 +11,22 @@ import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
 import { isSwitchError } from './errors.js';
+import { parseCli } from './cli/args.js';
+
+export const START_USAGE = `usage: npm start [-- --config file.json]
+
+Starts the switch: PSP listener, admin API and metrics, acquirer links (built-in simulators for acquirers
+with port 0 in rules/acquirers.yaml). With no configuration it needs nothing: an embedded PostgreSQL
+(data/, see README.md), failure detector and velocity counts in memory.
+
+options:
+  --config FILE   JSON config file (also SWITCH_CONFIG); unknown keys are refused
+  -h, --help      this text
+
+environment: DATABASE_URL, REDIS_URL, PSP_HOST, PSP_PORT, ADMIN_HOST, ADMIN_PORT, ADMIN_TOKENS, RULES_DIR,
+  PAN_HASH_KEY, LOG_LEVEL, SWITCH_DATA_DIR, ACQUIRER_TIMEOUT_MS (docs/switch.md)
+exit codes: 0 stopped cleanly (Ctrl-C, SIGTERM), 1 failed to start or to stop, 2 usage
+`;
 
 /** Batch metrics of the switch store's two write streams. */
 function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
@@ -21,7 +36,7 @@ function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
+  const { values } = parseCli({ name: 'start', usage: START_USAGE, options: { config: { type: 'string' } } }, argv);
   const cfg = loadConfig(values.config ? { file: values.config } : {});
   // No admin tokens configured (the quick start): one operator token for this run, printed once below.
   let runToken: string | null = null;

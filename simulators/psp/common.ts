@@ -35,6 +35,16 @@ export const CONNECTION_FLAGS = {
   merchant: { type: 'string' },
 } as const;
 
+/** The CONNECTION_FLAGS lines of the usage texts of `send` and `load`. */
+export const CONNECTION_USAGE = `  --host HOST          switch address (default 127.0.0.1)
+  --port PORT          PSP port (default 8583, npm start's)
+  --dialect NAME       PSP dialect, specs/ (default iso87-ascii-bbitmap)
+  --framer NAME        binary2 (default), ascii4, bcd2, with +tpdu
+  --timeout MS         answer timeout per request (default 30000)
+  --amount 12.34       DE4 in major units (default 10.00)
+  --currency N         DE49, ISO 4217 numeric (default 978)
+  --merchant ID        DE42 (default SHOP00000000001, a merchant of rules/merchants.yaml)`;
+
 export const DEFAULTS = {
   pan: '4111111111111111',
   amount: '10.00',

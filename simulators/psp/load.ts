@@ -1,7 +1,5 @@
 /**
- * npm run load -- [--host 127.0.0.1] [--port 8583] [--dialect iso87-ascii-bbitmap] [--framer binary2]
- *                 [--connections 4] [--depth 32 | --rate 5000] [--duration 10] [--timeout 30000]
- *                 [--pan …] [--amount 10.00] [--currency 978] [--terminal-prefix LD] [--merchant …]
+ * npm run load -- [--rate 500] [--duration 10] … (see USAGE)
  *
  * Closed loop (default): each connection keeps `depth` requests in flight. Open loop (--rate): requests are
  * started at the target rate over all connections, at most `depth` in flight per connection (the rest are
@@ -16,8 +14,39 @@ import { isSwitchError } from '../../src/errors.js';
 import { framerByName } from '../../src/wire/framer.js';
 import { loadDialect } from '../../src/iso8583/index.js';
 import { maskPan } from '../../src/iso8583/mask.js';
+import { parseCli, usageError } from '../../src/cli/args.js';
 import { PspClient } from './client.js';
-import { buildAuthorization, CONNECTION_FLAGS, testCards } from './common.js';
+import { buildAuthorization, CONNECTION_FLAGS, CONNECTION_USAGE, testCards } from './common.js';
+
+export const LOAD_USAGE = `usage: npm run load -- [--rate N | --depth N] [--duration S] [--connections N] [options]
+
+Sends authorizations to the switch (npm start's PSP port by default) for a while and prints throughput,
+latency and the answer codes. Each request carries a fresh test card (411111******1111 series), so with the
+built-in simulators every answer is 00; --pan sends one card every time (after 30 in an hour risk declines
+it, 59).
+
+options:
+  --connections N      PSP connections (default 4)
+  --depth N            requests in flight per connection (default 32); the cap in open loop
+  --rate N             open loop at N requests/s over all connections (default 0: closed loop)
+  --duration S         seconds (default 10)
+  --pan N              one fixed card for every request (default: a fresh test card per request)
+${CONNECTION_USAGE}
+  --terminal-prefix P  DE41 is P + the connection number (default LD)
+  --no-progress        no progress line on stderr
+  -h, --help           this text
+exit codes: 0 done, 2 could not connect or a usage error
+`;
+
+export const LOAD_FLAGS = {
+  ...CONNECTION_FLAGS,
+  connections: { type: 'string', default: '4' },
+  depth: { type: 'string', default: '32' },
+  rate: { type: 'string', default: '0' },
+  duration: { type: 'string', default: '10' },
+  'terminal-prefix': { type: 'string', default: 'LD' },
+  'no-progress': { type: 'boolean', default: false },
+} as const;
 
 export interface LoadOptions {
   host: string;
@@ -60,19 +89,7 @@ export interface LoadResult {
 }
 
 export function parseLoadArgs(argv: string[]): LoadOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...CONNECTION_FLAGS,
-      connections: { type: 'string', default: '4' },
-      depth: { type: 'string', default: '32' },
-      rate: { type: 'string', default: '0' },
-      duration: { type: 'string', default: '10' },
-      'terminal-prefix': { type: 'string', default: 'LD' },
-      'no-progress': { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: argv, options: LOAD_FLAGS, strict: true });
   const num = (s: string, name: string, min: number): number => {
     const n = Number(s);
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}`);
@@ -235,8 +252,14 @@ export function formatLoadResult(r: LoadResult): string {
 }
 
 async function main(): Promise<void> {
+  parseCli({ name: 'load', usage: LOAD_USAGE, options: LOAD_FLAGS }); // --help, unknown options
+  let o: LoadOptions;
   try {
-    const o = parseLoadArgs(process.argv.slice(2));
+    o = parseLoadArgs(process.argv.slice(2));
+  } catch (e) {
+    return usageError({ name: 'load', usage: LOAD_USAGE }, e instanceof Error ? e.message : String(e));
+  }
+  try {
     const tty = process.stderr.isTTY;
     const r = await runLoad(o, o.progress ? (line) => process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`) : undefined);
     if (o.progress && tty) process.stderr.write('\n');
