@@ -49,7 +49,7 @@ export const ERROR_TEMPLATES = {
   SW_ERR_LINK_PACK_FAILED: 'link {link}: request {mti} could not be packed ({reason})',
   // ── store (src/store) ────────────────────────────────────────────────────────────────────────────────
   SW_ERR_DB_UNAVAILABLE: 'database {target} is unavailable: {reason}',
-  SW_ERR_DB_EMBEDDED_FAILED: 'embedded PostgreSQL could not {step}: {reason}',
+  SW_ERR_DB_EMBEDDED_FAILED: 'embedded PostgreSQL could not {step}: {reason} ({fix})',
   SW_ERR_MIGRATION_CHECKSUM: 'migration {module}/{file} changed after it was applied (forward-only: add a new file)',
   SW_ERR_MIGRATION_FAILED: 'migration {module}/{file} failed: {reason}',
   SW_ERR_GROUP_COMMIT_CLOSED: 'group committer {name} is closed',

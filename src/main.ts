@@ -3,6 +3,7 @@
  * detector without REDIS_URL, built-in acquirer simulators for acquirers configured with port 0).
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
  */
+import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { loadConfig } from './switch/config.js';
 import { createLogger } from './log.js';
@@ -11,6 +12,7 @@ import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
 import { isSwitchError } from './errors.js';
+import { redactUrl } from './store/postgres.js';
 import { parseCli } from './cli/args.js';
 
 export const START_USAGE = `usage: npm start [-- --config file.json]
@@ -67,6 +69,9 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
     h.adminPort !== null ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)` : '  admin                disabled',
     ...(runToken ? [`  admin token          ${runToken}  (operator, this run only: set admin.tokens or ADMIN_TOKENS to keep your own)`] : []),
+    h.database.source === 'embedded'
+      ? `  database             embedded PostgreSQL ${redactUrl(h.databaseUrl).replace(/^postgres:\/\/[^@]*@/, '')}, files in ${h.database.pgData}${h.database.pgData && path.resolve(cfg.database.dataDir) !== h.database.pgData ? ` (${cfg.database.dataDir} links there)` : ''}; npm run reset removes it`
+      : `  database             ${redactUrl(h.databaseUrl)}`,
     ...h.acquirers.all().map((a) => `  acquirer ${a.def.id.padEnd(11)} ${a.simulator ? `built-in simulator 127.0.0.1:${a.simulator.port} (control ${a.simulator.controlUrl})` : `${a.def.link.host}:${a.def.link.port}`}, ${a.def.link.dialect}`),
     `  try: npm run send -- --pan 4761739001010119 --amount 12.34`,
     `Ctrl-C stops it.`,
@@ -84,6 +89,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGHUP', () => stop('SIGHUP'));
   return h;
 }
 

@@ -34,6 +34,8 @@ export interface SwitchHandle {
   config: SwitchConfig;
   pool: pg.Pool;
   databaseUrl: string;
+  /** Where the database is: DATABASE_URL, or the embedded cluster and its files (printed by npm start). */
+  database: { source: 'env' | 'embedded'; pgData: string | null };
   psp: PspServer;
   pspPort: number;
   adminPort: number | null;
@@ -76,7 +78,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
   try {
     const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
     cleanup.push(() => db.stop());
-    log.info({ database: redactUrl(db.url), source: db.source }, 'database');
+    log.info({ database: redactUrl(db.url), source: db.source, ...(db.pgData ? { pgData: db.pgData } : {}) }, 'database');
     const pool = createPool(db.url, { max: cfg.database.poolSize });
     cleanup.push(() => pool.end());
 
@@ -182,7 +184,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const pspPort = psp.port;
 
     const handle: SwitchHandle = {
-      config: cfg, pool, databaseUrl: db.url, psp, pspPort, adminPort: null, ledger, store, flows, saf, sweeper, acquirers,
+      config: cfg, pool, databaseUrl: db.url, database: { source: db.source, pgData: db.pgData ?? null }, psp, pspPort, adminPort: null, ledger, store, flows, saf, sweeper, acquirers,
       engine, detector, breakers, successRate, watcher, versions, redis, log,
       stop: async () => {
         flows!.stop();

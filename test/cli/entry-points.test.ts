@@ -1,5 +1,5 @@
 /**
- * Every command-line entry point of package.json (each `tsx …` script: start, send, load, rules,
+ * Every command-line entry point of package.json (each `tsx …` script: start, reset, send, load, rules,
  * ledger:check, ledger:recon, sim:acquirer, fuzz, docs:errors and the benchmarks) follows src/cli/args.ts:
  * `--help` prints its usage on stdout and exits 0 without doing anything else; an unknown option prints the
  * error and the usage on stderr and exits 2. Each script runs as package.json says (`tsx file args…`), here as
@@ -33,7 +33,7 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 t.test('the entry points the issue names are all there', async (t) => {
   const names = entries.map((e) => e.name);
-  for (const n of ['start', 'send', 'load', 'rules', 'ledger:check', 'ledger:recon', 'sim:acquirer', 'fuzz', 'bench:codec', 'bench:link', 'bench:ledger', 'bench:routing', 'bench:outage', 'bench:e2e']) {
+  for (const n of ['start', 'reset', 'send', 'load', 'rules', 'ledger:check', 'ledger:recon', 'sim:acquirer', 'fuzz', 'bench:codec', 'bench:link', 'bench:ledger', 'bench:routing', 'bench:outage', 'bench:e2e']) {
     t.ok(names.includes(n), n);
   }
 });
