@@ -2,16 +2,19 @@
  * `npm start`: the switch on its embedded defaults (embedded PostgreSQL without DATABASE_URL, in-memory
  * detector without REDIS_URL, built-in acquirer simulators for acquirers configured with port 0).
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
+ * A start-up failure ends with one line on stderr naming the cause and the fix, and exit code 1
+ * (src/switch/start-failure.ts).
  */
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { loadConfig } from './switch/config.js';
+import { loadConfig, type SwitchConfig } from './switch/config.js';
 import { createLogger } from './log.js';
 import { groupCommitObserver, switchObservers } from './metrics.js';
 import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
-import { isSwitchError } from './errors.js';
+import { startFailureLine } from './switch/start-failure.js';
+import { SwitchError } from './errors.js';
 import { redactUrl } from './store/postgres.js';
 import { parseCli } from './cli/args.js';
 
@@ -37,9 +40,12 @@ function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
   return (i) => (i.stream === 'intent' ? intent(i) : answer(i));
 }
 
+let startingCfg: Pick<SwitchConfig, 'rulesDir'> | undefined;
+
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
   const { values } = parseCli({ name: 'start', usage: START_USAGE, options: { config: { type: 'string' } } }, argv);
   const cfg = loadConfig(values.config ? { file: values.config } : {});
+  startingCfg = cfg;
   // No admin tokens configured (the quick start): one operator token for this run, printed once below.
   let runToken: string | null = null;
   if (cfg.admin.enabled && cfg.admin.tokens.length === 0) {
@@ -61,6 +67,13 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
         saf: new SwitchSafQueries(h.pool, h.saf),
         traffic: new SwitchTrafficQueries(h.pool),
         logger: log.child({ module: 'admin' }),
+      }).catch((e: unknown) => {
+        // the listen error of the admin server, named like the PSP server's (src/switch/start-failure.ts)
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          throw new SwitchError('SW_ERR_NET_LISTEN_FAILED', { server: 'admin', host: cfg.admin.host, port: cfg.admin.port, reason: code }, { cause: e });
+        }
+        throw e;
       }),
   };
   const h = await startSwitch(cfg, opts);
@@ -95,8 +108,18 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
 
 const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
 if (isEntry) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`switch failed to start: ${isSwitchError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e)}\n`);
+  const failed = (e: unknown) => {
+    process.stderr.write(`${startFailureLine(e, startingCfg ? { rulesDir: startingCfg.rulesDir } : {})}\n`);
     process.exit(1);
-  });
+  };
+  // until the switch is up, anything thrown or rejected out of band is a start-up failure too: one line, exit 1
+  process.on('uncaughtException', failed);
+  process.on('unhandledRejection', failed);
+  main().then(
+    () => {
+      process.off('uncaughtException', failed);
+      process.off('unhandledRejection', failed);
+    },
+    failed,
+  );
 }

@@ -2,12 +2,13 @@
  * PostgreSQL connection set-up: a pool from a URL, and `resolveDatabaseUrl()` which picks DATABASE_URL or, with
  * none set, starts the embedded PostgreSQL server (src/store/embedded-pg.ts: real server binaries, data under
  * ./data/pg, or under /var/lib/iso8583-switch when running as root) so `npm start` works on a machine with no
- * database.
+ * database. `checkDatabase()` opens one session and names what is wrong when it cannot.
  */
 import path from 'node:path';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
+import { SwitchError } from '../errors.js';
 import { startEmbeddedPostgres } from './embedded-pg.js';
 
 export type Pool = pg.Pool;
@@ -96,6 +97,29 @@ export async function resolveDatabaseUrl(
   const dataDir = opts.dataDir ?? env.SWITCH_PG_DATA ?? path.join(process.cwd(), 'data', 'pg');
   const handle = await startEmbeddedPostgres({ dataDir, ...(opts.onLog ? { onLog: opts.onLog } : {}) });
   return { url: handle.url, source: 'embedded', pgData: handle.pgData, stop: () => handle.stop() };
+}
+
+/** SQLSTATEs of a server that was reached but refused the session (28xxx: authorization, 3D000: no such database). */
+const LOGIN_REFUSED = new Set(['28000', '28P01', '3D000']);
+
+/**
+ * Opens one session on `url` and closes it. Rejects with `SW_ERR_DB_LOGIN_REFUSED` when the server answers but
+ * refuses the user, password or database, and `SW_ERR_DB_UNAVAILABLE` when it cannot be reached.
+ */
+export async function checkDatabase(url: string, timeoutMs = 10_000): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    const reason = (err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 200);
+    if (err.code && LOGIN_REFUSED.has(err.code)) throw new SwitchError('SW_ERR_DB_LOGIN_REFUSED', { target: redactUrl(url), reason }, { cause: e });
+    throw new SwitchError('SW_ERR_DB_UNAVAILABLE', { target: redactUrl(url), reason: err.code && !reason.includes(err.code) ? `${err.code} ${reason}` : reason }, { cause: e });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Quick connectivity probe: true when a session can be opened and `select 1` answers within timeoutMs. */

@@ -143,14 +143,22 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: 'must be a JSON object' });
     cfg = mergeConfig(cfg, parsed as Plain);
+    check(cfg, file); // a key the file got wrong is named with the file
   }
   cfg = mergeConfig(cfg, fromEnv(env));
   if (opts.overrides) cfg = mergeConfig(cfg, opts.overrides);
-  validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
-  if (!validate(cfg)) {
-    const e = validate.errors?.[0];
-    const extra = e?.keyword === 'additionalProperties' ? ` '${String((e.params as { additionalProperty?: string }).additionalProperty)}'` : '';
-    throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.') || '(root)', reason: `${e?.message ?? 'invalid'}${extra}` });
-  }
+  check(cfg, opts.overrides ? 'the environment or the overrides' : 'the environment');
   return cfg as unknown as SwitchConfig;
+}
+
+function check(cfg: Plain, source: string): void {
+  validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
+  if (validate(cfg)) return;
+  const e = validate.errors?.[0];
+  const at = (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.');
+  if (e?.keyword === 'additionalProperties') {
+    const key = String((e.params as { additionalProperty?: string }).additionalProperty);
+    throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at ? `${at}.${key}` : key, reason: `unknown key in ${source}` });
+  }
+  throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at || '(root)', reason: `${e?.message ?? 'invalid'} (from ${source})` });
 }

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { loadDialect } from '../iso8583/index.js';
 import { startPspServer, type PspServer } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
-import { createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
+import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
 import { createLedger, loadFeeSchedule, type Ledger } from '../ledger/index.js';
 import { RoutingEngine } from '../routing/engine.js';
@@ -79,6 +79,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
     cleanup.push(() => db.stop());
     log.info({ database: redactUrl(db.url), source: db.source, ...(db.pgData ? { pgData: db.pgData } : {}) }, 'database');
+    if (db.source === 'env') await checkDatabase(db.url); // unreachable or login refused: named, not a pg error from the first migration
     const pool = createPool(db.url, { max: cfg.database.poolSize });
     cleanup.push(() => pool.end());
 
