@@ -90,6 +90,7 @@ export const ERROR_TEMPLATES = {
   SW_ERR_NO_LINK: 'no link to acquirer {acquirer}',
   SW_ERR_SWITCH_STOPPED: 'the switch is stopping: {action} refused',
   SW_ERR_BREAKER_OPEN: 'acquirer {acquirer}: circuit breaker open',
+  SW_ERR_PAN_HASH_KEY: 'PAN hash key: {reason} ({fix})',
   // ── start-up (src/main.ts: one line naming the cause and the fix, src/switch/start-failure.ts) ─────────
   SW_ERR_START_PORT_IN_USE: '{what} port {port} is in use (set {env} or {key})',
   SW_ERR_START_LISTEN: '{what} cannot listen on {host}:{port}: {reason} (set {env} or {key})',

@@ -22,7 +22,7 @@ export const START_USAGE = `usage: npm start [-- --config file.json]
 
 Starts the switch: PSP listener, admin API and metrics, acquirer links (built-in simulators for acquirers
 with port 0 in rules/acquirers.yaml). With no configuration it needs nothing: an embedded PostgreSQL
-(data/, see README.md), failure detector and velocity counts in memory.
+(data/, see README.md), failure detector and velocity counts in memory, a generated PAN hash key.
 
 options:
   --config FILE   JSON config file (also SWITCH_CONFIG); unknown keys are refused

@@ -1,18 +1,19 @@
 /**
  * `npm run reset`: deletes what `npm start` created for the embedded quick start (README.md, "Start again"):
- * the embedded PostgreSQL cluster (data/pg, and as root its folder under /var/lib/iso8583-switch) and its
- * password file. Nothing else in data/ is touched; a database at DATABASE_URL never is.
+ * the embedded PostgreSQL cluster (data/pg, and as root its folder under /var/lib/iso8583-switch), its password
+ * file and the generated PAN hash key. Nothing else in data/ is touched; a database at DATABASE_URL never is.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../switch/config.js';
+import { panHashKeyFile } from '../switch/pan-key.js';
 import { embeddedLayout, removeEmbeddedCluster, runningServerPid } from '../store/embedded-pg.js';
 import { parseCli } from './args.js';
 
 const USAGE = `usage: npm run reset [-- --dry-run] [--config file.json]
 
-Deletes the embedded PostgreSQL cluster of npm start (its data: transactions, ledger, rule versions) and its
-password file, so the next npm start begins afresh. Refused while the switch
+Deletes the embedded PostgreSQL cluster of npm start (its data: transactions, ledger, rule versions), its
+password file and the generated PAN hash key, so the next npm start begins afresh. Refused while the switch
 runs. A database at DATABASE_URL is never touched.
 
 options:
@@ -31,7 +32,8 @@ async function main(): Promise<number> {
     process.stderr.write(`reset: the embedded PostgreSQL in ${layout.pgData} is running (pid ${pid}): stop the switch first (Ctrl-C)\n`);
     return 1;
   }
-  const targets = [layout.pgData, ...(layout.home ? [layout.home] : []), layout.dataDir, layout.secretFile];
+  const keyFile = panHashKeyFile(cfg);
+  const targets = [layout.pgData, ...(layout.home ? [layout.home] : []), layout.dataDir, layout.secretFile, keyFile];
   const present: string[] = [];
   for (const p of [...new Set(targets)]) if (await fs.lstat(p).then(() => true, () => false)) present.push(p);
   if (values['dry-run']) {
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const removed = await removeEmbeddedCluster(layout);
+  if (await fs.rm(keyFile).then(() => true, () => false)) removed.push(keyFile);
   // data/ itself when nothing else is left in it
   await fs.rmdir(path.dirname(layout.dataDir)).catch(() => undefined);
   process.stdout.write(removed.length ? `deleted:\n${removed.map((p) => `  ${p}\n`).join('')}` : 'nothing to delete\n');

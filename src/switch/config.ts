@@ -35,7 +35,7 @@ export interface SwitchConfig {
   groupCommitMs: number;
   expiry: { holdAgeMs: number; sweepIntervalMs: number };
   saf: { pollMs: number; retryInitialMs: number; retryMaxMs: number; maxAttempts: number; expireAfterMs: number; timeoutMs: number };
-  /** HMAC key for PAN hashes in the database. Set it in production (env PAN_HASH_KEY). */
+  /** HMAC key for PAN hashes in the database (env PAN_HASH_KEY). Empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts). */
   panHashKey: string;
   responseCodes: { noRoute: string; unavailable: string; formatError: string; duplicate: string; unknownMerchant: string; reversedBeforeArrival: string; systemError: string };
   /** Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0. */
@@ -54,7 +54,7 @@ export const DEFAULT_CONFIG: SwitchConfig = {
   groupCommitMs: 0,
   expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
   saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, maxAttempts: 30, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000 },
-  panHashKey: 'dev-only-pan-hash-key-change-me',
+  panHashKey: '',
   responseCodes: { noRoute: '92', unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
   builtInSimulators: true,
   logLevel: 'info',
@@ -76,7 +76,7 @@ const SCHEMA = obj({
   groupCommitMs: { type: 'number', minimum: 0, maximum: 50 },
   expiry: obj({ holdAgeMs: int, sweepIntervalMs: { type: 'integer', minimum: 10 } }),
   saf: obj({ pollMs: { type: 'integer', minimum: 10 }, retryInitialMs: int, retryMaxMs: int, maxAttempts: { type: 'integer', minimum: 1 }, expireAfterMs: int, timeoutMs: { type: 'integer', minimum: 1 } }),
-  panHashKey: { type: 'string', minLength: 16 },
+  panHashKey: { type: 'string', pattern: '^(|.{16,})$' },
   responseCodes: obj(Object.fromEntries(Object.keys(DEFAULT_CONFIG.responseCodes).map((k) => [k, { type: 'string', pattern: '^[0-9A-Z]{2}$' }]))),
   builtInSimulators: { type: 'boolean' },
   logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
@@ -160,5 +160,6 @@ function check(cfg: Plain, source: string): void {
     const key = String((e.params as { additionalProperty?: string }).additionalProperty);
     throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at ? `${at}.${key}` : key, reason: `unknown key in ${source}` });
   }
-  throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at || '(root)', reason: `${e?.message ?? 'invalid'} (from ${source})` });
+  const reason = at === 'panHashKey' ? 'must be 16 characters or more, or empty (a generated key, with the embedded database only)' : (e?.message ?? 'invalid');
+  throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at || '(root)', reason: `${reason} (from ${source})` });
 }

@@ -29,6 +29,7 @@ import { Flows, safeErr, type FlowObserver, type FaultPoint } from './flows/inde
 import { SwitchStore } from './store/index.js';
 import { SafWorker, type SafObserver } from './saf.js';
 import { Sweeper } from './sweeper.js';
+import { resolvePanHashKey } from './pan-key.js';
 
 export interface SwitchHandle {
   config: SwitchConfig;
@@ -76,6 +77,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
   };
   try {
+    // configured, or generated for the embedded database; refused before anything starts (src/switch/pan-key.ts)
+    cfg = { ...cfg, panHashKey: await resolvePanHashKey(cfg, log) };
     const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
     cleanup.push(() => db.stop());
     log.info({ database: redactUrl(db.url), source: db.source, ...(db.pgData ? { pgData: db.pgData } : {}) }, 'database');

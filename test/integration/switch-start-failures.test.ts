@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../helpers/switch.js';
+import { ROOT, TEST_PAN_HASH_KEY } from '../helpers/switch.js';
 import { testDb } from '../helpers/db.js';
 import { embeddedLayout, removeEmbeddedCluster } from '../../src/store/embedded-pg.js';
 
@@ -68,7 +68,7 @@ function closedPort(): Promise<number> {
   });
 }
 
-const dbEnv = async (t: Test) => ({ DATABASE_URL: (await testDb(t, { max: 1 })).url });
+const dbEnv = async (t: Test) => ({ DATABASE_URL: (await testDb(t, { max: 1 })).url, PAN_HASH_KEY: TEST_PAN_HASH_KEY });
 
 t.test('PSP port in use', async (t) => {
   const port = await busyPort(t);
@@ -84,7 +84,7 @@ t.test('admin port in use', async (t) => {
 
 t.test('DATABASE_URL unreachable', async (t) => {
   const free = await closedPort();
-  const r = await runMain({ DATABASE_URL: `postgres://postgres:secret@127.0.0.1:${free}/test` });
+  const r = await runMain({ DATABASE_URL: `postgres://postgres:secret@127.0.0.1:${free}/test`, PAN_HASH_KEY: TEST_PAN_HASH_KEY });
   clearLine(t, r, 'SW_ERR_START_DATABASE', new RegExp(`database postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${free}/test is unreachable: .*ECONNREFUSED`), /start PostgreSQL there, correct DATABASE_URL/);
   t.notMatch(r.stderr + r.stdout, /secret/, 'the password is not printed');
 });
@@ -94,7 +94,7 @@ t.test('DATABASE_URL refusing the login', async (t) => {
   const u = new URL(url);
   u.username = `nobody_${process.pid}`;
   u.password = 'wrong';
-  const r = await runMain({ DATABASE_URL: u.toString() });
+  const r = await runMain({ DATABASE_URL: u.toString(), PAN_HASH_KEY: TEST_PAN_HASH_KEY });
   clearLine(t, r, 'SW_ERR_START_DATABASE_LOGIN', /refused the login: .*(nobody_|password)/, /correct the user, password or database name in DATABASE_URL/);
 });
 
