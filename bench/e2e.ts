@@ -19,12 +19,27 @@
  *
  * Prints a table and, as the last line, {"auth_per_s":…,"relay_per_s":…,"p50_ms_at_2000":…,"p99_ms_at_2000":…}.
  */
-import { parseArgs } from 'node:util';
 import { database, fixedRate, Load, printTable, saturation, startBenchSwitch, startRelay, type Rows } from './harness.js';
 import type { cpuPerOp } from './cpu.js';
+import { parseCli } from '../src/cli/args.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCli({
+    name: 'bench:e2e',
+    usage: `usage: npm run bench:e2e [-- --duration 8 --warmup 2 --rate 2000 --low-rate 200 --connections 8 --depth 64 --only switch|saturation|relay]
+
+Authorizations per second and switch-added latency, PSP → switch → simulator → switch → PSP, with durable
+holds, beside a bare length-prefix relay; a table, then one JSON line. Database: DATABASE_URL, else the local
+server on 127.0.0.1:5432, else an embedded PostgreSQL (a fresh schema, dropped after).
+options:
+  --duration S      timed seconds per phase (default 8)
+  --warmup S        seconds before timing (default 2)
+  --rate N          the fixed rate of the latency phase, per second (default 2000)
+  --low-rate N      the quiet-hour rate, per second (default 200)
+  --connections N   PSP connections (default 8)
+  --depth N         requests in flight per connection at saturation (default 64)
+  --only WHAT       switch, saturation or relay only
+  -h, --help        this text`,
     options: {
       duration: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },

@@ -10,9 +10,9 @@
  * Prints a table and, as its last line, {"empty_per_s":…,"grown_per_s":…,"ratio":…,"transactions":…}.
  * Needs ~1.5 GB of disk per million transactions (tables, indexes and WAL); about 10 minutes for 10 million.
  */
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { database, Load, printTable, saturation, startBenchSwitch, type Rows } from './harness.js';
+import { parseCli } from '../src/cli/args.js';
 
 async function bulkLoad(url: string, n: number, rows: Rows): Promise<void> {
   const c = new pg.Client({ connectionString: url });
@@ -101,7 +101,20 @@ async function bulkLoad(url: string, n: number, rows: Rows): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCli({
+    name: 'bench:growth',
+    usage: `usage: npm run bench:growth [-- --transactions 10000000 --duration 8 --warmup 2 --connections 8 --depth 64]
+
+Saturation (the bench:e2e method) on empty tables, then after --transactions earlier authorizations are
+bulk-loaded into today's partitions; a table, then one JSON line. Needs ~1.5 GB of disk per million
+transactions; about 10 minutes for 10 million. Database: as bench:e2e.
+options:
+  --transactions N  earlier transactions loaded (default 10000000)
+  --duration S      timed seconds per saturation run (default 8)
+  --warmup S        seconds before timing (default 2)
+  --connections N   PSP connections (default 8)
+  --depth N         requests in flight per connection (default 64)
+  -h, --help        this text`,
     options: {
       transactions: { type: 'string', default: '10000000' },
       duration: { type: 'string', default: '8' },

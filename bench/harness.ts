@@ -271,7 +271,10 @@ export async function startBenchSwitch(load: Load, serverUrl: string, o: { schem
   u.searchParams.set('options', `-c search_path=${schema}`);
   const cfg = loadConfig({
     env: {},
-    overrides: { database: { url: u.toString(), poolSize: 12 }, psp: { port: 0 }, admin: { enabled: false }, rulesDir, logLevel: 'silent', acquirerTimeoutMs: 10_000 },
+    overrides: {
+      database: { url: u.toString(), poolSize: 12 }, psp: { port: 0 }, admin: { enabled: false }, rulesDir, logLevel: 'silent', acquirerTimeoutMs: 10_000,
+      panHashKey: crypto.randomBytes(32).toString('base64url'), // a database that is not the embedded one needs a key
+    },
   });
   const h = await startSwitch(cfg, { log: pino({ level: 'silent' }) });
   const acqMs = new Map<string, number>();

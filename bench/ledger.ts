@@ -15,6 +15,19 @@ import pg from 'pg';
 import { createLedger, type Ledger } from '../src/ledger/ledger.js';
 import { loadFeeSchedule } from '../src/ledger/fees.js';
 import { createPool, probe, redactUrl, startEmbeddedPostgres, tmpDataDir } from '../src/store/postgres.js';
+import { parseCli } from '../src/cli/args.js';
+
+parseCli({
+  name: 'bench:ledger',
+  usage: `usage: npm run bench:ledger
+
+Durable holds per second with group commit vs one transaction per hold, same run, same database
+(DATABASE_URL, else the local server on 127.0.0.1:5432, else an embedded one); a table, then one JSON line.
+environment: BENCH_SECONDS (5) per mode, BENCH_CONCURRENCY (1024) callers, BENCH_SINGLE_CONNECTIONS (1,8),
+  BENCH_GROUP_IN_FLIGHT (1)
+options: -h, --help   this text`,
+  options: {},
+});
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1024);

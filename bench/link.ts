@@ -12,7 +12,6 @@
  */
 import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import { loadDialect } from '../src/iso8583/index.js';
 import { IsoMessage } from '../src/iso8583/message.js';
 import { AcquirerLink } from '../src/net/link/index.js';
@@ -20,8 +19,21 @@ import { BatchWriter } from '../src/net/batch-writer.js';
 import { StanGenerator } from '../src/net/mti.js';
 import { createFramer, encodeFrame, Reassembler } from '../src/wire/index.js';
 import { startAcquirerSimulator } from '../simulators/acquirer/index.js';
+import { parseCli } from '../src/cli/args.js';
 
-const { values } = parseArgs({
+const { values } = parseCli({
+  name: 'bench:link',
+  usage: `usage: npm run bench:link [-- --duration 5 --warmup 1 --depth 256 --dialect iso87-binary --only link|relay]
+
+Round trips per second through one acquirer link vs a bare length-prefix relay to the same simulator; a
+table, then one JSON line.
+options:
+  --duration S    timed seconds per measurement (default 5)
+  --warmup S      seconds before timing (default 1)
+  --depth N       requests in flight (default 256)
+  --dialect NAME  the simulator's dialect (default iso87-binary)
+  --only WHAT     link or relay only
+  -h, --help      this text`,
   options: {
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },

@@ -15,6 +15,17 @@ import { LinkBreakers } from '../src/routing/breakers.js';
 import { RoutingEngine } from '../src/routing/engine.js';
 import { seededRandom } from '../src/routing/backtest.js';
 import type { AuthContext, RiskResult } from '../src/routing/types.js';
+import { parseCli } from '../src/cli/args.js';
+
+parseCli({
+  name: 'bench:routing',
+  usage: `usage: npm run bench:routing
+
+Routing decision time with 1,000 rules, 50 terminals and 10,000 BIN ranges; a table, then one JSON line.
+environment: BENCH_RULES (1000) rules, BENCH_N (200000) decisions timed
+options: -h, --help   this text`,
+  options: {},
+});
 
 const RULES = Number(process.env.BENCH_RULES ?? 1000);
 const TERMINALS = 50;

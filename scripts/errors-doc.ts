@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERROR_TEMPLATES } from '../src/errors.js';
+import { parseCli } from '../src/cli/args.js';
 
 export function renderErrorDoc(): string {
   const rows = Object.entries(ERROR_TEMPLATES).map(([code, tpl]) => `| \`${code}\` | ${tpl.replace(/\|/g, '\\|')} |`);
@@ -9,6 +10,7 @@ export function renderErrorDoc(): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  parseCli({ name: 'docs:errors', usage: 'usage: npm run docs:errors\n\nWrites docs/errors.md from the registry in src/errors.ts.\noptions: -h, --help   this text', options: {} });
   writeFileSync(new URL('../docs/errors.md', import.meta.url), renderErrorDoc());
   console.log('wrote docs/errors.md');
 }

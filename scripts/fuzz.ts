@@ -1,6 +1,18 @@
 /** `npm run fuzz`: the decoder fuzz at scale (default 10,000,000 cases over the four dialects). */
 import { loadDialect } from '../src/iso8583/index.js';
 import { fuzzCodec, FuzzFailure } from '../test/helpers/fuzz-engine.js';
+import { parseCli } from '../src/cli/args.js';
+
+parseCli({
+  name: 'fuzz',
+  usage: `usage: npm run fuzz
+
+The decoder fuzz at scale over the four dialects: every input must decode or be refused with a SW_ERR_* code.
+Exit 1 on the first failure, printing the seed and the input.
+environment: FUZZ_CASES (10000000) cases in all, FUZZ_SEED (from the clock) the seed
+options: -h, --help   this text`,
+  options: {},
+});
 
 const total = Number(process.env.FUZZ_CASES ?? 10_000_000);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);

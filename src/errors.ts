@@ -49,13 +49,15 @@ export const ERROR_TEMPLATES = {
   SW_ERR_LINK_PACK_FAILED: 'link {link}: request {mti} could not be packed ({reason})',
   // ── store (src/store) ────────────────────────────────────────────────────────────────────────────────
   SW_ERR_DB_UNAVAILABLE: 'database {target} is unavailable: {reason}',
-  SW_ERR_DB_EMBEDDED_FAILED: 'embedded PostgreSQL could not {step}: {reason}',
+  SW_ERR_DB_EMBEDDED_FAILED: 'embedded PostgreSQL could not {step}: {reason} ({fix})',
+  SW_ERR_DB_LOGIN_REFUSED: 'database {target} refused the login: {reason}',
   SW_ERR_MIGRATION_CHECKSUM: 'migration {module}/{file} changed after it was applied (forward-only: add a new file)',
   SW_ERR_MIGRATION_FAILED: 'migration {module}/{file} failed: {reason}',
   SW_ERR_GROUP_COMMIT_CLOSED: 'group committer {name} is closed',
   SW_ERR_GROUP_COMMIT_OVERLOADED: 'group committer {name} queue is full ({max} requests waiting)',
   SW_ERR_GROUP_COMMIT_UNKNOWN: 'group committer {name}: commit outcome unknown ({reason}); replay the request',
   SW_ERR_GROUP_COMMIT_FLUSH: 'group committer {name}: flush returned {got} results for {want} requests',
+  SW_ERR_REDIS_UNAVAILABLE: 'Redis {target} is unreachable: {reason}',
   // ── ledger (src/ledger) ──────────────────────────────────────────────────────────────────────────────
   SW_ERR_LEDGER_BAD_REQUEST: 'ledger request for plan {planId} is invalid: {reason}',
   SW_ERR_LEDGER_PLAN_NOT_FOUND: 'plan {planId} does not exist',
@@ -88,6 +90,16 @@ export const ERROR_TEMPLATES = {
   SW_ERR_NO_LINK: 'no link to acquirer {acquirer}',
   SW_ERR_SWITCH_STOPPED: 'the switch is stopping: {action} refused',
   SW_ERR_BREAKER_OPEN: 'acquirer {acquirer}: circuit breaker open',
+  SW_ERR_PAN_HASH_KEY: 'PAN hash key: {reason} ({fix})',
+  // ── start-up (src/main.ts: one line naming the cause and the fix, src/switch/start-failure.ts) ─────────
+  SW_ERR_START_PORT_IN_USE: '{what} port {port} is in use (set {env} or {key})',
+  SW_ERR_START_LISTEN: '{what} cannot listen on {host}:{port}: {reason} (set {env} or {key})',
+  SW_ERR_START_DATABASE: 'database {target} is unreachable: {reason} (start PostgreSQL there, correct DATABASE_URL or database.url, or unset both to use the embedded PostgreSQL)',
+  SW_ERR_START_DATABASE_LOGIN: 'database {target} refused the login: {reason} (correct the user, password or database name in DATABASE_URL or database.url)',
+  SW_ERR_START_REDIS: 'Redis {target} is unreachable: {reason} (start Redis there, correct REDIS_URL or redis.url, or unset both to keep the failure detector and velocity counts in memory)',
+  SW_ERR_START_CONFIG: 'switch config is invalid at {path}: {reason} ({fix})',
+  SW_ERR_START_RULES: 'rule files in {dir} are invalid: {reason} (correct them, `npm run rules -- validate --dir {dir}` lists every problem, or set RULES_DIR or rulesDir to other files)',
+  SW_ERR_START_FAILED: '{reason} (the log lines above have the details; LOG_LEVEL=debug shows more)',
   // ── admin and config (src/admin, config) ────────────────────────────────────────────────────────────
   SW_ERR_CONFIG_INVALID: 'config is invalid at {path}: {reason}',
   SW_ERR_ADMIN_UNAUTHORIZED: 'admin API: {reason}',

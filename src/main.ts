@@ -2,16 +2,36 @@
  * `npm start`: the switch on its embedded defaults (embedded PostgreSQL without DATABASE_URL, in-memory
  * detector without REDIS_URL, built-in acquirer simulators for acquirers configured with port 0).
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
+ * A start-up failure ends with one line on stderr naming the cause and the fix, and exit code 1
+ * (src/switch/start-failure.ts).
  */
-import { parseArgs } from 'node:util';
+import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { loadConfig } from './switch/config.js';
+import { loadConfig, type SwitchConfig } from './switch/config.js';
 import { createLogger } from './log.js';
 import { groupCommitObserver, switchObservers } from './metrics.js';
 import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
-import { isSwitchError } from './errors.js';
+import { startFailureLine } from './switch/start-failure.js';
+import { SwitchError } from './errors.js';
+import { redactUrl } from './store/postgres.js';
+import { parseCli } from './cli/args.js';
+
+export const START_USAGE = `usage: npm start [-- --config file.json]
+
+Starts the switch: PSP listener, admin API and metrics, acquirer links (built-in simulators for acquirers
+with port 0 in rules/acquirers.yaml). With no configuration it needs nothing: an embedded PostgreSQL
+(data/, see README.md), failure detector and velocity counts in memory, a generated PAN hash key.
+
+options:
+  --config FILE   JSON config file (also SWITCH_CONFIG); unknown keys are refused
+  -h, --help      this text
+
+environment: DATABASE_URL, REDIS_URL, PSP_HOST, PSP_PORT, ADMIN_HOST, ADMIN_PORT, ADMIN_TOKENS, RULES_DIR,
+  PAN_HASH_KEY, LOG_LEVEL, SWITCH_DATA_DIR, ACQUIRER_TIMEOUT_MS (docs/switch.md)
+exit codes: 0 stopped cleanly (Ctrl-C, SIGTERM), 1 failed to start or to stop, 2 usage
+`;
 
 /** Batch metrics of the switch store's two write streams. */
 function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
@@ -20,9 +40,12 @@ function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
   return (i) => (i.stream === 'intent' ? intent(i) : answer(i));
 }
 
+let startingCfg: Pick<SwitchConfig, 'rulesDir'> | undefined;
+
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
+  const { values } = parseCli({ name: 'start', usage: START_USAGE, options: { config: { type: 'string' } } }, argv);
   const cfg = loadConfig(values.config ? { file: values.config } : {});
+  startingCfg = cfg;
   // No admin tokens configured (the quick start): one operator token for this run, printed once below.
   let runToken: string | null = null;
   if (cfg.admin.enabled && cfg.admin.tokens.length === 0) {
@@ -44,6 +67,13 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
         saf: new SwitchSafQueries(h.pool, h.saf),
         traffic: new SwitchTrafficQueries(h.pool),
         logger: log.child({ module: 'admin' }),
+      }).catch((e: unknown) => {
+        // the listen error of the admin server, named like the PSP server's (src/switch/start-failure.ts)
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          throw new SwitchError('SW_ERR_NET_LISTEN_FAILED', { server: 'admin', host: cfg.admin.host, port: cfg.admin.port, reason: code }, { cause: e });
+        }
+        throw e;
       }),
   };
   const h = await startSwitch(cfg, opts);
@@ -52,6 +82,9 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
     h.adminPort !== null ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)` : '  admin                disabled',
     ...(runToken ? [`  admin token          ${runToken}  (operator, this run only: set admin.tokens or ADMIN_TOKENS to keep your own)`] : []),
+    h.database.source === 'embedded'
+      ? `  database             embedded PostgreSQL ${redactUrl(h.databaseUrl).replace(/^postgres:\/\/[^@]*@/, '')}, files in ${h.database.pgData}${h.database.pgData && path.resolve(cfg.database.dataDir) !== h.database.pgData ? ` (${cfg.database.dataDir} links there)` : ''}; npm run reset removes it`
+      : `  database             ${redactUrl(h.databaseUrl)}`,
     ...h.acquirers.all().map((a) => `  acquirer ${a.def.id.padEnd(11)} ${a.simulator ? `built-in simulator 127.0.0.1:${a.simulator.port} (control ${a.simulator.controlUrl})` : `${a.def.link.host}:${a.def.link.port}`}, ${a.def.link.dialect}`),
     `  try: npm run send -- --pan 4761739001010119 --amount 12.34`,
     `Ctrl-C stops it.`,
@@ -69,13 +102,24 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGHUP', () => stop('SIGHUP'));
   return h;
 }
 
 const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
 if (isEntry) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`switch failed to start: ${isSwitchError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e)}\n`);
+  const failed = (e: unknown) => {
+    process.stderr.write(`${startFailureLine(e, startingCfg ? { rulesDir: startingCfg.rulesDir } : {})}\n`);
     process.exit(1);
-  });
+  };
+  // until the switch is up, anything thrown or rejected out of band is a start-up failure too: one line, exit 1
+  process.on('uncaughtException', failed);
+  process.on('unhandledRejection', failed);
+  main().then(
+    () => {
+      process.off('uncaughtException', failed);
+      process.off('unhandledRejection', failed);
+    },
+    failed,
+  );
 }

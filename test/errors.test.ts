@@ -16,6 +16,13 @@ t.test('the codec codes are pinned: renaming one breaks peers that match on them
   }
 });
 
+t.test('the start-up codes are pinned: npm start prints them, operators and docs match on them', async (t) => {
+  for (const c of ['SW_ERR_START_PORT_IN_USE', 'SW_ERR_START_LISTEN', 'SW_ERR_START_DATABASE', 'SW_ERR_START_DATABASE_LOGIN', 'SW_ERR_START_REDIS', 'SW_ERR_START_CONFIG', 'SW_ERR_START_RULES', 'SW_ERR_START_FAILED', 'SW_ERR_DB_EMBEDDED_FAILED', 'SW_ERR_PAN_HASH_KEY']) {
+    t.ok(c in ERROR_TEMPLATES, c);
+  }
+  t.equal(renderError('SW_ERR_START_PORT_IN_USE', { what: 'PSP', port: 8583, env: 'PSP_PORT', key: 'psp.port' }), 'PSP port 8583 is in use (set PSP_PORT or psp.port)');
+});
+
 t.test('messages render from templates and errors carry their code', async (t) => {
   t.equal(renderError('SW_ERR_CODEC_BAD_MTI', { offset: 0 }), 'field 0: MTI at byte 0 is not 4 digits');
   const e = new SwitchError('SW_ERR_FRAME_TOO_LARGE', { length: 10, max: 5 });

@@ -22,6 +22,18 @@ import { MemoryFailureDetector } from '../../src/routing/detector.js';
 import { LinkBreakers } from '../../src/routing/breakers.js';
 import { SuccessRateTracker } from '../../src/routing/success-rate.js';
 import type { RuleSet, RuleFiles } from '../../src/routing/types.js';
+import { parseCli } from '../../src/cli/args.js';
+
+parseCli({
+  name: 'bench:outage',
+  usage: `usage: npm run bench:outage
+
+Approval rate while acquirer acq-a goes silent and acq-b slows down: static priority vs the routing engine vs
+an oracle, over real links to real simulators; a table, then one JSON line.
+environment: OUTAGE_S (30), LEAD_S (5), TAIL_S (10), RATE (200), TIMEOUT_MS (1000), SLOW_MS (150), RECENT_MS (500)
+options: -h, --help   this text`,
+  options: {},
+});
 
 const OUTAGE_S = Number(process.env.OUTAGE_S ?? 30);
 const LEAD_S = Number(process.env.LEAD_S ?? 5);

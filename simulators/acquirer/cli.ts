@@ -2,24 +2,32 @@
  * npm run sim:acquirer -- --config simulators/acquirer/example.yaml [--port N] [--control-port N]
  * Runs the acquirer simulator until SIGINT/SIGTERM.
  */
-import { parseArgs } from 'node:util';
+import { parseCli } from '../../src/cli/args.js';
 import { loadSimulatorConfig, type SimulatorFileConfig } from './config.js';
 import { startAcquirerSimulator } from './simulator.js';
 import { isSwitchError } from '../../src/errors.js';
 
+const USAGE = `usage: npm run sim:acquirer -- [--config file.yaml] [--port N] [--control-port N]
+
+Runs the acquirer simulator (docs/network.md) until Ctrl-C or SIGTERM.
+options:
+  -c, --config FILE    YAML config: listen, dialect, framer, control, seed, behaviour
+                       (example: simulators/acquirer/example.yaml)
+  --port N             ISO 8583 port (default: the config's, else 9100)
+  --control-port N     HTTP control API port (default: the config's)
+  -h, --help           this text
+exit codes: 0 stopped, 1 could not start, 2 usage`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCli({
+    name: 'sim:acquirer',
+    usage: USAGE,
     options: {
       config: { type: 'string', short: 'c' },
       port: { type: 'string' },
       'control-port': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    process.stdout.write('usage: npm run sim:acquirer -- --config file.yaml [--port N] [--control-port N]\n');
-    return;
-  }
   const cfg: SimulatorFileConfig = values.config ? loadSimulatorConfig(values.config) : {};
   const control = cfg.control === false ? false : { ...(cfg.control ?? {}), ...(values['control-port'] ? { port: Number(values['control-port']) } : {}) };
   const sim = await startAcquirerSimulator({

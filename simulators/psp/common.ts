@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Codec } from '../../src/iso8583/codec-types.js';
 import { IsoMessage } from '../../src/iso8583/message.js';
 import { maskMessage } from '../../src/iso8583/mask.js';
@@ -34,6 +35,16 @@ export const CONNECTION_FLAGS = {
   merchant: { type: 'string' },
 } as const;
 
+/** The CONNECTION_FLAGS lines of the usage texts of `send` and `load`. */
+export const CONNECTION_USAGE = `  --host HOST          switch address (default 127.0.0.1)
+  --port PORT          PSP port (default 8583, npm start's)
+  --dialect NAME       PSP dialect, specs/ (default iso87-ascii-bbitmap)
+  --framer NAME        binary2 (default), ascii4, bcd2, with +tpdu
+  --timeout MS         answer timeout per request (default 30000)
+  --amount 12.34       DE4 in major units (default 10.00)
+  --currency N         DE49, ISO 4217 numeric (default 978)
+  --merchant ID        DE42 (default SHOP00000000001, a merchant of rules/merchants.yaml)`;
+
 export const DEFAULTS = {
   pan: '4111111111111111',
   amount: '10.00',
@@ -42,6 +53,21 @@ export const DEFAULTS = {
   terminal: 'TERM0001',
   mti: '0100',
 };
+
+/**
+ * Test cards for load: `411111 nnnnnn 1111` (masked 411111******1111), a new one per call, from `start` on
+ * (default: a random point, so runs one after the other do not reuse cards). Never the decline card (…0002)
+ * nor the risk-fatal BIN 40001999, and each card is seen once, so the velocity rule (more than 30
+ * authorizations per card an hour is fatal, 59: docs/switch.md) does not decline them.
+ */
+export function testCards(start: number = crypto.randomInt(1_000_000)): () => string {
+  let n = start % 1_000_000;
+  return () => {
+    const pan = `411111${String(n).padStart(6, '0')}1111`;
+    n = (n + 1) % 1_000_000;
+    return pan;
+  };
+}
 
 /** "12.34" → "000000001234" (DE4, n12, minor units). */
 export function amountToDe4(amount: string): string {

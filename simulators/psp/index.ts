@@ -1,6 +1,6 @@
 export { PspClient } from './client.js';
 export type { PspClientOptions, PspClientEvents } from './client.js';
-export { buildAuthorization, amountToDe4, formatMessage, describeResponseCode } from './common.js';
+export { buildAuthorization, amountToDe4, formatMessage, describeResponseCode, testCards } from './common.js';
 export type { AuthFields } from './common.js';
 export { runSend, parseSendArgs } from './send.js';
 export type { SendOptions } from './send.js';

@@ -1,11 +1,11 @@
 /**
- * npm run load -- [--host 127.0.0.1] [--port 8583] [--dialect iso87-ascii-bbitmap] [--framer binary2]
- *                 [--connections 4] [--depth 32 | --rate 5000] [--duration 10] [--timeout 30000]
- *                 [--pan …] [--amount 10.00] [--currency 978] [--terminal-prefix LD] [--merchant …]
+ * npm run load -- [--rate 500] [--duration 10] … (see USAGE)
  *
  * Closed loop (default): each connection keeps `depth` requests in flight. Open loop (--rate): requests are
  * started at the target rate over all connections, at most `depth` in flight per connection (the rest are
- * counted as skipped). A progress line on stderr while running; then a table, and a last line of JSON.
+ * counted as skipped). Each request carries a fresh test card (`testCards()`), as bench:e2e does: one card
+ * sent over and over is declined 59 by risk velocity after 30 an hour; `--pan` sends one fixed card. A
+ * progress line on stderr while running; then a table, and a last line of JSON.
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,40 @@ import * as hdr from 'hdr-histogram-js';
 import { isSwitchError } from '../../src/errors.js';
 import { framerByName } from '../../src/wire/framer.js';
 import { loadDialect } from '../../src/iso8583/index.js';
+import { maskPan } from '../../src/iso8583/mask.js';
+import { parseCli, usageError } from '../../src/cli/args.js';
 import { PspClient } from './client.js';
-import { buildAuthorization, CONNECTION_FLAGS } from './common.js';
+import { buildAuthorization, CONNECTION_FLAGS, CONNECTION_USAGE, testCards } from './common.js';
+
+export const LOAD_USAGE = `usage: npm run load -- [--rate N | --depth N] [--duration S] [--connections N] [options]
+
+Sends authorizations to the switch (npm start's PSP port by default) for a while and prints throughput,
+latency and the answer codes. Each request carries a fresh test card (411111******1111 series), so with the
+built-in simulators every answer is 00; --pan sends one card every time (after 30 in an hour risk declines
+it, 59).
+
+options:
+  --connections N      PSP connections (default 4)
+  --depth N            requests in flight per connection (default 32); the cap in open loop
+  --rate N             open loop at N requests/s over all connections (default 0: closed loop)
+  --duration S         seconds (default 10)
+  --pan N              one fixed card for every request (default: a fresh test card per request)
+${CONNECTION_USAGE}
+  --terminal-prefix P  DE41 is P + the connection number (default LD)
+  --no-progress        no progress line on stderr
+  -h, --help           this text
+exit codes: 0 done, 2 could not connect or a usage error
+`;
+
+export const LOAD_FLAGS = {
+  ...CONNECTION_FLAGS,
+  connections: { type: 'string', default: '4' },
+  depth: { type: 'string', default: '32' },
+  rate: { type: 'string', default: '0' },
+  duration: { type: 'string', default: '10' },
+  'terminal-prefix': { type: 'string', default: 'LD' },
+  'no-progress': { type: 'boolean', default: false },
+} as const;
 
 export interface LoadOptions {
   host: string;
@@ -27,7 +59,10 @@ export interface LoadOptions {
   rate: number;
   durationS: number;
   timeoutMs: number;
+  /** One fixed card; without it a fresh test card per request. */
   pan?: string;
+  /** Start of the fresh cards' sequence (default random; tests seed it). */
+  cardSeed?: number;
   amount?: string;
   currency?: string;
   merchant?: string;
@@ -49,22 +84,12 @@ export interface LoadResult {
   connections: number;
   depth: number;
   rate: number;
+  /** "fresh": a new test card per request; else the masked fixed card (--pan). */
+  cards: string;
 }
 
 export function parseLoadArgs(argv: string[]): LoadOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...CONNECTION_FLAGS,
-      connections: { type: 'string', default: '4' },
-      depth: { type: 'string', default: '32' },
-      rate: { type: 'string', default: '0' },
-      duration: { type: 'string', default: '10' },
-      'terminal-prefix': { type: 'string', default: 'LD' },
-      'no-progress': { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: argv, options: LOAD_FLAGS, strict: true });
   const num = (s: string, name: string, min: number): number => {
     const n = Number(s);
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}`);
@@ -109,11 +134,12 @@ export async function runLoad(o: LoadOptions, progress: (line: string) => void =
   const endAt = start + o.durationS * 1000;
   let stopping = false;
 
+  const nextCard = testCards(...(o.cardSeed !== undefined ? [o.cardSeed] : []));
   const fire = (c: PspClient, idx: number): Promise<void> => {
     const req = buildAuthorization({
       stan: c.stan.next(),
       terminal: `${o.terminalPrefix}${String(idx).padStart(8 - o.terminalPrefix.length, '0')}`,
-      ...(o.pan ? { pan: o.pan } : {}),
+      pan: o.pan ?? nextCard(),
       ...(o.amount ? { amount: o.amount } : {}),
       ...(o.currency ? { currency: o.currency } : {}),
       ...(o.merchant ? { merchant: o.merchant } : {}),
@@ -206,12 +232,14 @@ export async function runLoad(o: LoadOptions, progress: (line: string) => void =
     connections: o.connections,
     depth: o.depth,
     rate: o.rate,
+    cards: o.pan ? maskPan(o.pan) : 'fresh',
   };
 }
 
 export function formatLoadResult(r: LoadResult): string {
   const rows: [string, string][] = [
     ['mode', r.rate > 0 ? `open loop, ${r.rate}/s target, ≤${r.depth} in flight per connection` : `closed loop, ${r.connections} × ${r.depth}`],
+    ['cards', r.cards === 'fresh' ? 'a fresh test card per request (411111******1111 series; --pan for one card)' : `one card, ${r.cards} (--pan): risk declines it 59 after 30 in an hour`],
     ['duration', `${r.duration_s} s`],
     ['sent / answered', `${r.sent} / ${r.answered}`],
     ['timeouts / errors / skipped', `${r.timeouts} / ${r.errors} / ${r.skipped}`],
@@ -224,8 +252,14 @@ export function formatLoadResult(r: LoadResult): string {
 }
 
 async function main(): Promise<void> {
+  parseCli({ name: 'load', usage: LOAD_USAGE, options: LOAD_FLAGS }); // --help, unknown options
+  let o: LoadOptions;
   try {
-    const o = parseLoadArgs(process.argv.slice(2));
+    o = parseLoadArgs(process.argv.slice(2));
+  } catch (e) {
+    return usageError({ name: 'load', usage: LOAD_USAGE }, e instanceof Error ? e.message : String(e));
+  }
+  try {
     const tty = process.stderr.isTTY;
     const r = await runLoad(o, o.progress ? (line) => process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`) : undefined);
     if (o.progress && tty) process.stderr.write('\n');

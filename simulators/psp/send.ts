@@ -1,18 +1,42 @@
 /**
- * npm run send -- --pan 4111111111111111 --amount 12.34 --currency 978 --merchant SHOP1 --terminal T1
- *                 [--mti 0100] [--host 127.0.0.1] [--port 8583] [--dialect iso87-ascii-bbitmap]
- *                 [--framer binary2|ascii4|bcd2[+tpdu]] [--stan N] [--expiry YYMM] [--timeout ms] [--json]
+ * npm run send -- --pan 4111111111111111 --amount 12.34 --currency 978 --merchant SHOP1 --terminal T1 (see USAGE)
  *
  * Builds one request from the flags, sends it, prints request and response readably with the PAN masked.
- * Exit code 0 when an answer came back (whatever its response code), 2 when none did.
+ * Exit code 0 when an answer came back (whatever its response code), 2 when none did or on a usage error.
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { maskMessage } from '../../src/iso8583/mask.js';
 import { isSwitchError } from '../../src/errors.js';
 import { framerByName } from '../../src/wire/framer.js';
+import { parseCli } from '../../src/cli/args.js';
 import { PspClient } from './client.js';
-import { buildAuthorization, CONNECTION_FLAGS, describeResponseCode, formatMessage } from './common.js';
+import { buildAuthorization, CONNECTION_FLAGS, CONNECTION_USAGE, describeResponseCode, formatMessage } from './common.js';
+
+export const SEND_USAGE = `usage: npm run send -- [--pan N] [--amount 12.34] [options]
+
+Sends one request to the switch (npm start's PSP port by default) and prints it and the answer, PAN masked.
+
+options:
+  --pan N              DE2 (default 4111111111111111; a PAN ending in 0002 is declined by the built-in simulators)
+${CONNECTION_USAGE}
+  --terminal ID        DE41 (default TERM0001)
+  --mti MTI            0100 (default), 0200, …
+  --stan N             DE11 (default: the next of the client's counter)
+  --expiry YYMM        DE14
+  --json               one JSON object instead of the readable text
+  -h, --help           this text
+exit codes: 0 an answer came back (whatever its code), 2 no answer or a usage error
+`;
+
+export const SEND_FLAGS = {
+  ...CONNECTION_FLAGS,
+  json: { type: 'boolean', default: false },
+  terminal: { type: 'string' },
+  mti: { type: 'string' },
+  stan: { type: 'string' },
+  expiry: { type: 'string' },
+} as const;
 
 export interface SendOptions {
   host: string;
@@ -32,18 +56,7 @@ export interface SendOptions {
 }
 
 export function parseSendArgs(argv: string[]): SendOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...CONNECTION_FLAGS,
-      json: { type: 'boolean', default: false },
-      terminal: { type: 'string' },
-      mti: { type: 'string' },
-      stan: { type: 'string' },
-      expiry: { type: 'string' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: argv, options: SEND_FLAGS, strict: true });
   const o: SendOptions = {
     host: values.host,
     port: Number(values.port),
@@ -94,6 +107,7 @@ export async function runSend(o: SendOptions): Promise<{ out: string; code: numb
 }
 
 async function main(): Promise<void> {
+  parseCli({ name: 'send', usage: SEND_USAGE, options: SEND_FLAGS }); // --help, unknown options
   try {
     const { out, code } = await runSend(parseSendArgs(process.argv.slice(2)));
     process.stdout.write(out + '\n');

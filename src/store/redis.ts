@@ -49,12 +49,14 @@ export function redisOptions(o: RedisClientOptions = {}): RedisOptions {
   return opts;
 }
 
+const urlOf = (o: RedisClientOptions): string => o.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+
 /**
  * A client that is not connected yet (lazyConnect): call `connect()` or let the first command connect it.
  * Errors are emitted as 'error' events: a default listener keeps them from crashing the process.
  */
 export function createRedis(o: RedisClientOptions = {}): Redis {
-  const url = o.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+  const url = urlOf(o);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -69,15 +71,23 @@ export function createRedis(o: RedisClientOptions = {}): Redis {
   return client;
 }
 
-/** Create and connect; rejects if the server cannot be reached within the connect timeout. */
+/** Create and connect; rejects with SW_ERR_REDIS_UNAVAILABLE if the server cannot be reached within the connect timeout. */
 export async function connectRedis(o: RedisClientOptions = {}): Promise<Redis> {
   const client = createRedis(o);
+  // connect() rejects with "Connection is closed."; the cause (ECONNREFUSED, ENOTFOUND, …) comes as an 'error' event
+  let cause: Error | undefined;
+  const onError = (e: Error) => (cause = e);
+  client.on('error', onError);
   try {
     await client.connect();
+    client.off('error', onError);
     return client;
   } catch (e) {
+    client.off('error', onError);
     client.disconnect();
-    throw e;
+    const err = (cause ?? e) as { code?: string; message?: string };
+    const reason = (err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 200);
+    throw new SwitchError('SW_ERR_REDIS_UNAVAILABLE', { target: redactRedisUrl(urlOf(o)), reason }, { cause: e });
   }
 }
 

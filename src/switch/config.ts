@@ -35,7 +35,7 @@ export interface SwitchConfig {
   groupCommitMs: number;
   expiry: { holdAgeMs: number; sweepIntervalMs: number };
   saf: { pollMs: number; retryInitialMs: number; retryMaxMs: number; maxAttempts: number; expireAfterMs: number; timeoutMs: number };
-  /** HMAC key for PAN hashes in the database. Set it in production (env PAN_HASH_KEY). */
+  /** HMAC key for PAN hashes in the database (env PAN_HASH_KEY). Empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts). */
   panHashKey: string;
   responseCodes: { noRoute: string; unavailable: string; formatError: string; duplicate: string; unknownMerchant: string; reversedBeforeArrival: string; systemError: string };
   /** Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0. */
@@ -54,7 +54,7 @@ export const DEFAULT_CONFIG: SwitchConfig = {
   groupCommitMs: 0,
   expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
   saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, maxAttempts: 30, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000 },
-  panHashKey: 'dev-only-pan-hash-key-change-me',
+  panHashKey: '',
   responseCodes: { noRoute: '92', unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
   builtInSimulators: true,
   logLevel: 'info',
@@ -76,7 +76,7 @@ const SCHEMA = obj({
   groupCommitMs: { type: 'number', minimum: 0, maximum: 50 },
   expiry: obj({ holdAgeMs: int, sweepIntervalMs: { type: 'integer', minimum: 10 } }),
   saf: obj({ pollMs: { type: 'integer', minimum: 10 }, retryInitialMs: int, retryMaxMs: int, maxAttempts: { type: 'integer', minimum: 1 }, expireAfterMs: int, timeoutMs: { type: 'integer', minimum: 1 } }),
-  panHashKey: { type: 'string', minLength: 16 },
+  panHashKey: { type: 'string', pattern: '^(|.{16,})$' },
   responseCodes: obj(Object.fromEntries(Object.keys(DEFAULT_CONFIG.responseCodes).map((k) => [k, { type: 'string', pattern: '^[0-9A-Z]{2}$' }]))),
   builtInSimulators: { type: 'boolean' },
   logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
@@ -143,14 +143,23 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: 'must be a JSON object' });
     cfg = mergeConfig(cfg, parsed as Plain);
+    check(cfg, file); // a key the file got wrong is named with the file
   }
   cfg = mergeConfig(cfg, fromEnv(env));
   if (opts.overrides) cfg = mergeConfig(cfg, opts.overrides);
-  validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
-  if (!validate(cfg)) {
-    const e = validate.errors?.[0];
-    const extra = e?.keyword === 'additionalProperties' ? ` '${String((e.params as { additionalProperty?: string }).additionalProperty)}'` : '';
-    throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.') || '(root)', reason: `${e?.message ?? 'invalid'}${extra}` });
-  }
+  check(cfg, opts.overrides ? 'the environment or the overrides' : 'the environment');
   return cfg as unknown as SwitchConfig;
+}
+
+function check(cfg: Plain, source: string): void {
+  validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
+  if (validate(cfg)) return;
+  const e = validate.errors?.[0];
+  const at = (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.');
+  if (e?.keyword === 'additionalProperties') {
+    const key = String((e.params as { additionalProperty?: string }).additionalProperty);
+    throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at ? `${at}.${key}` : key, reason: `unknown key in ${source}` });
+  }
+  const reason = at === 'panHashKey' ? 'must be 16 characters or more, or empty (a generated key, with the embedded database only)' : (e?.message ?? 'invalid');
+  throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at || '(root)', reason: `${reason} (from ${source})` });
 }

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { loadDialect } from '../iso8583/index.js';
 import { startPspServer, type PspServer } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
-import { createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
+import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
 import { createLedger, loadFeeSchedule, type Ledger } from '../ledger/index.js';
 import { RoutingEngine } from '../routing/engine.js';
@@ -29,11 +29,14 @@ import { Flows, safeErr, type FlowObserver, type FaultPoint } from './flows/inde
 import { SwitchStore } from './store/index.js';
 import { SafWorker, type SafObserver } from './saf.js';
 import { Sweeper } from './sweeper.js';
+import { resolvePanHashKey } from './pan-key.js';
 
 export interface SwitchHandle {
   config: SwitchConfig;
   pool: pg.Pool;
   databaseUrl: string;
+  /** Where the database is: DATABASE_URL, or the embedded cluster and its files (printed by npm start). */
+  database: { source: 'env' | 'embedded'; pgData: string | null };
   psp: PspServer;
   pspPort: number;
   adminPort: number | null;
@@ -74,9 +77,12 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
   };
   try {
+    // configured, or generated for the embedded database; refused before anything starts (src/switch/pan-key.ts)
+    cfg = { ...cfg, panHashKey: await resolvePanHashKey(cfg, log) };
     const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
     cleanup.push(() => db.stop());
-    log.info({ database: redactUrl(db.url), source: db.source }, 'database');
+    log.info({ database: redactUrl(db.url), source: db.source, ...(db.pgData ? { pgData: db.pgData } : {}) }, 'database');
+    if (db.source === 'env') await checkDatabase(db.url); // unreachable or login refused: named, not a pg error from the first migration
     const pool = createPool(db.url, { max: cfg.database.poolSize });
     cleanup.push(() => pool.end());
 
@@ -182,7 +188,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const pspPort = psp.port;
 
     const handle: SwitchHandle = {
-      config: cfg, pool, databaseUrl: db.url, psp, pspPort, adminPort: null, ledger, store, flows, saf, sweeper, acquirers,
+      config: cfg, pool, databaseUrl: db.url, database: { source: db.source, pgData: db.pgData ?? null }, psp, pspPort, adminPort: null, ledger, store, flows, saf, sweeper, acquirers,
       engine, detector, breakers, successRate, watcher, versions, redis, log,
       stop: async () => {
         flows!.stop();

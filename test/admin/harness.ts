@@ -16,6 +16,7 @@ import { loadDialect } from '../../src/iso8583/index.js';
 import { framerByName } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
 import { testDb, type TestDb } from '../helpers/db.js';
+import { TEST_PAN_HASH_KEY } from '../helpers/switch.js';
 import { TOKEN_ENTRIES } from './fixtures.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from '../../src/switch/store/index.js';
 
@@ -58,6 +59,7 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
       admin: { enabled: true, host: '127.0.0.1', port: 0, tokens: TOKEN_ENTRIES },
       logLevel: 'debug',
       saf: { pollMs: 200 },
+      panHashKey: TEST_PAN_HASH_KEY,
       ...overrides,
     },
   });

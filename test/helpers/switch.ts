@@ -30,10 +30,14 @@ interface Teardownable {
 
 type Plain = Record<string, unknown>;
 
+/** Tests run on a real DATABASE_URL, where the switch refuses to start without a PAN hash key (src/switch/pan-key.ts). */
+export const TEST_PAN_HASH_KEY = 'switch-tests-pan-hash-key-not-a-secret';
+
 /** Short timeouts for tests: an acquirer that does not answer is given up on quickly, SAF retries quickly. */
 export function testOverrides(url: string, extra: Plain = {}): Plain {
   const base: Plain = {
     database: { url, poolSize: 12 },
+    panHashKey: TEST_PAN_HASH_KEY,
     psp: { port: 0 },
     admin: { enabled: false, port: 0 },
     rulesDir: path.join(ROOT, 'rules'),

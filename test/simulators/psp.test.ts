@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { startAcquirerSimulator } from '../../simulators/acquirer/index.js';
-import { amountToDe4, buildAuthorization, parseLoadArgs, parseSendArgs, runLoad, runSend, type LoadOptions } from '../../simulators/psp/index.js';
+import { amountToDe4, buildAuthorization, parseLoadArgs, parseSendArgs, runLoad, runSend, testCards, type LoadOptions } from '../../simulators/psp/index.js';
 
 t.test('amount flag → DE4 minor units', async (t) => {
   t.equal(amountToDe4('12.34'), '000000001234');
@@ -79,4 +79,13 @@ t.test('load CLI prints a table and a last line of JSON', async (t) => {
   const last = JSON.parse(lines[lines.length - 1]!) as { answered: number; throughput_per_s: number; latency_ms: { p99: number } };
   t.ok(last.answered > 0);
   t.match(out, /throughput/);
+});
+
+t.test('load test cards: a new card per request, never the decline card, seeded', async (t) => {
+  const next = testCards(999_998);
+  const pans = Array.from({ length: 5 }, () => next());
+  t.same(pans.slice(0, 3), ['4111119999981111', '4111119999991111', '4111110000001111'], 'from the seed on, wrapping at a million');
+  t.equal(new Set(pans).size, 5, 'all different');
+  for (const p of pans) t.match(p, /^411111\d{6}1111$/, 'masked 411111******1111, never ending in 0002');
+  t.same(Array.from({ length: 3 }, testCards(7)), Array.from({ length: 3 }, testCards(7)), 'the same seed gives the same cards');
 });

@@ -1,8 +1,8 @@
 import t from 'tap';
-import fs from 'node:fs/promises';
 import pg from 'pg';
 import { createPool, redactUrl, resolveDatabaseUrl, tmpDataDir } from '../../src/store/postgres.js';
 import { testDb } from '../helpers/db.js';
+import { embeddedLayout, removeEmbeddedCluster } from '../../src/store/embedded-pg.js';
 
 t.test('DATABASE_URL wins', async (t) => {
   const r = await resolveDatabaseUrl({ env: { DATABASE_URL: 'postgres://u:p@h:1/d' } });
@@ -14,10 +14,8 @@ t.test('DATABASE_URL wins', async (t) => {
 
 t.test('without DATABASE_URL an embedded server is started, and restarts on the same data', async (t) => {
   const dataDir = tmpDataDir();
-  t.teardown(async () => {
-    await fs.rm(dataDir, { recursive: true, force: true });
-    await fs.rm(`${dataDir}.secret`, { force: true });
-  });
+  // as root the cluster itself is under /var/lib/iso8583-switch (src/store/embedded-pg.ts): removed whole
+  t.teardown(() => removeEmbeddedCluster(embeddedLayout(dataDir)));
   const r = await resolveDatabaseUrl({ env: {}, dataDir });
   t.equal(r.source, 'embedded');
   t.match(r.url, /^postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/postgres$/);

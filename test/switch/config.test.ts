@@ -69,6 +69,9 @@ t.test('config: refuses unknown keys, bad values, bad env numbers, unreadable fi
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'a.json'), '[1,2]');
   t.ok(refused(() => loadConfig({ env: {}, file: path.join(dir, 'a.json') }), /JSON object/));
+  writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ saf: { pollMS: 5 } }));
+  t.ok(refused(() => loadConfig({ env: {}, file: path.join(dir, 'b.json') }), /at saf\.pollMS: unknown key in .*b\.json/), 'an unknown key of a file is named with its path and the file');
+  t.equal(loadConfig({ env: {} }).panHashKey, '', 'no PAN hash key by default (src/switch/pan-key.ts decides)');
 });
 
 t.test('translate: DE90, response codes, answers, acquirer requests without the PSP ids', async (t) => {

@@ -1,0 +1,54 @@
+/**
+ * Every command-line entry point of package.json (each script run by tsx: start, reset, send, load, rules,
+ * ledger:check, ledger:recon, archive, sim:acquirer, fuzz, docs:errors and the benchmarks) follows src/cli/args.ts:
+ * `--help` prints its usage on stdout and exits 0 without doing anything else; an unknown option prints the
+ * error and the usage on stderr and exits 2. Each script runs as package.json says, `tsx file args…` as
+ * `node --import tsx file args…`, without npm's start-up.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../helpers/switch.js';
+
+const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+/** `tsx file args…` runs as `node --import tsx file args…`; `node [flags] --import tsx file args…` as it is. */
+const entries = Object.entries(scripts)
+  .map(([name, cmd]) => ({ name, words: cmd.split(/\s+/) }))
+  .filter(({ words }) => words[0] === 'tsx' || (words[0] === 'node' && words.join(' ').includes('--import tsx')))
+  .map(({ name, words }) => ({ name, args: words[0] === 'tsx' ? ['--import', 'tsx', ...words.slice(1)] : words.slice(1) }));
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // no DATABASE_URL and friends: a script that ignored --help and went on would show it by hanging or failing
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const p = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) => p.once('close', (code) => {
+    clearTimeout(timer);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+t.test('the entry points the issue names are all there', async (t) => {
+  const names = entries.map((e) => e.name);
+  for (const n of ['start', 'reset', 'send', 'load', 'rules', 'ledger:check', 'ledger:recon', 'archive', 'sim:acquirer', 'fuzz', 'bench:codec', 'bench:link', 'bench:ledger', 'bench:routing', 'bench:outage', 'bench:e2e', 'bench:growth']) {
+    t.ok(names.includes(n), n);
+  }
+});
+
+for (const e of entries) {
+  t.test(`npm run ${e.name} -- --help / --no-such-option`, async (t) => {
+    const [help, bad] = await Promise.all([run([...e.args, '--help']), run([...e.args, '--no-such-option'])]);
+    t.equal(help.code, 0, '--help exits 0');
+    t.match(help.stdout, /^usage: npm (run |start)/, '--help prints the usage on stdout');
+    t.equal(help.stderr, '', 'and nothing on stderr');
+    t.equal(bad.code, 2, 'an unknown option exits 2');
+    t.match(bad.stderr, /Unknown option '--no-such-option'/, 'names the option');
+    t.match(bad.stderr, /\nusage: npm (run |start)/, 'and prints the usage');
+    t.equal(bad.stdout, '', 'nothing on stdout');
+  });
+}
