@@ -388,7 +388,7 @@ export function bindGroupCommitStats(committer: string, stats: GroupCommitSource
 // Known label sets start at 0, so rates and alerts have a series before the first event.
 for (const level of ['trusted', 'low', 'high', 'fatal'] as const) riskLevels.inc({ level }, 0);
 for (const event of ['queued', 'sent', 'acknowledged', 'retried', 'dead_lettered'] as const) safEvents.inc({ event }, 0);
-for (const op of ['hold', 'addBatch', 'commit', 'rollback'] as const) for (const result of ['ok', 'error'] as const) ledgerOperations.inc({ op, result }, 0);
+for (const op of ['hold', 'addBatch', 'commit', 'rollback', 'release'] as const) for (const result of ['ok', 'error'] as const) ledgerOperations.inc({ op, result }, 0);
 
 // ── recording helpers ───────────────────────────────────────────────────────────────────────────────────
 
@@ -592,7 +592,7 @@ export function bindSafMetrics(source: SafMetricsSource): Unbind {
   };
 }
 
-type LedgerOp = 'hold' | 'addBatch' | 'commit' | 'rollback';
+type LedgerOp = 'hold' | 'addBatch' | 'commit' | 'rollback' | 'release';
 
 /** A Ledger whose hold / addBatch / commit / rollback are counted and timed; everything else passes through. */
 export function instrumentLedger(ledger: Ledger): Ledger {
@@ -675,7 +675,11 @@ export interface TxLogger {
  * transaction outcome: `startSwitch(cfg, { ...switchObservers(log), startAdmin })`.
  */
 export function switchObservers(txLog?: TxLogger, writeLine?: (log: TxLogger, o: FlowOutcome) => void): {
-  observer: { outcome(o: FlowOutcome): void; lateResponse(o: { acquirer: string; mti: string; responseCode: string | undefined }): void };
+  observer: {
+    outcome(o: FlowOutcome): void;
+    lateResponse(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;
+    ledger(o: { op: LedgerOp; ok: boolean; ms: number }): void;
+  };
   safObserver: { sent(o: { acquirer: string; mti: string; ok: boolean }): void; deadLetter(o: { acquirer: string; reason: string }): void; depth(n: number): void };
 } {
   return {
@@ -691,6 +695,11 @@ export function switchObservers(txLog?: TxLogger, writeLine?: (log: TxLogger, o:
       },
       lateResponse(o) {
         linkMessages.inc({ acquirer: nameLabel(o.acquirer), direction: 'late' });
+      },
+      // the switch's own ledger work (holds in its answer statement, commits and releases in its transactions)
+      ledger(o) {
+        ledgerOperations.inc({ op: o.op, result: o.ok ? 'ok' : 'error' });
+        ledgerOperationLatency.observe({ op: o.op }, o.ms / 1000);
       },
     },
     safObserver: {

@@ -67,7 +67,7 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
   const obs = switchObservers(log, logFlowOutcome);
   const h = await startSwitch(cfg, {
     log,
-    observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o) },
+    observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o), ledger: (o) => obs.observer.ledger(o) },
     safObserver: obs.safObserver,
     startAdmin: (h) => startAdminForSwitch(h, { ...extras(h), logger: log }),
   });

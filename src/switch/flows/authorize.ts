@@ -150,7 +150,8 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         }
       }
       try {
-        const written = hold?.locked ? await answerLocked(c, outcome, hold) : (await c.d.store.answer(hold ? { outcome, hold } : { outcome })).written;
+        const write = async () => (hold?.locked ? answerLocked(c, outcome, hold) : (await c.d.store.answer(hold ? { outcome, hold } : { outcome })).written);
+        const written = hold ? await c.timedLedger('hold', write, (w) => w) : await write();
         if (!written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
       } catch (e) {
         // Not durably approved and held: the PSP must not see an approval. Reverse it.

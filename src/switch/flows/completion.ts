@@ -88,7 +88,7 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         });
         if (!ours) throw new Error('the capture claim was taken back before its answer was recorded');
         if (captured) {
-          const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]);
+          const [r] = await c.timedLedger('commit', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]), ([x]) => !(x instanceof Error));
           if (r instanceof Error) throw r;
         }
         await tx.transition({ txnId, day, seq: 1, state: captured ? 'approved' : code ? 'declined' : 'failed', code: code || codes.unavailable, reason: captured ? 'captured' : 'acquirer' });

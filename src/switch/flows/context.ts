@@ -42,6 +42,8 @@ export interface FlowObserver {
     risk: string | null; switchMs: number; acquirerMs: number | null; panMasked: string | null; txnId: string | null;
   }): void;
   lateResponse?(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;
+  /** A ledger operation a flow made (a hold in the answer statement, a commit or release in a transaction). */
+  ledger?(o: { op: 'hold' | 'commit' | 'rollback' | 'release'; ok: boolean; ms: number }): void;
 }
 
 export const APPROVED = '00';
@@ -59,6 +61,19 @@ export class FlowContext {
 
   get codes(): SwitchConfig['responseCodes'] {
     return this.d.config.responseCodes;
+  }
+
+  /** Reports a ledger operation to the observer (metrics), timing `f` as its caller sees it. */
+  async timedLedger<T>(op: 'hold' | 'commit' | 'rollback' | 'release', f: () => Promise<T>, ok: (r: T) => boolean = () => true): Promise<T> {
+    const t0 = performance.now();
+    try {
+      const r = await f();
+      this.d.observer?.ledger?.({ op, ok: ok(r), ms: performance.now() - t0 });
+      return r;
+    } catch (e) {
+      this.d.observer?.ledger?.({ op, ok: false, ms: performance.now() - t0 });
+      throw e;
+    }
   }
 
   async fault(point: FaultPoint, txnId: string): Promise<void> {

@@ -59,7 +59,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           if (!(await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'reversed', ref: txnId }))) return 'lost' as const;
           const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'reversed' } });
           if (!ins.inserted) throw new DuplicateReversal();
-          const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day)]);
+          const [r] = await c.timedLedger('release', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day)]), ([x]) => !(x instanceof Error));
           if (r instanceof Error) throw r;
           await tx.queueSaf(saf);
           return 'reversed' as const;
