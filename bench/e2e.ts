@@ -19,7 +19,7 @@
  *
  * Prints a table and, as the last line, {"auth_per_s":…,"relay_per_s":…,"p50_ms_at_2000":…,"p99_ms_at_2000":…}.
  */
-import { database, fixedRate, Load, printTable, saturation, startBenchSwitch, startRelay, type Rows } from './harness.js';
+import { commitFloor, database, fixedRate, Load, printTable, saturation, startBenchSwitch, startRelay, type Rows } from './harness.js';
 import type { cpuPerOp } from './cpu.js';
 import { parseCli } from '../src/cli/args.js';
 
@@ -64,6 +64,7 @@ options:
   let p50 = NaN;
   let p99 = NaN;
   let p50Low = NaN;
+  let commitP50 = NaN;
   let cpu: ReturnType<typeof cpuPerOp> | undefined;
   const load = new Load();
   const db = await database();
@@ -86,6 +87,10 @@ options:
           const low = await at(lowRate, 200_000);
           p50Low = low.p50;
           rows.push(...low.rows);
+          // what two durable writes cost at that rate, whatever writes them: the floor under the figure above
+          const floor = await commitFloor(db.serverUrl, lowRate);
+          commitP50 = floor.p50;
+          rows.push([`floor at ${lowRate}/s: one durable commit p50 / p99 ms`, `${floor.p50} / ${floor.p99}  (×2 per authorization: ${Math.round(floor.p50 * 2000) / 1000} ms)`]);
         }
         const st = b.h.store.stats();
         rows.push(['write streams: intent / answer batches', `${JSON.stringify(pick(st.intent as unknown as Record<string, unknown>))} / ${JSON.stringify(pick(st.answer as unknown as Record<string, unknown>))}`]);
@@ -111,7 +116,7 @@ options:
   process.stdout.write(JSON.stringify({
     auth_per_s: Number.isFinite(authPerS) ? Math.round(authPerS) : null, relay_per_s: Number.isFinite(relayPerS) ? Math.round(relayPerS) : null,
     ratio: Number.isFinite(authPerS / relayPerS) ? Math.round((authPerS / relayPerS) * 1000) / 1000 : null,
-    p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99), p50_ms_at_200: r2(p50Low),
+    p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99), p50_ms_at_200: r2(p50Low), commit_p50_ms_at_200: r2(commitP50),
     pg_cpu_us_per_auth: cpu?.postgresUs ?? null, switch_cpu_us_per_auth: cpu?.switchUs ?? null,
   }) + '\n');
 }

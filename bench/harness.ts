@@ -384,3 +384,28 @@ export function printTable(rows: Rows): void {
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
 }
+
+/**
+ * The floor under switch-added latency at a low rate: one durable single-row insert (a commit with its WAL
+ * flush) every 1000/rate ms on an otherwise idle connection, as each of the switch's two durable writes is at
+ * that rate. Returns the p50 and p99 in ms.
+ */
+export async function commitFloor(serverUrl: string, rate: number, n = 400): Promise<{ p50: number; p99: number }> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  const table = `bench_commit_floor_${crypto.randomBytes(3).toString('hex')}`;
+  try {
+    await c.query(`create table ${table} (id bigint, at timestamptz default now())`);
+    const h = histogram();
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await c.query({ name: 'floor', text: `insert into ${table} (id) values ($1)`, values: [i] });
+      if (i >= 20) h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+      await new Promise((r) => setTimeout(r, 1000 / rate));
+    }
+    return { p50: pct(h, 50), p99: pct(h, 99) };
+  } finally {
+    await c.query(`drop table if exists ${table}`).catch(() => undefined);
+    await c.end();
+  }
+}
