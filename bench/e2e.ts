@@ -19,7 +19,7 @@
  *
  * Prints a table and, as the last line, {"auth_per_s":…,"relay_per_s":…,"p50_ms_at_2000":…,"p99_ms_at_2000":…}.
  */
-import { commitFloor, database, fixedRate, Load, printTable, saturation, startBenchSwitch, startRelay, type Rows } from './harness.js';
+import { commitFloor, database, fixedRate, histogram, Load, pct, printTable, saturation, startBenchSwitch, startRelay, type Rows } from './harness.js';
 import type { cpuPerOp } from './cpu.js';
 import { parseCli } from '../src/cli/args.js';
 
@@ -65,6 +65,7 @@ options:
   let p99 = NaN;
   let p50Low = NaN;
   let commitP50 = NaN;
+  let relayP99 = NaN;
   let cpu: ReturnType<typeof cpuPerOp> | undefined;
   const load = new Load();
   const db = await database();
@@ -105,6 +106,15 @@ options:
       relayPerS = r.answered / r.seconds;
       rows.push(['ceiling: same load through a bare relay, round trips/s', Math.round(relayPerS).toLocaleString('en-US')]);
       rows.push(['ratio switch / relay', (authPerS / relayPerS).toFixed(3)]);
+      // the harness's own latency at the fixed rates (load, relay, simulator: no switch): the floor under the
+      // round trips above
+      for (const r of [rate, lowRate]) {
+        const f = await load.run({ port: relay.port, connections, mode: 'open', depth: 0, rate: r, warmupMs: Math.min(warmupMs, 1_000), durationMs, keyBase: 250_000 });
+        const rt = histogram();
+        for (let i = 1; i < f.samples.length; i += 2) rt.recordValue(Math.max(1, Math.round(f.samples[i]! * 1000)));
+        rows.push([`ceiling at ${r}/s: PSP round trip through the relay p50 / p99 ms`, `${pct(rt, 50)} / ${pct(rt, 99)}`]);
+        if (r === rate) relayP99 = pct(rt, 99);
+      }
       await relay.close();
     }
   } finally {
@@ -116,7 +126,7 @@ options:
   process.stdout.write(JSON.stringify({
     auth_per_s: Number.isFinite(authPerS) ? Math.round(authPerS) : null, relay_per_s: Number.isFinite(relayPerS) ? Math.round(relayPerS) : null,
     ratio: Number.isFinite(authPerS / relayPerS) ? Math.round((authPerS / relayPerS) * 1000) / 1000 : null,
-    p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99), p50_ms_at_200: r2(p50Low), commit_p50_ms_at_200: r2(commitP50),
+    p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99), p50_ms_at_200: r2(p50Low), commit_p50_ms_at_200: r2(commitP50), relay_p99_ms_at_2000: r2(relayP99),
     pg_cpu_us_per_auth: cpu?.postgresUs ?? null, switch_cpu_us_per_auth: cpu?.switchUs ?? null,
   }) + '\n');
 }

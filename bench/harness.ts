@@ -256,7 +256,7 @@ export interface BenchSwitch {
  * The switch on a fresh schema of the server, its acquirers pointing at zero-latency simulators in the load's
  * thread, checked before anything is timed: one approval with a durable hold.
  */
-export async function startBenchSwitch(load: Load, serverUrl: string, o: { schema?: string; keepSchema?: boolean } = {}): Promise<BenchSwitch> {
+export async function startBenchSwitch(load: Load, serverUrl: string, o: { schema?: string; keepSchema?: boolean; onStoreBatch?: (i: { stream: string; ms: number; size: number }) => void } = {}): Promise<BenchSwitch> {
   const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as { acquirers: Array<{ id: string; link: { port: number; dialect: string; framer: string } }> };
   const ports = await load.simulators(doc.acquirers.map((a) => ({ dialect: a.link.dialect, framer: a.link.framer })));
   doc.acquirers.forEach((a, i) => (a.link.port = ports[i]!));
@@ -276,7 +276,7 @@ export async function startBenchSwitch(load: Load, serverUrl: string, o: { schem
       panHashKey: crypto.randomBytes(32).toString('base64url'), // a database that is not the embedded one needs a key
     },
   });
-  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }) });
+  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }), ...(o.onStoreBatch ? { onStoreBatch: o.onStoreBatch } : {}) });
   const acqMs = new Map<string, number>();
   const request = h.acquirers.request.bind(h.acquirers);
   h.acquirers.request = async (id, msg, services, timeoutMs) => {

@@ -240,8 +240,26 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
     for (const d of h.deltas) deltas.push({ h, d });
     if (h.commit) commits.push(h);
   }
+  const ctes = holdCtes(gate, p0, commits.length > 0);
+  const values: unknown[] = [
+    pgRecords(holds, [(h) => h.planId, (h) => h.day, (h) => h.hash, (h) => h.commitHash, (h) => h.row.acquirer, (h) => h.row.terminal, (h) => h.row.merchant,
+      (h) => h.row.currency, (h) => h.row.amount, (h) => h.row.fee, (h) => h.row.panHash, (h) => h.row.panMasked]),
+    pgRecords(postings, [(x) => x.h.planId, (x) => x.h.day, (x) => x.seq, (x) => x.p.from, (x) => x.p.to, (x) => x.p.amount, (x) => x.p.currency]),
+    pgRecords(deltas, [(x) => x.h.planId, (x) => x.d.account, (x) => x.d.currency, (x) => x.d.own, (x) => x.d.min, (x) => x.d.max]),
+  ];
+  if (commits.length > 0) values.push(pgRecords(commits, [(h) => h.planId, (h) => h.day, (h) => h.commitHash]));
+  return { ctes, values };
+}
+
+const holdCteCache = new Map<string, string>();
+
+/** The hold CTEs' text for a gate, a first parameter number and whether a commit journal is written (built once). */
+function holdCtes(gate: string, p0: number, withCommits: boolean): string {
+  const key = `${gate}|${p0}|${withCommits}`;
+  let text = holdCteCache.get(key);
+  if (text !== undefined) return text;
   const $ = (i: number) => `$${p0 + i}`;
-  const ctes = `lh_plan as (
+  text = `lh_plan as (
       insert into ledger_plan (id, day, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, merchant,
                                currency, amount, fee, final_amount, final_fee, pan_hash, pan_masked, closed_at)
       select u.id, u.day, case when u.ch is null then 'HOLD' else 'COMMIT' end, 'payment', 1, case when u.ch is null then 1 else 2 end,
@@ -254,7 +272,7 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
     lh_posting as (
       insert into ledger_posting (plan_id, day, batch_id, seq, from_account, to_account, amount, currency)
       select u.pid, u.day, 1, u.seq, u.fr, u.tt, u.amt, u.cur from unnest(${$(1)}::ledger_hold_posting_in[]) as u
-       where u.pid in (select id from lh_plan)),${commits.length > 0 ? `
+       where u.pid in (select id from lh_plan)),${withCommits ? `
     lh_journal as (
       insert into ledger_journal (plan_id, day, step, op, batch_id, request_hash)
       select u.pid, u.day, 2, 'commit', null, u.h from unnest(${$(3)}::ledger_hold_commit_in[]) as u
@@ -264,14 +282,8 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
       select u.acc, u.cur, sum(u.o), sum(u.mi), sum(u.ma) from unnest(${$(2)}::ledger_hold_delta_in[]) as u
        where u.pid in (select id from lh_plan)
        group by u.acc, u.cur)`;
-  const values: unknown[] = [
-    pgRecords(holds, [(h) => h.planId, (h) => h.day, (h) => h.hash, (h) => h.commitHash, (h) => h.row.acquirer, (h) => h.row.terminal, (h) => h.row.merchant,
-      (h) => h.row.currency, (h) => h.row.amount, (h) => h.row.fee, (h) => h.row.panHash, (h) => h.row.panMasked]),
-    pgRecords(postings, [(x) => x.h.planId, (x) => x.h.day, (x) => x.seq, (x) => x.p.from, (x) => x.p.to, (x) => x.p.amount, (x) => x.p.currency]),
-    pgRecords(deltas, [(x) => x.h.planId, (x) => x.d.account, (x) => x.d.currency, (x) => x.d.own, (x) => x.d.min, (x) => x.d.max]),
-  ];
-  if (commits.length > 0) values.push(pgRecords(commits, [(h) => h.planId, (h) => h.day, (h) => h.commitHash]));
-  return { ctes, values };
+  holdCteCache.set(key, text);
+  return text;
 }
 
 /**

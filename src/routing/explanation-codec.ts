@@ -1,66 +1,77 @@
 /**
- * The routing explanation as stored with every transaction (docs/routing.md, "Explanations"): a compact JSON
- * array, positional, a third of the size of the object (741 → ~250 bytes for a three-candidate decision),
- * written a billion times a day at 10,000 authorizations per second. The rules hash is kept as its first 16
- * hex digits (the version number names the rule set; the prefix confirms it). Decoding also accepts the
- * object form older rows hold.
+ * The routing explanation as stored with every transaction (docs/routing.md, "Explanations"), written a
+ * billion times a day at 10,000 authorizations per second: positional, separated by `|` (fields), `;` (list
+ * items) and `:` (sub-fields), every text value percent-encoded to [A-Za-z0-9_.%-], null as `~`. A quarter
+ * of the size of the object (741 → ~180 bytes for a three-candidate decision), and free of quotes, commas,
+ * parentheses and backslashes, so it travels in a record parameter without any escaping (src/store/pg-array.ts).
+ * Scores are kept to 4 decimals; the rules hash as its first 16 hex digits (the version number names the rule
+ * set; the prefix confirms it). Decoding also accepts the object form rows of the first layout hold.
  */
 import type { CandidateExplanation, Explanation, RejectedCandidate, RiskLevel } from './types.js';
 
-const FORMAT = 1;
+const FORMAT = '2';
 const HASH_CHARS = 16;
 
-type Packed = [
-  typeof FORMAT,
-  number | null, // rulesVersion
-  string, // rulesHash prefix
-  string | null, // ruleId
-  [RiskLevel, string[], 0 | 1], // risk
-  [string, string, string, string | null] | null, // bin: brand, card_type, country, issuer
-  Array<[string, string, number, number, 0 | 1, number, number, 0 | 1, 0 | 1, 0 | 1]>, // candidates
-  Array<[string, RejectedCandidate['reason'], string | null]>, // rejected
-  string | null, // ideal
-  0 | 1, // allDead
-];
+function enc(v: string | null | undefined): string {
+  if (v === null || v === undefined) return '~';
+  if (/^[A-Za-z0-9_.-]*$/.test(v) && v !== '') return v;
+  let out = '';
+  for (const byte of Buffer.from(v, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9_.-]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out === '' ? '%' : out; // '%' alone: the empty string
+}
 
-const b = (x: boolean | undefined): 0 | 1 => (x ? 1 : 0);
+function dec(v: string | undefined): string | null {
+  if (v === undefined || v === '~') return null;
+  if (v === '%') return '';
+  return v.includes('%') ? decodeURIComponent(v) : v;
+}
+
+const num = (x: number): string => String(Math.round(x * 10_000) / 10_000);
+const b = (x: boolean | undefined): string => (x ? '1' : '0');
 
 export function encodeExplanation(e: Explanation): string {
-  const p: Packed = [
+  return [
     FORMAT,
-    e.rulesVersion,
-    e.rulesHash.slice(0, HASH_CHARS),
-    e.ruleId,
-    [e.risk.level, e.risk.reasons, b(e.risk.fallback)],
-    e.bin ? [e.bin.brand, e.bin.card_type, e.bin.country, e.bin.issuer ?? null] : null,
-    e.candidates.map((c) => [c.terminal, c.acquirer, c.priority, c.weight, b(c.alive), c.failureScore, c.successRate, b(c.lotteryWinner), b(c.pinned), b(c.probe)]),
-    e.rejected.map((r) => [r.terminal, r.reason, r.detail ?? null]),
-    e.ideal,
+    e.rulesVersion === null ? '~' : String(e.rulesVersion),
+    enc(e.rulesHash.slice(0, HASH_CHARS)),
+    enc(e.ruleId),
+    `${enc(e.risk.level)}:${e.risk.reasons.map(enc).join(';')}:${b(e.risk.fallback)}`,
+    e.bin ? `${enc(e.bin.brand)}:${enc(e.bin.card_type)}:${enc(e.bin.country)}:${enc(e.bin.issuer)}` : '~',
+    e.candidates
+      .map((c) => `${enc(c.terminal)}:${enc(c.acquirer)}:${c.priority}:${c.weight}:${b(c.alive)}:${num(c.failureScore)}:${num(c.successRate)}:${b(c.lotteryWinner)}:${b(c.pinned)}:${b(c.probe)}`)
+      .join(';'),
+    e.rejected.map((r) => `${enc(r.terminal)}:${enc(r.reason)}:${enc(r.detail)}`).join(';'),
+    enc(e.ideal),
     b(e.allDead),
-  ];
-  return JSON.stringify(p);
+  ].join('|');
 }
 
 export function decodeExplanation(text: string | null | undefined): Explanation | null {
   if (!text) return null;
-  const v = JSON.parse(text) as unknown;
-  if (!Array.isArray(v)) return v as Explanation; // the object form of older rows
-  const p = v as Packed;
-  if (p[0] !== FORMAT) throw new Error(`explanation format ${String(p[0])} is not known`);
-  const [, rulesVersion, rulesHash, ruleId, risk, bin, candidates, rejected, ideal, allDead] = p;
+  if (text.startsWith('{')) return JSON.parse(text) as Explanation; // the object form of the first rows
+  const f = text.split('|');
+  if (f[0] !== FORMAT) throw new Error(`explanation format ${f[0] ?? '?'} is not known`);
+  const list = (s: string | undefined): string[][] => (s ? s.split(';').map((x) => x.split(':')) : []);
+  const [level, reasons, fallback] = (f[4] ?? '').split(':');
+  const bin = f[5] && f[5] !== '~' ? f[5].split(':') : null;
   const e: Explanation = {
-    rulesVersion,
-    rulesHash,
-    ruleId,
-    risk: { level: risk[0], reasons: risk[1], ...(risk[2] ? { fallback: true } : {}) },
-    bin: bin ? { brand: bin[0], card_type: bin[1] as NonNullable<Explanation['bin']>['card_type'], country: bin[2], ...(bin[3] !== null ? { issuer: bin[3] } : {}) } : null,
-    candidates: candidates.map((c): CandidateExplanation => ({
-      terminal: c[0], acquirer: c[1], priority: c[2], weight: c[3], alive: c[4] === 1, ...(c[9] ? { probe: true } : {}),
-      failureScore: c[5], successRate: c[6], lotteryWinner: c[7] === 1, pinned: c[8] === 1,
+    rulesVersion: f[1] === '~' ? null : Number(f[1]),
+    rulesHash: dec(f[2]) ?? '',
+    ruleId: dec(f[3]),
+    risk: { level: dec(level) as RiskLevel, reasons: reasons ? reasons.split(';').map((r) => dec(r) ?? '') : [], ...(fallback === '1' ? { fallback: true } : {}) },
+    bin: bin
+      ? { brand: dec(bin[0]) ?? '', card_type: dec(bin[1]) as NonNullable<Explanation['bin']>['card_type'], country: dec(bin[2]) ?? '', ...(dec(bin[3]) !== null ? { issuer: dec(bin[3])! } : {}) }
+      : null,
+    candidates: list(f[6]).map((c): CandidateExplanation => ({
+      terminal: dec(c[0]) ?? '', acquirer: dec(c[1]) ?? '', priority: Number(c[2]), weight: Number(c[3]), alive: c[4] === '1', ...(c[9] === '1' ? { probe: true } : {}),
+      failureScore: Number(c[5]), successRate: Number(c[6]), lotteryWinner: c[7] === '1', pinned: c[8] === '1',
     })),
-    rejected: rejected.map((r): RejectedCandidate => ({ terminal: r[0], reason: r[1], ...(r[2] !== null ? { detail: r[2] } : {}) })),
-    ideal,
+    rejected: list(f[7]).map((r): RejectedCandidate => ({ terminal: dec(r[0]) ?? '', reason: dec(r[1]) as RejectedCandidate['reason'], ...(dec(r[2]) !== null ? { detail: dec(r[2])! } : {}) })),
+    ideal: dec(f[8]),
   };
-  if (allDead) e.allDead = true;
+  if (f[9] === '1') e.allDead = true;
   return e;
 }

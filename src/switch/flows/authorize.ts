@@ -107,7 +107,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         }
         return c.duplicate(msg, ctx.psp, key, nearDays(day));
       }
-      await c.fault('after-intent', txnId);
+      if (c.d.faultHook) await c.fault('after-intent', txnId);
       const acqMsg = toAcquirer(msg, ids);
       const tSend = performance.now();
       let answer: IsoMessage;
@@ -123,13 +123,13 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         c.d.acquirers.recordOutcome(route.terminal, false);
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
-      await c.fault('after-send', txnId);
+      if (c.d.faultHook) await c.fault('after-send', txnId);
       const acquirerMs = performance.now() - tSend;
       const code = mapResponseCode(acq.def.response_codes, field(answer, 39));
       const authCode = field(answer, 38) ?? null;
       const approved = code === APPROVED;
       c.d.acquirers.recordOutcome(route.terminal, approved);
-      await c.fault('after-answer', txnId);
+      if (c.d.faultHook) await c.fault('after-answer', txnId);
       if (!approved) {
         const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'declined', code } });
         if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
@@ -160,7 +160,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: unknown ? 'outcome unknown' : 'hold failed' }, subject, route.acquirer, unknown);
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
-      await c.fault('after-outcome', txnId);
+      if (c.d.faultHook) await c.fault('after-outcome', txnId);
       return finish(pspResponse(msg, code, { rrn: ids.rrn, authCode }), route, decision, acquirerMs);
     }
     // Every candidate failed fast (links down, breakers open): nothing left the switch.

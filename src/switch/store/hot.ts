@@ -132,6 +132,7 @@ export function outcomeValues(rows: readonly Outcome[]): string {
  * statement-level checks).
  */
 export function outcomeFlusher(ledger: Ledger): (client: pg.PoolClient, reqs: readonly AnswerWrite[]) => Promise<Array<{ written: boolean }>> {
+  const texts = new Map<string, string>();
   return async (client, reqs) => {
     const holds: PreparedHold[] = [];
     const safs: SafEntry[] = [];
@@ -153,9 +154,12 @@ export function outcomeFlusher(ledger: Ledger): (client: pg.PoolClient, reqs: re
     // one prepared statement per shape: the ledger's CTEs differ when a hold is committed at once (a 0200)
     const name = `switch_answer${holds.length > 0 ? (holds.some((h) => h.commit) ? '_hc' : '_h') : ''}${safs.length > 0 ? '_s' : ''}`;
     // only the answers left out come back (another writer took their step first: usually none)
-    const { rows } = await client.query<{ id: string }>({
-      name, text: `with ${ctes.join(',\n')}\nselect u.txn_id as id from unnest($1::switch_outcome_in[]) as u where u.txn_id not in (select id from o)`, values,
-    });
+    let text = texts.get(name);
+    if (text === undefined) {
+      text = `with ${ctes.join(',\n')}\nselect u.txn_id as id from unnest($1::switch_outcome_in[]) as u where u.txn_id not in (select id from o)`;
+      texts.set(name, text);
+    }
+    const { rows } = await client.query<{ id: string }>({ name, text, values });
     if (rows.length === 0) return reqs.map(() => WRITTEN);
     const left = new Set(rows.map((r) => r.id));
     return reqs.map((r) => (left.has(r.outcome.txnId) ? NOT_WRITTEN : WRITTEN));
