@@ -34,7 +34,12 @@ function upperBound(t: readonly number[], lo: number, hi: number, x: number): nu
  * the whole list (O(n): a busy merchant's 10 s window holds tens of thousands of events).
  */
 export class MemoryVelocityStore implements VelocityStore {
-  private readonly events = new Map<string, Series>();
+  /**
+   * Per key: the time of its only event (a plain number, the common case: most cards are seen once an hour),
+   * or its series once there are two. A first event allocates nothing but the map entry: the store lives for
+   * the largest window, so every object it holds is one the garbage collector copies and promotes.
+   */
+  private readonly events = new Map<string, Series | number>();
   private hits = 0;
 
   constructor(private readonly maxKeys = 1_000_000) {}
@@ -46,24 +51,29 @@ export class MemoryVelocityStore implements VelocityStore {
   hitSync(key: string, windowsMs: readonly number[], at: number): number[] {
     let max = 0;
     for (const w of windowsMs) if (w > max) max = w;
-    let s = this.events.get(key);
-    if (!s) {
-      if (this.events.size >= this.maxKeys) this.evictOld(at - max);
-      s = { t: [], head: 0 };
-      this.events.set(key, s);
+    const cutoff = at - max;
+    if (++this.hits % 10_000 === 0) this.evictOld(cutoff);
+    const v = this.events.get(key);
+    if (v === undefined || (typeof v === 'number' && v <= cutoff)) {
+      if (v === undefined && this.events.size >= this.maxKeys) this.evictOld(cutoff);
+      this.events.set(key, at);
+      return windowsMs.map(() => 1);
     }
+    let s: Series;
+    if (typeof v === 'number') {
+      s = { t: [v], head: 0 };
+      this.events.set(key, s);
+    } else s = v;
     const t = s.t;
     let i = t.length;
     while (i > s.head && t[i - 1]! > at) i--;
     if (i === t.length) t.push(at);
     else t.splice(i, 0, at);
-    const cutoff = at - max;
     if (s.head < t.length && t[s.head]! <= cutoff) s.head = upperBound(t, s.head, t.length, cutoff);
     if (s.head > 1024 && s.head * 2 > t.length) {
       s.t = t.slice(s.head);
       s.head = 0;
     }
-    if (++this.hits % 10_000 === 0) this.evictOld(cutoff);
     const list = s.t;
     const end = upperBound(list, s.head, list.length, at);
     const out = new Array<number>(windowsMs.length);
@@ -72,7 +82,10 @@ export class MemoryVelocityStore implements VelocityStore {
   }
 
   private evictOld(before: number): void {
-    for (const [k, s] of this.events) if (s.head >= s.t.length || s.t[s.t.length - 1]! <= before) this.events.delete(k);
+    for (const [k, s] of this.events) {
+      const last = typeof s === 'number' ? s : s.head >= s.t.length ? -Infinity : s.t[s.t.length - 1]!;
+      if (last <= before) this.events.delete(k);
+    }
   }
 }
 

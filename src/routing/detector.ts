@@ -177,7 +177,12 @@ export function evaluateHealth(c: ServiceCounts, now: number, o: DetectorOptions
 interface HeapEntry {
   deadline: number;
   token: CallToken;
+  /** Where the entry is in the heap (-1: not in it). */
+  at: number;
 }
+
+/** A token as the detector keeps it: with its heap entry, to take it out once the call settles. */
+type RunningToken = CallToken & { entry?: HeapEntry };
 
 /**
  * Call registration, timeouts, probes and health caching shared by both stores. Subclasses decide where
@@ -186,7 +191,7 @@ interface HeapEntry {
 export abstract class DetectorBase implements FailureDetector {
   protected readonly o: DetectorOptions;
   /** Running calls, earliest deadline first. */
-  private readonly running = new MinHeap<HeapEntry>((x, y) => x.deadline < y.deadline);
+  private readonly running = new MinHeap<HeapEntry>((x, y) => x.deadline < y.deadline, (e, i) => (e.at = i));
   private readonly lastProbe = new Map<string, number>();
   private readonly probesSinceDead = new Map<string, number>();
   private readonly cache = new Map<string, { version: number; tick: number; h: ServiceHealth }>();
@@ -216,16 +221,29 @@ export abstract class DetectorBase implements FailureDetector {
     const now = this.o.now();
     this.sweep(now);
     const list = typeof services === 'string' ? [services] : services;
-    const token: CallToken = { services: list, startedAt: now, deadline: now + (timeoutMs ?? this.o.defaultTimeoutMs), settled: false };
-    this.running.push({ deadline: token.deadline, token });
+    const token: RunningToken = { services: list, startedAt: now, deadline: now + (timeoutMs ?? this.o.defaultTimeoutMs), settled: false };
+    const entry: HeapEntry = { deadline: token.deadline, token, at: -1 };
+    token.entry = entry;
+    this.running.push(entry);
     return token;
+  }
+
+  /**
+   * A call settled before its deadline leaves the heap at once: waiting for the deadline kept every call of the
+   * last timeout's worth alive (100,000 at 10,000 calls/s and 10 s), which made each young-generation GC copy them.
+   */
+  private settle(token: CallToken): void {
+    token.settled = true;
+    const entry = (token as RunningToken).entry;
+    if (entry && entry.at >= 0) this.running.removeAt(entry.at);
+    (token as RunningToken).entry = undefined;
   }
 
   finish(token: CallToken): void {
     const now = this.o.now();
     this.sweep(now);
     if (token.settled) return; // already counted as a timeout at its deadline
-    token.settled = true;
+    this.settle(token);
     const kind = now > token.deadline ? 'fail' : 'ok';
     for (const s of token.services) {
       this.record(s, now, kind);
@@ -241,7 +259,7 @@ export abstract class DetectorBase implements FailureDetector {
     const now = this.o.now();
     this.sweep(now);
     if (token.settled) return;
-    token.settled = true;
+    this.settle(token);
     for (const s of token.services) this.record(s, now, kind === 'fast' ? 'fast' : 'fail');
     this.version++;
     for (const s of token.services) this.health(s); // latch every service of the call that is now dead
@@ -253,6 +271,7 @@ export abstract class DetectorBase implements FailureDetector {
     let failed: Set<string> | undefined;
     while (e && e.deadline <= now) {
       this.running.pop();
+      (e.token as RunningToken).entry = undefined;
       if (!e.token.settled) {
         e.token.settled = true;
         for (const s of e.token.services) {

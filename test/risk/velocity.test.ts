@@ -36,3 +36,15 @@ t.test('a busy key stays cheap: 200,000 hits in a 10 s window at 10,000/s', asyn
   for (let i = 0; i < 200_000; i++) n = store.hitSync('merchant:busy', [10_000], 1_700_000_000_000 + i / 10)[0]!;
   t.equal(n, 100_000, 'the window holds the last 10 s of events');
 });
+
+t.test('a key seen once holds only its time; a second event, or the first falling out of every window, counts right', async (t) => {
+  const store = new MemoryVelocityStore();
+  const w = [10_000, 3_600_000];
+  t.same(store.hitSync('card:x', w, 1_000_000), [1, 1]);
+  t.same(store.hitSync('card:x', w, 1_005_000), [2, 2], 'the second event within both windows');
+  t.same(store.hitSync('card:x', w, 1_020_000), [1, 3], 'the first two left the short window');
+  t.same(store.hitSync('card:y', w, 1_000_000), [1, 1]);
+  t.same(store.hitSync('card:y', w, 1_000_000 + 3_600_001), [1, 1], 'a lone event older than every window is replaced');
+  t.same(store.hitSync('card:y', w, 1_000_000 + 3_599_000), [1, 1], 'an event a little in the past: the later one is not before it');
+  t.same(store.hitSync('card:y', w, 1_000_000 + 3_605_000), [3, 3], 'and both are counted by the next one');
+});

@@ -30,6 +30,8 @@ t.test('breaker: volume threshold, open, half-open probe, close; state readable'
   t.equal(br.state('acq-a'), 'closed');
   t.same(br.states(), { 'acq-a': 'closed' });
   t.same(changes.map((c) => c[1]), ['open', 'half_open', 'closed']);
+  // no latency percentiles (never read here): opossum would sort every call's latency of the window each bucket
+  t.equal((b.stats as { percentiles: Record<string, number> }).percentiles['0.5'], -1);
 });
 
 t.test('breaker: filtered errors (declines) do not count', async (t) => {

@@ -182,3 +182,17 @@ t.test('no flapping: after long healthy history, a hanging route stays dead (onl
   drive(d, c, 10_000, 200, () => 'ok');
   t.ok(d.isAlive('acq-x'), 'a successful probe brings it back');
 });
+
+t.test('a call settled before its deadline is let go at once (not kept until its deadline)', async (t) => {
+  const c = clock();
+  const d = new MemoryFailureDetector({ now: c.now });
+  const tokens = Array.from({ length: 1000 }, (_, i) => d.start(['acq', `term-${i % 7}`], 30_000));
+  t.equal(d.runningCount, 1000);
+  // finished in an order unrelated to their deadlines, some failed
+  for (let i = 0; i < tokens.length; i += 2) d.finish(tokens[i]!);
+  for (let i = 1; i < tokens.length; i += 4) d.fail(tokens[i]!, 'error');
+  t.equal(d.runningCount, 250, 'only the calls still running are held');
+  c.advance(30_001);
+  t.equal(d.health('acq').volume, 1000, 'every call counted once');
+  t.equal(d.runningCount, 0, 'the rest were swept at their deadline');
+});
