@@ -23,6 +23,8 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** Session settings for every connection (`set name = value` when it opens), e.g. plan_cache_mode. */
   session?: Record<string, string>;
+  /** Close a connection idle this long (default 30 s; 0: keep it, for a dedicated connection that must be ready). */
+  idleTimeoutMs?: number;
 }
 
 /** A pg pool from a connection URL. Idle-client errors never crash the process. */
@@ -32,7 +34,7 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'iso8583-switch',
     connectionTimeoutMillis: 15_000,
-    idleTimeoutMillis: 30_000,
+    idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
     ...(opts.statementTimeoutMs !== undefined ? { statement_timeout: opts.statementTimeoutMs } : {}),
   });
   pool.on('error', (err) => opts.onError?.(err));

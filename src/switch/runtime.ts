@@ -120,8 +120,9 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     // Their statements are prepared and every lookup is a key probe: a generic plan is always right, and
     // re-planning the multi-CTE statements for each batch would be most of their cost.
     const session = { plan_cache_mode: 'force_generic_plan' };
-    const intentPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch intents', session });
-    const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers', session });
+    // Never closed when idle: the first authorization after a quiet minute must not pay a new connection.
+    const intentPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch intents', session, idleTimeoutMs: 0 });
+    const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers', session, idleTimeoutMs: 0 });
     cleanup.push(() => intentPool.end());
     cleanup.push(() => answerPool.end());
     const store = await SwitchStore.open({ pool, intentPool, answerPool, ledger, maxWaitMs: cfg.groupCommitMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
