@@ -242,8 +242,11 @@ export class RulesWatcher {
     if (this.closed) return;
     const c = await this.o.pool.connect();
     this.listener = c;
+    // An error can come after close() released the client (the server going away at shutdown), or twice:
+    // the client goes back to the pool once, whatever happens (a second release throws out of this handler).
     c.on('error', (e) => {
-      if (this.listener === c) this.listener = undefined;
+      if (this.listener !== c) return;
+      this.listener = undefined;
       c.release(e);
       this.scheduleReconnect(e);
     });

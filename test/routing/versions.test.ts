@@ -142,3 +142,21 @@ t.test('watcher poll picks up an activation even without LISTEN', async (t) => {
   await waitFor(() => w.version === v1.version, 10_000);
   t.equal(w.current().hash, v1.hash);
 });
+
+t.test('the server dropping the LISTEN connection after the watcher closed: no crash, the client released once', async (t) => {
+  const db = await testDb(t);
+  await migrateRouting(db.pool);
+  const app = `watcher-${Math.random().toString(36).slice(2, 8)}`;
+  const u = new URL(db.url);
+  u.searchParams.set('application_name', app);
+  const pool = new pg.Pool({ connectionString: u.toString(), max: 2 });
+  pool.on('error', () => undefined);
+  t.teardown(() => pool.end());
+  const w = await RulesWatcher.start({ pool, logger: quiet, pollMs: 60_000 });
+  await w.close();
+  // the listener's connection, back in the pool, is cut by the server (as at a shutdown)
+  const { rows } = await db.pool.query<{ n: number }>('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = $1', [app]);
+  t.ok(rows[0]!.n >= 1, 'its connection was terminated');
+  await waitFor(() => pool.idleCount === 0, 10_000);
+  t.pass('no exception out of the error handler');
+});
