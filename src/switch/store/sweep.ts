@@ -6,6 +6,7 @@
  * the work it finds is done in the same transaction that advances the watermark.
  */
 import type pg from 'pg';
+import { inTransaction } from '../../store/tx.js';
 import { SwitchTx } from './tx.js';
 
 /** Lower bound of the ids of transactions created at `ms` or later (ids start with base-36 milliseconds). */
@@ -56,30 +57,17 @@ export class SweepQueries {
    * another instance holds it. `fn` returns the new watermark, written in the same transaction.
    */
   async withWatermark<T>(name: string, initialMs: number, fn: (tx: SwitchTx, watermarkMs: number) => Promise<{ next: number; result: T }>): Promise<T | undefined> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
-      try {
-        await client.query('insert into switch_sweep (name, watermark) values ($1, to_timestamp($2 / 1000.0)) on conflict do nothing', [name, initialMs]);
-        const { rows } = await client.query<{ ms: string }>(
-          `select (extract(epoch from watermark) * 1000)::bigint::text as ms from switch_sweep where name = $1 for update skip locked`,
-          [name],
-        );
-        if (!rows[0]) {
-          await client.query('rollback');
-          return undefined;
-        }
-        const { next, result } = await fn(new SwitchTx(client), Number(rows[0].ms));
-        await client.query('update switch_sweep set watermark = greatest(watermark, to_timestamp($2 / 1000.0)) where name = $1', [name, next]);
-        await client.query('commit');
-        return result;
-      } catch (e) {
-        await client.query('rollback').catch(() => undefined);
-        throw e;
-      }
-    } finally {
-      client.release();
-    }
+    return inTransaction(this.pool, async (client) => {
+      await client.query('insert into switch_sweep (name, watermark) values ($1, to_timestamp($2 / 1000.0)) on conflict do nothing', [name, initialMs]);
+      const { rows } = await client.query<{ ms: string }>(
+        `select (extract(epoch from watermark) * 1000)::bigint::text as ms from switch_sweep where name = $1 for update skip locked`,
+        [name],
+      );
+      if (!rows[0]) return undefined;
+      const { next, result } = await fn(new SwitchTx(client), Number(rows[0].ms));
+      await client.query('update switch_sweep set watermark = greatest(watermark, to_timestamp($2 / 1000.0)) where name = $1', [name, next]);
+      return result;
+    });
   }
 
   /** Sent, never answered: routed authorizations created in [fromMs, toMs) without an outcome, oldest first. */
