@@ -1,6 +1,7 @@
 /**
  * Switch flows end to end on real sockets and real Postgres: approve, decline, unknown merchant, format
- * error, partial capture, reversal, orphan reversal, echo/sign-on/sign-off. Each is checked on the PSP's
+ * error, partial capture, reversal, orphan reversal, a reversal or capture meeting another instance's capture
+ * claim (docs/faults.md W10), echo/sign-on/sign-off. Each is checked on the PSP's
  * answer, the acquirer simulator's journal and the ledger; ledger.check() passes at the end.
  */
 import t from 'tap';
@@ -186,6 +187,67 @@ t.test('switch flows', async (t) => {
     const row = (await txnOf(db.pool, orig))!;
     t.equal(row.state, 'declined');
     t.equal(await h.ledger.plan(row.id), undefined);
+  });
+
+  // Another instance's capture at the acquirer holds the original as 'capturing' (it serializes on the key only
+  // within its own process); the claim is taken and given back here with the same store calls that instance
+  // would make. The 300 ms stand for its acquirer's round trip: an answer before the claim is given back is
+  // the 91 (reversal) or 12 (capture) of a flow that did not wait.
+  const claimElsewhere = async (req: IsoMessage) => {
+    const row = (await txnOf(db.pool, req))!;
+    const seq = (await h.store.get(row.id))!.seq;
+    t.ok(await h.store.transact((tx) => tx.transition({ txnId: row.id, day: row.day, seq: seq + 1, state: 'capturing', ref: 'capture-elsewhere' })));
+    return {
+      row,
+      giveBack: () => h.store.transact((tx) => tx.transition({ txnId: row.id, day: row.day, seq: seq + 2, state: 'approved', ref: 'capture-elsewhere', reason: 'capture declined' })),
+    };
+  };
+  const after = <T>(ms: number, fn: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => fn().then(resolve, reject), ms));
+
+  t.test('reversal while another instance captures: waits for the claim, then reverses', async (t) => {
+    const req = auth({ amount: 1_800 });
+    t.equal(rc(await client.send(req)), '00');
+    const { row, giveBack } = await claimElsewhere(req);
+    const order: string[] = [];
+    const [res] = await Promise.all([
+      client.send(reversal(req)).then((r) => (order.push('answered'), r)),
+      after(300, giveBack).then(() => order.push('given back')),
+    ]);
+    t.equal(rc(res), '00');
+    t.same(order, ['given back', 'answered'], 'answered only once the claim was given back');
+    t.equal((await txnOf(db.pool, req))!.state, 'reversed');
+    t.equal((await h.ledger.plan(row.id))?.state, 'ROLLBACK');
+  });
+
+  t.test('capture while another instance captures: waits for the claim, then captures', async (t) => {
+    const req = auth({ amount: 2_200 });
+    t.equal(rc(await client.send(req)), '00');
+    const { row, giveBack } = await claimElsewhere(req);
+    const order: string[] = [];
+    const [res] = await Promise.all([
+      client.send(capture(req, 2_200)).then((r) => (order.push('answered'), r)),
+      after(300, giveBack).then(() => order.push('given back')),
+    ]);
+    t.equal(rc(res), '00');
+    t.same(order, ['given back', 'answered'], 'answered only once the claim was given back');
+    t.equal((await txnOf(db.pool, req))!.state, 'captured');
+    t.equal((await h.ledger.plan(row.id))?.state, 'COMMIT');
+  });
+
+  t.test('reversal while a claim is never given back: 91 after the wait, nothing recorded, then reversed', async (t) => {
+    const req = auth({ amount: 1_900 });
+    t.equal(rc(await client.send(req)), '00');
+    const { row, giveBack } = await claimElsewhere(req);
+    const rev = reversal(req);
+    const started = Date.now();
+    t.equal(rc(await client.send(rev)), '91', 'still in flight');
+    t.ok(Date.now() - started >= 5_000, 'waited the longest acquirer answer (3 s) and the margin (2 s)');
+    t.equal((await txnOf(db.pool, req))!.state, 'capturing');
+    t.equal(await txnOf(db.pool, rev), undefined, 'the reversal is not recorded');
+    t.equal((await h.ledger.plan(row.id))?.state, 'HOLD', 'the money did not move');
+    await giveBack();
+    t.equal(rc(await client.send(reversal(req, { mti: '0401', stan: rev.getString(11)!, dt: rev.getString(7)! }))), '00', 'the repeat reverses');
+    t.equal((await txnOf(db.pool, req))!.state, 'reversed');
   });
 
   t.test('network management: echo 301, sign-on 001, sign-off 002 → 0810 00; unknown code → 12', async (t) => {

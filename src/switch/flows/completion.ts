@@ -39,10 +39,7 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount);
       const answer = (code: string, reason: string, state: 'approved' | 'declined' = 'declined') => recordAnswer(c, msg, ctx.psp, row, { state, code, reason }, original);
       if (!original) return answer('25', 'original not found'); // unable to locate record
-      if (original.state === 'capturing' && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, CLAIM_WAIT_MS));
-        continue;
-      }
+      if (await waitedForClaim(original, deadline)) continue;
       if (original.kind !== 'auth' || (original.state !== 'approved' && original.state !== 'captured')) return answer('12', `original is ${original.state}`);
       if (original.state === 'captured') {
         const same = original.captured_amount !== null && BigInt(original.captured_amount) === amount;
@@ -99,6 +96,16 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
 }
 
 class LostRace extends Error {}
+
+/**
+ * Pauses, and says so, while the original is claimed by a capture at the acquirer (another instance's, as this
+ * one serializes on the key) and `deadline` has not passed; the caller then looks at the original again.
+ */
+export async function waitedForClaim(original: TxnRow, deadline: number): Promise<boolean> {
+  if (original.state !== 'capturing' || Date.now() >= deadline) return false;
+  await new Promise((r) => setTimeout(r, CLAIM_WAIT_MS));
+  return true;
+}
 
 /** How long a capture or reversal waits for a claim held elsewhere: the longest acquirer answer, and a margin. */
 export function maxWait(c: FlowContext): number {

@@ -16,7 +16,7 @@ import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, orphanKey, pspKey } from '../keys.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
 import { APPROVED, childIntent, field, hasAll, type FlowContext } from './context.js';
-import { findOriginal, maxWait, recordAnswer } from './completion.js';
+import { findOriginal, maxWait, recordAnswer, waitedForClaim } from './completion.js';
 
 export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> {
   const codes = c.codes;
@@ -49,10 +49,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         if (!res) return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
         return pspResponse(msg, APPROVED);
       }
-      if (original.state === 'capturing' && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
+      if (await waitedForClaim(original, deadline)) continue;
       if (original.state === 'approved' || original.state === 'captured') {
         const saf = c.reversalEntry(original.id, original.day, original.acquirer!, safMti, c.subjectOf(original));
         const outcome = await c.d.store.transact(async (tx) => {
