@@ -11,6 +11,7 @@
  */
 import type pg from 'pg';
 import { pgArray, pgRecords } from '../store/pg-array.js';
+import { inTransaction } from '../store/tx.js';
 import { compensationId } from './decide.js';
 import type { LedgerOp, LoadedState, PreparedHold, Rejection, SqlFragment, WAccount, WPlan, Writes } from './types.js';
 import { big } from './validate.js';
@@ -292,49 +293,27 @@ function holdCtes(gate: string, p0: number, withCommits: boolean): string {
  * instances (a transaction advisory lock). Returns the number of delta rows folded.
  */
 export async function fold(pool: pg.Pool): Promise<number> {
-  const client = await pool.connect();
-  let broken = false;
-  const onError = () => {
-    broken = true;
-  };
-  client.on('error', onError);
-  try {
-    await client.query('begin');
-    try {
-      const { rows: lock } = await client.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock($1::int, hashtext(current_schema() || ':fold')) as ok`, [LOCK_NAMESPACE]);
-      if (!lock[0]?.ok) {
-        await client.query('rollback');
-        return 0;
-      }
-      const { rows } = await client.query<{ xs: string | null; accs: string | null }>(
-        `select array_agg(distinct xact)::text as xs, array_agg(distinct account_id)::text as accs from ledger_balance_delta`,
-      );
-      const xs = rows[0]?.xs;
-      if (!xs || !rows[0]?.accs) {
-        await client.query('rollback');
-        return 0;
-      }
-      await client.query(`select id from ledger_account where id = any($1::bigint[]) order by id for update`, [rows[0].accs]);
-      const r = await client.query(
-        `with d as (delete from ledger_balance_delta where xact = any($1::bigint[]) returning account_id, d_own, d_min, d_max),
-              s as (select account_id, sum(d_own) as o, sum(d_min) as mi, sum(d_max) as ma, count(*) as n from d group by account_id)
-         update ledger_account a set own = a.own + s.o, min_acc = a.min_acc + s.mi, max_acc = a.max_acc + s.ma
-           from s where a.id = s.account_id
-         returning s.n`,
-        [xs],
-      );
-      await client.query('commit');
-      return r.rows.reduce((n, x: { n: string }) => n + Number(x.n), 0);
-    } catch (e) {
-      await client.query('rollback').catch(() => {
-        broken = true;
-      });
-      throw e;
-    }
-  } finally {
-    client.removeListener('error', onError);
-    client.release(broken ? true : undefined);
-  }
+  // Nothing is written before either early return: committing the empty transaction releases the lock as a
+  // rollback would.
+  return inTransaction(pool, async (client) => {
+    const { rows: lock } = await client.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock($1::int, hashtext(current_schema() || ':fold')) as ok`, [LOCK_NAMESPACE]);
+    if (!lock[0]?.ok) return 0;
+    const { rows } = await client.query<{ xs: string | null; accs: string | null }>(
+      `select array_agg(distinct xact)::text as xs, array_agg(distinct account_id)::text as accs from ledger_balance_delta`,
+    );
+    const xs = rows[0]?.xs;
+    if (!xs || !rows[0]?.accs) return 0;
+    await client.query(`select id from ledger_account where id = any($1::bigint[]) order by id for update`, [rows[0].accs]);
+    const r = await client.query(
+      `with d as (delete from ledger_balance_delta where xact = any($1::bigint[]) returning account_id, d_own, d_min, d_max),
+            s as (select account_id, sum(d_own) as o, sum(d_min) as mi, sum(d_max) as ma, count(*) as n from d group by account_id)
+       update ledger_account a set own = a.own + s.o, min_acc = a.min_acc + s.mi, max_acc = a.max_acc + s.ma
+         from s where a.id = s.account_id
+       returning s.n`,
+      [xs],
+    );
+    return r.rows.reduce((n, x: { n: string }) => n + Number(x.n), 0);
+  });
 }
 
 /** Balances as of now: the folded row plus the deltas not folded yet. */

@@ -2,7 +2,7 @@
  * The ledger's write path (docs/ledger.md, "Write path and growth") on real PostgreSQL:
  * - holds written by a caller's statement commit exactly when the caller's gate row does;
  * - they take no lock on the accounts they move (a transaction holding the merchant's row lock does not stop them);
- * - balances are row + deltas; folding moves whole transactions and changes no balance;
+ * - balances are row + deltas; folding moves whole transactions and changes no balance, one folder at a time;
  * - no-negative accounts take the locked path, and concurrent debits never overdraw them;
  * - release() rolls a hold back or moves committed money back, once;
  * - the database refuses deltas that do not conserve money.
@@ -61,6 +61,15 @@ t.test('hot holds: gated on the caller, no lock, deltas folded whole', async (t)
   t.same(await writeGated(l, db.pool, [h4], ['hp-4']), ['hp-4'], 'written while the account row is locked elsewhere');
   t.ok(Date.now() - t0 < 5_000, 'and did not wait for that lock');
   await locker.query('rollback');
+
+  // one folder at a time: while another instance's fold holds the lock, this one folds nothing and leaves
+  // the lock as it found it
+  await locker.query('begin');
+  await locker.query(`select pg_advisory_xact_lock(${0x4c47}, hashtext(current_schema() || ':fold'))`);
+  t.equal(await l.fold(), 0, 'the lock is held elsewhere: nothing folded');
+  const { rows: d1 } = await db.pool.query<{ n: number }>('select count(*)::int as n from ledger_balance_delta');
+  t.equal(d1[0]!.n, 6, 'every delta row still there');
+  await locker.query('commit');
 
   const before = await Promise.all(['acquirer:acq-a:978', 'merchant:m1:978', 'fees:978'].map((c) => bal(l, c)));
   const folded = await l.fold();
