@@ -8,13 +8,13 @@
  * Database: DATABASE_URL, else the embedded server (data under ./data/pg).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createPool, redactUrl, resolveDatabaseUrl } from '../store/postgres.js';
 import { migrate } from '../store/migrate.js';
 import { LEDGER_MIGRATIONS_DIR } from '../ledger/ledger.js';
 import { archiveLedgerDay, ledgerDaysBefore } from '../ledger/archive.js';
 import { SWITCH_MIGRATIONS_DIR } from '../switch/store/index.js';
 import { archiveSwitchDay, switchDaysBefore } from '../switch/store/archive.js';
+import { parseCli, usageError } from './args.js';
 
 const USAGE = `usage: npm run archive -- [--keep-days N | --before YYYY-MM-DD] [--dir DIR] [--dry-run]
   --keep-days N     keep the last N days (default 35; more than the authorization hold age and every capture or reversal window)
@@ -23,27 +23,25 @@ const USAGE = `usage: npm run archive -- [--keep-days N | --before YYYY-MM-DD] [
   --dry-run         say what would be archived; change nothing
 `;
 
-export async function main(argv: string[], io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
-  let values: { 'keep-days'?: string; before?: string; dir?: string; 'dry-run'?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { 'keep-days': { type: 'string' }, before: { type: 'string' }, dir: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
-  } catch (e) {
-    io.err(`archive: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.out(USAGE);
-    return 0;
-  }
+const spec = {
+  name: 'archive',
+  usage: USAGE,
+  options: { 'keep-days': { type: 'string' }, before: { type: 'string' }, dir: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+} as const;
+
+/** Each module's day partitions: which days it has before a day, and how one is archived. */
+const MODULES: ReadonlyArray<{ name: string; daysBefore: typeof switchDaysBefore; archiveDay: typeof archiveSwitchDay }> = [
+  { name: 'switch', daysBefore: switchDaysBefore, archiveDay: archiveSwitchDay },
+  { name: 'ledger', daysBefore: ledgerDaysBefore, archiveDay: archiveLedgerDay },
+];
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseCli(spec, argv);
   const keep = values['keep-days'] === undefined ? 35 : Number(values['keep-days']);
   if (!Number.isInteger(keep) || keep < 1 || (values.before !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(values.before))) {
-    io.err(`archive: --keep-days takes a whole number of days ≥ 1, --before a YYYY-MM-DD day\n${USAGE}`);
-    return 2;
+    usageError(spec, '--keep-days takes a whole number of days ≥ 1, --before a YYYY-MM-DD day');
   }
+  const dryRun = values['dry-run'] === true;
   const before = values.before ?? new Date(Date.now() - keep * 86_400_000).toISOString().slice(0, 10);
   const dir = path.resolve(values.dir ?? path.join('data', 'archive'));
   const db = await resolveDatabaseUrl();
@@ -51,17 +49,14 @@ export async function main(argv: string[], io = { out: (s: string) => process.st
   try {
     await migrate(pool, { module: 'ledger', dir: LEDGER_MIGRATIONS_DIR });
     await migrate(pool, { module: 'switch', dir: SWITCH_MIGRATIONS_DIR });
-    io.out(`archiving days before ${before} (${db.source === 'env' ? redactUrl(db.url) : 'embedded'}) to ${dir}${values['dry-run'] ? ' (dry run)' : ''}\n`);
+    process.stdout.write(`archiving days before ${before} (${db.source === 'env' ? redactUrl(db.url) : 'embedded'}) to ${dir}${dryRun ? ' (dry run)' : ''}\n`);
     let kept = 0;
-    for (const day of await switchDaysBefore(pool, before)) {
-      const r = await archiveSwitchDay(pool, day, dir, { dryRun: values['dry-run'] === true });
-      if (!r.archived && !values['dry-run']) kept++;
-      io.out(`  switch ${day}: ${r.archived ? `archived ${JSON.stringify(r.rows)}` : `kept (${r.reason})`}\n`);
-    }
-    for (const day of await ledgerDaysBefore(pool, before)) {
-      const r = await archiveLedgerDay(pool, day, dir, { dryRun: values['dry-run'] === true });
-      if (!r.archived && !values['dry-run']) kept++;
-      io.out(`  ledger ${day}: ${r.archived ? `archived ${JSON.stringify(r.rows)}` : `kept (${r.reason})`}\n`);
+    for (const m of MODULES) {
+      for (const day of await m.daysBefore(pool, before)) {
+        const r = await m.archiveDay(pool, day, dir, { dryRun });
+        if (!r.archived && !dryRun) kept++;
+        process.stdout.write(`  ${m.name} ${day}: ${r.archived ? `archived ${JSON.stringify(r.rows)}` : `kept (${r.reason})`}\n`);
+      }
     }
     return kept === 0 ? 0 : 1;
   } finally {
@@ -70,14 +65,12 @@ export async function main(argv: string[], io = { out: (s: string) => process.st
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`archive: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`archive: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -6,16 +6,8 @@
  */
 import path from 'node:path';
 import type pg from 'pg';
-import { archiveQuery, daysBefore, partitionName } from '../store/archive-file.js';
+import { archiveQuery, daysBefore, partitionName, type DayArchive } from '../store/archive-file.js';
 import { inTransaction } from '../store/tx.js';
-
-export interface DayArchive {
-  day: string;
-  archived: boolean;
-  /** Why a day was kept. */
-  reason?: string;
-  rows: Record<string, number>;
-}
 
 const TABLES = ['ledger_plan', 'ledger_posting', 'ledger_journal'] as const;
 

@@ -12,6 +12,16 @@ import type pg from 'pg';
 
 const FETCH = 10_000;
 
+/** What archiving one day partition did (the switch's and the ledger's alike). */
+export interface DayArchive {
+  day: string;
+  archived: boolean;
+  /** Why a day was kept. */
+  reason?: string;
+  /** Rows written per table. */
+  rows: Record<string, number>;
+}
+
 /**
  * Writes the rows of `sql` (run on `client`, inside the caller's transaction) to `file` (.ndjson.gz);
  * returns the number of rows. The file is complete and on disk when this resolves.

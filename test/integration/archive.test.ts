@@ -100,4 +100,9 @@ t.test('archive: settled days go to files and away; a day still holding money st
   const bad = await archive(s.db.url, ['--nope']);
   t.equal(bad.code, 2);
   t.match(bad.out, /usage: npm run archive/);
+  for (const args of [['--keep-days', '0'], ['--keep-days', '1.5'], ['--before', '2026/10/03']]) {
+    const r = await archive(s.db.url, args);
+    t.equal(r.code, 2, `${args.join(' ')}: a usage error`);
+    t.match(r.out, /^archive: --keep-days takes a whole number of days ≥ 1, --before a YYYY-MM-DD day\nusage: npm run archive/, 'names what is wrong, then the usage');
+  }
 });

@@ -7,15 +7,8 @@
  */
 import path from 'node:path';
 import type pg from 'pg';
-import { archiveQuery, daysBefore, partitionName } from '../../store/archive-file.js';
+import { archiveQuery, daysBefore, partitionName, type DayArchive } from '../../store/archive-file.js';
 import { inTransaction } from '../../store/tx.js';
-
-export interface SwitchDayArchive {
-  day: string;
-  archived: boolean;
-  reason?: string;
-  rows: Record<string, number>;
-}
 
 const TABLES = ['switch_intent', 'switch_outcome', 'switch_note'] as const;
 
@@ -23,7 +16,7 @@ export async function switchDaysBefore(pool: pg.Pool, before: string): Promise<s
   return daysBefore(pool, 'switch_intent', before);
 }
 
-export async function archiveSwitchDay(pool: pg.Pool, day: string, dir: string, o: { dryRun?: boolean } = {}): Promise<SwitchDayArchive> {
+export async function archiveSwitchDay(pool: pg.Pool, day: string, dir: string, o: { dryRun?: boolean } = {}): Promise<DayArchive> {
   return inTransaction(pool, async (client) => {
     const { rows: open } = await client.query<{ n: number }>(
       `select count(*)::int as n from switch_txn where day = $1::date
