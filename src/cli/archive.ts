@@ -14,7 +14,7 @@ import { LEDGER_MIGRATIONS_DIR } from '../ledger/ledger.js';
 import { archiveLedgerDay, ledgerDaysBefore } from '../ledger/archive.js';
 import { SWITCH_MIGRATIONS_DIR } from '../switch/store/index.js';
 import { archiveSwitchDay, switchDaysBefore } from '../switch/store/archive.js';
-import { parseCli, usageError } from './args.js';
+import { exitWith, parseCli, usageError } from './args.js';
 
 const USAGE = `usage: npm run archive -- [--keep-days N | --before YYYY-MM-DD] [--dir DIR] [--dry-run]
   --keep-days N     keep the last N days (default 35; more than the authorization hold age and every capture or reversal window)
@@ -65,12 +65,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`archive: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+exitWith(main(process.argv.slice(2)), 'archive', 1);

@@ -58,3 +58,19 @@ export function usageError(spec: Pick<CliSpec<Options>, 'name' | 'usage'>, messa
   io.err(`${spec.name}: ${message}\n${spec.usage.endsWith('\n') ? spec.usage : `${spec.usage}\n`}`);
   return io.exit(2);
 }
+
+/**
+ * Ends an entry point with its main's result: the number it resolves to is the exit code; a throw is
+ * written as `prefix: message` on stderr and exits `failCode`.
+ */
+export function exitWith(run: Promise<number>, prefix: string, failCode: number): void {
+  run.then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${prefix}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = failCode;
+    },
+  );
+}

@@ -3,7 +3,7 @@
  * unknown options) in front of the ledger's own commands (src/ledger/cli.ts, docs/ledger.md).
  */
 import { main } from '../ledger/cli.js';
-import { parseCli, usageError } from './args.js';
+import { exitWith, parseCli, usageError } from './args.js';
 
 const USAGE = `usage: npm run ledger:check
        npm run ledger:recon [-- --from YYYY-MM-DD] [--to YYYY-MM-DD]
@@ -24,12 +24,8 @@ const [cmd, ...extra] = positionals;
 if (cmd !== 'check' && cmd !== 'recon') usageError(spec, cmd === undefined ? 'a command is needed: check or recon' : `unknown command '${cmd}'`);
 if (extra.length) usageError(spec, `unexpected argument '${extra[0]!}'`);
 if (cmd === 'check' && (values.from !== undefined || values.to !== undefined)) usageError(spec, '--from and --to belong to recon');
-main([cmd, ...(values.from !== undefined ? ['--from', values.from] : []), ...(values.to !== undefined ? ['--to', values.to] : [])]).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`ledger: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 2;
-  },
+exitWith(
+  main([cmd, ...(values.from !== undefined ? ['--from', values.from] : []), ...(values.to !== undefined ? ['--to', values.to] : [])]),
+  'ledger',
+  2,
 );

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { loadConfig } from '../switch/config.js';
 import { panHashKeyFile } from '../switch/pan-key.js';
 import { embeddedLayout, removeEmbeddedCluster, runningServerPid } from '../store/embedded-pg.js';
-import { parseCli } from './args.js';
+import { exitWith, parseCli } from './args.js';
 
 const USAGE = `usage: npm run reset [-- --dry-run] [--config file.json]
 
@@ -49,10 +49,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => (process.exitCode = code),
-  (e: unknown) => {
-    process.stderr.write(`reset failed: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+exitWith(main(), 'reset failed', 1);

@@ -52,3 +52,19 @@ for (const e of entries) {
     t.equal(bad.stdout, '', 'nothing on stdout');
   });
 }
+
+t.test('a failure after parsing: `prefix: message` on stderr and the command\'s exit code (exitWith)', async (t) => {
+  // a database that refuses the connection at once
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: 'postgres://127.0.0.1:1/none' };
+  const runWith = (file: string, args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    p.once('close', (code) => resolve({ code, stderr }));
+  });
+  const [ledger, archive] = await Promise.all([runWith('src/cli/ledger.ts', ['check']), runWith('src/cli/archive.ts', [])]);
+  t.equal(ledger.code, 2, 'ledger: 2, the database cannot be used');
+  t.match(ledger.stderr, /^ledger: .*ECONNREFUSED/m);
+  t.equal(archive.code, 1, 'archive: 1');
+  t.match(archive.stderr, /^archive: .*ECONNREFUSED/m);
+});
