@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { inTransaction } from '../../store/tx.js';
+import { dayOf } from '../keys.js';
 import { SwitchTx } from './tx.js';
 
 /** Lower bound of the ids of transactions created at `ms` or later (ids start with base-36 milliseconds). */
@@ -115,6 +116,5 @@ export class SweepQueries {
   }
 }
 
-function utcDay(ms: number): string {
-  return new Date(Math.max(0, ms)).toISOString().slice(0, 10);
-}
+/** The UTC day of `ms`, never before the epoch (a watermark starts at 0). */
+const utcDay = (ms: number): string => dayOf(Math.max(0, ms));
