@@ -15,20 +15,25 @@ import type {
 
 export const compensationId = (planId: string): string => `${planId}:reversal`;
 
+/**
+ * The net diff of postings per account id (credits minus debits), added into `into`: what a plan's hold
+ * moves on each account, the same here and on the hot path (ledger.ts prepareHold).
+ */
+export function netDiff(ps: ReadonlyArray<RPosting>, into: Map<number, bigint> = new Map()): Map<number, bigint> {
+  for (let i = 0; i < ps.length; i++) {
+    const x = ps[i]!;
+    into.set(x.from, (into.get(x.from) ?? 0n) - x.amount);
+    into.set(x.to, (into.get(x.to) ?? 0n) + x.amount);
+  }
+  return into;
+}
+
 export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeSchedule): { results: Array<LedgerResult | Error>; writes: Writes } {
   const { plans, accounts, rejections } = state;
   const writes: Writes = { plans: [], postings: [], journal: [], rejections: [], deltas: new Map(), dirty: [] };
   const dirty = new Set<WPlan>();
 
-  const diffOf = (ps: ReadonlyArray<RPosting>, into: Map<number, bigint> = new Map()): Map<number, bigint> => {
-    for (let i = 0; i < ps.length; i++) {
-      const x = ps[i]!;
-      into.set(x.from, (into.get(x.from) ?? 0n) - x.amount);
-      into.set(x.to, (into.get(x.to) ?? 0n) + x.amount);
-    }
-    return into;
-  };
-  const cumulative = (p: WPlan): Map<number, bigint> => diffOf(p.postings);
+  const cumulative = (p: WPlan): Map<number, bigint> => netDiff(p.postings);
 
   /** Pending-balance changes when a plan's cumulative diff goes from `before` to `after`. */
   const pendingChange = (before: Map<number, bigint>, after: Map<number, bigint>) => {
@@ -154,7 +159,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       amount: r.row.amount, fee: r.row.fee, finalAmount: null, finalFee: null, acquirer: r.row.acquirer, terminal: r.row.terminal,
       merchant: r.row.merchant, currency: r.row.currency, postings: [], batchHashes: new Map(), dirty: false,
     };
-    const change = pendingChange(new Map(), diffOf(r.postings));
+    const change = pendingChange(new Map(), netDiff(r.postings));
     const ferr = fundsError(r.planId, change);
     if (ferr) return ferr;
     for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
@@ -262,7 +267,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
         results.push(err);
         continue;
       }
-      const change = pendingChange(cumulative(p), diffOf(r.postings, cumulative(p)));
+      const change = pendingChange(cumulative(p), netDiff(r.postings, cumulative(p)));
       const ferr = fundsError(r.planId, change);
       if (ferr) {
         results.push(reject(key, r.hash, ferr));
@@ -319,7 +324,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       }
       const before = cumulative(p);
       const revert = p.postings.map((x) => ({ from: x.to, to: x.from, amount: x.amount, currency: x.currency }));
-      const change = pendingChange(before, diffOf(finalPs));
+      const change = pendingChange(before, netDiff(finalPs));
       const ferr = fundsError(r.planId, change);
       if (ferr) {
         results.push(ferr);

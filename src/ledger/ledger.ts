@@ -22,7 +22,7 @@ import { SwitchError } from '../errors.js';
 import { createGroupCommit, isConnectionError, type GroupCommitter } from '../store/group-commit.js';
 import { migrate } from '../store/migrate.js';
 import { minorUnit } from './currency.js';
-import { decide } from './decide.js';
+import { decide, netDiff } from './decide.js';
 import { NO_FEES } from './fees.js';
 import * as sql from './store.js';
 import { checkLedger, reconcile } from './audit.js';
@@ -279,14 +279,9 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       if (!isPayment(payment)) throw bad(planId, 'hold needs a payment');
       const h = await paymentHold(planId, payment, meta);
       const commit = o.commit === true;
-      const diff = new Map<number, bigint>();
-      for (const p of h.postings) {
-        diff.set(p.from, (diff.get(p.from) ?? 0n) - p.amount);
-        diff.set(p.to, (diff.get(p.to) ?? 0n) + p.amount);
-      }
       let locked = false;
       const deltas: PreparedHold['deltas'] = [];
-      for (const [id, d] of diff) {
+      for (const [id, d] of netDiff(h.postings)) {
         if (d === 0n) continue;
         const acc = accountById.get(id)!;
         if (acc.noNegative && d < 0n) locked = true;
