@@ -27,7 +27,7 @@ import { NO_FEES } from './fees.js';
 import * as sql from './store.js';
 import { checkLedger, reconcile } from './audit.js';
 import {
-  bad, big, checkAmount, checkDay, checkMeta, checkPaymentOwners, checkPlanId, CODE_RE, hashOf, isPayment, MAX_POSTINGS, max0, min0, utcDay,
+  bad, big, checkAmount, checkDay, checkMeta, checkPaymentOwners, checkPlanId, CODE_RE, hashOf, isPayment, MAX_POSTINGS, max0, min0, postingsForHash, utcDay,
 } from './validate.js';
 import type {
   AccountInfo, AccountKind, AccountSpec, BatchResult, CommitResult, HoldResult, HoldRow, Ledger, LedgerOp, LedgerOptions, LedgerResult, Payment,
@@ -237,7 +237,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         const panHash = meta?.panHash ?? null;
         const panMasked = meta?.panMasked ?? null;
         const postings = await resolvePostings(planId, spec as readonly Posting[]);
-        const hash = hashOf(['hold', planId, (spec as readonly Posting[]).map((p) => [p.from, p.to, String(p.amount), p.currency]), panHash, panMasked]);
+        const hash = hashOf(['hold', planId, postingsForHash(spec as readonly Posting[]), panHash, panMasked]);
         const row: HoldRow = { kind: 'postings', acquirer: null, terminal: null, merchant: null, currency: null, amount: null, fee: null, panHash, panMasked };
         return (await gc.submit({ op: 'hold', planId, day, hash, postings, row })) as HoldResult;
       }
@@ -250,7 +250,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       checkPlanId(planId);
       if (!Number.isInteger(batchId) || batchId < 2 || batchId > 1_000_000) throw bad(planId, 'batch id must be an integer >= 2 (batch 1 is the hold)');
       const resolved = await resolvePostings(planId, postings);
-      const hash = hashOf(['batch', planId, batchId, postings.map((p) => [p.from, p.to, String(p.amount), p.currency])]);
+      const hash = hashOf(['batch', planId, batchId, postingsForHash(postings)]);
       return (await gc.submit({ op: 'batch', planId, batchId, hash, postings: resolved })) as BatchResult;
     },
 
@@ -260,7 +260,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       if (typeof final !== 'object' || final === null) throw bad(planId, 'final must be { amount } or { postings }');
       if ('amount' in final) return (await gc.submit(ops.commit(planId, final))) as CommitResult;
       const finalPostings = await resolvePostings(planId, final.postings);
-      const hash = hashOf(['commit', planId, 'postings', final.postings.map((p) => [p.from, p.to, String(p.amount), p.currency])]);
+      const hash = hashOf(['commit', planId, 'postings', postingsForHash(final.postings)]);
       return (await gc.submit({ op: 'commit', planId, hash, finalPostings })) as CommitResult;
     },
 

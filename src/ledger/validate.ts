@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { SwitchError } from '../errors.js';
 import { looksLikePan } from './pan.js';
-import type { Payment, PlanMeta } from './types.js';
+import type { Payment, PlanMeta, Posting } from './types.js';
 
 export const PLAN_ID_RE = /^[\x21-\x7e]{1,128}$/;
 /** Account codes: printable ASCII; spaces allowed inside (DE42 merchant ids are space padded), not at either end. */
@@ -68,5 +68,8 @@ export const isPayment = (s: unknown): s is Payment => typeof s === 'object' && 
 export function hashOf(v: unknown): string {
   return '\\x' + crypto.createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 32);
 }
+
+/** Postings as a request hash names them (account codes, amount as text, currency): one shape for every op. */
+export const postingsForHash = (ps: readonly Posting[]): Array<[string, string, string, number]> => ps.map((p) => [p.from, p.to, String(p.amount), p.currency]);
 
 export const batchRejKey = (r: { planId: string; batchId: number; hash: string }): string => `batch:${r.planId}:${r.batchId}:${r.hash.slice(2)}`;

@@ -3,6 +3,7 @@ import { testDb } from '../helpers/db.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { feeSchedule, loadFeeSchedule, roundDiv } from '../../src/ledger/fees.js';
 import { protectPan } from '../../src/ledger/pan.js';
+import { hashOf, postingsForHash } from '../../src/ledger/validate.js';
 
 async function setup(t: Parameters<typeof testDb>[0], opts: { maxWaitMs?: number } = {}) {
   const db = await testDb(t);
@@ -188,4 +189,9 @@ t.test('plan ids with array-literal metacharacters round-trip through the multi-
   await Promise.all(ids.map((id) => ledger.commit(id)));
   for (const id of ids) t.equal((await ledger.plan(id))?.state, 'COMMIT', id);
   t.same((await ledger.check()).violations, []);
+});
+
+t.test('request hashes are stable: a retry after an upgrade still matches the hash its journal step holds', async (t) => {
+  const ps = [{ from: 'merchant:m1:978', to: 'fees:978', amount: 125n, currency: 978 }, { from: 'acquirer:acq-a:978', to: 'merchant:m1:978', amount: 10_000n, currency: 978 }];
+  t.equal(hashOf(['batch', 'p-1', 2, postingsForHash(ps)]), '\\x2a750506d5c577f157d4920369c9bb7c');
 });
