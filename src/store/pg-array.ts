@@ -4,13 +4,18 @@
  * with \ and " escaped; null is NULL.
  */
 
+/** `v` in double quotes, its \ and " escaped (the escape pass only when there is one to make). */
+function quoted(v: string): string {
+  return '"' + (v.indexOf('"') === -1 && v.indexOf('\\') === -1 ? v : v.replace(/["\\]/g, '\\$&')) + '"';
+}
+
 export function pgArray<T>(items: readonly T[], get: (x: T) => string | number | bigint | boolean | null): string {
   let out = '{';
   for (let i = 0; i < items.length; i++) {
     if (i > 0) out += ',';
     const v = get(items[i]!);
     if (v === null) out += 'NULL';
-    else if (typeof v === 'string') out += '"' + (v.indexOf('"') === -1 && v.indexOf('\\') === -1 ? v : v.replace(/[\\"]/g, '\\$&')) + '"';
+    else if (typeof v === 'string') out += quoted(v);
     else out += String(v);
   }
   return out + '}';
@@ -22,7 +27,7 @@ function recordField(v: string | number | bigint | boolean | null | undefined): 
   if (typeof v !== 'string') return String(v);
   if (v === '') return '""';
   if (!/[,()"\\\s]/.test(v)) return v;
-  return '"' + v.replace(/["\\]/g, '\\$&') + '"';
+  return quoted(v);
 }
 
 /**
@@ -42,7 +47,7 @@ export function pgRecords<T>(items: readonly T[], fields: ReadonlyArray<(x: T) =
     }
     rec += ')';
     if (i > 0) out += ',';
-    out += '"' + (rec.indexOf('"') === -1 && rec.indexOf('\\') === -1 ? rec : rec.replace(/["\\]/g, '\\$&')) + '"';
+    out += quoted(rec);
   }
   return out + '}';
 }
