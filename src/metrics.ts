@@ -25,19 +25,9 @@ import type { Ledger } from './ledger/ledger.js';
 export const registry = new Registry();
 client.collectDefaultMetrics({ register: registry });
 
-/** Response class of a DE39 value: what dashboards and the approval-rate alert count. */
-export type ResponseClass = 'approved' | 'declined' | 'error';
+import { responseClass, type ResponseClass } from './iso8583/response-codes.js';
 
-const APPROVED = new Set(['00', '08', '10', '11', '85']);
-/** Codes that say the switch or the network failed rather than the issuer declining. */
-const ERRORS = new Set(['68', '91', '92', '96', '06', '30']);
-
-export function responseClass(responseCode: string | undefined | null): ResponseClass {
-  if (responseCode === undefined || responseCode === null || responseCode === '') return 'error';
-  if (APPROVED.has(responseCode)) return 'approved';
-  if (ERRORS.has(responseCode)) return 'error';
-  return 'declined';
-}
+export { responseClass, type ResponseClass };
 
 /** MTIs are a closed set of 4 digits; anything else is folded into "other" so a bad peer cannot add series. */
 export function mtiLabel(mti: string | undefined): string {

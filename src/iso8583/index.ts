@@ -4,3 +4,4 @@ export type { Codec, DialectSpec, FieldSpec, FieldType, Encoding, PrefixKind, Pr
 export { compileDialect, loadDialect, SPECS_DIR } from './dialect.js';
 export { CodecError } from './errors.js';
 export { maskPan, maskMessage, maskTrack2, SENSITIVE_FIELDS } from './mask.js';
+export { approvalKind, isApproval, responseClass, SAF_DONE_CODES, type ApprovalKind, type ResponseClass } from './response-codes.js';

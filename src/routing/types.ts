@@ -21,7 +21,7 @@ export interface AcquirerLink {
   framer: Framer;
   connections: number;
   /** slow: a call running longer counts as failing for the failure detector (default: response). */
-  timeouts_ms: { connect: number; response: number; echo_interval?: number; slow?: number };
+  timeouts_ms: { connect: number; response: number; echo_interval?: number; slow?: number; reconnect_max?: number };
 }
 
 export interface AcquirerSimulator {
@@ -40,6 +40,8 @@ export interface AcquirerDef {
   link: AcquirerLink;
   /** Acquirer response code → switch (ISO 8583:1987) response code; unmapped codes pass through. */
   response_codes?: Record<string, string>;
+  /** Codes (after response_codes) that close a queued reversal or advice; default 00 and 25 (src/iso8583/response-codes.ts). */
+  saf_done_codes?: string[];
   simulator?: AcquirerSimulator;
 }
 

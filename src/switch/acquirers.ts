@@ -91,6 +91,8 @@ export class AcquirerSet {
       echoIdleMs: def.link.timeouts_ms.echo_interval ?? 30_000,
       readTimeoutMs: Math.max(2 * (def.link.timeouts_ms.echo_interval ?? 30_000), 10_000),
       maxInFlight: 20_000,
+      // back-off between connection attempts, doubling from 100 ms: capped so a link is back soon after its acquirer
+      reconnect: { maxMs: def.link.timeouts_ms.reconnect_max ?? 10_000 },
       logger: this.o.log.child({ acquirer: def.id }),
     });
     link.onUnmatched(this.o.onUnmatched);

@@ -34,7 +34,12 @@ export interface SwitchConfig {
   /** Group commit: longest wait of a batch's first write. */
   groupCommitMs: number;
   expiry: { holdAgeMs: number; sweepIntervalMs: number };
-  saf: { pollMs: number; retryInitialMs: number; retryMaxMs: number; maxAttempts: number; expireAfterMs: number; timeoutMs: number };
+  /**
+   * Store-and-forward: an entry is repeated with back-off (retryInitialMs doubling up to retryMaxMs) until the
+   * acquirer answers it with a code that closes it, and becomes a dead letter only once it is expireAfterMs old.
+   * An operator's retry of a dead letter repeats it for retryWindowMs more; if that fails too, it is a dead letter again.
+   */
+  saf: { pollMs: number; retryInitialMs: number; retryMaxMs: number; expireAfterMs: number; timeoutMs: number; retryWindowMs: number };
   /** HMAC key for PAN hashes in the database (env PAN_HASH_KEY). Empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts). */
   panHashKey: string;
   responseCodes: { noRoute: string; unavailable: string; formatError: string; duplicate: string; unknownMerchant: string; reversedBeforeArrival: string; systemError: string };
@@ -53,7 +58,7 @@ export const DEFAULT_CONFIG: SwitchConfig = {
   duplicateWindowMs: 10 * 60_000,
   groupCommitMs: 0,
   expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
-  saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, maxAttempts: 30, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000 },
+  saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000, retryWindowMs: 3600_000 },
   panHashKey: '',
   responseCodes: { noRoute: '92', unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
   builtInSimulators: true,
@@ -75,7 +80,7 @@ const SCHEMA = obj({
   duplicateWindowMs: int,
   groupCommitMs: { type: 'number', minimum: 0, maximum: 50 },
   expiry: obj({ holdAgeMs: int, sweepIntervalMs: { type: 'integer', minimum: 10 } }),
-  saf: obj({ pollMs: { type: 'integer', minimum: 10 }, retryInitialMs: int, retryMaxMs: int, maxAttempts: { type: 'integer', minimum: 1 }, expireAfterMs: int, timeoutMs: { type: 'integer', minimum: 1 } }),
+  saf: obj({ pollMs: { type: 'integer', minimum: 10 }, retryInitialMs: int, retryMaxMs: int, expireAfterMs: int, timeoutMs: { type: 'integer', minimum: 1 }, retryWindowMs: { type: 'integer', minimum: 1 } }),
   panHashKey: { type: 'string', pattern: '^(|.{16,})$' },
   responseCodes: obj(Object.fromEntries(Object.keys(DEFAULT_CONFIG.responseCodes).map((k) => [k, { type: 'string', pattern: '^[0-9A-Z]{2}$' }]))),
   builtInSimulators: { type: 'boolean' },

@@ -1,7 +1,9 @@
 /**
  * Store-and-forward of reversals (docs/switch.md, "Timeouts, reversals and store-and-forward"): each queued
- * entry is sent as 0400/0420, repeated as 0401/0421 with exponential backoff until the acquirer answers; an
- * entry that exhausts its attempts or expires moves to the dead-letter table, never dropped silently. Entries
+ * entry is sent as 0400/0420, repeated as 0401/0421 with exponential backoff until the acquirer answers it with
+ * a code that closes it (00, or 25 "original not found", unless the acquirer's `saf_done_codes` say otherwise;
+ * a 91, 96 or 06 leaves it queued). An entry that outlives `saf.expireAfterMs` moves to the dead-letter table,
+ * never dropped silently; an operator's retry repeats it for `saf.retryWindowMs` more. Entries
  * are claimed with a lease (src/switch/store/saf.ts), so several instances share the queue without sending an
  * entry twice at once.
  */
@@ -9,6 +11,8 @@ import type { Logger } from 'pino';
 import { IsoMessage } from '../iso8583/index.js';
 import { transmissionDateTime } from '../net/index.js';
 import { isSwitchError } from '../errors.js';
+import { SAF_DONE_CODES } from '../iso8583/index.js';
+import { mapResponseCode } from './translate.js';
 import type { SwitchConfig } from './config.js';
 import type { AcquirerSet } from './acquirers.js';
 import { safeErr } from './flows/index.js';
@@ -68,8 +72,8 @@ export class SafWorker {
   }
 
   private async deliver(r: SafRow): Promise<void> {
-    if (r.attempts > this.cfg.maxAttempts || r.expires_at.getTime() < Date.now()) {
-      await this.deadLetter(r, r.attempts > this.cfg.maxAttempts ? `no answer after ${r.attempts - 1} attempts` : 'expired');
+    if (r.expires_at.getTime() < Date.now()) {
+      await this.deadLetter(r, `not closed after ${r.attempts - 1} attempts: expired`);
       return;
     }
     const mti = r.attempts === 1 ? r.mti : r.mti === '0400' ? '0401' : '0421';
@@ -78,13 +82,24 @@ export class SafWorker {
     msg.set(7, transmissionDateTime());
     try {
       const answer = await this.acquirers.request(r.acquirer, msg, [r.acquirer], this.cfg.timeoutMs);
-      await this.queue.done(r, { mti, code: answer.getString(39) ?? '' });
+      const def = this.acquirers.get(r.acquirer).def;
+      const code = mapResponseCode(def.response_codes, answer.getString(39));
+      if (!(def.saf_done_codes ?? SAF_DONE_CODES).includes(code)) {
+        // answered, but not done (the acquirer could not work it now): repeat it later
+        await this.retryLater(r, mti, `answered ${code}`);
+        return;
+      }
+      await this.queue.done(r, { mti, code });
       this.observer.sent?.({ acquirer: r.acquirer, mti, ok: true });
     } catch (e) {
-      const backoff = Math.min(this.cfg.retryMaxMs, this.cfg.retryInitialMs * 2 ** Math.min(r.attempts - 1, 20));
-      await this.queue.backoff(r.id, backoff / 1000, isSwitchError(e) ? e.code : 'error');
-      this.observer.sent?.({ acquirer: r.acquirer, mti, ok: false });
+      await this.retryLater(r, mti, isSwitchError(e) ? e.code : 'error');
     }
+  }
+
+  private async retryLater(r: SafRow, mti: string, why: string): Promise<void> {
+    const backoff = Math.min(this.cfg.retryMaxMs, this.cfg.retryInitialMs * 2 ** Math.min(r.attempts - 1, 20));
+    await this.queue.backoff(r.id, backoff / 1000, why);
+    this.observer.sent?.({ acquirer: r.acquirer, mti, ok: false });
   }
 
   private async deadLetter(r: SafRow, reason: string): Promise<void> {
@@ -95,7 +110,7 @@ export class SafWorker {
 
   /** Puts a dead letter back in the queue (operator retry). */
   async retry(safId: string): Promise<boolean> {
-    const requeued = await this.queue.retry(safId);
+    const requeued = await this.queue.retry(safId, this.cfg.retryWindowMs);
     if (requeued) this.kick();
     return requeued;
   }

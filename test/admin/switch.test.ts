@@ -11,7 +11,7 @@ import { TOKENS } from './fixtures.js';
 t.test('admin API on the running switch: transactions, SAF, dead letters, readiness, metrics', async (t) => {
   const sw = await startTestSwitch(t, 'admin-switch', undefined, {
     acquirerTimeoutMs: 1000,
-    saf: { pollMs: 100, retryInitialMs: 100, retryMaxMs: 200, maxAttempts: 2, timeoutMs: 500, expireAfterMs: 3_600_000 },
+    saf: { pollMs: 100, retryInitialMs: 100, retryMaxMs: 200, timeoutMs: 500, expireAfterMs: 1_500 },
   });
   const get = async (who: keyof typeof TOKENS, url: string): Promise<any> => {
     const r = await fetch(`${sw.adminUrl}${url}`, { headers: { authorization: `Bearer ${TOKENS[who]}` } });

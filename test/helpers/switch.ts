@@ -44,7 +44,7 @@ export function testOverrides(url: string, extra: Plain = {}): Plain {
     acquirerTimeoutMs: 400,
     expiry: { sweepIntervalMs: 60_000 },
     // each SAF attempt waits 1 s for its answer: an answer slower than that on a loaded machine would be repeated
-    saf: { pollMs: 50, retryInitialMs: 50, retryMaxMs: 400, timeoutMs: 1_000, maxAttempts: 200 },
+    saf: { pollMs: 50, retryInitialMs: 50, retryMaxMs: 400, timeoutMs: 1_000 },
     logLevel: 'silent',
   };
   return mergeConfig(base, extra);

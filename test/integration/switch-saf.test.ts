@@ -177,28 +177,3 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
     t.ok(report.ok, JSON.stringify(report.violations));
   });
 });
-
-t.test('a reversal that exhausts its attempts goes to the dead letters (never dropped); an operator retry delivers it', async (t) => {
-  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 1_000, saf: { maxAttempts: 2, timeoutMs: 300 } } });
-  script(s, [{ when: { panSuffix: '0097' }, action: 'drop' }, { when: { mti: ['0420', '0421'] }, action: 'drop' }]);
-  const req = auth({ pan: '4111111111110097', amount: 9_700 });
-  t.equal(rc(await s.client.send(req)), '91');
-  const row = (await txnOf(s.db.pool, req))!;
-  const dl = await eventually(async () => {
-    const { rows } = await s.db.pool.query<{ saf_id: string; attempts: number; reason: string }>('select saf_id, attempts, reason from switch_dead_letter where txn_id = $1', [row.id]);
-    return rows[0];
-  }, 'dead letter');
-  t.equal(dl.attempts, 2, 'after maxAttempts');
-  t.match(dl.reason, /no answer after 2 attempts/);
-  t.ok((await eventsOf(s.db.pool, row.id)).includes('dead_letter'));
-  const sim = s.sim(row.acquirer!);
-  const sent = reversalsIn(sim, row.acq_rrn!);
-  t.equal(sent, 2, 'two attempts reached the acquirer');
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal(reversalsIn(sim, row.acq_rrn!), sent, 'no more attempts once dead-lettered');
-  script(s, []);
-  t.equal(await s.h.saf.retry(dl.saf_id), true, 'operator retry');
-  t.equal(await s.h.saf.retry(dl.saf_id), false, 'only once');
-  await eventually(() => reversalsAnswered(sim, row.acq_rrn!) === 1, 'delivered after the retry');
-  await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', 'reversed');
-});

@@ -44,7 +44,7 @@ t.test('config: defaults, file, environment, overrides (later wins)', async (t) 
   t.equal(c.psp.host, '0.0.0.0');
   t.equal(c.saf.pollMs, 100);
   t.equal(c.saf.retryInitialMs, 5, 'overrides last');
-  t.equal(c.saf.maxAttempts, DEFAULT_CONFIG.saf.maxAttempts, 'nested defaults kept');
+  t.equal(c.saf.retryWindowMs, DEFAULT_CONFIG.saf.retryWindowMs, 'nested defaults kept');
   t.equal(c.database.url, 'postgres://x@h/db');
   t.equal(c.database.dataDir, '/d');
   t.equal(c.redis.url, 'redis://h:1');

@@ -5,15 +5,15 @@
  */
 import type pg from 'pg';
 import { SwitchError } from '../../errors.js';
-import { responseClass as metricsResponseClass } from '../../metrics.js';
+import { responseClass as classOf } from '../../iso8583/response-codes.js';
 import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../admin/deps.js';
 import type { PastDecision } from '../../routing/backtest.js';
 import { decodeExplanation } from '../../routing/explanation-codec.js';
 import type { TxnRow } from './rows.js';
 
-/** One definition of approved / declined / error, shared with the metrics; null while in flight. */
+/** One definition of approved / declined / error (src/iso8583/response-codes.ts); null while in flight. */
 function responseClass(code: string | null): string | null {
-  return code === null ? null : metricsResponseClass(code);
+  return code === null ? null : classOf(code);
 }
 
 function summary(r: TxnRow): TransactionSummary {

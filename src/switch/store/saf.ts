@@ -63,12 +63,15 @@ export class SafQueue {
     });
   }
 
-  /** Puts a dead letter back in the queue (operator retry); false when it is not a dead letter. */
-  async retry(safId: string): Promise<boolean> {
+  /**
+   * Puts a dead letter back in the queue (operator retry) for `windowMs` of repeats; false when it is not a dead
+   * letter. Should the window pass without an answer that closes it, it is a dead letter again (deadLetter above).
+   */
+  async retry(safId: string, windowMs: number): Promise<boolean> {
     return inTransaction(this.pool, async (client) => {
       const { rowCount } = await client.query('update switch_dead_letter set retried_at = now() where saf_id = $1 and retried_at is null', [safId]);
       if (!rowCount) return false;
-      await client.query(`update switch_saf set done_at = null, attempts = 0, next_at = now(), expires_at = greatest(expires_at, now() + interval '1 day') where id = $1`, [safId]);
+      await client.query(`update switch_saf set done_at = null, attempts = 0, next_at = now(), expires_at = now() + make_interval(secs => $2) where id = $1`, [safId, windowMs / 1000]);
       return true;
     });
   }

@@ -1,0 +1,67 @@
+/**
+ * F13 (docs/faults.md): the acquirer is down for hours (the seeds tell of two hours every two weeks). A queued
+ * reversal is repeated for as long as `saf.expireAfterMs` (a day by default), however many attempts that takes;
+ * it dead-letters only then. An operator's retry that fails again leaves it a dead letter, still listed.
+ * Time is compressed: the queue's windows are seconds here, the acquirer is down through all of them.
+ */
+import t from 'tap';
+import { DEFAULT_CONFIG } from '../../src/switch/config.js';
+import { SwitchSafQueries } from '../../src/switch/store/index.js';
+import type { Rule } from '../../simulators/acquirer/index.js';
+import { startTestSwitch, auth, rc, txnOf, eventually, type TestSwitch } from '../helpers/switch.js';
+
+const DECLINE_0002: Rule = { when: { panSuffix: '0002' }, respond: '05' };
+
+async function entry(s: TestSwitch, txnId: string) {
+  const { rows } = await s.db.pool.query<{ id: string; done_at: Date | null; attempts: number }>('select id, done_at, attempts from switch_saf where txn_id = $1', [txnId]);
+  return rows[0];
+}
+
+t.test('the defaults outlast a two-hour outage', async (t) => {
+  t.ok(DEFAULT_CONFIG.saf.expireAfterMs >= 2 * 3600_000, 'a reversal is repeated for at least two hours');
+  t.ok(DEFAULT_CONFIG.saf.retryMaxMs <= 5 * 60_000, 'at least every five minutes, so it goes out soon after the acquirer is back');
+});
+
+t.test('F13: reversals repeated until they expire, not until an attempt count', async (t) => {
+  // entries expire 12 s after they are queued; each attempt fails fast (the link is down), back-off 10-20 ms
+  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 600, saf: { retryInitialMs: 10, retryMaxMs: 20, timeoutMs: 300, expireAfterMs: 12_000, retryWindowMs: 1_500 } } });
+  const queries = new SwitchSafQueries(s.db.pool, s.h.saf);
+  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0013' }, action: 'drop' }, DECLINE_0002] });
+  const req = auth({ pan: '4111111111110013', amount: 1_300 });
+  t.equal(rc(await s.client.send(req)), '91');
+  const row = (await txnOf(s.db.pool, req))!;
+  const sim = s.sim(row.acquirer!);
+  sim.startOutage(3600_000, 'down');
+
+  const busy = await eventually(async () => {
+    const e = await entry(s, row.id);
+    return e && e.attempts >= 40 ? e : undefined;
+  }, '40 attempts');
+  t.equal(busy.done_at, null, 'past 40 attempts (the old limit was 30) it is still queued');
+  t.same(await queries.deadLetters(10), [], 'not a dead letter');
+
+  const dead = await eventually(async () => (await queries.deadLetters(10))[0], 'dead letter once expired', 30_000);
+  t.equal(dead.txId, row.id);
+  t.equal(dead.state, 'dead');
+  const { rows: [dl] } = await s.db.pool.query<{ reason: string; attempts: number }>('select reason, attempts from switch_dead_letter where txn_id = $1', [row.id]);
+  t.match(dl!.reason, /expired/);
+  t.ok(dl!.attempts >= 40, `after ${dl!.attempts} attempts`);
+  t.equal((await txnOf(s.db.pool, req))!.state, 'timed_out', 'the transaction waits for its reversal');
+
+  // the operator retries while the acquirer is still down: it is repeated for retryWindowMs, then dead again
+  t.equal(await s.h.saf.retry(dead.id), true, 'retried');
+  t.same(await queries.deadLetters(10), [], 'being repeated: not listed as dead meanwhile');
+  t.equal((await queries.list(10)).find((e) => e.txId === row.id)?.state, 'pending', 'queued again');
+  const again = await eventually(async () => (await queries.deadLetters(10))[0], 'a dead letter again after the retry window');
+  t.equal(again.id, dead.id, 'the same entry, visible as a dead letter');
+  t.equal((await entry(s, row.id))!.done_at !== null, true, 'not being repeated');
+
+  // the acquirer is back (its link reconnected): the operator's next retry delivers it
+  sim.startOutage(0, 'down');
+  await s.h.acquirers.get(row.acquirer!).link.waitReady(1, 30_000);
+  t.equal(await s.h.saf.retry(dead.id), true);
+  await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', 'reversed');
+  t.ok(sim.journal.count({ direction: 'out', mti: '0430', rrn: row.acq_rrn! }) >= 1, 'the acquirer answered it');
+  t.same(await queries.deadLetters(10), [], 'no dead letter left');
+  t.ok((await s.h.ledger.check()).ok);
+});
