@@ -25,6 +25,8 @@ export interface Rule {
   action?: 'answer' | 'drop' | 'reset';
   /** Extra delay before answering, on top of the latency distribution. */
   delayMs?: number;
+  /** DE4 of the answer, in minor units (a partial approval, 10, names the amount approved this way). */
+  approveAmount?: number;
 }
 
 export type Latency =
@@ -114,6 +116,7 @@ const behaviourSchema = {
           respond: rc,
           action: { enum: ['answer', 'drop', 'reset'] },
           delayMs: ms,
+          approveAmount: { type: 'integer', minimum: 0, maximum: 999_999_999_999 },
         },
       },
     },

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Codec } from '../../src/iso8583/codec-types.js';
 import { IsoMessage, isResponseMti, responseMti } from '../../src/iso8583/message.js';
-import { loadDialect } from '../../src/iso8583/index.js';
+import { isApproval, loadDialect } from '../../src/iso8583/index.js';
 import { createFramer, encodeFrame, type Framer, type FramerOptions } from '../../src/wire/framer.js';
 import { Reassembler } from '../../src/wire/reassembler.js';
 import { BatchWriter } from '../../src/net/batch-writer.js';
@@ -310,7 +310,9 @@ class Sim implements AcquirerSimulator {
     }
     let delay = this.sampleLatency(b.latency) + (rule?.delayMs ?? 0);
     if (f.answerLate && this.rng.chance(f.answerLate.probability)) delay += f.answerLate.delayMs;
-    this.answer(conn, this.financialAnswer(req, rule?.respond ?? (rule ? b.defaultResponseCode : this.defaultCodeFor(req))), delay);
+    const answer = this.financialAnswer(req, rule?.respond ?? (rule ? b.defaultResponseCode : this.defaultCodeFor(req)));
+    if (rule?.approveAmount !== undefined) answer.set(4, String(rule.approveAmount).padStart(12, '0'));
+    this.answer(conn, answer, delay);
   }
 
   private defaultCodeFor(req: IsoMessage): string {
@@ -365,7 +367,7 @@ class Sim implements AcquirerSimulator {
       if (v !== undefined) r.set(f, v);
     }
     if (!r.has(37) && this.hasRrn) r.set(37, this.rng.digits(12));
-    if (code === '00' && (req.mti === '0100' || req.mti === '0200')) r.set(38, this.rng.alnum(6));
+    if (isApproval(code) && (req.mti === '0100' || req.mti === '0200')) r.set(38, this.rng.alnum(6));
     return r.set(39, code);
   }
 

@@ -33,13 +33,17 @@ export function mapResponseCode(map: Readonly<Record<string, string>> | undefine
   return map?.[code] ?? code;
 }
 
-/** The switch's answer to a PSP request: response MTI, echoed fields, DE39 and the optional extras. */
-export function pspResponse(req: IsoMessage, code: string, extra: { rrn?: string | null; authCode?: string | null } = {}): IsoMessage {
+/**
+ * The switch's answer to a PSP request: response MTI, echoed fields, DE39 and the optional extras. `amount` is
+ * the amount approved when it is not the one asked (a partial approval, 10): it replaces the echoed DE4.
+ */
+export function pspResponse(req: IsoMessage, code: string, extra: { rrn?: string | null; authCode?: string | null; amount?: bigint | null } = {}): IsoMessage {
   const m = new IsoMessage(responseMti(req.mti));
   for (const f of ECHO) {
     const v = req.get(f);
     if (v !== undefined) m.set(f, v);
   }
+  if (extra.amount !== undefined && extra.amount !== null) m.set(4, extra.amount.toString().padStart(12, '0'));
   const rrn = extra.rrn ?? req.getString(37);
   if (rrn) m.set(37, rrn);
   if (extra.authCode) m.set(38, extra.authCode);

@@ -9,7 +9,7 @@
  * The PSP hears an approval only after the approval and its hold are durable together; a hold that cannot be
  * taken leaves no approval behind, only a failed outcome with its reversal queued.
  */
-import { IsoMessage } from '../../iso8583/index.js';
+import { IsoMessage, approvalKind, type ApprovalKind } from '../../iso8583/index.js';
 import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
 import { isSwitchError } from '../../errors.js';
 import { protectPan, type PreparedHold } from '../../ledger/index.js';
@@ -21,7 +21,7 @@ import { newTxnId } from '../ids.js';
 import { dayOf, dupKey, mtiClass, nearDays, orphanKey, pspKey } from '../keys.js';
 import type { Intent, Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
-import { APPROVED, field, hasAll, safeErr, type FlowContext } from './context.js';
+import { field, hasAll, safeErr, type FlowContext } from './context.js';
 
 const AUTH_FIELDS = [2, 3, 4, 7, 11, 41, 42, 49] as const;
 
@@ -127,21 +127,28 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       const acquirerMs = performance.now() - tSend;
       const code = mapResponseCode(acq.def.response_codes, field(answer, 39));
       const authCode = field(answer, 38) ?? null;
-      const approved = code === APPROVED;
-      c.d.acquirers.recordOutcome(route.terminal, approved);
+      const approval = approvalKind(code);
+      c.d.acquirers.recordOutcome(route.terminal, approval !== undefined);
       if (c.d.faultHook) await c.fault('after-answer', txnId);
-      if (!approved) {
+      if (!approval) {
         const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'declined', code } });
         if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
         return finish(pspResponse(msg, code, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
       const subject = intentSubject(msg.mti, acqMsg, ids);
-      const outcome: Outcome = { txnId, day, seq: 1, state: 'approved', code, authCode, amount };
+      const approved = approvedAmount(approval, amount, field(answer, 4));
+      if (approved === null) {
+        // a partial approval without a usable amount: nothing to hold that the acquirer agreed to. Reverse it.
+        c.d.log.error({ txnId, responseCode: code }, 'partial approval without a valid approved amount (DE4): reversing');
+        await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'partial approval without an amount' }, subject, route.acquirer, false);
+        return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
+      }
+      const outcome: Outcome = { txnId, day, seq: 1, state: 'approved', code, authCode, amount: approved };
       let hold: PreparedHold | undefined;
-      if (amount > 0n) {
+      if (approved > 0n) {
         try {
           // no card data in the plan: the intent, filed under the same id, has the keyed hash and the mask
-          hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount }, undefined, { day, commit: kind === 'financial' });
+          hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount: approved }, undefined, { day, commit: kind === 'financial' });
         } catch (e) {
           // The ledger refuses this hold: the PSP must not hear an approval. Failed, reversal queued.
           c.d.log.error({ err: safeErr(e), txnId }, 'approved but the hold is refused: reversing');
@@ -161,7 +168,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
       if (c.d.faultHook) await c.fault('after-outcome', txnId);
-      return finish(pspResponse(msg, code, { rrn: ids.rrn, authCode }), route, decision, acquirerMs);
+      return finish(pspResponse(msg, code, { rrn: ids.rrn, authCode, amount: approval === 'partial' ? approved : null }), route, decision, acquirerMs);
     }
     // Every candidate failed fast (links down, breakers open): nothing left the switch.
     if (attempt === 0) return decline(codes.unavailable, 'no acquirer reachable', decision);
@@ -169,6 +176,19 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), null, decision, null);
     return finish(pspResponse(msg, codes.unavailable), null, decision, null);
   });
+}
+
+/**
+ * What an approval holds (docs/switch.md, "Response codes"): the amount asked (00, 08, 11), nothing (85), or for
+ * a partial approval (10) the amount in the answer's DE4, which must be above zero and not above the amount
+ * asked; null when it is not.
+ */
+function approvedAmount(kind: ApprovalKind, asked: bigint, answerDe4: string | undefined): bigint | null {
+  if (kind === 'full') return asked;
+  if (kind === 'verified') return 0n;
+  if (!answerDe4 || !/^[0-9]{1,12}$/.test(answerDe4)) return null;
+  const v = BigInt(answerDe4);
+  return v > 0n && v <= asked ? v : null;
 }
 
 function knownCurrency(code: string): boolean {
@@ -240,7 +260,7 @@ async function settleLater(c: FlowContext, outcome: Outcome, saf: ReturnType<Flo
 /** Someone else answered this transaction first (recovery, after a long stall): tell the PSP what they decided. */
 async function answerOfWinner(c: FlowContext, msg: IsoMessage, txnId: string, day: string): Promise<IsoMessage> {
   const row = await c.d.store.get(txnId, day);
-  return pspResponse(msg, row?.response_code ?? c.codes.unavailable, { rrn: row?.acq_rrn ?? null, authCode: row?.state === 'approved' ? row.auth_code : null });
+  return row && row.response_code !== null ? c.replay(msg, row) : pspResponse(msg, c.codes.unavailable);
 }
 
 /** What a reversal of a request just sent to the acquirer names: that request, as the acquirer got it. */

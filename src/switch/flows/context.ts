@@ -4,7 +4,7 @@
  * and answers the same way in every flow.
  */
 import type { Logger } from 'pino';
-import { IsoMessage } from '../../iso8583/index.js';
+import { IsoMessage, approvalKind } from '../../iso8583/index.js';
 import { isSwitchError } from '../../errors.js';
 import type { Ledger } from '../../ledger/index.js';
 import type { RoutingEngine } from '../../routing/engine.js';
@@ -46,6 +46,7 @@ export interface FlowObserver {
   ledger?(o: { op: 'hold' | 'commit' | 'rollback' | 'release'; ok: boolean; ms: number }): void;
 }
 
+/** The code of a capture or reversal done, and of the full approval the switch itself gives. */
 export const APPROVED = '00';
 
 export class FlowContext {
@@ -103,10 +104,11 @@ export class FlowContext {
     return { terminalId: t?.terminalId ?? (row.terminal ?? '').padEnd(8).slice(0, 8), merchantId: t?.merchantId ?? ''.padEnd(15) };
   }
 
-  /** The original's answer re-addressed to a duplicate or repeat of it (code, RRN, auth code). */
-  replay(msg: IsoMessage, row: Pick<TxnRow, 'state' | 'response_code' | 'acq_rrn' | 'auth_code'>): IsoMessage {
+  /** The original's answer re-addressed to a duplicate or repeat of it (code, RRN, auth code, a partial approval's amount). */
+  replay(msg: IsoMessage, row: Pick<TxnRow, 'state' | 'response_code' | 'acq_rrn' | 'auth_code' | 'approved_amount'>): IsoMessage {
     if (row.response_code === null || row.state === 'sent') return pspResponse(msg, this.codes.duplicate);
-    return pspResponse(msg, row.response_code, { rrn: row.acq_rrn, authCode: row.auth_code });
+    const partial = approvalKind(row.response_code) === 'partial' && row.approved_amount !== null;
+    return pspResponse(msg, row.response_code, { rrn: row.acq_rrn, authCode: row.auth_code, amount: partial ? BigInt(row.approved_amount!) : null });
   }
 
   /**

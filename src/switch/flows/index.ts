@@ -5,7 +5,7 @@
  * being worked into one answer, and records late acquirer answers.
  */
 import type { IsoMessage } from '../../iso8583/index.js';
-import { maskPan } from '../../iso8583/index.js';
+import { approvalKind, maskPan } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { mtiClass } from '../keys.js';
 import { pspResponse } from '../translate.js';
@@ -73,7 +73,9 @@ export class Flows {
     const pending = this.inFlight.get(key);
     if (pending) {
       const original = await pending;
-      return pspResponse(msg, field(original, 39) ?? this.c.codes.duplicate, { rrn: field(original, 37) ?? null, authCode: field(original, 38) ?? null });
+      const code = field(original, 39) ?? this.c.codes.duplicate;
+      const amount = approvalKind(code) === 'partial' && field(original, 4) ? BigInt(field(original, 4)!) : null;
+      return pspResponse(msg, code, { rrn: field(original, 37) ?? null, authCode: field(original, 38) ?? null, amount });
     }
     const p = run();
     this.inFlight.set(key, p);
