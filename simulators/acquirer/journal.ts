@@ -11,6 +11,8 @@ export interface JournalEntry {
   stan?: string;
   /** DE41 */
   terminal?: string;
+  /** DE42 */
+  merchant?: string;
   /** DE37 */
   rrn?: string;
   /** DE2, masked 6+4. */
@@ -61,6 +63,7 @@ export class Journal {
     const pairs: [keyof JournalEntry, number][] = [
       ['stan', 11],
       ['terminal', 41],
+      ['merchant', 42],
       ['rrn', 37],
       ['amount', 4],
       ['responseCode', 39],
