@@ -3,7 +3,8 @@
  * entry is sent as 0400/0420, repeated as 0401/0421 with exponential backoff until the acquirer answers it with
  * a code that closes it (00, or 25 "original not found", unless the acquirer's `saf_done_codes` say otherwise;
  * a 91, 96 or 06 leaves it queued). An entry that outlives `saf.expireAfterMs` moves to the dead-letter table,
- * never dropped silently; an operator's retry repeats it for `saf.retryWindowMs` more. Entries
+ * never dropped silently; an operator's retry repeats it for `saf.retryWindowMs` more. Completion advices (0220)
+ * the acquirer did not acknowledge online go through the same queue, repeated as 0221 until answered 00. Entries
  * are claimed with a lease (src/switch/store/saf.ts), so several instances share the queue without sending an
  * entry twice at once.
  */
@@ -14,9 +15,12 @@ import { isSwitchError } from '../errors.js';
 import { SAF_DONE_CODES } from '../iso8583/index.js';
 import { mapResponseCode } from './translate.js';
 import type { SwitchConfig } from './config.js';
-import type { AcquirerSet } from './acquirers.js';
+import { isFastFailure, type AcquirerSet } from './acquirers.js';
 import { safeErr } from './flows/index.js';
 import type { SafQueue, SafRow } from './store/index.js';
+
+/** A completion advice is acknowledged by 00 alone: its money is committed, a 25 or a decline needs an operator. */
+const ADVICE_DONE_CODES: readonly string[] = ['00'];
 
 export interface SafObserver {
   sent?(o: { acquirer: string; mti: string; ok: boolean }): void;
@@ -76,7 +80,8 @@ export class SafWorker {
       await this.deadLetter(r, `not closed after ${r.attempts - 1} attempts: expired`);
       return;
     }
-    const mti = r.attempts === 1 ? r.mti : r.mti === '0400' ? '0401' : '0421';
+    // under its own MTI until an attempt may have reached the acquirer, then as its repeat (0401, 0421, 0221)
+    const mti = r.sent ? `${r.mti.slice(0, 3)}1` : r.mti;
     const msg = new IsoMessage(mti);
     for (const [k, v] of Object.entries(r.fields)) msg.set(Number(k), v);
     msg.set(7, transmissionDateTime());
@@ -84,21 +89,21 @@ export class SafWorker {
       const answer = await this.acquirers.request(r.acquirer, msg, [r.acquirer], this.cfg.timeoutMs);
       const def = this.acquirers.get(r.acquirer).def;
       const code = mapResponseCode(def.response_codes, answer.getString(39));
-      if (!(def.saf_done_codes ?? SAF_DONE_CODES).includes(code)) {
+      if (!(r.mti === '0220' ? ADVICE_DONE_CODES : (def.saf_done_codes ?? SAF_DONE_CODES)).includes(code)) {
         // answered, but not done (the acquirer could not work it now): repeat it later
-        await this.retryLater(r, mti, `answered ${code}`);
+        await this.retryLater(r, mti, `answered ${code}`, true);
         return;
       }
       await this.queue.done(r, { mti, code });
       this.observer.sent?.({ acquirer: r.acquirer, mti, ok: true });
     } catch (e) {
-      await this.retryLater(r, mti, isSwitchError(e) ? e.code : 'error');
+      await this.retryLater(r, mti, isSwitchError(e) ? e.code : 'error', !isFastFailure(e));
     }
   }
 
-  private async retryLater(r: SafRow, mti: string, why: string): Promise<void> {
+  private async retryLater(r: SafRow, mti: string, why: string, left: boolean): Promise<void> {
     const backoff = Math.min(this.cfg.retryMaxMs, this.cfg.retryInitialMs * 2 ** Math.min(r.attempts - 1, 20));
-    await this.queue.backoff(r.id, backoff / 1000, why);
+    await this.queue.backoff(r.id, backoff / 1000, why, left);
     this.observer.sent?.({ acquirer: r.acquirer, mti, ok: false });
   }
 

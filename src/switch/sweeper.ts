@@ -5,17 +5,18 @@
  *   sent by a process that died (the PSP never got an answer): it is answered 'timed out' and its reversal
  *   queued, in one write. No money can be held for it: a hold only ever commits with an approval.
  * - expiry: approved authorizations older than the hold age are rolled back (default 7 days);
- * - stale claims: a capture whose result was never recorded (its process died at the acquirer) is given back
- *   to 'approved', so the PSP's repeat can capture it.
+ * - stale claims: a capture whose result was never recorded (its process died with it at the acquirer) is
+ *   completed: committed, 'captured', answered 00, and its advice queued as a repeat (0221), in one
+ *   transaction. The acquirer may have it already; a second 0220 for the same authorization is never sent.
  * Each scan walks forward from its own watermark (src/switch/store/sweep.ts), held by one instance at a time.
  */
 import type { Logger } from 'pino';
 import type { Ledger } from '../ledger/index.js';
-import { reversalFields } from './translate.js';
+import { adviceFields } from './translate.js';
 import { safeErr } from './flows/index.js';
 import { addDays, dayOf } from './keys.js';
 import type { AcquirerSet } from './acquirers.js';
-import type { SwitchStore } from './store/index.js';
+import { txnIdTime, type SwitchStore } from './store/index.js';
 
 const BATCH = 200;
 
@@ -47,17 +48,17 @@ export class Sweeper {
     return this;
   }
 
-  async run(): Promise<{ expired: number; recovered: number; released: number }> {
-    if (this.busy) return { expired: 0, recovered: 0, released: 0 };
+  async run(): Promise<{ expired: number; recovered: number; captures: number }> {
+    if (this.busy) return { expired: 0, recovered: 0, captures: 0 };
     this.busy = true;
     try {
       const recovered = await this.recover();
-      const released = await this.releaseStaleClaims();
+      const captures = await this.completeStaleClaims();
       const expired = await this.expire();
-      return { expired, recovered, released };
+      return { expired, recovered, captures };
     } catch (e) {
       this.log.error({ err: safeErr(e) }, 'sweep failed');
-      return { expired: 0, recovered: 0, released: 0 };
+      return { expired: 0, recovered: 0, captures: 0 };
     } finally {
       this.busy = false;
     }
@@ -74,7 +75,7 @@ export class Sweeper {
           if (!(await tx.transition({ txnId: r.id, day: r.day, seq: 1, state: 'timed_out', code: '91', reason: 'recovered after a crash' }))) continue;
           const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
           const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
-          const fields = reversalFields(acq ? acq.link.nextStan() : r.acq_stan, {
+          const fields = adviceFields(acq ? acq.link.nextStan() : r.acq_stan, {
             mti: r.mti, stan: r.acq_stan, dt: r.acq_dt, rrn: r.acq_rrn, ...ids, processingCode: '000000', amount: String(r.amount ?? '0'), currency: r.currency ?? '',
           });
           await tx.queueSaf({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0420', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) });
@@ -121,18 +122,36 @@ export class Sweeper {
     return total;
   }
 
-  /** Captures whose result was never recorded, claimed longer ago than any acquirer answers: back to 'approved'. */
-  async releaseStaleClaims(): Promise<number> {
+  /**
+   * Captures whose result was never recorded, claimed longer ago than any acquirer answers: completed as the
+   * store-and-forward of their advice (commit, 'captured', the capture answered, the advice queued as 0221).
+   */
+  async completeStaleClaims(): Promise<number> {
     const n = await this.store.transact(async (tx) => {
       const since = addDays(dayOf(Date.now() - this.o.holdAgeMs), -1);
       const rows = await this.store.sweep.staleClaims(tx, Date.now() - this.o.staleSentMs, since, BATCH);
       let done = 0;
       for (const r of rows) {
-        if (await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'approved', ref: r.ref, reason: 'capture result never recorded' })) done++;
+        const amount = BigInt(r.amount);
+        if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'captured', ref: r.ref, amount, reason: 'capture completed by recovery' }))) continue;
+        const [res] = await this.ledger.runInTx(tx.client, [this.ledger.ops.commit(r.id, amount < BigInt(r.authorized) ? { amount } : undefined)]);
+        if (res instanceof Error) throw res;
+        const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
+        const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
+        const fields = adviceFields(acq ? acq.link.nextStan() : (r.acq_stan ?? ''), {
+          mti: r.mti, stan: r.acq_stan ?? '', dt: r.acq_dt ?? '', rrn: r.acq_rrn ?? '', ...ids, processingCode: '000000', amount: r.amount, currency: r.currency ?? '',
+        });
+        await tx.queueAdvice({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0220', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) }, true);
+        // the capture's own row: answered, so that the PSP's repeat of it replays 00
+        if (r.ref) await tx.transition({ txnId: r.ref, day: dayOf(txnIdTime(r.ref)), seq: 1, state: 'approved', code: '00', reason: 'captured by recovery; advice queued' });
+        done++;
       }
       return done;
     });
-    if (n) this.log.warn({ released: n }, 'captures left unrecorded by a crash: authorizations open again');
+    if (n) {
+      this.log.warn({ completed: n }, 'captures left unrecorded by a crash: committed, advices queued');
+      this.o.kickSaf();
+    }
     return n;
   }
 

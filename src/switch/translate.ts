@@ -61,7 +61,7 @@ export function parseOriginalData(de90: string | undefined): { mti: string; stan
   return { mti: de90.slice(0, 4), stan: de90.slice(4, 10), dt: de90.slice(10, 20) };
 }
 
-/** The original a reversal names, as the acquirer knows it (its STAN, DE7, RRN and terminal ids). */
+/** The original a reversal or a completion names, as the acquirer knows it (its STAN, DE7, RRN and terminal ids). */
 export interface ReversalSubject {
   mti: string;
   stan: string;
@@ -74,8 +74,11 @@ export interface ReversalSubject {
   currency: string;
 }
 
-/** The fields of a reversal to the acquirer, `stan` its own DE11: no card data, the original named by DE90, DE37, DE41, DE42. */
-export function reversalFields(stan: string, o: ReversalSubject): Record<string, string> {
+/**
+ * The fields of a reversal or a completion (0220) to the acquirer, `stan` its own DE11 and `o.amount` its DE4:
+ * no card data, the original named by DE90, DE37, DE41, DE42. DE7 is set when it is sent.
+ */
+export function adviceFields(stan: string, o: ReversalSubject): Record<string, string> {
   return {
     '11': stan, '3': o.processingCode, '4': o.amount.padStart(12, '0'), '37': o.rrn, '41': o.terminalId,
     '42': o.merchantId, '49': o.currency, '90': originalData(o.mti, o.stan, o.dt),

@@ -3,7 +3,7 @@
  * - recovery of intents a crash left without an answer: answered 'timed out' with one reversal queued (two
  *   sweepers at once), named as the acquirer got it; young intents and answered ones are left alone;
  * - expiry that rolls holds back and does not stall on an approval without a plan;
- * - a capture claim a crash left behind is given back.
+ * - a capture claim a crash left behind is completed, its advice queued as a repeat.
  */
 import t from 'tap';
 import pino from 'pino';
@@ -109,14 +109,31 @@ t.test('sweeper', async (t) => {
     t.ok((await h.ledger.check()).ok);
   });
 
-  t.test('a capture claim a crash left behind is given back to approved', async (t) => {
+  t.test('a capture claim a crash left behind is completed: committed, answered, its advice queued as a repeat', async (t) => {
     const i = intent('auth');
     await approved(i);
-    await h.store.transact((tx) => tx.transition({ txnId: i.txnId, day: i.day, seq: 2, state: 'capturing', ref: 'some-capture' }));
+    const captureId = newTxnId();
+    await h.store.transact(async (tx) => {
+      await tx.intent({ ...intent('auth'), txnId: captureId, kind: 'capture', mti: '0220', originalId: i.txnId, originalDay: i.day, amount: 1_500n, acquirer: 'acq-a' });
+      await tx.transition({ txnId: i.txnId, day: i.day, seq: 2, state: 'capturing', ref: captureId, amount: 1_500n });
+    });
     t.equal((await h.store.get(i.txnId))?.state, 'capturing');
-    t.equal(await sweeper(s, { staleSentMs: 60_000 }).releaseStaleClaims(), 0, 'a young claim is left alone');
-    t.equal(await sweeper(s).releaseStaleClaims(), 1);
-    t.equal((await h.store.get(i.txnId))?.state, 'approved');
-    t.equal((await h.ledger.plan(i.txnId))?.state, 'HOLD', 'the money never moved');
+    t.equal(await sweeper(s, { staleSentMs: 60_000 }).completeStaleClaims(), 0, 'a young claim is left alone');
+    t.equal(await sweeper(s).completeStaleClaims(), 1);
+    const row = await h.store.get(i.txnId);
+    t.equal(row?.state, 'captured');
+    t.equal(row?.captured_amount, '1500');
+    const plan = (await h.ledger.plan(i.txnId))!;
+    t.equal(plan.state, 'COMMIT', 'committed once');
+    t.equal(plan.finalAmount, 1_500n, 'with the amount of the capture');
+    t.equal((await h.store.get(captureId))?.response_code, '00', 'the capture is answered: its repeat replays 00');
+    const { rows } = await h.pool.query<{ mti: string; sent: boolean; fields: Record<string, string> }>('select mti, sent, fields from switch_saf where txn_id = $1', [i.txnId]);
+    t.equal(rows.length, 1, 'one advice queued');
+    t.equal(rows[0]!.mti, '0220');
+    t.equal(rows[0]!.sent, true, 'it may have reached the acquirer: the queue sends it as 0221');
+    t.equal(rows[0]!.fields['4'], '000000001500');
+    t.equal(rows[0]!.fields['41'], 'TSENT001', 'the terminal id the original was sent with');
+    t.equal(await sweeper(s).completeStaleClaims(), 0, 'once');
+    t.ok((await h.ledger.check()).ok);
   });
 });

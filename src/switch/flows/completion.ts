@@ -6,7 +6,8 @@
  *        another capture that claimed first wins, and this one looks again)
  *        → 0220 to the acquirer that authorized it, with the DE41/DE42 it was sent with
  *        → approved: ledger commit + 'captured' + the capture's answer (one transaction)
- *          declined or unanswered: the original back to 'approved' + the capture's answer
+ *          unanswered or link down: the same, with the advice queued to be repeated as 0221 (store and forward)
+ *          declined: the original back to 'approved' + the capture's answer
  *
  * No database connection is held while the acquirer works on the capture.
  */
@@ -15,7 +16,8 @@ import { transmissionDateTime, type PspRequestContext } from '../../net/index.js
 import { newTxnId } from '../ids.js';
 import { dayOf, daysOfDe7, dupKey, mtiClass, pspKey } from '../keys.js';
 import type { Intent, TxnRow } from '../store/index.js';
-import { mapResponseCode, originalData, parseOriginalData, pspResponse } from '../translate.js';
+import { adviceFields, mapResponseCode, parseOriginalData, pspResponse } from '../translate.js';
+import { isFastFailure } from '../acquirers.js';
 import { APPROVED, childIntent, field, hasAll, safeErr, type FlowContext } from './context.js';
 
 /** A claim another instance holds (a capture at the acquirer) is waited for this long before answering 91. */
@@ -63,34 +65,40 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
 
       const acq = c.d.acquirers.get(original.acquirer!);
-      const ids = c.terminalIds(original);
-      const acqMsg = new IsoMessage('0220', {
-        3: field(msg, 3) ?? '000000', 4: amount.toString().padStart(12, '0'), 7: transmissionDateTime(), 11: acq.link.nextStan(), 37: original.acq_rrn!,
-        41: ids.terminalId, 42: ids.merchantId, 49: original.currency ?? '', 90: originalData(original.mti, original.acq_stan!, original.acq_dt!),
-      });
-      let code: string;
+      const fields = adviceFields(acq.link.nextStan(), { ...c.subjectOf(original), processingCode: field(msg, 3) ?? '000000', amount: amount.toString() });
+      const acqMsg = new IsoMessage('0220', fields).set(7, transmissionDateTime());
+      let code: string | undefined;
+      let left = true;
       try {
         const res = await c.d.acquirers.request(original.acquirer!, acqMsg, [original.acquirer!]);
+        if (c.d.faultHook) await c.fault('capture-after-send', original.id);
         code = mapResponseCode(acq.def.response_codes, field(res, 39));
       } catch (e) {
-        c.d.log.warn({ err: safeErr(e), txnId: original.id }, 'capture not answered by the acquirer');
-        code = '';
+        c.d.log.warn({ err: safeErr(e), txnId: original.id }, 'capture not acknowledged by the acquirer: store and forward');
+        left = !isFastFailure(e);
       }
-      const captured = code === APPROVED;
+      // Answered 00: captured. Declined: the authorization is open again. Not answered (or the link down): the
+      // advice is the PSP's word that the sale completed, so it is captured and the advice queued, repeated
+      // (0221) until acknowledged; the PSP hears 00 once both are durable.
+      const captured = code === undefined || code === APPROVED;
       await c.d.store.transact(async (tx) => {
-        // The claim is ours unless the sweeper took it back (a capture unanswered far longer than any timeout).
+        // The claim is ours unless the sweeper completed it (a capture unanswered far longer than any timeout).
         const ours = await tx.transition({
           txnId: original.id, day: original.day, seq: original.seq + 2, state: captured ? 'captured' : 'approved', ref: txnId,
-          ...(captured ? { amount } : { reason: code ? `capture declined ${code}` : 'capture not answered' }),
+          ...(captured ? { amount } : { reason: `capture declined ${code}` }),
         });
-        if (!ours) throw new Error('the capture claim was taken back before its answer was recorded');
+        if (!ours) throw new Error('the capture claim was completed by recovery before its answer was recorded');
         if (captured) {
           const [r] = await c.timedLedger('commit', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]), ([x]) => !(x instanceof Error));
           if (r instanceof Error) throw r;
         }
-        await tx.transition({ txnId, day, seq: 1, state: captured ? 'approved' : code ? 'declined' : 'failed', code: code || codes.unavailable, reason: captured ? 'captured' : 'acquirer' });
+        if (code === undefined) {
+          await tx.queueAdvice({ txn_id: original.id, txn_day: original.day, acquirer: original.acquirer!, mti: '0220', fields, expires_at: new Date(Date.now() + c.d.config.saf.expireAfterMs) }, left);
+        }
+        await tx.transition({ txnId, day, seq: 1, state: captured ? 'approved' : 'declined', code: code ?? APPROVED, reason: code === undefined ? 'captured; advice queued' : captured ? 'captured' : 'acquirer' });
       });
-      return pspResponse(msg, code || codes.unavailable, { rrn: original.acq_rrn, authCode: original.auth_code });
+      if (code === undefined) c.d.kickSaf();
+      return pspResponse(msg, code ?? APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
     }
   });
 }

@@ -15,7 +15,7 @@ import { RrnGenerator } from '../ids.js';
 import { KeyedMutex } from '../mutex.js';
 import { dupKey, mtiClass } from '../keys.js';
 import type { Intent, SafEntry, SwitchStore, TxnKind, TxnRow } from '../store/index.js';
-import { pspResponse, reversalFields, type ReversalSubject } from '../translate.js';
+import { adviceFields, pspResponse, type ReversalSubject } from '../translate.js';
 
 export interface FlowDeps {
   config: SwitchConfig;
@@ -33,7 +33,8 @@ export interface FlowDeps {
   faultHook?: (point: FaultPoint, txnId: string) => void | Promise<void>;
 }
 
-export type FaultPoint = 'after-intent' | 'after-send' | 'after-answer' | 'after-outcome';
+/** Where a test can stop a flow: the four points of an authorization, and a capture answered before it is recorded. */
+export type FaultPoint = 'after-intent' | 'after-send' | 'after-answer' | 'after-outcome' | 'capture-after-send';
 
 /** Hooks for metrics and the transaction log line. */
 export interface FlowObserver {
@@ -84,7 +85,7 @@ export class FlowContext {
 
   /** A reversal owed to the acquirer, without card data: the original is named by DE90, DE37, DE41, DE42. */
   reversalEntry(txnId: string, day: string, acquirer: string, mti: '0400' | '0420', subject: ReversalSubject): SafEntry {
-    const fields = reversalFields(this.d.acquirers.nextStan(acquirer), subject);
+    const fields = adviceFields(this.d.acquirers.nextStan(acquirer), subject);
     return { txn_id: txnId, txn_day: day, acquirer, mti, fields, expires_at: new Date(Date.now() + this.d.config.saf.expireAfterMs) };
   }
 

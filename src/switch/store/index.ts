@@ -26,7 +26,7 @@ export * from './rows.js';
 export type { AnswerWrite } from './hot.js';
 export { SwitchTx } from './tx.js';
 export { SafQueue, type SafRow } from './saf.js';
-export { SweepQueries, txnIdAt, type LostIntent, type OpenAuth, type StaleClaim } from './sweep.js';
+export { SweepQueries, txnIdAt, txnIdTime, type LostIntent, type OpenAuth, type StaleClaim } from './sweep.js';
 export { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './queries.js';
 
 export const SWITCH_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');

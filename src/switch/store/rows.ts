@@ -93,10 +93,13 @@ export interface SafEntry {
   txn_id: string;
   txn_day: string;
   acquirer: string;
-  mti: '0400' | '0420';
+  /** A reversal (0400/0420), or a completion advice (0220) the acquirer did not acknowledge online. */
+  mti: SafMti;
   fields: Record<string, string>;
   expires_at: Date;
 }
+
+export type SafMti = '0400' | '0420' | '0220';
 
 /** A state change of a transaction: step `seq` of its outcome history. */
 export interface Outcome {
@@ -111,4 +114,4 @@ export interface Outcome {
   reason?: string | null;
 }
 
-export type NoteEvent = 'late_response' | 'reversal_sent' | 'dead_letter' | 'duplicate' | 'reversal_queued';
+export type NoteEvent = 'late_response' | 'reversal_sent' | 'dead_letter' | 'duplicate' | 'reversal_queued' | 'advice_queued' | 'advice_sent';

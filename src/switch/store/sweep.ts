@@ -43,11 +43,24 @@ export interface OpenAuth {
   created_ms: number;
 }
 
+/** A capture claim a crash left behind: the authorization, as the acquirer got it, and the capture (`ref`, `amount`). */
 export interface StaleClaim {
   id: string;
   day: string;
   seq: number;
   ref: string | null;
+  /** the capture's amount (the claim's) */
+  amount: string;
+  authorized: string;
+  mti: string;
+  acquirer: string;
+  currency: string | null;
+  acq_stan: string | null;
+  acq_dt: string | null;
+  acq_rrn: string | null;
+  acq_tid: string | null;
+  acq_mid: string | null;
+  terminal: string | null;
 }
 
 export class SweepQueries {
@@ -106,7 +119,10 @@ export class SweepQueries {
   /** Captures sent to an acquirer before `beforeMs` that never got a result recorded (the claim is still the latest step). */
   async staleClaims(tx: SwitchTx, beforeMs: number, sinceDay: string, limit: number): Promise<StaleClaim[]> {
     const { rows } = await tx.client.query<StaleClaim>(
-      `select o.txn_id as id, to_char(o.day, 'YYYY-MM-DD') as day, o.seq, o.ref from switch_outcome o
+      `select o.txn_id as id, to_char(o.day, 'YYYY-MM-DD') as day, o.seq, o.ref, o.amount::text,
+              coalesce(v.approved_amount, v.amount)::text as authorized, v.mti, v.acquirer, v.currency,
+              v.acq_stan, v.acq_dt, v.acq_rrn, v.acq_tid, v.acq_mid, v.terminal
+         from switch_outcome o join switch_txn v on v.id = o.txn_id and v.day = o.day
         where o.state = 'capturing' and o.at < to_timestamp($1 / 1000.0) and o.day >= $2::date
           and not exists (select 1 from switch_outcome n where n.txn_id = o.txn_id and n.day = o.day and n.seq > o.seq)
         order by o.at limit $3`,

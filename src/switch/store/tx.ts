@@ -37,6 +37,19 @@ export class SwitchTx {
     });
   }
 
+  /**
+   * A completion advice the acquirer did not acknowledge online. `sent`: it may have reached the acquirer (it
+   * timed out, or a crash hid its answer), so the queue sends it as a repeat, 0221; otherwise as 0220 first.
+   */
+  async queueAdvice(s: SafEntry, sent: boolean): Promise<void> {
+    await this.client.query(
+      `insert into switch_saf (txn_id, txn_day, acquirer, mti, fields, expires_at, sent) values ($1, $2, $3, '0220', $4, $5, $6)
+       on conflict (txn_id, mti) do nothing`,
+      [s.txn_id, s.txn_day, s.acquirer, JSON.stringify(s.fields), s.expires_at, sent],
+    );
+    await this.note(s.txn_id, s.txn_day, 'advice_queued', { sent });
+  }
+
   async orphan(psp: string, key: string, txnId: string): Promise<void> {
     await this.client.query('insert into switch_orphan_reversal (psp, orig_key, txn_id) values ($1, $2, $3) on conflict do nothing', [psp, key, txnId]);
   }
