@@ -1,6 +1,6 @@
 /**
  * F07 (docs/faults.md): 200 captures (0220) and reversals (0400) at once on one PSP connection, against a
- * database pool of 2 connections and an acquirer that takes 300 ms per capture. No deadlock, all 200
+ * database pool of 2 connections and an acquirer that takes 1 s per capture. No deadlock, all 200
  * answered; and no flow holds a database connection across its acquirer round trip: were it so, at most 2
  * captures could be at the acquirer at once, where here nearly all of them are.
  */
@@ -17,7 +17,7 @@ t.test('F07: 200 concurrent captures and reversals on one connection', async (t)
     t.equal(rc(await s.client.send(req)), '00');
     auths.push(req);
   }
-  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { mti: ['0220'] }, delayMs: 300 }] });
+  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { mti: ['0220'] }, delayMs: 1_000 }] });
 
   // even ones captured, odd ones reversed: all sent at once, pipelined on the one connection
   const answers = await Promise.all(auths.map((req, i) => s.client.send(i % 2 === 0 ? capture(req, 700 + i) : reversal(req))));
