@@ -14,8 +14,15 @@ import type { LinkBreakers } from '../routing/breakers.js';
 import type { SuccessRateTracker } from '../routing/success-rate.js';
 import { startAcquirerSimulator, type AcquirerSimulator, type Behaviour } from '../../simulators/acquirer/index.js';
 
-/** Errors that mean the request never reached the acquirer: try the next route. */
-const FAST_FAILURES = new Set(['SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_LINK_CLOSED', 'SW_ERR_BREAKER_OPEN']);
+/**
+ * Errors that mean the request was never written to the acquirer: try the next route. Anything else (a
+ * timeout, a connection lost with it in flight, even a link closed under it) may have reached the acquirer:
+ * it is reversed, never sent elsewhere (docs/faults.md F09).
+ */
+const FAST_FAILURES = new Set([
+  'SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_LINK_CLOSED', 'SW_ERR_BREAKER_OPEN',
+  'SW_ERR_LINK_PACK_FAILED', 'SW_ERR_LINK_DUPLICATE_KEY', 'SW_ERR_LINK_MISSING_KEY_FIELD',
+]);
 
 export function isFastFailure(e: unknown): boolean {
   return isSwitchError(e) && FAST_FAILURES.has(e.code);

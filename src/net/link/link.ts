@@ -304,7 +304,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
 
   /**
    * Closes the link: no more reconnects, connections closed by us ('closed' events), requests still in
-   * flight rejected with SW_ERR_LINK_CLOSED. With signOff, a 0800 DE70=002 goes out first on each ready
+   * flight rejected with SW_ERR_LINK_CONNECTION_LOST (they were written: the acquirer may be working on them),
+   * later requests with SW_ERR_LINK_CLOSED. With signOff, a 0800 DE70=002 goes out first on each ready
    * connection (answers awaited for up to 1 s).
    */
   async close(opts: { signOff?: boolean } = {}): Promise<void> {
@@ -321,8 +322,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     }
     for (const p of [...this.pending.values()]) {
       this.settle(p);
-      if (!p.internal) this.emit('rejected', { link: this.name, connectionId: p.conn.id, mti: p.mti, code: 'SW_ERR_LINK_CLOSED' });
-      p.reject(new SwitchError('SW_ERR_LINK_CLOSED', { link: this.name }));
+      if (!p.internal) this.emit('rejected', { link: this.name, connectionId: p.conn.id, mti: p.mti, code: 'SW_ERR_LINK_CONNECTION_LOST' });
+      p.reject(new SwitchError('SW_ERR_LINK_CONNECTION_LOST', { link: this.name, connection: p.conn.id, reason: 'link closed' }));
     }
     const downs = this.slots
       .map((s) => s.conn)
@@ -553,8 +554,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     this.ready = this.ready.filter((c) => c !== conn);
     const slot = this.slots[conn.slot];
     if (slot && slot.conn === conn) slot.conn = null;
-    // everything in flight on this connection fails at once
-    const code = this.closed ? 'SW_ERR_LINK_CLOSED' : 'SW_ERR_LINK_CONNECTION_LOST';
+    // everything in flight on this connection fails at once, as lost: it was written, it may have arrived
+    const code = 'SW_ERR_LINK_CONNECTION_LOST';
     for (const key of [...conn.pendingKeys]) {
       const p = this.pending.get(key);
       if (!p) continue;
@@ -563,11 +564,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
         this.stats.failedOnDrop++;
         this.emit('rejected', { link: this.name, connectionId: conn.id, mti: p.mti, code });
       }
-      p.reject(
-        code === 'SW_ERR_LINK_CLOSED'
-          ? new SwitchError(code, { link: this.name })
-          : new SwitchError(code, { link: this.name, connection: conn.id, reason }),
-      );
+      p.reject(new SwitchError(code, { link: this.name, connection: conn.id, reason: this.closed ? 'link closed' : reason }));
     }
     const errCode = error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
     this.log[kind === 'closed' ? 'info' : 'warn']({ link: this.name, connectionId: conn.id, kind, reason, code: errCode }, 'acquirer connection down');
