@@ -143,6 +143,10 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       onUnmatched: (m, info) => flows?.onUnmatched(m, info),
       log: log.child({ module: 'link' }),
     });
+    // Shutdown, in this order (docs/switch.md, "Stopping"): the PSP server drains (answers go out for up to
+    // psp.drainTimeoutMs), then the links close, failing what is still at an acquirer as lost, then every flow
+    // still running writes its outcome (a reversal queued for those) before the database goes.
+    cleanup.push(async () => flows?.drained());
     cleanup.push(() => acquirers.close());
     await acquirers.waitReady(5000);
 
@@ -181,6 +185,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       maxConnections: cfg.psp.maxConnections,
       maxInFlightPerConnection: cfg.psp.maxInFlightPerConnection,
       idleTimeoutMs: cfg.psp.idleTimeoutMs,
+      shutdownTimeoutMs: cfg.psp.drainTimeoutMs,
       handler: (m, ctx) => flows!.handle(m, ctx),
       logger: log.child({ module: 'psp' }),
       ...(tls ? { tls } : {}),

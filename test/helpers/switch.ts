@@ -252,7 +252,7 @@ export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides
   const cfgFile = path.join(dir, 'config.json');
   const o = testOverrides(dbUrl, overrides);
   delete o.database; // DATABASE_URL from the environment, as an operator would set it
-  delete o.psp;
+  delete (o.psp as Plain).port; // PSP_PORT from the environment
   writeFileSync(cfgFile, JSON.stringify(o));
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,

@@ -20,6 +20,8 @@ export { safeErr } from './context.js';
 
 export class Flows {
   private readonly c: FlowContext;
+  /** Requests being worked, so that shutdown can wait for their outcomes to be written. */
+  private readonly active = new Set<Promise<unknown>>();
   /** Answers still being worked out, by PSP + duplicate key: a duplicate waits for the original's answer. */
   private readonly inFlight = new Map<string, Promise<IsoMessage>>();
 
@@ -31,8 +33,14 @@ export class Flows {
     for (const r of await this.c.d.store.recentOrphans()) this.c.orphans.add(`${r.psp}|${r.orig_key}`);
   }
 
+  /** New authorizations are refused (91) from now on; those under way carry on. */
   stop(): void {
     this.c.stopping = true;
+  }
+
+  /** Resolves once every request under way has finished, its outcome written (or given up on). */
+  async drained(): Promise<void> {
+    while (this.active.size) await Promise.allSettled([...this.active]);
   }
 
   /**
@@ -40,7 +48,14 @@ export class Flows {
    * nothing was promised, and a request that was already sent has an intent without an answer, which the
    * sweeper's recovery reverses once the database is back.
    */
-  async handle(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage | null> {
+  handle(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage | null> {
+    const p = this.answer(msg, ctx);
+    this.active.add(p);
+    void p.finally(() => this.active.delete(p));
+    return p;
+  }
+
+  private async answer(msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> {
     try {
       return await this.route(msg, ctx);
     } catch (e) {
