@@ -184,6 +184,11 @@ class PspConnection {
       this.onUnpackError(payload, replyTpdu, e);
       return;
     }
+    if (isResponseMti(msg.mti)) {
+      // an answer to nothing the switch asked: there is no one to answer
+      this.dropFrame('response MTI from a client', msg.mti, undefined);
+      return;
+    }
     this.inFlight++;
     st.inFlight++;
     if (this.inFlight >= server.options.maxInFlightPerConnection && !this.pausedFor.has('inflight')) {
@@ -221,10 +226,9 @@ class PspConnection {
     st.unpackErrors++;
     const mti = peekMti(server.options.codec, payload);
     if (mti === null || isResponseMti(mti)) {
-      st.unreadableFrames++;
-      const reason = mti === null ? 'no MTI' : 'response MTI from a client';
-      server.log.warn({ connectionId: this.id, code: 'SW_ERR_NET_UNREADABLE_FRAME', reason, cause: errInfo(e) }, 'unreadable frame, closing the connection');
-      this.destroy('unreadable-frame');
+      // A whole frame, so the stream is still in step: drop this one, keep the connection and what is in flight
+      // on it. Only a framing error (a length header that cannot be right) closes a connection.
+      this.dropFrame(mti === null ? 'no MTI' : 'response MTI from a client', mti, e);
       return;
     }
     server.log.warn({ connectionId: this.id, mti, cause: errInfo(e) }, 'frame failed to unpack, answering with a format error (30)');
@@ -239,6 +243,14 @@ class PspConnection {
     }
     st.formatErrorResponses++;
     this.send(bytes, replyTpdu);
+  }
+
+  private dropFrame(reason: string, mti: string | null, cause: unknown): void {
+    this.server.stats.unreadableFrames++;
+    this.server.log.warn(
+      { connectionId: this.id, code: 'SW_ERR_NET_UNREADABLE_FRAME', reason, ...(mti ? { mti } : {}), ...(cause ? { cause: errInfo(cause) } : {}) },
+      'frame dropped, connection kept',
+    );
   }
 
   private finish(req: IsoMessage, resp: IsoMessage | null, replyTpdu: Buffer | undefined, receivedAt: number): void {
