@@ -95,8 +95,10 @@ export class AcquirerSet {
       connections: def.link.connections,
       defaultTimeoutMs: timeoutMs,
       connectTimeoutMs: def.link.timeouts_ms.connect,
-      echoIdleMs: def.link.timeouts_ms.echo_interval ?? 30_000,
-      readTimeoutMs: Math.max(2 * (def.link.timeouts_ms.echo_interval ?? 30_000), 10_000),
+      // half-open detection within the echo interval (docs/faults.md F18): a connection silent for a whole
+      // interval is dead; an echo goes out after half of it, so a healthy idle one always has read by then
+      echoIdleMs: Math.floor((def.link.timeouts_ms.echo_interval ?? 30_000) / 2),
+      readTimeoutMs: def.link.timeouts_ms.echo_interval ?? 30_000,
       maxInFlight: 20_000,
       // back-off between connection attempts, doubling from 100 ms: capped so a link is back soon after its acquirer
       reconnect: { maxMs: def.link.timeouts_ms.reconnect_max ?? 10_000 },
