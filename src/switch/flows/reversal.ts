@@ -13,7 +13,8 @@
 import type { IsoMessage } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
-import { dayOf, mtiClass, orphanKey, pspKey } from '../keys.js';
+import { dayOf, dupKey, mtiClass, orphanKey, pspKey } from '../keys.js';
+import type { Intent } from '../store/index.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
 import { APPROVED, childIntent, field, hasAll, type FlowContext } from './context.js';
 import { findOriginal, maxWait, recordAnswer, waitedForClaim } from './completion.js';
@@ -38,15 +39,25 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       const row = childIntent(txnId, day, 'reversal', msg, ctx.psp, original, amountText && /^[0-9]{1,12}$/.test(amountText) ? BigInt(amountText) : null);
       const ack = (reason: string) => recordAnswer(c, msg, ctx.psp, row, { state: 'acknowledged', code: APPROVED, reason }, original);
       if (!original) {
-        // Orphan: acknowledge, record, and decline the original should it arrive later (on any instance).
+        // Orphan: acknowledge, record, and decline the original should it arrive later (on any instance). The
+        // original's decline is written now, under the very key the original will be filed under: if it is
+        // being written at this moment on another instance, one of the two inserts collides, so either the
+        // original is declined or this reversal looks again and finds it (docs/faults.md F11).
         const key = orphanKey(orig.stan, terminal, merchantId);
         const res = await c.d.store.transact(async (tx) => {
           const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'orphan reversal' } });
-          if (ins.inserted) await tx.orphan(ctx.psp, key, txnId);
-          return ins.inserted;
+          if (!ins.inserted) return 'duplicate' as const;
+          const decline = await tx.intent(declinedOriginal(c, msg, ctx.psp, orig, day));
+          if (!decline.inserted) throw new OriginalArrived();
+          await tx.orphan(ctx.psp, key, txnId);
+          return 'orphan' as const;
+        }).catch((e: unknown) => {
+          if (e instanceof OriginalArrived) return 'arrived' as const;
+          throw e;
         });
+        if (res === 'arrived') continue; // the original was written meanwhile: look again
         c.orphans.add(`${ctx.psp}|${key}`);
-        if (!res) return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
         return pspResponse(msg, APPROVED);
       }
       if (await waitedForClaim(original, deadline)) continue;
@@ -82,3 +93,18 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
 }
 
 class DuplicateReversal extends Error {}
+class OriginalArrived extends Error {}
+
+/** The decline of an original reversed before it arrived, filed under the original's own duplicate key (DE90's MTI, DE11, DE7). */
+function declinedOriginal(c: FlowContext, msg: IsoMessage, psp: string, orig: { mti: string; stan: string; dt: string }, day: string): Intent {
+  const terminal = field(msg, 41)!;
+  const merchant = field(msg, 42)!;
+  const cls = mtiClass(orig.mti);
+  return {
+    txnId: newTxnId(), attempt: 1, day, kind: cls === '0200' ? 'financial' : 'auth', psp, mti: orig.mti, pspStan: orig.stan, pspTerminal: terminal, pspMerchant: merchant,
+    pspDt: orig.dt, dupKey: dupKey(cls, orig.stan, terminal, merchant, orig.dt), orphanKey: null, originalId: null, originalDay: null,
+    amount: null, currency: field(msg, 49) ?? null, panHash: null, panMasked: null, acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null,
+    acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
+    answer: { state: 'declined', code: c.codes.reversedBeforeArrival, reason: 'reversed before it arrived' },
+  };
+}
