@@ -158,7 +158,6 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       ...(o.observer ? { observer: o.observer } : {}),
       ...(o.faultHook ? { faultHook: o.faultHook } : {}),
     });
-    await flows.loadOrphans();
     saf = new SafWorker(store.saf, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
     cleanup.push(() => saf!.stop());
     const maxTimeout = Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);

@@ -40,7 +40,7 @@ t.test('archive: settled days go to files and away; a day still holding money st
     const stan = nextStan();
     return {
       txnId: id, attempt: 1, day, kind: 'auth', psp: 'psp-alpha', mti: '0100', pspStan: stan, pspTerminal: 'TERM0001', pspMerchant: 'SHOP00000000001',
-      pspDt: '1001120000', dupKey: `1001120000|0100|${stan}|TERM0001|${id}`, orphanKey: null, originalId: null, originalDay: null, amount: 4_000n, currency: '978',
+      pspDt: '1001120000', dupKey: `1001120000|0100|${stan}|TERM0001|${id}`, originalId: null, originalDay: null, amount: 4_000n, currency: '978',
       panHash: null, panMasked: '411111******1111', acquirer: 'acq-a', terminal: 'a-eur-1', acqStan: '000001', acqRrn: '627512000001', acqDt: '1001120000',
       acqTid: 'TA000001', acqMid: 'MA0000000000001', rulesVersion: 1, explanation: null,
     };

@@ -24,7 +24,7 @@ function intent(kind: 'auth' | 'financial', amount = 2_000n): Intent {
   const stan = nextStan();
   return {
     txnId: id, attempt: 1, day: dayOf(Date.now()), kind, psp: 'psp-alpha', mti: kind === 'auth' ? '0100' : '0200', pspStan: stan, pspTerminal: 'TERM0001',
-    pspMerchant: 'SHOP00000000001', pspDt: '1122120000', dupKey: `1122120000|x|${id}`, orphanKey: null, originalId: null, originalDay: null, amount,
+    pspMerchant: 'SHOP00000000001', pspDt: '1122120000', dupKey: `1122120000|x|${id}`, originalId: null, originalDay: null, amount,
     currency: '978', panHash: null, panMasked: '411111******1111', acquirer: 'acq-a', terminal: 'a-eur-1',
     acqStan: '000123', acqRrn: `6${stan}00000`.slice(0, 12), acqDt: '1122120000', acqTid: 'TSENT001', acqMid: 'MSENT0000000001', rulesVersion: null, explanation: null,
   };

@@ -1,7 +1,7 @@
 /**
  * 0100 authorization and 0200 financial request (docs/switch.md, "Flows" and "The durable record"):
  *
- *   validate → merchant → orphan? → risk and route ─┬─ decline: ONE write (the intent with its answer)
+ *   validate → merchant → risk and route ─┬─ decline: ONE write (the intent with its answer)
  *                                                    └─ per route: intent (durable) → send ─┬─ answer → outcome + hold, ONE write → PSP
  *                                                                                          ├─ timeout/lost → outcome + queued reversal, ONE write → 91
  *                                                                                          └─ never left (fast failure) → next route
@@ -18,7 +18,7 @@ import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js'
 import { encodeExplanation } from '../../routing/explanation-codec.js';
 import { isFastFailure } from '../acquirers.js';
 import { newTxnId } from '../ids.js';
-import { dayOf, dupKey, mtiClass, nearDays, orphanKey, pspKey } from '../keys.js';
+import { dayOf, dupKey, mtiClass, nearDays, pspKey } from '../keys.js';
 import type { Intent, Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
 import { field, hasAll, safeErr, type FlowContext } from './context.js';
@@ -39,7 +39,6 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
   const amount = BigInt(field(msg, 4)!);
   const { panHash, panMasked } = protectPan(pan, c.d.config.panHashKey);
   const key = dupKey(mtiClass(msg.mti), stan, terminal, merchantId, dt);
-  const oKey = orphanKey(stan, terminal, merchantId);
 
   return c.mutex.run(pspKey(ctx.psp, stan, terminal, merchantId), async () => {
     const now = Date.now();
@@ -47,7 +46,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     const day = dayOf(now);
     const base: Intent = {
       txnId, attempt: 1, day, kind, psp: ctx.psp, mti: msg.mti, pspStan: stan, pspTerminal: terminal, pspMerchant: merchantId, pspDt: dt,
-      dupKey: key, orphanKey: null, originalId: null, originalDay: null, amount, currency, panHash, panMasked,
+      dupKey: key, originalId: null, originalDay: null, amount, currency, panHash, panMasked,
       acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null, acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
     };
     const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
@@ -72,7 +71,6 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     if (c.stopping) return pspResponse(msg, codes.unavailable);
     const merchant = c.d.merchants().get(merchantId);
     if (!merchant || !merchant.psps.includes(ctx.psp)) return decline(codes.unknownMerchant, merchant ? 'psp not allowed for merchant' : 'unknown merchant', null);
-    if (c.orphans.has(`${ctx.psp}|${oKey}`)) return decline(codes.reversedBeforeArrival, 'reversed before it arrived', null);
 
     const actx: AuthContext = { bin: pan.slice(0, 8), cardToken: panHash.slice(0, 32), amountMinor: amount, currency, merchantId, psp: ctx.psp, at: new Date(now) };
     const mcc = field(msg, 18);
@@ -94,17 +92,13 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       attempt++;
       // The intent: durable before the request leaves.
       const intent: Intent = {
-        ...base, attempt, dupKey: attempt === 1 ? key : null, orphanKey: attempt === 1 ? oKey : null,
+        ...base, attempt, dupKey: attempt === 1 ? key : null,
         acquirer: route.acquirer, terminal: route.terminal, acqStan: ids.stan, acqRrn: ids.rrn, acqDt: ids.dt, acqTid: ids.terminalId, acqMid: ids.merchantId,
         rulesVersion: decision.explanation.rulesVersion, explanation: attempt === 1 ? explanation : null,
       };
       const res = await c.d.store.intent(intent);
+      // a duplicate, or the original of a reversal that came first (its decline is filed under this key)
       if (!res.inserted) {
-        if (res.reason === 'orphan') {
-          // Reversed before it arrived, recorded by another instance (or since this one loaded its list).
-          c.orphans.add(`${ctx.psp}|${oKey}`);
-          return decline(codes.reversedBeforeArrival, 'reversed before it arrived', decision);
-        }
         return c.duplicate(msg, ctx.psp, key, nearDays(day));
       }
       if (c.d.faultHook) await c.fault('after-intent', txnId);

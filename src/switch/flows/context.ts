@@ -1,6 +1,6 @@
 /**
  * What every flow shares: its dependencies, the per-transaction mutex, the in-memory sets that spare the
- * database a round trip (orphan reversals seen, requests timed out), and the small helpers that build rows
+ * database a round trip (requests timed out), and the small helpers that build rows
  * and answers the same way in every flow.
  */
 import type { Logger } from 'pino';
@@ -53,8 +53,6 @@ export const APPROVED = '00';
 export class FlowContext {
   readonly rrn = new RrnGenerator();
   readonly mutex = new KeyedMutex();
-  /** Orphan reversals seen by this instance (and loaded at start), by PSP + orphan key. */
-  readonly orphans = new Set<string>();
   /** Requests that timed out, by acquirer match key, to name the transaction when a late answer arrives. */
   readonly timedOut = new Map<string, { txnId: string; day: string; at: number }>();
   stopping = false;
@@ -145,7 +143,7 @@ export function requestDupKey(msg: IsoMessage): string {
 export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoMessage, psp: string, original: TxnRow | undefined, amount: bigint | null): Intent {
   return {
     txnId, attempt: 1, day, kind, psp, mti: msg.mti, pspStan: field(msg, 11)!, pspTerminal: field(msg, 41)!, pspMerchant: field(msg, 42)!,
-    pspDt: field(msg, 7)!, dupKey: requestDupKey(msg), orphanKey: null, originalId: original?.id ?? null, originalDay: original?.day ?? null,
+    pspDt: field(msg, 7)!, dupKey: requestDupKey(msg), originalId: original?.id ?? null, originalDay: original?.day ?? null,
     amount, currency: field(msg, 49) ?? original?.currency ?? null, panHash: original?.pan_hash ?? null, panMasked: original?.pan_masked ?? null,
     acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
     acqRrn: original?.acq_rrn ?? null, acqDt: null, acqTid: original?.acq_tid ?? null, acqMid: original?.acq_mid ?? null, rulesVersion: null, explanation: null,

@@ -29,10 +29,6 @@ export class Flows {
     this.c = new FlowContext(d);
   }
 
-  async loadOrphans(): Promise<void> {
-    for (const r of await this.c.d.store.recentOrphans()) this.c.orphans.add(`${r.psp}|${r.orig_key}`);
-  }
-
   /** New authorizations are refused (91) from now on; those under way carry on. */
   stop(): void {
     this.c.stopping = true;

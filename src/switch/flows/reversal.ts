@@ -56,7 +56,6 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           throw e;
         });
         if (res === 'arrived') continue; // the original was written meanwhile: look again
-        c.orphans.add(`${ctx.psp}|${key}`);
         if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
         return pspResponse(msg, APPROVED);
       }
@@ -102,7 +101,7 @@ function declinedOriginal(c: FlowContext, msg: IsoMessage, psp: string, orig: { 
   const cls = mtiClass(orig.mti);
   return {
     txnId: newTxnId(), attempt: 1, day, kind: cls === '0200' ? 'financial' : 'auth', psp, mti: orig.mti, pspStan: orig.stan, pspTerminal: terminal, pspMerchant: merchant,
-    pspDt: orig.dt, dupKey: dupKey(cls, orig.stan, terminal, merchant, orig.dt), orphanKey: null, originalId: null, originalDay: null,
+    pspDt: orig.dt, dupKey: dupKey(cls, orig.stan, terminal, merchant, orig.dt), originalId: null, originalDay: null,
     amount: null, currency: field(msg, 49) ?? null, panHash: null, panMasked: null, acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null,
     acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
     answer: { state: 'declined', code: c.codes.reversedBeforeArrival, reason: 'reversed before it arrived' },

@@ -2,8 +2,8 @@
  * The authorization's two durable writes (docs/switch.md, "The durable record"), each a write stream of its
  * own: one dedicated connection, one statement per batch with typed array parameters, no BEGIN/COMMIT.
  *
- *   intent stream   ─ insert switch_intent rows, refusing duplicates (also in the neighbouring days' partitions)
- *                     and originals whose reversal came first (switch_orphan_reversal), in the same statement;
+ *   intent stream   ─ insert switch_intent rows, refusing duplicates, also in the neighbouring days' partitions
+ *                     (an original whose reversal came first is one: the reversal filed its decline under its key);
  *   outcome stream  ─ insert the answer (switch_outcome step 1) and, gated on that row being new, the ledger's
  *                     hold CTEs (src/ledger/store.ts holdSql) and the reversal owed (switch_saf): the answer
  *                     commits with its hold or its queued reversal, or none of them does.
@@ -28,12 +28,10 @@ const INTENT_SQL = `with x as (select * from unnest($1::switch_intent_in[]) as x
     insert into switch_intent (${INTENT_COLUMNS})
     select ${INTENT_COLUMNS.split(', ').map((c) => `x.${c.trim()}`).join(', ')} from x
     -- per-row index probes (lateral, limit 1), whatever the planner thinks of the tables' sizes: never a scan
-    left join lateral (select 1 as hit from switch_orphan_reversal o
-                        where x.orphan_key is not null and o.psp = x.psp and o.orig_key = x.orphan_key limit 1) orphan on true
     left join lateral (select 1 as hit from switch_intent y
                         where x.attempt = 1 and y.day = any(array[$2::date, $3::date])
                           and y.psp = x.psp and y.dup_key = x.dup_key and y.attempt = 1 limit 1) twin on true
-    where orphan.hit is null and twin.hit is null
+    where twin.hit is null
     on conflict (day, psp, dup_key) where attempt = 1 do nothing
     returning txn_id, attempt)
   -- only the refused ones come back (usually none: nothing to parse)
@@ -45,7 +43,8 @@ const INTENT_FIELDS: ReadonlyArray<(r: Intent) => string | number | bigint | nul
   (r) => r.pspMerchant, (r) => r.pspDt, (r) => r.dupKey, (r) => r.originalId, (r) => r.originalDay, (r) => r.amount, (r) => r.currency,
   (r) => r.panHash, (r) => r.panMasked, (r) => r.acquirer, (r) => r.terminal, (r) => r.acqStan, (r) => r.acqRrn, (r) => r.acqDt,
   (r) => r.acqTid, (r) => r.acqMid, (r) => r.rulesVersion, (r) => r.explanation, (r) => r.answer?.state, (r) => r.answer?.code,
-  (r) => r.answer?.authCode, (r) => r.answer?.reason, (r) => r.orphanKey,
+  // the type's last column, orphan_key, is no longer read (docs/faults.md F11)
+  (r) => r.answer?.authCode, (r) => r.answer?.reason, () => null,
 ];
 
 function intentValues(rows: readonly Intent[]): string[] {
@@ -72,29 +71,16 @@ function maxDay(rows: readonly Intent[]): string {
 }
 
 const INSERTED: IntentResult = { inserted: true };
+const DUPLICATE: IntentResult = { inserted: false, reason: 'duplicate' };
 const WRITTEN = { written: true };
 const NOT_WRITTEN = { written: false };
 
-/** Writes intents: one statement; the ones refused say why (a duplicate, or an orphan reversal came first). */
+/** Writes intents: one statement; the ones refused (duplicates) come back so. */
 export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[]): Promise<IntentResult[]> {
   const { rows } = await client.query<{ txn_id: string; attempt: number }>({ name: 'switch_intent', text: INTENT_SQL, values: intentValues(reqs) });
   if (rows.length === 0) return reqs.map(() => INSERTED);
   const refusedKeys = new Set(rows.map((r) => `${r.txn_id}\u0000${r.attempt}`));
-  const refused = reqs.filter((r) => refusedKeys.has(`${r.txnId}\u0000${r.attempt}`));
-  const orphans = new Set<string>();
-  const withKey = refused.filter((r) => r.orphanKey !== null);
-  if (withKey.length > 0) {
-    // after the fact, read-only: which of the refused ones an orphan reversal refused
-    const { rows: o } = await client.query<{ psp: string; orig_key: string }>({
-      name: 'switch_intent_orphans',
-      text: 'select o.psp, o.orig_key from unnest($1::text[], $2::text[]) as u(psp, k) join switch_orphan_reversal o on o.psp = u.psp and o.orig_key = u.k',
-      values: [pgArray(withKey, (r) => r.psp), pgArray(withKey, (r) => r.orphanKey)],
-    });
-    for (const r of o) orphans.add(`${r.psp}\u0000${r.orig_key}`);
-  }
-  return reqs.map((r) =>
-    !refusedKeys.has(`${r.txnId}\u0000${r.attempt}`) ? INSERTED : { inserted: false, reason: r.orphanKey !== null && orphans.has(`${r.psp}\u0000${r.orphanKey}`) ? 'orphan' : 'duplicate' },
-  );
+  return reqs.map((r) => (refusedKeys.has(`${r.txnId}\u0000${r.attempt}`) ? DUPLICATE : INSERTED));
 }
 
 /** An answer (outcome step 1) with what must commit with it: the hold of an approval, or the reversal owed. */

@@ -5,7 +5,7 @@
  *   intents()      the intent write stream (one dedicated connection, one statement per batch)
  *   answer()       the outcome write stream (same; the ledger's hold CTEs ride in its statement)
  *   transact(fn)   a transaction on the shared pool for everything else (SwitchTx + the ledger's runInTx)
- *   reads          current state, duplicates, originals, orphan reversals
+ *   reads          current state, duplicates, originals
  *   saf, sweep     the SAF queue and the sweeper's scans
  */
 import path from 'node:path';
@@ -147,11 +147,6 @@ export class SwitchStore {
   }
 
   /** Orphan reversals recorded in the last week: originals arriving later are declined. */
-  async recentOrphans(): Promise<Array<{ psp: string; orig_key: string }>> {
-    const { rows } = await this.pool.query<{ psp: string; orig_key: string }>(`select psp, orig_key from switch_orphan_reversal where created_at > now() - interval '7 days'`);
-    return rows;
-  }
-
   /** A note on a transaction outside any flow (a late answer): best effort, on the shared pool. */
   async note(txnId: string, day: string, event: 'late_response', data: Record<string, unknown>): Promise<void> {
     await this.pool.query('insert into switch_note (txn_id, day, event, data) values ($1, $2, $3, $4)', [txnId, day, event, JSON.stringify(data)]);

@@ -64,8 +64,6 @@ export interface Intent {
   pspDt: string;
   /** Attempt 1 only (src/switch/keys.ts). */
   dupKey: string | null;
-  /** When set, the intent is refused if an orphan reversal with this key was recorded (src/switch/keys.ts). */
-  orphanKey: string | null;
   originalId: string | null;
   originalDay: string | null;
   amount: bigint | null;
@@ -86,7 +84,7 @@ export interface Intent {
   answer?: { state: 'declined' | 'acknowledged' | 'approved'; code: string; authCode?: string | null; reason: string };
 }
 
-export type IntentResult = { inserted: true } | { inserted: false; reason: 'duplicate' | 'orphan' };
+export type IntentResult = { inserted: true } | { inserted: false; reason: 'duplicate' };
 
 /** A reversal (or advice) owed to an acquirer, without card data: the original named by DE90, DE37, DE41, DE42. */
 export interface SafEntry {
