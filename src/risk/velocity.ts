@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { Fifo } from '../fifo.js';
 
 export interface VelocityStore {
   hit(key: string, windowsMs: readonly number[], at: number): Promise<number[]>;
@@ -32,6 +33,11 @@ function upperBound(t: readonly number[], lo: number, hi: number, x: number): nu
  * arrive in time order; a late one is inserted in place), expires from the front by moving a head index, and
  * counts each window with a binary search: O(log n) per window, where the first version scanned and shifted
  * the whole list (O(n): a busy merchant's 10 s window holds tens of thousands of events).
+ * Eviction: each key has one entry in a queue, with the time of its last event when it was queued. Each hit
+ * looks at the queue's front: a key whose last event has left the largest window is dropped, one seen since is
+ * queued again at its last event. A key is requeued at most once per window, so this is O(1) amortized per hit,
+ * never a scan. Beyond `maxKeys` the front goes whatever its age: the key least recently queued
+ * (docs/faults.md F20).
  */
 export class MemoryVelocityStore implements VelocityStore {
   /**
@@ -40,7 +46,7 @@ export class MemoryVelocityStore implements VelocityStore {
    * the largest window, so every object it holds is one the garbage collector copies and promotes.
    */
   private readonly events = new Map<string, Series | number>();
-  private hits = 0;
+  private readonly order = new Fifo<string>();
 
   constructor(private readonly maxKeys = 1_000_000) {}
 
@@ -52,10 +58,10 @@ export class MemoryVelocityStore implements VelocityStore {
     let max = 0;
     for (const w of windowsMs) if (w > max) max = w;
     const cutoff = at - max;
-    if (++this.hits % 10_000 === 0) this.evictOld(cutoff);
+    this.evict(cutoff);
     const v = this.events.get(key);
     if (v === undefined || (typeof v === 'number' && v <= cutoff)) {
-      if (v === undefined && this.events.size >= this.maxKeys) this.evictOld(cutoff);
+      if (v === undefined) this.order.push(key, at);
       this.events.set(key, at);
       return windowsMs.map(() => 1);
     }
@@ -81,10 +87,22 @@ export class MemoryVelocityStore implements VelocityStore {
     return out;
   }
 
-  private evictOld(before: number): void {
-    for (const [k, s] of this.events) {
+  /** Keys count that are held now (the bound under test). */
+  get size(): number {
+    return this.events.size;
+  }
+
+  /** Looks at the queue's front: drops keys past every window (or over the cap), requeues keys seen since. */
+  private evict(before: number): void {
+    for (let n = 0; n < 4 && this.order.length > 0; n++) {
+      const over = this.events.size >= this.maxKeys;
+      if (!over && this.order.peekAt() > before) return;
+      const k = this.order.shift()!;
+      const s = this.events.get(k);
+      if (s === undefined) continue;
       const last = typeof s === 'number' ? s : s.head >= s.t.length ? -Infinity : s.t[s.t.length - 1]!;
-      if (last <= before) this.events.delete(k);
+      if (over || last <= before) this.events.delete(k);
+      else this.order.push(k, last);
     }
   }
 }

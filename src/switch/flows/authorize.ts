@@ -111,7 +111,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         if (isFastFailure(e)) continue; // never reached the acquirer: next candidate
         const acquirerMs = performance.now() - tSend;
         // Timed out or lost in flight: the acquirer may have approved. The reversal is durable before the 91.
-        c.timedOut.set(`${route.acquirer}|${ids.terminalId}|${ids.stan}`, { txnId, day, at: Date.now() });
+        c.timedOut.set(`${route.acquirer}|${ids.terminalId}|${ids.stan}`, { txnId, day });
         const outcome: Outcome = { txnId, day, seq: 1, state: 'timed_out', code: codes.unavailable, reason: isSwitchError(e) ? e.code : 'error' };
         await settle(c, outcome, intentSubject(msg.mti, acqMsg, ids), route.acquirer, false);
         c.d.acquirers.recordOutcome(route.terminal, false);

@@ -12,6 +12,7 @@ import type { MerchantDef } from '../../routing/types.js';
 import type { SwitchConfig } from '../config.js';
 import type { AcquirerSet } from '../acquirers.js';
 import { RrnGenerator } from '../ids.js';
+import { ExpiringMap } from '../expiring-map.js';
 import { KeyedMutex } from '../mutex.js';
 import { dupKey, mtiClass } from '../keys.js';
 import type { Intent, SafEntry, SwitchStore, TxnKind, TxnRow } from '../store/index.js';
@@ -53,8 +54,11 @@ export const APPROVED = '00';
 export class FlowContext {
   readonly rrn = new RrnGenerator();
   readonly mutex = new KeyedMutex();
-  /** Requests that timed out, by acquirer match key, to name the transaction when a late answer arrives. */
-  readonly timedOut = new Map<string, { txnId: string; day: string; at: number }>();
+  /**
+   * Requests that timed out, by acquirer match key, to name the transaction when a late answer arrives: kept
+   * 10 minutes (a later answer is logged without a name), at most 100,000 (docs/faults.md F20).
+   */
+  readonly timedOut = new ExpiringMap<string, { txnId: string; day: string }>(600_000, 100_000);
   stopping = false;
 
   constructor(readonly d: FlowDeps) {}

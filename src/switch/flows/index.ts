@@ -108,7 +108,5 @@ export class Flows {
     if (hit) {
       this.c.d.store.note(hit.txnId, hit.day, 'late_response', { code: code ?? null }).catch((e: unknown) => this.c.d.log.error({ err: safeErr(e) }, 'could not record late answer'));
     }
-    const now = Date.now();
-    if (this.c.timedOut.size > 10_000) for (const [k, v] of this.c.timedOut) if (now - v.at > 600_000) this.c.timedOut.delete(k);
   }
 }
