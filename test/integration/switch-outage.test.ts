@@ -4,58 +4,12 @@
  * is back. A request already sent when the outage hits is left 'sent' and recovered afterwards.
  */
 import t from 'tap';
-import net from 'node:net';
 import type { IsoMessage } from '../../src/iso8583/message.js';
 import { startTestSwitch, auth, rc, txnOf, eventually } from '../helpers/switch.js';
 import { testDb } from '../helpers/db.js';
+import { tcpProxy } from '../helpers/proxy.js';
 import pino from 'pino';
 import { Sweeper } from '../../src/switch/sweeper.js';
-
-interface Proxy {
-  port: number;
-  down(): void;
-  up(): void;
-  close(): Promise<void>;
-}
-
-async function tcpProxy(targetHost: string, targetPort: number): Promise<Proxy> {
-  const socks = new Set<net.Socket>();
-  let isDown = false;
-  const srv = net.createServer((c) => {
-    if (isDown) {
-      c.destroy();
-      return;
-    }
-    const u = net.connect({ host: targetHost, port: targetPort });
-    socks.add(c).add(u);
-    const drop = () => {
-      c.destroy();
-      u.destroy();
-      socks.delete(c);
-      socks.delete(u);
-    };
-    c.on('error', drop).on('close', drop);
-    u.on('error', drop).on('close', drop);
-    c.pipe(u);
-    u.pipe(c);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    down() {
-      isDown = true;
-      for (const s of socks) s.destroy();
-      socks.clear();
-    },
-    up() {
-      isDown = false;
-    },
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
-  };
-}
 
 t.test('database outage → 91, no crash; approvals again when it is back', async (t) => {
   const db = await testDb(t, { max: 3 });

@@ -1,0 +1,51 @@
+/**
+ * A TCP proxy a test can take down: down() cuts every connection through it and refuses new ones, up() lets
+ * them in again. Put in front of PostgreSQL or Redis, it is that service going away, for this test alone.
+ */
+import net from 'node:net';
+
+export interface Proxy {
+  port: number;
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+export async function tcpProxy(targetHost: string, targetPort: number): Promise<Proxy> {
+  const socks = new Set<net.Socket>();
+  let isDown = false;
+  const srv = net.createServer((c) => {
+    if (isDown) {
+      c.destroy();
+      return;
+    }
+    const u = net.connect({ host: targetHost, port: targetPort });
+    socks.add(c).add(u);
+    const drop = () => {
+      c.destroy();
+      u.destroy();
+      socks.delete(c);
+      socks.delete(u);
+    };
+    c.on('error', drop).on('close', drop);
+    u.on('error', drop).on('close', drop);
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    down() {
+      isDown = true;
+      for (const s of socks) s.destroy();
+      socks.clear();
+    },
+    up() {
+      isDown = false;
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of socks) s.destroy();
+      srv.close(() => r());
+    }),
+  };
+}
