@@ -80,7 +80,7 @@ export const ERROR_TEMPLATES = {
   SW_ERR_RULES_NO_ACTIVE_VERSION: 'no rules version is active',
   SW_ERR_ROUTING_BAD_CONTEXT: 'authorization context is invalid at {path}: {reason}',
   SW_ERR_RISK_SCORER_FAILED: 'risk scoring failed ({reason}); fallback level {level} applied',
-  SW_ERR_DETECTOR_UNAVAILABLE: 'failure detector store is unreachable ({reason}); routes are treated as alive',
+  SW_ERR_DETECTOR_UNAVAILABLE: 'failure detector store is unreachable ({reason}); routes are judged from this instance\'s own counts until it is back',
   SW_ERR_REDIS_CONFIG: 'redis configuration is invalid: {reason}',
   SW_ERR_CLI_USAGE: 'usage: {usage}',
   // ── switch flows (src/switch) ────────────────────────────────────────────────────────────────────────

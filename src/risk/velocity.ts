@@ -123,25 +123,42 @@ return out
 
 type HitCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
+/**
+ * Velocity shared through Redis. Every hit is also counted in memory, and when Redis cannot answer the counts
+ * come from there: this instance's own view, so scoring goes on rather than falling back to its error level
+ * (docs/faults.md F17). Once Redis answers again the shared counts are used.
+ */
 export class RedisVelocityStore implements VelocityStore {
   private seq = 0;
+  private readonly local: MemoryVelocityStore;
   private readonly instance = randomBytes(4).toString('hex');
   private readonly cmd: HitCommand;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix = 'sw:',
+    o: { localMaxKeys?: number; onFallback?: (e: unknown) => void } = {},
   ) {
+    this.local = new MemoryVelocityStore(o.localMaxKeys ?? 200_000);
+    this.onFallback = o.onFallback;
     // defineCommand sends EVALSHA and falls back to EVAL once per connection.
     const r = redis as Redis & { swVelocityHit?: HitCommand };
     if (!r.swVelocityHit) redis.defineCommand('swVelocityHit', { numberOfKeys: 1, lua: HIT_LUA });
     this.cmd = (r.swVelocityHit as HitCommand).bind(redis);
   }
 
+  private readonly onFallback: ((e: unknown) => void) | undefined;
+
   async hit(key: string, windowsMs: readonly number[], at: number): Promise<number[]> {
+    const mine = this.local.hitSync(key, windowsMs, at);
     const max = Math.max(...windowsMs);
     const member = `${at}:${this.instance}:${(this.seq = (this.seq + 1) % 1e9)}`;
-    const res = (await this.cmd(`${this.prefix}vel:${key}`, at, member, max, ...windowsMs)) as unknown[];
-    return res.map(Number);
+    try {
+      const res = (await this.cmd(`${this.prefix}vel:${key}`, at, member, max, ...windowsMs)) as unknown[];
+      return res.map(Number);
+    } catch (e) {
+      this.onFallback?.(e);
+      return mine;
+    }
   }
 }

@@ -12,7 +12,7 @@
  */
 import { createLogger } from '../log.js';
 import type { Redis } from 'ioredis';
-import { DetectorBase, newCounts, type DetectorOptions, type ServiceCounts, type ServiceHealth } from './detector.js';
+import { DetectorBase, newCounts, type DetectorOptions, type ServiceCounts } from './detector.js';
 import { renderError } from '../errors.js';
 
 export interface DetectorLogger {
@@ -31,16 +31,6 @@ export interface RedisDetectorOptions extends Partial<DetectorOptions> {
   /** Pending increments kept while Redis is down, per service (beyond that they are dropped). */
   maxPendingFields?: number;
 }
-
-const FAIL_OPEN: ServiceHealth = Object.freeze({
-  alive: true,
-  score: 0,
-  volume: 0,
-  recentRate: 0,
-  recentVolume: 0,
-  recentFast: 0,
-  reason: 'fail_open' as const,
-});
 
 export class RedisFailureDetector extends DetectorBase {
   private readonly redis: Redis;
@@ -121,15 +111,8 @@ export class RedisFailureDetector extends DetectorBase {
     return this.snapshot.get(service);
   }
 
-  override health(serviceId: string): ServiceHealth {
-    if (this.isDegraded) return FAIL_OPEN;
-    return super.health(serviceId);
-  }
-
-  override tryProbe(serviceId: string): boolean {
-    if (this.isDegraded) return false;
-    return super.tryProbe(serviceId);
-  }
+  // Degraded (Redis unreachable): health and probes go on from this instance's own counts, which record()
+  // keeps adding to the last shared snapshot; the next successful read replaces them (docs/faults.md F17).
 
   private setDegraded(d: boolean, reason?: string): void {
     if (d === this.isDegraded) return;

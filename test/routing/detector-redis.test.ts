@@ -85,12 +85,12 @@ t.test('Redis unreachable: fail open, flag and log line', async (t) => {
   for (let i = 0; i < 50; i++) d.fail(d.start('acq-z'), 'error');
   await d.sync();
   t.equal(d.degraded, true, 'degraded flag');
-  t.ok(d.isAlive('acq-z'), 'routes are alive (fail open) despite local failures');
-  t.equal(d.health('acq-z').reason, 'fail_open');
-  t.equal(d.tryProbe('acq-z'), false);
+  t.notOk(d.isAlive('acq-z'), 'judged from this instance\'s own counts: 50 failures make it dead');
+  t.not(d.health('acq-z').reason, 'fail_open');
+  t.ok(d.isAlive('acq-y'), 'a route with no failures stays alive');
   t.same(flags, [true]);
   t.equal(lines.filter((l) => l.level === 'warn').length, 1, 'one log line per transition');
-  t.match(lines[0]!.msg, /unreachable.*treated as alive/);
+  t.match(lines[0]!.msg, /unreachable.*own counts/);
   await d.sync();
   t.equal(lines.length, 1, 'no log flood');
 });
@@ -107,7 +107,9 @@ t.test('Redis lost and back: degraded while away, judgements resume after', asyn
   t.notOk(d.isAlive('acq-w'));
   client.disconnect();
   await waitFor(() => d.degraded, 5000);
-  t.ok(d.isAlive('acq-w'), 'fail open while Redis is away');
+  t.notOk(d.isAlive('acq-w'), 'while Redis is away, the counts this instance has still judge it');
+  for (let i = 0; i < 3; i++) d.fail(d.start('acq-v'), 'fast');
+  t.notOk(d.isAlive('acq-v'), 'and failures seen meanwhile count locally');
   await client.connect();
   await waitFor(() => !d.degraded, 5000);
   t.notOk(d.isAlive('acq-w'), 'the shared counts judge again');
