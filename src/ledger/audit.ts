@@ -190,7 +190,7 @@ export async function reconcile(pool: pg.Pool, range: { from?: Date; to?: Date }
   const { rows } = await pool.query(
     `select to_char((created_at at time zone 'UTC')::date, 'YYYY-MM-DD') as day, acquirer, terminal, merchant, currency,
             count(*)::int as n, sum(amount)::text as amount, sum(fee)::text as fees,
-            count(*) filter (where state = 'HOLD')::int as held_n, coalesce(sum(amount) filter (where state = 'HOLD'), 0)::text as held,
+            count(*) filter (where state = 'HOLD')::int as held_n, coalesce(sum(coalesce(final_amount, amount)) filter (where state = 'HOLD'), 0)::text as held,
             count(*) filter (where state = 'COMMIT')::int as com_n, coalesce(sum(final_amount) filter (where state = 'COMMIT'), 0)::text as com,
             coalesce(sum(final_fee) filter (where state = 'COMMIT'), 0)::text as com_fees,
             count(*) filter (where state = 'ROLLBACK')::int as rb_n, coalesce(sum(amount) filter (where state = 'ROLLBACK'), 0)::text as rb

@@ -180,6 +180,35 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     return np;
   }
 
+  /**
+   * A partial release (a partial reversal): the hold of a payment plan brought down to `keep`, its fee with it,
+   * as two internal batches (the hold reverted, the new one), the plan still HOLD; `finalAmount` records what
+   * it now holds. Nothing when it holds `keep` or less already.
+   */
+  function reduceHold(p: WPlan, keep: bigint): LedgerResult | Error {
+    const held = p.finalAmount ?? p.amount;
+    if (p.kind !== 'payment' || held === null) return bad(p.id, 'a partial release applies to payment plans only');
+    if (keep >= held) return { planId: p.id, released: 'nothing' };
+    const first = p.postings.filter((x) => x.batchId === 1);
+    const acqMer = first[0];
+    const merFee = first[1];
+    if (!acqMer) return bad(p.id, 'payment plan has no hold posting');
+    const fee = merFee ? fees.fee(p.acquirer ?? '', p.terminal ?? '', keep) : 0n;
+    const next: RPosting[] = [{ from: acqMer.from, to: acqMer.to, amount: keep, currency: acqMer.currency }];
+    if (fee > 0n) next.push({ from: acqMer.to, to: merFee!.to, amount: fee, currency: acqMer.currency });
+    const change = pendingChange(cumulative(p), netDiff(next));
+    const ferr = fundsError(p.id, change);
+    if (ferr) return ferr;
+    for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
+    const hash = hashOf(['release', p.id, String(keep)]);
+    addBatchTo(p, p.lastBatch + 1, p.postings.map((x) => ({ from: x.to, to: x.from, amount: x.amount, currency: x.currency })), hash, 'batch-internal');
+    addBatchTo(p, p.lastBatch + 1, next, hash, 'batch-internal');
+    p.finalAmount = keep;
+    p.finalFee = fee;
+    touch(p);
+    return { planId: p.id, released: 'partial' };
+  }
+
   const results: Array<LedgerResult | Error> = [];
   for (const r of reqs) {
     const p = plans.get(r.planId);
@@ -206,6 +235,10 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     if (r.op === 'release') {
       if (!p || p.state === 'ROLLBACK') {
         results.push({ planId: r.planId, released: 'nothing' });
+        continue;
+      }
+      if (p.state === 'HOLD' && r.keep !== undefined && r.keep > 0n) {
+        results.push(reduceHold(p, r.keep));
         continue;
       }
       if (p.state === 'HOLD') {
@@ -293,7 +326,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
           results.push(bad(p.id, 'a final amount applies to payment plans only; give final postings'));
           continue;
         }
-        if (r.finalAmount > p.amount) {
+        if (r.finalAmount > (p.finalAmount ?? p.amount)) {
           results.push(bad(p.id, 'final amount exceeds the held amount'));
           continue;
         }
@@ -334,8 +367,9 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       if (revert.length > 0) addBatchTo(p, p.lastBatch + 1, revert, r.hash, 'batch-internal');
       if (finalPs.length > 0) addBatchTo(p, p.lastBatch + 1, finalPs, r.hash, 'batch-internal');
     } else if (r.op === 'commit' && p.kind === 'payment') {
-      p.finalAmount = p.amount;
-      p.finalFee = p.fee;
+      // what the plan holds: its amount, or less after a partial release
+      p.finalAmount ??= p.amount;
+      p.finalFee ??= p.fee;
     }
     close(p, r.op, r.hash);
     results.push(closeResult(p));

@@ -217,10 +217,12 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       checkPlanId(planId);
       return { op: 'rollback', planId, hash: hashOf(['rollback', planId]) };
     },
-    release: (planId, day) => {
+    release: (planId, day, keep) => {
       checkPlanId(planId);
       checkDay(planId, day);
-      return { op: 'release', planId, day };
+      if (keep === undefined) return { op: 'release', planId, day };
+      checkAmount(planId, keep, 'amount kept', true);
+      return { op: 'release', planId, day, keep };
     },
   };
 

@@ -82,7 +82,7 @@ export interface RollbackResult {
 /** What release() did: rolled a hold back, moved committed money back by `<id>:reversal`, or nothing. */
 export interface ReleaseResult {
   planId: string;
-  released: 'rollback' | 'compensated' | 'nothing';
+  released: 'rollback' | 'compensated' | 'nothing' | 'partial';
 }
 
 export interface Balances {
@@ -163,7 +163,8 @@ export type LedgerOp =
   | { op: 'batch'; planId: string; batchId: number; hash: string; postings: RPosting[] }
   | { op: 'commit'; planId: string; hash: string; finalAmount?: bigint; finalPostings?: RPosting[] }
   | { op: 'rollback'; planId: string; hash: string }
-  | { op: 'release'; planId: string; day: string };
+  /** `keep`: a partial release of a hold, down to this amount (a partial reversal); absent: everything. */
+  | { op: 'release'; planId: string; day: string; keep?: bigint };
 
 export type LedgerResult = HoldResult | BatchResult | CommitResult | RollbackResult | ReleaseResult;
 
@@ -194,7 +195,7 @@ export interface Ledger {
     hold(h: PreparedHold): LedgerOp;
     commit(planId: string, final?: { amount: bigint }): LedgerOp;
     rollback(planId: string): LedgerOp;
-    release(planId: string, day: string): LedgerOp;
+    release(planId: string, day: string, keep?: bigint): LedgerOp;
   };
   /** Decide and write `ops` on the caller's client, inside the caller's open transaction. One result or Error per op. */
   runInTx(client: pg.PoolClient, ops: readonly LedgerOp[]): Promise<Array<LedgerResult | Error>>;

@@ -60,6 +60,37 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         return pspResponse(msg, APPROVED);
       }
       if (await waitedForClaim(original, deadline)) continue;
+      const standing = BigInt(original.approved_amount ?? original.amount ?? '0');
+      const keep = keptAmount(msg, standing);
+      if (keep !== null && original.state === 'approved') {
+        // Partial: the authorization stands at `keep`. Its next step says so, the hold comes down to it and the
+        // reversal (DE95 the amount that stands) is queued for the acquirer, with the reversal's own row: one
+        // transaction. The queue entry is the reversal's own (an authorization can be partially reversed more
+        // than once, and fully after that).
+        const subject = { ...c.subjectOf(original), amount: standing.toString() };
+        const saf = c.reversalEntry(txnId, day, original.acquirer!, safMti, subject);
+        saf.fields['95'] = replacementAmounts(keep);
+        const outcome = await c.d.store.transact(async (tx) => {
+          if (!(await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'approved', amount: keep, ref: txnId, reason: 'partially reversed' }))) return 'lost' as const;
+          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: `partially reversed to ${keep}` } });
+          if (!ins.inserted) throw new DuplicateReversal();
+          const [r] = await c.timedLedger('release', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day, keep)]), ([x]) => !(x instanceof Error));
+          if (r instanceof Error) throw r;
+          await tx.queueSaf(saf);
+          return 'reversed' as const;
+        }).catch((e: unknown) => {
+          if (e instanceof DuplicateReversal) return 'duplicate' as const;
+          throw e;
+        });
+        if (outcome === 'lost') continue;
+        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        c.d.kickSaf();
+        return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
+      }
+      if (keep !== null && original.state === 'captured') {
+        // the money has moved: a partial reversal of a capture is a refund, not worked here (docs/switch.md)
+        return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: '12', reason: 'partial reversal of a captured transaction' }, original);
+      }
       if (original.state === 'approved' || original.state === 'captured') {
         const saf = c.reversalEntry(original.id, original.day, original.acquirer!, safMti, c.subjectOf(original));
         const outcome = await c.d.store.transact(async (tx) => {
@@ -92,6 +123,24 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
 }
 
 class DuplicateReversal extends Error {}
+
+/**
+ * The amount a partial reversal leaves standing (docs/switch.md, "Flows"): DE95's actual amount (its first 12
+ * digits) or, without DE95, a DE4 below the amount standing. null for a full reversal: no DE95 or DE4, or one
+ * that is not below what stands (a reversal of zero is full too).
+ */
+function keptAmount(msg: IsoMessage, standing: bigint): bigint | null {
+  const de95 = field(msg, 95);
+  const text = de95 !== undefined && /^[0-9]{12}/.test(de95) ? de95.slice(0, 12) : field(msg, 4);
+  if (text === undefined || !/^[0-9]{1,12}$/.test(text)) return null;
+  const v = BigInt(text);
+  return v > 0n && v < standing ? v : null;
+}
+
+/** DE95 of a partial reversal to the acquirer: the actual amount, and zeros for the settlement amount and fees. */
+function replacementAmounts(keep: bigint): string {
+  return `${keep.toString().padStart(12, '0')}${'0'.repeat(12)}C00000000C00000000`;
+}
 class OriginalArrived extends Error {}
 
 /** The decline of an original reversed before it arrived, filed under the original's own duplicate key (DE90's MTI, DE11, DE7). */
