@@ -70,7 +70,7 @@ export const pspResponseLatency = new client.Histogram({
 
 export const pspLimitsTotal = new client.Counter({
   name: 'switch_psp_limit_hits_total',
-  help: 'PSP server limits hit (connections, inflight, frame, slow-reader)',
+  help: 'PSP server limits hit (connections, inflight, inflight-total, frame, slow-reader)',
   labelNames: ['psp', 'kind'] as const,
   registers: [registry],
 });
@@ -529,7 +529,7 @@ export function bindPspServerMetrics(server: PspServer): Unbind {
   server.on('response', onResponse);
   server.on('limit', onLimit);
   for (const cls of ['approved', 'declined', 'error'] as const) requestsTotal.inc({ psp, mti: '0100', class: cls }, 0);
-  for (const kind of ['connections', 'inflight', 'frame', 'slow-reader']) pspLimitsTotal.inc({ psp, kind }, 0);
+  for (const kind of ['connections', 'inflight', 'inflight-total', 'frame', 'slow-reader']) pspLimitsTotal.inc({ psp, kind }, 0);
   const unpack: UnpackSource = { direction: 'psp_in', source: psp, count: () => server.stats.unpackErrors + server.stats.unreadableFrames };
   unpackSources.add(unpack);
   return () => {

@@ -53,8 +53,12 @@ export interface PspServerOptions {
   name?: string;
   /** PSP name handed to the handler (default: the server name). */
   psp?: string;
-  /** Open connections allowed; further ones are closed at once (default 1000). */
+  /** Open connections allowed, TLS handshakes under way included; further ones are closed at once (default 1000). */
   maxConnections?: number;
+  /** Requests in flight across all connections; beyond it a request is answered 91 at once (default 10 000). */
+  maxInFlight?: number;
+  /** A TLS handshake not done within this is dropped (default 10 000). */
+  handshakeTimeoutMs?: number;
   /** Requests in flight per connection; at the limit the connection is not read until one finishes (default 256). */
   maxInFlightPerConnection?: number;
   /** Frame length cap; a larger header closes the connection (default 8192). */
@@ -63,7 +67,10 @@ export interface PspServerOptions {
   maxBufferedBytes?: number;
   /** A peer whose socket has not drained for this long is cut off too; 0 = never (default 30 000). */
   writeStallTimeoutMs?: number;
-  /** Close a connection with nothing in flight after this long without traffic; 0 = never (default 300 000). */
+  /**
+   * Close a connection with nothing in flight after this long without a complete frame (keep-alives count;
+   * bytes that never make a frame do not: a slow-loris peer is cut off like an idle one); 0 = never (default 300 000).
+   */
   idleTimeoutMs?: number;
   /** close(): time given to in-flight requests before connections are destroyed (default 10 000). */
   shutdownTimeoutMs?: number;
@@ -97,9 +104,11 @@ export interface PspServerStats {
   idleTimeouts: number;
   droppedResponses: number;
   tlsErrors: number;
+  /** Requests answered 91 at once because maxInFlight was reached across connections. */
+  inFlightRefused: number;
 }
 
-export type PspLimitKind = 'connections' | 'inflight' | 'frame' | 'slow-reader';
+export type PspLimitKind = 'connections' | 'inflight' | 'inflight-total' | 'frame' | 'slow-reader';
 
 export interface PspServerEvents {
   connection: [{ connectionId: string; remoteAddress: string }];
@@ -115,6 +124,8 @@ type PauseReason = 'inflight' | 'drain' | 'shutdown';
 
 class PspConnection {
   inFlight = 0;
+  /** When the last complete frame (or keep-alive) was read: what the idle timeout counts from. */
+  lastFrameAt = Date.now();
   closed = false;
   readonly pausedFor = new Set<PauseReason>();
   readonly reassembler: Reassembler;
@@ -131,7 +142,10 @@ class PspConnection {
     this.reassembler = new Reassembler(o.framer, {
       maxFrameBytes: o.maxFrameBytes,
       onFrame: (payload, tpdu) => this.onFrame(payload, tpdu),
-      onKeepAlive: () => server.stats.keepAlives++,
+      onKeepAlive: () => {
+        server.stats.keepAlives++;
+        this.lastFrameAt = Date.now();
+      },
     });
     this.writer = new BatchWriter(socket, o.framer, (ok) => {
       if (!ok && !this.closed) {
@@ -154,20 +168,17 @@ class PspConnection {
       }
     });
     socket.on('drain', () => this.resume('drain'));
-    if (o.idleTimeoutMs > 0) {
-      socket.setTimeout(o.idleTimeoutMs);
-      socket.on('timeout', () => {
-        if (this.inFlight > 0) {
-          socket.setTimeout(o.idleTimeoutMs);
-          return;
-        }
-        server.stats.idleTimeouts++;
-        server.log.info({ connectionId: id, code: 'SW_ERR_NET_IDLE_TIMEOUT', ms: o.idleTimeoutMs }, 'idle connection closed');
-        this.end('idle');
-      });
-    }
     socket.on('error', (e) => server.log.debug({ connectionId: id, ...errInfo(e) }, 'socket error'));
     socket.on('close', () => this.onClose());
+  }
+
+  /** The server's idle sweep: nothing in flight and no complete frame for idleTimeoutMs → closed. */
+  checkIdle(now: number): void {
+    const ms = this.server.options.idleTimeoutMs;
+    if (this.closed || this.inFlight > 0 || now - this.lastFrameAt < ms) return;
+    this.server.stats.idleTimeouts++;
+    this.server.log.info({ connectionId: this.id, code: 'SW_ERR_NET_IDLE_TIMEOUT', ms }, 'idle connection closed (no complete frame)');
+    this.end('idle');
   }
 
   private onFrame(payload: Buffer, tpdu: Buffer | undefined): void {
@@ -176,6 +187,7 @@ class PspConnection {
     const st = server.stats;
     st.framesIn++;
     const receivedAt = Date.now();
+    this.lastFrameAt = receivedAt;
     const replyTpdu = tpdu ? swapTpdu(tpdu) : undefined;
     let msg: IsoMessage;
     try {
@@ -187,6 +199,15 @@ class PspConnection {
     if (isResponseMti(msg.mti)) {
       // an answer to nothing the switch asked: there is no one to answer
       this.dropFrame('response MTI from a client', msg.mti, undefined);
+      return;
+    }
+    if (st.inFlight >= server.options.maxInFlight) {
+      // the switch as a whole is full: refuse fast, without reading it further or asking anyone
+      st.inFlightRefused++;
+      server.emit('limit', { kind: 'inflight-total', connectionId: this.id });
+      this.inFlight++;
+      st.inFlight++;
+      this.finish(msg, server.formedResponse(msg, '91'), replyTpdu, receivedAt);
       return;
     }
     this.inFlight++;
@@ -394,7 +415,11 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     idleTimeouts: 0,
     droppedResponses: 0,
     tlsErrors: 0,
+    inFlightRefused: 0,
   };
+  /** TCP connections open under a TLS listener, handshakes under way included (they count toward maxConnections). */
+  private tcpOpen = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   draining = false;
   private readonly server: net.Server;
   private readonly conns = new Map<string, PspConnection>();
@@ -414,6 +439,8 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       name,
       psp: opts.psp ?? name,
       maxConnections: opts.maxConnections ?? 1000,
+      maxInFlight: opts.maxInFlight ?? 10_000,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
       maxInFlightPerConnection: opts.maxInFlightPerConnection ?? 256,
       maxFrameBytes: opts.maxFrameBytes ?? 8192,
       maxBufferedBytes: opts.maxBufferedBytes ?? 4 * 1024 * 1024,
@@ -423,7 +450,7 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       echoFields: opts.echoFields ?? DEFAULT_ECHO_FIELDS,
       ...(opts.tls ? { tls: opts.tls } : {}),
     };
-    for (const k of ['maxConnections', 'maxInFlightPerConnection', 'maxFrameBytes', 'maxBufferedBytes'] as const) {
+    for (const k of ['maxConnections', 'maxInFlight', 'maxInFlightPerConnection', 'maxFrameBytes', 'maxBufferedBytes'] as const) {
       const v = this.options[k];
       if (!Number.isInteger(v) || v < 1) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: k, reason: 'must be a positive integer' });
     }
@@ -439,15 +466,29 @@ export class PspServer extends EventEmitter<PspServerEvents> {
             requestCert: opts.tls.requestClientCert ?? false,
             rejectUnauthorized: opts.tls.requestClientCert ?? false,
             minVersion: opts.tls.minVersion ?? 'TLSv1.2',
+            handshakeTimeout: this.options.handshakeTimeoutMs,
           },
           (s) => this.onConnection(s),
         );
+        // Every TCP connection counts toward maxConnections from its first byte, while its TLS handshake is
+        // still under way too: a flood of handshakes that never finish cannot hold more sockets than that.
+        this.server.on('connection', (raw: Socket) => {
+          if (this.draining || this.tcpOpen >= this.options.maxConnections) {
+            this.refuse();
+            raw.destroy();
+            return;
+          }
+          this.tcpOpen++;
+          raw.once('close', () => this.tcpOpen--);
+        });
       } catch (e) {
         throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: errInfo(e).err }, { cause: e });
       }
-      this.server.on('tlsClientError', (e) => {
+      this.server.on('tlsClientError', (e, socket) => {
         this.stats.tlsErrors++;
         this.log.warn({ server: name, ...errInfo(e) }, 'TLS handshake failed');
+        // with a listener here Node leaves the socket open (a handshake timeout included): close it
+        socket.destroy();
       });
     } else {
       this.server = net.createServer((s) => this.onConnection(s));
@@ -464,6 +505,14 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       this.server.once('error', onErr);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', onErr);
+        const idle = this.options.idleTimeoutMs;
+        if (idle > 0) {
+          this.idleTimer = setInterval(() => {
+            const now = Date.now();
+            for (const c of this.conns.values()) c.checkIdle(now);
+          }, Math.max(10, Math.min(1_000, Math.floor(idle / 4))));
+          this.idleTimer.unref();
+        }
         const a = this.server.address() as AddressInfo;
         this.log.info({ server: this.options.name, host: a.address, port: a.port, framer: this.options.framer.name, dialect: this.options.codec.name, tls: !!this.options.tls }, 'PSP server listening');
         resolve({ host: a.address, port: a.port });
@@ -491,15 +540,19 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     return r;
   }
 
+  private refuse(): void {
+    this.stats.connectionsRefused++;
+    this.emit('limit', { kind: 'connections' });
+    this.log.warn({ server: this.options.name, code: 'SW_ERR_NET_CONNECTION_LIMIT', max: this.options.maxConnections }, 'connection limit reached, refusing');
+  }
+
   private onConnection(socket: Socket): void {
     if (this.draining) {
       socket.destroy();
       return;
     }
     if (this.conns.size >= this.options.maxConnections) {
-      this.stats.connectionsRefused++;
-      this.emit('limit', { kind: 'connections' });
-      this.log.warn({ server: this.options.name, code: 'SW_ERR_NET_CONNECTION_LIMIT', max: this.options.maxConnections }, 'connection limit reached, refusing');
+      this.refuse();
       socket.destroy();
       return;
     }
@@ -529,6 +582,7 @@ export class PspServer extends EventEmitter<PspServerEvents> {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.draining = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
     this.log.info({ server: this.options.name, connections: this.conns.size, inFlight: this.stats.inFlight }, 'PSP server shutting down');
     const serverClosed = new Promise<void>((r) => this.server.close(() => r()));
     for (const c of this.conns.values()) {

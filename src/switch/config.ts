@@ -18,6 +18,8 @@ export interface SwitchConfig {
     name: string;
     maxConnections: number;
     maxInFlightPerConnection: number;
+    /** Requests in flight across every PSP connection; beyond it a request is answered 91 at once (metric switch_psp_limit_hits_total{kind="inflight-total"}). */
+    maxInFlight: number;
     idleTimeoutMs: number;
     /** At shutdown (SIGTERM): how long requests in flight get to be answered; those still at an acquirer then are reversed. */
     drainTimeoutMs: number;
@@ -51,7 +53,7 @@ export interface SwitchConfig {
 }
 
 export const DEFAULT_CONFIG: SwitchConfig = {
-  psp: { host: '127.0.0.1', port: 8583, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-alpha', maxConnections: 1000, maxInFlightPerConnection: 512, idleTimeoutMs: 300_000, drainTimeoutMs: 10_000 },
+  psp: { host: '127.0.0.1', port: 8583, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-alpha', maxConnections: 1000, maxInFlightPerConnection: 512, maxInFlight: 10_000, idleTimeoutMs: 300_000, drainTimeoutMs: 10_000 },
   admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [] },
   database: { url: '', dataDir: 'data/pg', poolSize: 10 },
   redis: { url: '', prefix: 'sw:' },
@@ -73,7 +75,7 @@ const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
 const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
 
 const SCHEMA = obj({
-  psp: obj({ host: str, port, dialect: str, framer: str, name: str, maxConnections: int, maxInFlightPerConnection: int, idleTimeoutMs: int, drainTimeoutMs: int, tls: obj({ certFile: str, keyFile: str }, ['certFile', 'keyFile']) }),
+  psp: obj({ host: str, port, dialect: str, framer: str, name: str, maxConnections: int, maxInFlightPerConnection: int, maxInFlight: int, idleTimeoutMs: int, drainTimeoutMs: int, tls: obj({ certFile: str, keyFile: str }, ['certFile', 'keyFile']) }),
   admin: obj({ enabled: { type: 'boolean' }, host: str, port, tokens: { type: 'array', items: obj({ name: str, role: { enum: ['viewer', 'risk-editor', 'operator'] }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, ['name', 'role', 'sha256']) } }),
   database: obj({ url: str, dataDir: str, poolSize: { type: 'integer', minimum: 2, maximum: 200 } }),
   redis: obj({ url: str, prefix: { type: 'string', minLength: 1, maxLength: 64 } }),

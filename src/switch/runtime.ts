@@ -183,6 +183,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       psp: cfg.psp.name,
       maxConnections: cfg.psp.maxConnections,
       maxInFlightPerConnection: cfg.psp.maxInFlightPerConnection,
+      maxInFlight: cfg.psp.maxInFlight,
       idleTimeoutMs: cfg.psp.idleTimeoutMs,
       shutdownTimeoutMs: cfg.psp.drainTimeoutMs,
       handler: (m, ctx) => flows!.handle(m, ctx),
