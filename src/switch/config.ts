@@ -33,7 +33,7 @@ export interface SwitchConfig {
   rulesDir: string;
   /** Overrides every acquirer's response timeout when > 0. */
   acquirerTimeoutMs: number;
-  /** Same DE11, DE41, DE42, DE7 and MTI class within this window is a duplicate. */
+  /** A request without DE12/DE13 with the same MTI class, DE11, DE41 and DE42 as one this recent is a duplicate (docs/switch.md). */
   duplicateWindowMs: number;
   /** Group commit: longest wait of a batch's first write. */
   groupCommitMs: number;

@@ -9,11 +9,29 @@ export function mtiClass(mti: string): string {
 }
 
 /**
- * Duplicate key of a PSP request: DE7 first, then MTI class, DE11, DE41, DE42. DE7 leads so that keys are
- * roughly time-ordered: the unique index only ever inserts near its right edge, whatever the table's size.
+ * Duplicate key of a PSP request (docs/switch.md, "Duplicates and repeats"): MTI class, DE11, DE41, DE42, led by
+ * the local date and time the request carries (DE13 + DE12), or where it carries none by the number of the
+ * duplicate window it arrived in. Not DE7: a repeat (0101, 0221, 0401) is sent with a fresh one. The lead keeps
+ * keys roughly time-ordered, so the unique index only ever inserts near its right edge.
  */
-export function dupKey(cls: string, stan: string, terminal: string, merchant: string, dt: string): string {
-  return `${dt}|${cls}|${stan}|${terminal}|${merchant}`;
+export function dupKey(cls: string, stan: string, terminal: string, merchant: string, local: string | null, bucket: number): string {
+  return `${local ?? `w${bucket}`}|${cls}|${stan}|${terminal}|${merchant}`;
+}
+
+/** DE13 (MMDD) + DE12 (hhmmss) when a request has both, well formed; else null. */
+export function localDateTime(de12: string | undefined, de13: string | undefined): string | null {
+  return de12 && de13 && /^[0-9]{6}$/.test(de12) && /^[0-9]{4}$/.test(de13) ? `${de13}${de12}` : null;
+}
+
+/**
+ * The keys a request is checked under: its own, and for a key led by a window number the previous window's
+ * (a duplicate just across the boundary, looked for within `windowMs` exactly).
+ */
+export function requestKeys(
+  cls: string, stan: string, terminal: string, merchant: string, local: string | null, now: number, windowMs: number,
+): { key: string; prevKey: string | null } {
+  const bucket = Math.floor(now / windowMs);
+  return { key: dupKey(cls, stan, terminal, merchant, local, bucket), prevKey: local ? null : dupKey(cls, stan, terminal, merchant, null, bucket - 1) };
 }
 
 /** Key of an original a reversal names (DE11, DE41, DE42), as recorded for orphan reversals. */

@@ -125,7 +125,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers', session, idleTimeoutMs: 0 });
     cleanup.push(() => intentPool.end());
     cleanup.push(() => answerPool.end());
-    const store = await SwitchStore.open({ pool, intentPool, answerPool, ledger, maxWaitMs: cfg.groupCommitMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
+    const store = await SwitchStore.open({ pool, intentPool, answerPool, ledger, maxWaitMs: cfg.groupCommitMs, duplicateWindowMs: cfg.duplicateWindowMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
     cleanup.push(() => store.close());
     // Day partitions ahead of time, for both modules (idempotent; a new day's partitions exist days before it starts).
     const partitions = setInterval(() => {

@@ -95,7 +95,7 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
     t.equal(plans[0].n, 1, 'one plan');
     t.equal((await h.ledger.plan(row.id))?.amount, 1_111n);
     // a repeat (0101) of the same authorization is the same request
-    const repeat = auth({ mti: '0101', amount: 1_111, stan: req.getString(11)!, dt: req.getString(7)! });
+    const repeat = auth({ mti: '0101', amount: 1_111, pan: req.getString(2)!, stan: req.getString(11)!, dt: req.getString(7)! });
     const r3 = await client.send(repeat);
     t.equal(r3.mti, '0110');
     t.equal(rc(r3), '00');

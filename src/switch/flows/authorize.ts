@@ -18,10 +18,10 @@ import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js'
 import { encodeExplanation } from '../../routing/explanation-codec.js';
 import { isFastFailure } from '../acquirers.js';
 import { newTxnId } from '../ids.js';
-import { dayOf, dupKey, mtiClass, nearDays, pspKey } from '../keys.js';
+import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
 import type { Intent, Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
-import { field, hasAll, safeErr, type FlowContext } from './context.js';
+import { field, hasAll, requestKeys, safeErr, type FlowContext } from './context.js';
 
 const AUTH_FIELDS = [2, 3, 4, 7, 11, 41, 42, 49] as const;
 
@@ -38,7 +38,9 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
   const dt = field(msg, 7)!;
   const amount = BigInt(field(msg, 4)!);
   const { panHash, panMasked } = protectPan(pan, c.d.config.panHashKey);
-  const key = dupKey(mtiClass(msg.mti), stan, terminal, merchantId, dt);
+  const { key, prevKey } = requestKeys(msg, c.d.config.duplicateWindowMs);
+  const same = { amount, panHash };
+  const asOriginal = { cls: mtiClass(msg.mti), stan, dt, terminal, merchant: merchantId };
 
   return c.mutex.run(pspKey(ctx.psp, stan, terminal, merchantId), async () => {
     const now = Date.now();
@@ -46,7 +48,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     const day = dayOf(now);
     const base: Intent = {
       txnId, attempt: 1, day, kind, psp: ctx.psp, mti: msg.mti, pspStan: stan, pspTerminal: terminal, pspMerchant: merchantId, pspDt: dt,
-      dupKey: key, originalId: null, originalDay: null, amount, currency, panHash, panMasked,
+      dupKey: key, prevKey, originalId: null, originalDay: null, amount, currency, panHash, panMasked,
       acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null, acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
     };
     const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
@@ -64,7 +66,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         answer: { state: 'declined', code, reason },
       };
       const res = await c.d.store.intent(row);
-      if (!res.inserted) return c.duplicate(msg, ctx.psp, key, nearDays(day));
+      if (!res.inserted) return c.duplicate(msg, ctx.psp, [key, prevKey], nearDays(day), same, asOriginal);
       return finish(pspResponse(msg, code), null, decision, null);
     };
 
@@ -92,14 +94,14 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       attempt++;
       // The intent: durable before the request leaves.
       const intent: Intent = {
-        ...base, attempt, dupKey: attempt === 1 ? key : null,
+        ...base, attempt, dupKey: attempt === 1 ? key : null, prevKey: attempt === 1 ? prevKey : null,
         acquirer: route.acquirer, terminal: route.terminal, acqStan: ids.stan, acqRrn: ids.rrn, acqDt: ids.dt, acqTid: ids.terminalId, acqMid: ids.merchantId,
         rulesVersion: decision.explanation.rulesVersion, explanation: attempt === 1 ? explanation : null,
       };
       const res = await c.d.store.intent(intent);
       // a duplicate, or the original of a reversal that came first (its decline is filed under this key)
       if (!res.inserted) {
-        return c.duplicate(msg, ctx.psp, key, nearDays(day));
+        return c.duplicate(msg, ctx.psp, [key, prevKey], nearDays(day), same, asOriginal);
       }
       if (c.d.faultHook) await c.fault('after-intent', txnId);
       const acqMsg = toAcquirer(msg, ids);

@@ -14,7 +14,7 @@
 import { IsoMessage } from '../../iso8583/index.js';
 import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
-import { dayOf, daysOfDe7, dupKey, mtiClass, pspKey } from '../keys.js';
+import { dayOf, daysOfDe7, mtiClass, pspKey } from '../keys.js';
 import type { Intent, TxnRow } from '../store/index.js';
 import { adviceFields, mapResponseCode, parseOriginalData, pspResponse } from '../translate.js';
 import { isFastFailure } from '../acquirers.js';
@@ -38,7 +38,7 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
     const deadline = now + maxWait(c);
     for (;;) {
       const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
-      const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount);
+      const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount, c.d.config.duplicateWindowMs);
       const answer = (code: string, reason: string, state: 'approved' | 'declined' = 'declined') => recordAnswer(c, msg, ctx.psp, row, { state, code, reason }, original);
       if (!original) return answer('25', 'original not found'); // unable to locate record
       if (await waitedForClaim(original, deadline)) continue;
@@ -62,7 +62,7 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         throw e;
       });
       if (claimed === 'lost') continue; // a reversal or another capture came first: look again
-      if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+      if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount, panHash: null });
 
       const acq = c.d.acquirers.get(original.acquirer!);
       const fields = adviceFields(acq.link.nextStan(), { ...c.subjectOf(original), processingCode: field(msg, 3) ?? '000000', amount: amount.toString() });
@@ -122,7 +122,7 @@ export function maxWait(c: FlowContext): number {
 
 /** The authorization (or financial request) a capture or reversal names by DE90, DE41 and DE42. */
 export function findOriginal(c: FlowContext, psp: string, orig: { mti: string; stan: string; dt: string }, terminal: string, merchant: string): Promise<TxnRow | undefined> {
-  return c.d.store.original(psp, [dupKey(mtiClass(orig.mti), orig.stan, terminal, merchant, orig.dt)], daysOfDe7(orig.dt));
+  return c.d.store.original(psp, { cls: mtiClass(orig.mti), stan: orig.stan, dt: orig.dt, terminal, merchant }, daysOfDe7(orig.dt));
 }
 
 /** A capture or reversal answered without an acquirer round trip: its row with the answer, one write (or the replay of an earlier copy). */
@@ -130,6 +130,6 @@ export async function recordAnswer(
   c: FlowContext, msg: IsoMessage, psp: string, row: Intent, a: { state: 'declined' | 'acknowledged' | 'approved'; code: string; reason: string }, original: TxnRow | undefined,
 ): Promise<IsoMessage> {
   const res = await c.d.store.intent({ ...row, answer: a });
-  if (!res.inserted) return c.duplicate(msg, psp, row.dupKey!, [row.day]);
+  if (!res.inserted) return c.duplicate(msg, psp, row.dupKey!, [row.day], { amount: row.amount, panHash: null });
   return pspResponse(msg, a.code, { rrn: original?.acq_rrn ?? null, authCode: original?.auth_code ?? null });
 }

@@ -14,7 +14,7 @@ import type { AcquirerSet } from '../acquirers.js';
 import { RrnGenerator } from '../ids.js';
 import { ExpiringMap } from '../expiring-map.js';
 import { KeyedMutex } from '../mutex.js';
-import { dupKey, mtiClass } from '../keys.js';
+import { localDateTime, mtiClass, requestKeys as keysOf } from '../keys.js';
 import type { Intent, SafEntry, SwitchStore, TxnKind, TxnRow } from '../store/index.js';
 import { adviceFields, pspResponse, type ReversalSubject } from '../translate.js';
 
@@ -116,16 +116,29 @@ export class FlowContext {
 
   /**
    * Another request (on another instance, or an earlier life of this one) holds this duplicate key: wait a
-   * little for its answer and replay it; a duplicate whose original never got one gets `duplicate` (94).
+   * little for its answer and replay it; a duplicate whose original never got one gets `duplicate` (94), and so
+   * does one whose amount or card (by its keyed hash) is not the original's: the same key, another payment.
    */
-  async duplicate(msg: IsoMessage, psp: string, key: string, days: readonly string[]): Promise<IsoMessage> {
+  async duplicate(
+    msg: IsoMessage, psp: string, keys: string | readonly (string | null)[], days: readonly string[], same: { amount: bigint | null; panHash: string | null },
+    asOriginal?: { cls: string; stan: string; dt: string; terminal: string; merchant: string },
+  ): Promise<IsoMessage> {
+    const list = (typeof keys === 'string' ? [keys] : keys).filter((k): k is string => k !== null);
     for (let i = 0; i < 50; i++) {
-      const row = await this.d.store.byDupKey(psp, key, days);
+      // an authorization is also refused by the decline a reversal filed under its DE7, DE11, DE41, DE42
+      const row = (await this.d.store.byDupKey(psp, list, days)) ?? (asOriginal ? await this.d.store.original(psp, asOriginal, days) : undefined);
+      if (row && !sameRequest(row, same)) return pspResponse(msg, this.codes.duplicate);
       if (row && row.state !== 'sent' && row.state !== 'capturing') return this.replay(msg, row);
       await new Promise((r) => setTimeout(r, 100));
     }
     return pspResponse(msg, this.codes.duplicate);
   }
+}
+
+/** A duplicate is the same request only with the same amount and card; a row that recorded neither (a reversal's filed decline) matches any. */
+function sameRequest(row: Pick<TxnRow, 'amount' | 'pan_hash'>, same: { amount: bigint | null; panHash: string | null }): boolean {
+  if (row.amount !== null && same.amount !== null && BigInt(row.amount) !== same.amount) return false;
+  return row.pan_hash === null || same.panHash === null || row.pan_hash === same.panHash;
 }
 
 export function field(msg: IsoMessage, n: number): string | undefined {
@@ -138,16 +151,17 @@ export function hasAll(msg: IsoMessage, fields: readonly number[]): boolean {
   return true;
 }
 
-/** The duplicate key of a PSP request (its own MTI class, DE11, DE41, DE42, DE7). */
-export function requestDupKey(msg: IsoMessage): string {
-  return dupKey(mtiClass(msg.mti), field(msg, 11) ?? '', field(msg, 41) ?? '', field(msg, 42) ?? '', field(msg, 7) ?? '');
+/** The duplicate keys of a PSP request: its own MTI class, DE11, DE41, DE42, led by DE13+DE12 or the window's number. */
+export function requestKeys(msg: IsoMessage, windowMs: number, now = Date.now()): { key: string; prevKey: string | null } {
+  return keysOf(mtiClass(msg.mti), field(msg, 11) ?? '', field(msg, 41) ?? '', field(msg, 42) ?? '', localDateTime(field(msg, 12), field(msg, 13)), now, windowMs);
 }
 
 /** The row of a capture or reversal: a transaction of its own that names its original. */
-export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoMessage, psp: string, original: TxnRow | undefined, amount: bigint | null): Intent {
+export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoMessage, psp: string, original: TxnRow | undefined, amount: bigint | null, windowMs: number): Intent {
+  const { key, prevKey } = requestKeys(msg, windowMs);
   return {
     txnId, attempt: 1, day, kind, psp, mti: msg.mti, pspStan: field(msg, 11)!, pspTerminal: field(msg, 41)!, pspMerchant: field(msg, 42)!,
-    pspDt: field(msg, 7)!, dupKey: requestDupKey(msg), originalId: original?.id ?? null, originalDay: original?.day ?? null,
+    pspDt: field(msg, 7)!, dupKey: key, prevKey, originalId: original?.id ?? null, originalDay: original?.day ?? null,
     amount, currency: field(msg, 49) ?? original?.currency ?? null, panHash: original?.pan_hash ?? null, panMasked: original?.pan_masked ?? null,
     acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
     acqRrn: original?.acq_rrn ?? null, acqDt: null, acqTid: original?.acq_tid ?? null, acqMid: original?.acq_mid ?? null, rulesVersion: null, explanation: null,

@@ -11,7 +11,7 @@ import { mtiClass } from '../keys.js';
 import { pspResponse } from '../translate.js';
 import { authorize } from './authorize.js';
 import { capture } from './completion.js';
-import { FlowContext, field, requestDupKey, safeErr, type FlowDeps } from './context.js';
+import { FlowContext, field, requestKeys, safeErr, type FlowDeps } from './context.js';
 import { network } from './network.js';
 import { reverse } from './reversal.js';
 
@@ -23,7 +23,7 @@ export class Flows {
   /** Requests being worked, so that shutdown can wait for their outcomes to be written. */
   private readonly active = new Set<Promise<unknown>>();
   /** Answers still being worked out, by PSP + duplicate key: a duplicate waits for the original's answer. */
-  private readonly inFlight = new Map<string, Promise<IsoMessage>>();
+  private readonly inFlight = new Map<string, { answer: Promise<IsoMessage>; what: string }>();
 
   constructor(d: FlowDeps) {
     this.c = new FlowContext(d);
@@ -78,18 +78,23 @@ export class Flows {
     }
   }
 
-  /** Same duplicate key while the original is in flight here: wait for its answer and replay it. */
+  /**
+   * Same duplicate key while the original is in flight here: wait for its answer and replay it; with another
+   * amount or card it is another payment under the same key: 94 at once.
+   */
   private async dedupe(msg: IsoMessage, ctx: PspRequestContext, run: () => Promise<IsoMessage>): Promise<IsoMessage> {
-    const key = `${ctx.psp}|${requestDupKey(msg)}`;
+    const key = `${ctx.psp}|${requestKeys(msg, this.c.d.config.duplicateWindowMs).key}`;
+    const what = `${field(msg, 4) ?? ''}|${field(msg, 2) ?? ''}`;
     const pending = this.inFlight.get(key);
     if (pending) {
-      const original = await pending;
+      if (pending.what !== what) return pspResponse(msg, this.c.codes.duplicate);
+      const original = await pending.answer;
       const code = field(original, 39) ?? this.c.codes.duplicate;
       const amount = approvalKind(code) === 'partial' && field(original, 4) ? BigInt(field(original, 4)!) : null;
       return pspResponse(msg, code, { rrn: field(original, 37) ?? null, authCode: field(original, 38) ?? null, amount });
     }
     const p = run();
-    this.inFlight.set(key, p);
+    this.inFlight.set(key, { answer: p, what });
     try {
       return await p;
     } finally {

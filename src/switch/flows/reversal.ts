@@ -13,7 +13,7 @@
 import type { IsoMessage } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
-import { dayOf, dupKey, mtiClass, orphanKey, pspKey } from '../keys.js';
+import { dayOf, localDateTime, mtiClass, orphanKey, pspKey, requestKeys as keysOf } from '../keys.js';
 import type { Intent } from '../store/index.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
 import { APPROVED, childIntent, field, hasAll, type FlowContext } from './context.js';
@@ -36,7 +36,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
     const deadline = now + maxWait(c);
     for (;;) {
       const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
-      const row = childIntent(txnId, day, 'reversal', msg, ctx.psp, original, amountText && /^[0-9]{1,12}$/.test(amountText) ? BigInt(amountText) : null);
+      const row = childIntent(txnId, day, 'reversal', msg, ctx.psp, original, amountText && /^[0-9]{1,12}$/.test(amountText) ? BigInt(amountText) : null, c.d.config.duplicateWindowMs);
       const ack = (reason: string) => recordAnswer(c, msg, ctx.psp, row, { state: 'acknowledged', code: APPROVED, reason }, original);
       if (!original) {
         // Orphan: acknowledge, record, and decline the original should it arrive later (on any instance). The
@@ -56,7 +56,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           throw e;
         });
         if (res === 'arrived') continue; // the original was written meanwhile: look again
-        if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
         return pspResponse(msg, APPROVED);
       }
       if (await waitedForClaim(original, deadline)) continue;
@@ -83,7 +83,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           throw e;
         });
         if (outcome === 'lost') continue;
-        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
         c.d.kickSaf();
         return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
       }
@@ -106,7 +106,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           throw e;
         });
         if (outcome === 'lost') continue; // a capture or another reversal came first: look again
-        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day]);
+        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
         c.d.kickSaf();
         return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
       }
@@ -148,9 +148,12 @@ function declinedOriginal(c: FlowContext, msg: IsoMessage, psp: string, orig: { 
   const terminal = field(msg, 41)!;
   const merchant = field(msg, 42)!;
   const cls = mtiClass(orig.mti);
+  // DE12/DE13 of a reversal are its original's (ISO 8583 practice), so the decline is filed under the key the
+  // original will have; it collides with the original in any case on DE7, DE11, DE41, DE42 (switch_intent_original)
+  const { key } = keysOf(cls, orig.stan, terminal, merchant, localDateTime(field(msg, 12), field(msg, 13)), Date.now(), c.d.config.duplicateWindowMs);
   return {
     txnId: newTxnId(), attempt: 1, day, kind: cls === '0200' ? 'financial' : 'auth', psp, mti: orig.mti, pspStan: orig.stan, pspTerminal: terminal, pspMerchant: merchant,
-    pspDt: orig.dt, dupKey: dupKey(cls, orig.stan, terminal, merchant, orig.dt), originalId: null, originalDay: null,
+    pspDt: orig.dt, dupKey: key, originalId: null, originalDay: null,
     amount: null, currency: field(msg, 49) ?? null, panHash: null, panMasked: null, acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null,
     acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
     answer: { state: 'declined', code: c.codes.reversedBeforeArrival, reason: 'reversed before it arrived' },

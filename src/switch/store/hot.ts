@@ -19,6 +19,9 @@ import { addDays } from '../keys.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
+/** The duplicate window when none is given (the config's default, duplicateWindowMs). */
+export const DEFAULT_DUPLICATE_WINDOW_MS = 600_000;
+
 const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, original_day,
   amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
   explanation, state, response_code, auth_code, reason`;
@@ -31,8 +34,14 @@ const INTENT_SQL = `with x as (select * from unnest($1::switch_intent_in[]) as x
     left join lateral (select 1 as hit from switch_intent y
                         where x.attempt = 1 and y.day = any(array[$2::date, $3::date])
                           and y.psp = x.psp and y.dup_key = x.dup_key and y.attempt = 1 limit 1) twin on true
-    where twin.hit is null
-    on conflict (day, psp, dup_key) where attempt = 1 do nothing
+    -- a key led by a window number: the previous window's key, within the window exactly
+    left join lateral (select 1 as hit from switch_intent y
+                        where x.prev_key is not null and y.day = any(array[$2::date, $4::date, $3::date])
+                          and y.psp = x.psp and y.dup_key = x.prev_key and y.attempt = 1
+                          and y.created_at > now() - make_interval(secs => $5) limit 1) prev on true
+    where twin.hit is null and prev.hit is null
+    -- either unique index: the duplicate key, or the original's DE7, DE11, DE41, DE42 (a reversal's filed decline)
+    on conflict do nothing
     returning txn_id, attempt)
   -- only the refused ones come back (usually none: nothing to parse)
   select x.txn_id, x.attempt from x where not exists (select 1 from ins where ins.txn_id = x.txn_id and ins.attempt = x.attempt)`;
@@ -44,10 +53,10 @@ const INTENT_FIELDS: ReadonlyArray<(r: Intent) => string | number | bigint | nul
   (r) => r.panHash, (r) => r.panMasked, (r) => r.acquirer, (r) => r.terminal, (r) => r.acqStan, (r) => r.acqRrn, (r) => r.acqDt,
   (r) => r.acqTid, (r) => r.acqMid, (r) => r.rulesVersion, (r) => r.explanation, (r) => r.answer?.state, (r) => r.answer?.code,
   // the type's last column, orphan_key, is no longer read (docs/faults.md F11)
-  (r) => r.answer?.authCode, (r) => r.answer?.reason, () => null,
+  (r) => r.answer?.authCode, (r) => r.answer?.reason, () => null, (r) => r.prevKey,
 ];
 
-function intentValues(rows: readonly Intent[]): string[] {
+function intentValues(rows: readonly Intent[], windowMs: number): Array<string | number> {
   return [
     pgRecords(rows, INTENT_FIELDS),
     // the neighbouring days, as plain parameters: the executor prunes to their partitions when the statement
@@ -55,6 +64,8 @@ function intentValues(rows: readonly Intent[]): string[] {
     // (a range on the index's first column would scan it)
     addDays(minDay(rows), -1),
     addDays(maxDay(rows), 1),
+    minDay(rows),
+    windowMs / 1000,
   ];
 }
 
@@ -76,8 +87,8 @@ const WRITTEN = { written: true };
 const NOT_WRITTEN = { written: false };
 
 /** Writes intents: one statement; the ones refused (duplicates) come back so. */
-export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[]): Promise<IntentResult[]> {
-  const { rows } = await client.query<{ txn_id: string; attempt: number }>({ name: 'switch_intent', text: INTENT_SQL, values: intentValues(reqs) });
+export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[], windowMs: number = DEFAULT_DUPLICATE_WINDOW_MS): Promise<IntentResult[]> {
+  const { rows } = await client.query<{ txn_id: string; attempt: number }>({ name: 'switch_intent', text: INTENT_SQL, values: intentValues(reqs, windowMs) });
   if (rows.length === 0) return reqs.map(() => INSERTED);
   const refusedKeys = new Set(rows.map((r) => `${r.txn_id}\u0000${r.attempt}`));
   return reqs.map((r) => (refusedKeys.has(`${r.txnId}\u0000${r.attempt}`) ? DUPLICATE : INSERTED));

@@ -48,6 +48,8 @@ export interface SwitchStoreOptions {
   /** Longest wait of a batch's first write (default 0: a batch goes as soon as its stream is idle). */
   maxWaitMs?: number;
   migrate?: boolean;
+  /** A duplicate key led by a window number matches for this long (config duplicateWindowMs; default 10 minutes). */
+  duplicateWindowMs?: number;
   onBatch?: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
 }
 
@@ -57,9 +59,11 @@ export class SwitchStore {
   readonly sweep: SweepQueries;
   private readonly intentStream: GroupCommitter<Intent, IntentResult>;
   private readonly answerStream: GroupCommitter<AnswerWrite, { written: boolean }>;
+  private readonly windowMs: number | undefined;
 
   private constructor(o: SwitchStoreOptions) {
     this.pool = o.pool;
+    this.windowMs = o.duplicateWindowMs;
     this.saf = new SafQueue(o.pool);
     this.sweep = new SweepQueries(o.pool);
     const common = { maxWaitMs: o.maxWaitMs ?? 0, maxInFlight: 1, maxBatch: 1024, begin: null };
@@ -67,7 +71,7 @@ export class SwitchStore {
       ...common,
       pool: o.intentPool ?? o.pool,
       name: 'switch-intent',
-      flush: flushIntents,
+      flush: (client, reqs) => flushIntents(client, reqs, this.windowMs),
       ...(o.onBatch ? { onBatch: (i: BatchInfo) => o.onBatch!({ ...i, stream: 'intent' }) } : {}),
     });
     this.answerStream = createGroupCommit<AnswerWrite, { written: boolean }>({
@@ -104,7 +108,7 @@ export class SwitchStore {
   }
 
   transact<T>(fn: (tx: SwitchTx) => Promise<T>): Promise<T> {
-    return inTransaction(this.pool, (client) => fn(new SwitchTx(client)));
+    return inTransaction(this.pool, (client) => fn(new SwitchTx(client, this.windowMs)));
   }
 
   stats(): { intent: GroupCommitStats; answer: GroupCommitStats } {
@@ -126,27 +130,29 @@ export class SwitchStore {
   }
 
   /** The transaction filed under a duplicate key on one of `days`. */
-  async byDupKey(psp: string, dupKey: string, days: readonly string[]): Promise<TxnRow | undefined> {
+  async byDupKey(psp: string, dupKeys: readonly string[], days: readonly string[]): Promise<TxnRow | undefined> {
     const { rows } = await this.pool.query<TxnRow>({
       name: 'switch_by_dup',
-      text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and dup_key = $2 and day = any($3::date[]) order by created_at desc limit 1`,
-      values: [psp, dupKey, days],
-    });
-    return rows[0];
-  }
-
-  /** The authorization or financial request filed under one of `dupKeys` (its possible classes) on one of `days`. */
-  async original(psp: string, dupKeys: readonly string[], days: readonly string[]): Promise<TxnRow | undefined> {
-    const { rows } = await this.pool.query<TxnRow>({
-      name: 'switch_original',
-      text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and dup_key = any($2::text[]) and day = any($3::date[])
-               and kind in ('auth', 'financial') order by created_at desc limit 1`,
+      text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and dup_key = any($2::text[]) and day = any($3::date[]) order by created_at desc limit 1`,
       values: [psp, dupKeys, days],
     });
     return rows[0];
   }
 
-  /** Orphan reversals recorded in the last week: originals arriving later are declined. */
+  /**
+   * The authorization or financial request a capture or reversal names: DE90's MTI class, DE11 and DE7, with its
+   * own DE41 and DE42, on one of `days` (index switch_intent_original).
+   */
+  async original(psp: string, o: { cls: string; stan: string; dt: string; terminal: string; merchant: string }, days: readonly string[]): Promise<TxnRow | undefined> {
+    const { rows } = await this.pool.query<TxnRow>({
+      name: 'switch_original',
+      text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and psp_dt = $2 and psp_stan = $3 and psp_terminal = $4 and psp_merchant = $5
+               and day = any($6::date[]) and kind in ('auth', 'financial') and left(mti, 3) = left($7, 3) order by created_at desc limit 1`,
+      values: [psp, o.dt, o.stan, o.terminal, o.merchant, days, o.cls],
+    });
+    return rows[0];
+  }
+
   /** A note on a transaction outside any flow (a late answer): best effort, on the shared pool. */
   async note(txnId: string, day: string, event: 'late_response', data: Record<string, unknown>): Promise<void> {
     await this.pool.query('insert into switch_note (txn_id, day, event, data) values ($1, $2, $3, $4)', [txnId, day, event, JSON.stringify(data)]);

@@ -64,6 +64,8 @@ export interface Intent {
   pspDt: string;
   /** Attempt 1 only (src/switch/keys.ts). */
   dupKey: string | null;
+  /** The previous duplicate window's key, for a key led by a window number (src/switch/keys.ts requestKeys). */
+  prevKey?: string | null;
   originalId: string | null;
   originalDay: string | null;
   amount: bigint | null;

@@ -10,7 +10,10 @@ import { flushIntents, safValues } from './hot.js';
 import type { Intent, IntentResult, NoteEvent, Outcome, SafEntry } from './rows.js';
 
 export class SwitchTx {
-  constructor(readonly client: pg.PoolClient) {}
+  constructor(
+    readonly client: pg.PoolClient,
+    private readonly duplicateWindowMs?: number,
+  ) {}
 
   /** Step `o.seq` of a transaction's history; false when another writer already took that step. */
   async transition(o: Outcome): Promise<boolean> {
@@ -24,7 +27,7 @@ export class SwitchTx {
   }
 
   async intent(i: Intent): Promise<IntentResult> {
-    const [r] = await flushIntents(this.client, [i]);
+    const [r] = await flushIntents(this.client, [i], this.duplicateWindowMs);
     return r!;
   }
 
