@@ -7,20 +7,16 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { testDb } from '../helpers/db.js';
-import { tcpProxy } from '../helpers/proxy.js';
+import { behindProxy } from '../helpers/proxy.js';
 import { startTestSwitch, auth, rc, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
 
 const OUTAGE_MS = 10_000;
 
 t.test('F16: PostgreSQL down for 10 s under load', async (t) => {
   const db = await testDb(t, { max: 3 });
-  const u = new URL(db.url);
-  const proxy = await tcpProxy(u.hostname, Number(u.port || 5432));
-  t.teardown(() => proxy.close());
-  u.hostname = '127.0.0.1';
-  u.port = String(proxy.port);
+  const { proxy, url: viaProxy } = await behindProxy(t, db.url, 5432);
   // recovery looks every 300 ms (an intent is lost after the acquirer timeout + 5 s)
-  const s = await startTestSwitch(t, { db: { ...db, url: u.toString() }, overrides: { acquirerTimeoutMs: 1_000, expiry: { sweepIntervalMs: 300 }, saf: { timeoutMs: 1_000 } } });
+  const s = await startTestSwitch(t, { db: { ...db, url: viaProxy }, overrides: { acquirerTimeoutMs: 1_000, expiry: { sweepIntervalMs: 300 }, saf: { timeoutMs: 1_000 } } });
   const ledger = await ledgerOn(t, db.pool);
   const clients = [s.client, await s.connect(), await s.connect(), await s.connect()];
 

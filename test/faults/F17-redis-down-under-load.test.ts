@@ -8,7 +8,7 @@
 import t from 'tap';
 import { testDb } from '../helpers/db.js';
 import { testRedis } from '../helpers/redis.js';
-import { tcpProxy } from '../helpers/proxy.js';
+import { behindProxy } from '../helpers/proxy.js';
 import { decodeExplanation } from '../../src/routing/explanation-codec.js';
 import { startTestSwitch, auth, rc, eventually } from '../helpers/switch.js';
 
@@ -17,10 +17,7 @@ const OUTAGE_MS = 10_000;
 t.test('F17: Redis down for 10 s under load on two instances', async (t) => {
   const db = await testDb(t, { max: 4 });
   const redis = await testRedis(t);
-  const ru = new URL(redis.url);
-  const proxy = await tcpProxy(ru.hostname, Number(ru.port || 6379));
-  t.teardown(() => proxy.close());
-  const url = `redis://127.0.0.1:${proxy.port}`;
+  const { proxy, url } = await behindProxy(t, redis.url, 6379);
   const overrides = { acquirerTimeoutMs: 3_000, redis: { url, prefix: redis.prefix } };
   const a = await startTestSwitch(t, { db, overrides });
   const b = await startTestSwitch(t, { db, overrides });

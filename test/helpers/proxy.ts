@@ -49,3 +49,16 @@ export async function tcpProxy(targetHost: string, targetPort: number): Promise<
     }),
   };
 }
+
+/**
+ * `url` (PostgreSQL or Redis) behind a proxy of its own, closed at teardown: the proxy, and the url that goes
+ * through it.
+ */
+export async function behindProxy(t: { teardown(fn: () => unknown): void }, url: string, defaultPort: number): Promise<{ proxy: Proxy; url: string }> {
+  const u = new URL(url);
+  const proxy = await tcpProxy(u.hostname, Number(u.port || defaultPort));
+  t.teardown(() => proxy.close());
+  u.hostname = '127.0.0.1';
+  u.port = String(proxy.port);
+  return { proxy, url: u.toString() };
+}

@@ -7,18 +7,14 @@ import t from 'tap';
 import type { IsoMessage } from '../../src/iso8583/message.js';
 import { startTestSwitch, auth, rc, txnOf, eventually } from '../helpers/switch.js';
 import { testDb } from '../helpers/db.js';
-import { tcpProxy } from '../helpers/proxy.js';
+import { behindProxy } from '../helpers/proxy.js';
 import pino from 'pino';
 import { Sweeper } from '../../src/switch/sweeper.js';
 
 t.test('database outage → 91, no crash; approvals again when it is back', async (t) => {
   const db = await testDb(t, { max: 3 });
-  const u = new URL(db.url);
-  const proxy = await tcpProxy(u.hostname, Number(u.port || 5432));
-  t.teardown(() => proxy.close());
-  u.hostname = '127.0.0.1';
-  u.port = String(proxy.port);
-  const s = await startTestSwitch(t, { db: { ...db, url: u.toString() }, overrides: { acquirerTimeoutMs: 3_000, saf: { timeoutMs: 3_000 } } });
+  const { proxy, url: viaProxy } = await behindProxy(t, db.url, 5432);
+  const s = await startTestSwitch(t, { db: { ...db, url: viaProxy }, overrides: { acquirerTimeoutMs: 3_000, saf: { timeoutMs: 3_000 } } });
   t.equal(rc(await s.client.send(auth())), '00', 'approved through the proxy');
 
   // an authorization in flight at the acquirer when the database goes

@@ -14,7 +14,8 @@ import type { IsoMessage } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, localDateTime, mtiClass, orphanKey, pspKey, requestKeys as keysOf } from '../keys.js';
-import type { Intent } from '../store/index.js';
+import type { Intent, SafEntry } from '../store/index.js';
+import type { LedgerOp } from '../../ledger/index.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
 import { APPROVED, childIntent, field, hasAll, type FlowContext } from './context.js';
 import { findOriginal, maxWait, recordAnswer, waitedForClaim } from './completion.js';
@@ -62,44 +63,32 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       if (await waitedForClaim(original, deadline)) continue;
       const standing = BigInt(original.approved_amount ?? original.amount ?? '0');
       const keep = keptAmount(msg, standing);
+      let change: Reversing | undefined;
       if (keep !== null && original.state === 'approved') {
-        // Partial: the authorization stands at `keep`. Its next step says so, the hold comes down to it and the
-        // reversal (DE95 the amount that stands) is queued for the acquirer, with the reversal's own row: one
-        // transaction. The queue entry is the reversal's own (an authorization can be partially reversed more
-        // than once, and fully after that).
-        const subject = { ...c.subjectOf(original), amount: standing.toString() };
-        const saf = c.reversalEntry(txnId, day, original.acquirer!, safMti, subject);
+        // Partial: the authorization stands at `keep`: its next step says so, the hold comes down to it, and the
+        // reversal (DE95 the amount that stands) is queued under the reversal's own id (an authorization can be
+        // partially reversed more than once, and fully after that).
+        const saf = c.reversalEntry(txnId, day, original.acquirer!, safMti, { ...c.subjectOf(original), amount: standing.toString() });
         saf.fields['95'] = replacementAmounts(keep);
-        const outcome = await c.d.store.transact(async (tx) => {
-          if (!(await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'approved', amount: keep, ref: txnId, reason: 'partially reversed' }))) return 'lost' as const;
-          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: `partially reversed to ${keep}` } });
-          if (!ins.inserted) throw new DuplicateReversal();
-          const [r] = await c.timedLedger('release', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day, keep)]), ([x]) => !(x instanceof Error));
-          if (r instanceof Error) throw r;
-          await tx.queueSaf(saf);
-          return 'reversed' as const;
-        }).catch((e: unknown) => {
-          if (e instanceof DuplicateReversal) return 'duplicate' as const;
-          throw e;
-        });
-        if (outcome === 'lost') continue;
-        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
-        c.d.kickSaf();
-        return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
-      }
-      if (keep !== null && original.state === 'captured') {
+        change = { state: 'approved', amount: keep, reason: 'partially reversed', answer: `partially reversed to ${keep}`, release: c.d.ledger.ops.release(original.id, day, keep), saf };
+      } else if (keep !== null && original.state === 'captured') {
         // the money has moved: a partial reversal of a capture is a refund, not worked here (docs/switch.md)
         return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: '12', reason: 'partial reversal of a captured transaction' }, original);
-      }
-      if (original.state === 'approved' || original.state === 'captured') {
+      } else if (original.state === 'approved' || original.state === 'captured') {
         const saf = c.reversalEntry(original.id, original.day, original.acquirer!, safMti, c.subjectOf(original));
+        change = { state: 'reversed', answer: 'reversed', release: c.d.ledger.ops.release(original.id, day), saf };
+      }
+      if (change) {
+        // ONE transaction: the original's next step, the reversal's own row, the money released, the reversal queued
+        const ch = change;
         const outcome = await c.d.store.transact(async (tx) => {
-          if (!(await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'reversed', ref: txnId }))) return 'lost' as const;
-          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'reversed' } });
+          const step = { txnId: original.id, day: original.day, seq: original.seq + 1, state: ch.state, ref: txnId, ...(ch.amount !== undefined ? { amount: ch.amount, reason: ch.reason } : {}) };
+          if (!(await tx.transition(step))) return 'lost' as const;
+          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: ch.answer } });
           if (!ins.inserted) throw new DuplicateReversal();
-          const [r] = await c.timedLedger('release', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day)]), ([x]) => !(x instanceof Error));
+          const [r] = await c.timedLedger('release', () => c.d.ledger.runInTx(tx.client, [ch.release]), ([x]) => !(x instanceof Error));
           if (r instanceof Error) throw r;
-          await tx.queueSaf(saf);
+          await tx.queueSaf(ch.saf);
           return 'reversed' as const;
         }).catch((e: unknown) => {
           if (e instanceof DuplicateReversal) return 'duplicate' as const;
@@ -123,6 +112,16 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
 }
 
 class DuplicateReversal extends Error {}
+
+/** What a reversal changes: the original's next step, the answer's reason, the ledger's release and the queued reversal. */
+interface Reversing {
+  state: 'approved' | 'reversed';
+  amount?: bigint;
+  reason?: string;
+  answer: string;
+  release: LedgerOp;
+  saf: SafEntry;
+}
 
 /**
  * The amount a partial reversal leaves standing (docs/switch.md, "Flows"): DE95's actual amount (its first 12
