@@ -110,7 +110,14 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const breakers = new LinkBreakers();
     cleanup.push(async () => breakers.shutdown());
     const successRate = new SuccessRateTracker();
-    const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
+    // with Redis away, velocity is counted in memory: said once a minute at most, not per authorization
+    let fellBackAt = 0;
+    const onFallback = (e: unknown) => {
+      if (Date.now() - fellBackAt < 60_000) return;
+      fellBackAt = Date.now();
+      log.warn({ module: 'risk', err: safeErr(e) }, 'velocity store unreachable: counting in this instance until it is back');
+    };
+    const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix, { onFallback }) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
 
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
