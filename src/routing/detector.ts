@@ -63,7 +63,7 @@ export interface ServiceHealth {
   recentRate: number;
   recentVolume: number;
   recentFast: number;
-  reason: 'ok' | 'recent_failures' | 'fast_failures' | 'window_score' | 'fail_open' | 'awaiting_probe';
+  reason: 'ok' | 'recent_failures' | 'fast_failures' | 'window_score' | 'awaiting_probe';
 }
 
 /** A registered call; pass it back to finish() or fail(). */
@@ -300,7 +300,7 @@ export abstract class DetectorBase implements FailureDetector {
     let h: ServiceHealth = counts
       ? evaluateHealth(counts, now, this.o)
       : { alive: true, score: 0, volume: 0, recentRate: 0, recentVolume: 0, recentFast: 0, reason: 'ok' };
-    if (!h.alive && h.reason !== 'fail_open') {
+    if (!h.alive) {
       if (!this.deadSince.has(serviceId)) this.deadSince.set(serviceId, now);
     } else if (h.alive && this.deadSince.has(serviceId) && !this.degraded) {
       // Another instance's successful probe shows in the shared counts: a success in a recent bucket after

@@ -73,11 +73,7 @@ export class Sweeper {
         const rows = await this.store.sweep.lostIntents(tx, from, cutoff, BATCH);
         for (const r of rows) {
           if (!(await tx.transition({ txnId: r.id, day: r.day, seq: 1, state: 'timed_out', code: '91', reason: 'recovered after a crash' }))) continue;
-          const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
-          const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
-          const fields = adviceFields(acq ? acq.link.nextStan() : r.acq_stan, {
-            mti: r.mti, stan: r.acq_stan, dt: r.acq_dt, rrn: r.acq_rrn, ...ids, processingCode: '000000', amount: String(r.amount ?? '0'), currency: r.currency ?? '',
-          });
+          const fields = this.adviceOf(r, String(r.amount ?? '0'));
           await tx.queueSaf({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0420', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) });
         }
         // a full batch: carry on from the last one looked at (ids of one millisecond may straddle: look again at it)
@@ -136,11 +132,7 @@ export class Sweeper {
         if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'captured', ref: r.ref, amount, reason: 'capture completed by recovery' }))) continue;
         const [res] = await this.ledger.runInTx(tx.client, [this.ledger.ops.commit(r.id, amount < BigInt(r.authorized) ? { amount } : undefined)]);
         if (res instanceof Error) throw res;
-        const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
-        const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
-        const fields = adviceFields(acq ? acq.link.nextStan() : (r.acq_stan ?? ''), {
-          mti: r.mti, stan: r.acq_stan ?? '', dt: r.acq_dt ?? '', rrn: r.acq_rrn ?? '', ...ids, processingCode: '000000', amount: r.amount, currency: r.currency ?? '',
-        });
+        const fields = this.adviceOf(r, r.amount);
         await tx.queueAdvice({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0220', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) }, true);
         // the capture's own row: answered, so that the PSP's repeat of it replays 00
         if (r.ref) await tx.transition({ txnId: r.ref, day: dayOf(txnIdTime(r.ref)), seq: 1, state: 'approved', code: '00', reason: 'captured by recovery; advice queued' });
@@ -153,6 +145,21 @@ export class Sweeper {
       this.o.kickSaf();
     }
     return n;
+  }
+
+  /**
+   * The fields of a reversal or completion advice naming `r` as its acquirer got it (its STAN, DE7, RRN and the
+   * DE41/DE42 stored with its intent), for `amount`, with a new DE11 of the acquirer's link.
+   */
+  private adviceOf(
+    r: { mti: string; acquirer: string; terminal: string | null; currency: string | null; acq_stan: string | null; acq_dt: string | null; acq_rrn: string | null; acq_tid: string | null; acq_mid: string | null },
+    amount: string,
+  ): Record<string, string> {
+    const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
+    const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
+    return adviceFields(acq ? acq.link.nextStan() : (r.acq_stan ?? ''), {
+      mti: r.mti, stan: r.acq_stan ?? '', dt: r.acq_dt ?? '', rrn: r.acq_rrn ?? '', ...ids, processingCode: '000000', amount, currency: r.currency ?? '',
+    });
   }
 
   /** DE41/DE42 at the acquirer for rows of the first layout, which did not store them (from the rules in force). */

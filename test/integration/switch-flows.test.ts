@@ -204,35 +204,26 @@ t.test('switch flows', async (t) => {
   };
   const after = <T>(ms: number, fn: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => fn().then(resolve, reject), ms));
 
-  t.test('reversal while another instance captures: waits for the claim, then reverses', async (t) => {
-    const req = auth({ amount: 1_800 });
-    t.equal(rc(await client.send(req)), '00');
-    const { row, giveBack } = await claimElsewhere(req);
-    const order: string[] = [];
-    const [res] = await Promise.all([
-      client.send(reversal(req)).then((r) => (order.push('answered'), r)),
-      after(300, giveBack).then(() => order.push('given back')),
-    ]);
-    t.equal(rc(res), '00');
-    t.same(order, ['given back', 'answered'], 'answered only once the claim was given back');
-    t.equal((await txnOf(db.pool, req))!.state, 'reversed');
-    t.equal((await h.ledger.plan(row.id))?.state, 'ROLLBACK');
-  });
-
-  t.test('capture while another instance captures: waits for the claim, then captures', async (t) => {
-    const req = auth({ amount: 2_200 });
-    t.equal(rc(await client.send(req)), '00');
-    const { row, giveBack } = await claimElsewhere(req);
-    const order: string[] = [];
-    const [res] = await Promise.all([
-      client.send(capture(req, 2_200)).then((r) => (order.push('answered'), r)),
-      after(300, giveBack).then(() => order.push('given back')),
-    ]);
-    t.equal(rc(res), '00');
-    t.same(order, ['given back', 'answered'], 'answered only once the claim was given back');
-    t.equal((await txnOf(db.pool, req))!.state, 'captured');
-    t.equal((await h.ledger.plan(row.id))?.state, 'COMMIT');
-  });
+  const whileClaimed = [
+    { name: 'reversal while another instance captures: waits for the claim, then reverses', amount: 1_800, send: (req: IsoMessage) => reversal(req), state: 'reversed', plan: 'ROLLBACK' },
+    { name: 'capture while another instance captures: waits for the claim, then captures', amount: 2_200, send: (req: IsoMessage) => capture(req, 2_200), state: 'captured', plan: 'COMMIT' },
+  ] as const;
+  for (const c of whileClaimed) {
+    t.test(c.name, async (t) => {
+      const req = auth({ amount: c.amount });
+      t.equal(rc(await client.send(req)), '00');
+      const { row, giveBack } = await claimElsewhere(req);
+      const order: string[] = [];
+      const [res] = await Promise.all([
+        client.send(c.send(req)).then((r) => (order.push('answered'), r)),
+        after(300, giveBack).then(() => order.push('given back')),
+      ]);
+      t.equal(rc(res), '00');
+      t.same(order, ['given back', 'answered'], 'answered only once the claim was given back');
+      t.equal((await txnOf(db.pool, req))!.state, c.state);
+      t.equal((await h.ledger.plan(row.id))?.state, c.plan);
+    });
+  }
 
   t.test('reversal while a claim is never given back: 91 after the wait, nothing recorded, then reversed', async (t) => {
     const req = auth({ amount: 1_900 });

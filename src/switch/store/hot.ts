@@ -16,11 +16,10 @@ import { pgArray, pgRecords } from '../../store/pg-array.js';
 import type { Ledger, PreparedHold } from '../../ledger/index.js';
 import type { Intent, IntentResult, Outcome, SafEntry } from './rows.js';
 import { addDays } from '../keys.js';
+import { DEFAULT_CONFIG } from '../config.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
-/** The duplicate window when none is given (the config's default, duplicateWindowMs). */
-export const DEFAULT_DUPLICATE_WINDOW_MS = 600_000;
 
 const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, original_day,
   amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
@@ -87,7 +86,7 @@ const WRITTEN = { written: true };
 const NOT_WRITTEN = { written: false };
 
 /** Writes intents: one statement; the ones refused (duplicates) come back so. */
-export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[], windowMs: number = DEFAULT_DUPLICATE_WINDOW_MS): Promise<IntentResult[]> {
+export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[], windowMs: number = DEFAULT_CONFIG.duplicateWindowMs): Promise<IntentResult[]> {
   const { rows } = await client.query<{ txn_id: string; attempt: number }>({ name: 'switch_intent', text: INTENT_SQL, values: intentValues(reqs, windowMs) });
   if (rows.length === 0) return reqs.map(() => INSERTED);
   const refusedKeys = new Set(rows.map((r) => `${r.txn_id}\u0000${r.attempt}`));
