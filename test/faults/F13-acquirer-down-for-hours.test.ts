@@ -59,6 +59,10 @@ t.test('F13: reversals repeated until they expire, not until an attempt count', 
   // the acquirer is back (its link reconnected): the operator's next retry delivers it
   sim.startOutage(0, 'down');
   await s.h.acquirers.get(row.acquirer!).link.waitReady(1, 30_000);
+  // Back also means its breaker lets a call through again: the outage's fast failures opened it, and it half-opens
+  // within its reset timeout (5 s). A retry while it is still open would spend the whole 1.5 s window on
+  // rejections and go dead again, which is the breaker doing its job, not the retry failing.
+  await eventually(() => s.h.breakers.state(row.acquirer!) !== 'open', 'the breaker half-open or closed', 15_000);
   t.equal(await s.h.saf.retry(dead.id), true);
   await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', 'reversed');
   t.ok(sim.journal.count({ direction: 'out', mti: '0430', rrn: row.acq_rrn! }) >= 1, 'the acquirer answered it');

@@ -22,12 +22,23 @@ t.test('F18: a half-open acquirer with requests in flight', async (t) => {
   const doc = parseYaml(readFileSync(file, 'utf8')) as { acquirers: Array<{ link: { timeouts_ms: Record<string, number> } }> };
   for (const a of doc.acquirers) Object.assign(a.link.timeouts_ms, { echo_interval: ECHO_MS, response: RESPONSE_MS, slow: RESPONSE_MS });
   writeFileSync(file, stringifyYaml(doc));
+  // One route for the test's EUR payments, by priority, not by weight: the probe and the three in flight all meet
+  // acq-a (the one that goes silent), and a new payment fails over to acq-b once acq-a's link is found dead.
+  // (The shipped rules split EUR 50/50 by a random draw, so 0 of 3 at the silent acquirer happened 1 time in 8.)
+  const routingFile = path.join(rulesDir, 'routing.yaml');
+  const routing = parseYaml(readFileSync(routingFile, 'utf8')) as { rules: Array<{ id: string; default?: boolean }> };
+  routing.rules = [
+    { id: 'f18-eur', when: { currency: ['978'] }, then: { terminals: [{ terminal: 'a-eur-1', priority: 1 }, { terminal: 'b-eur-1', priority: 2 }] } } as { id: string },
+    ...routing.rules.filter((r) => r.default === true),
+  ];
+  writeFileSync(routingFile, stringifyYaml(routing));
   const s = await startTestSwitch(t, { overrides: { rulesDir, acquirerTimeoutMs: 0 } });
   const ledger = await ledgerOn(t, s.db.pool);
 
   const probe = auth({ amount: 1_800 });
   t.equal(rc(await s.client.send(probe)), '00');
   const silentId = (await txnOf(s.db.pool, probe))!.acquirer!;
+  t.equal(silentId, 'acq-a', 'the probe took the first-priority route');
   const silent = s.sim(silentId);
   silent.startOutage(120_000, 'silent');
 
@@ -37,7 +48,8 @@ t.test('F18: a half-open acquirer with requests in flight', async (t) => {
   let atSilent = 0;
   for (const [i, req] of inFlight.entries()) {
     const row = (await txnOf(s.db.pool, req))!;
-    if (row.acquirer !== silentId) continue; // routed elsewhere from the start
+    t.equal(row.acquirer, silentId, 'in flight at the silent acquirer');
+    if (row.acquirer !== silentId) continue;
     atSilent++;
     t.equal(answers[i]!.code, '91', `in flight at the silent acquirer: 91 after ${answers[i]!.ms} ms`);
     t.ok(answers[i]!.ms < RESPONSE_MS / 2, `found dead well before the ${RESPONSE_MS} ms response timeout (echo interval ${ECHO_MS} ms)`);
@@ -46,7 +58,7 @@ t.test('F18: a half-open acquirer with requests in flight', async (t) => {
     t.same(rows.map((r) => r.acquirer), [silentId], 'its reversal queued to the silent acquirer');
     t.equal(await ledger.plan(row.id), undefined, 'nothing held');
   }
-  t.ok(atSilent >= 1, `${atSilent} of 3 were at the silent acquirer`);
+  t.equal(atSilent, 3, 'all 3 were at the silent acquirer');
   t.ok(s.h.acquirers.get(silentId).link.stats.halfOpen >= 1, 'the link counted a half-open connection');
 
   // new requests: failed over (the silent acquirer's connections are not ready: sign-on is not answered either)
