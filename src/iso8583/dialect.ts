@@ -64,6 +64,8 @@ class CompiledCodec implements Codec {
   private readonly bitmapEncoding: 'binary' | 'hex' | 'ebcdic-hex';
   private readonly writer = new Writer(8192);
   private readonly bits = new Uint8Array(24);
+  /** Some field is ASCII text: unpack reads the message as one latin1 string and cuts those fields from it. */
+  private readonly textFields: boolean;
 
   constructor(spec: DialectSpec) {
     this.name = spec.name;
@@ -77,8 +79,9 @@ class CompiledCodec implements Codec {
       if (!Number.isInteger(n) || n < 2 || n > this.maxFields || n === 65 || String(n) !== k) {
         throw new SpecProblem(k, `field number must be 2..${this.maxFields} and not a bitmap (1, 65)`);
       }
-      this.fields[n] = compileField(fs as FieldSpec, k, spec.name);
+      this.fields[n] = compileField(fs as FieldSpec, k, spec.name, true);
     }
+    this.textFields = Object.values(spec.fields).some((f) => f.encoding === 'ascii');
   }
 
   pack(msg: IsoMessage): Buffer {
@@ -131,7 +134,7 @@ class CompiledCodec implements Codec {
 
   unpack(bytes: Buffer): IsoMessage {
     if (bytes.length > this.maxBytes) throw new CodecError('SW_ERR_CODEC_OVERSIZED', '0', 0, { length: bytes.length, max: this.maxBytes });
-    const r: Reader = { buf: bytes, pos: 0, end: bytes.length };
+    const r: Reader = { buf: bytes, pos: 0, end: bytes.length, text: this.textFields ? bytes.latin1Slice(0, bytes.length) : null };
     const mti = this.readMti(r);
     const msg = new IsoMessage(mti);
     const bits = this.bits;
@@ -173,6 +176,9 @@ class CompiledCodec implements Codec {
       const n = [b[0]! >> 4, b[0]! & 15, b[1]! >> 4, b[1]! & 15];
       if (n.some((d) => d > 9)) throw new CodecError('SW_ERR_CODEC_BAD_MTI', '0', 0);
       mti = n.join('');
+    } else if (r.text !== null && this.mtiEncoding === 'ascii') {
+      mti = r.text.substring(0, 4);
+      for (let i = 0; i < 4; i++) if (((b[i]! - 0x30) >>> 0) > 9) throw new CodecError('SW_ERR_CODEC_BAD_MTI', '0', 0);
     } else {
       mti = '';
       for (let i = 0; i < 4; i++) {

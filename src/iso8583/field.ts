@@ -1,5 +1,5 @@
 import type { FieldSpec, LengthUnit, PrefixEncoding } from './codec-types.js';
-import type { FieldValue, SubfieldValues, TlvEntry } from './message.js';
+import type { FieldValue, StoredValue, SubfieldValues, TlvEntry } from './message.js';
 import { CodecError } from './errors.js';
 import { Writer, type Reader } from './buffer.js';
 import { compilePrefix, type Prefixer } from './prefix.js';
@@ -8,23 +8,24 @@ import { ASCII_TO_EBCDIC, ebcdicToString } from './encoding/ebcdic.js';
 import { readBcd, writeBcd, type BcdPad } from './encoding/bcd.js';
 import { decodeHexInto, writeHex } from './encoding/hex.js';
 import { latin1 } from './encoding/latin1.js';
-import { readTlv, writeTlv, tagBytes, tlvRules, type TlvRules } from './tlv.js';
+import { LazyTlv, checkTlv, readTlv, writeTlv, tagBytes, tlvRules, type TlvRules } from './tlv.js';
 
 /** A field compiled from its spec: an encoder × a length prefixer × a padder, composed once. */
 export interface FieldCodec {
   readonly path: string;
   readonly spec: FieldSpec;
-  pack(w: Writer, v: FieldValue): void;
-  unpack(r: Reader): FieldValue;
+  pack(w: Writer, v: StoredValue): void;
+  unpack(r: Reader): StoredValue;
 }
 
 /** The body of a field without its length prefix. Lengths are in the field's unit. */
 interface Body {
   /** Writes v at w.pos; returns its length in units. `fixed` is the exact length for fixed fields. */
-  write(w: Writer, v: FieldValue, fixed: number): number;
+  write(w: Writer, v: StoredValue, fixed: number): number;
   /** Bytes on the wire for a length in units. */
   wireBytes(units: number): number;
-  read(buf: Buffer, off: number, units: number, bytes: number): FieldValue;
+  /** `text`: the whole message as latin1, when the codec read it so (see Reader), else null. */
+  read(buf: Buffer, off: number, units: number, bytes: number, text: string | null): StoredValue;
 }
 
 /** Throws a spec error; compileField callers wrap it with the dialect name. */
@@ -49,7 +50,11 @@ function defaultPrefixEncoding(spec: FieldSpec): PrefixEncoding {
   }
 }
 
-export function compileField(spec: FieldSpec, path: string, dialect: string): FieldCodec {
+/**
+ * `lazyTlv`: a tlv field unpacks to a LazyTlv (checked in full, split into entries when read). Only top-level
+ * fields are lazy: a message's get() is what splits them; subfields of a composite are values of their own.
+ */
+export function compileField(spec: FieldSpec, path: string, dialect: string, lazyTlv = false): FieldCodec {
   const unit = spec.unit ?? naturalUnit(spec);
   if (unit !== naturalUnit(spec)) throw new SpecProblem(path, `unit ${unit} does not fit type ${spec.type} (expected ${naturalUnit(spec)})`);
   if (!Number.isInteger(spec.length) || spec.length < 0) throw new SpecProblem(path, 'length must be a non-negative integer');
@@ -58,7 +63,7 @@ export function compileField(spec: FieldSpec, path: string, dialect: string): Fi
   if (!fixed && spec.length > 10 ** prefixer.digits - 1) throw new SpecProblem(path, `length ${spec.length} does not fit a ${spec.prefix?.kind} prefix`);
   const max = spec.length;
   const min = fixed ? spec.length : (spec.minLength ?? 0);
-  const body = compileBody(spec, path, dialect, unit);
+  const body = compileBody(spec, path, dialect, unit, lazyTlv);
   const asciiPrefix = fixed || prefixer.encoding === 'ascii';
   if (spec.encoding === 'ascii' && asciiPrefix && isPlainText(spec.type)) return asciiTextField(spec, path, prefixer.digits, min, max, unit);
 
@@ -91,7 +96,7 @@ export function compileField(spec: FieldSpec, path: string, dialect: string): Fi
       if (r.end - r.pos < bytes) {
         throw new CodecError('SW_ERR_CODEC_TRUNCATED', path, r.pos, { need: bytes - (r.end - r.pos), have: r.end - r.pos });
       }
-      const v = body.read(r.buf, r.pos, units, bytes);
+      const v = body.read(r.buf, r.pos, units, bytes, r.text);
       r.pos += bytes;
       return v;
     },
@@ -153,7 +158,7 @@ function asciiTextField(spec: FieldSpec, path: string, digits: number, min: numb
       const bad = firstInvalidByte(buf, pos, pos + n, mask);
       if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, pos + bad, { type: spec.type });
       r.pos = pos + n;
-      return latin1(buf, pos, n);
+      return r.text !== null ? r.text.substring(pos, pos + n) : latin1(buf, pos, n);
     },
   };
 }
@@ -162,7 +167,7 @@ function valueError(path: string, offset: number, reason: string): never {
   throw new CodecError('SW_ERR_CODEC_VALUE_INVALID', path, offset, { reason });
 }
 
-function compileBody(spec: FieldSpec, path: string, dialect: string, unit: LengthUnit): Body {
+function compileBody(spec: FieldSpec, path: string, dialect: string, unit: LengthUnit, lazyTlv: boolean): Body {
   switch (spec.type) {
     case 'n': case 'a': case 'an': case 'ans': case 'ns': case 'z': case 'xn':
       if (spec.encoding === 'bcd') {
@@ -176,7 +181,7 @@ function compileBody(spec: FieldSpec, path: string, dialect: string, unit: Lengt
       return binaryBody(spec, path);
     case 'tlv':
       if (spec.encoding !== 'binary' && spec.encoding !== 'hex') throw new SpecProblem(path, 'type tlv needs encoding binary or hex');
-      return tlvBody(spec, path, dialect);
+      return tlvBody(spec, path, dialect, lazyTlv);
     case 'composite':
       return compositeBody(spec, path, dialect, unit);
     default:
@@ -306,17 +311,26 @@ function binaryBody(spec: FieldSpec, path: string): Body {
   };
 }
 
-function tlvBody(spec: FieldSpec, path: string, dialect: string): Body {
+function tlvBody(spec: FieldSpec, path: string, dialect: string, lazy: boolean): Body {
   const hex = spec.encoding === 'hex';
   for (const tag of Object.keys(spec.tags ?? {})) {
     if (!/^([0-9A-F]{2})+$/.test(tag) || tagBytes(tag) === null) throw new SpecProblem(`${path}.${tag}`, 'tag must be one BER tag in upper-case hex');
   }
   const rules: TlvRules = tlvRules(spec.tags ?? {}, spec.unknownTags ?? 'keep', dialect);
   const scratch = new Writer(512);
+  // hex on the wire: the bytes are checked in a buffer decoded into once per message, not one of their own
+  const checked = hex && lazy ? Buffer.allocUnsafe(spec.length) : null;
   return {
     write(w, v) {
-      if (!Array.isArray(v)) valueError(path, w.pos, 'expected a list of TLV entries');
-      const entries = v as TlvEntry[];
+      // Unpacked under these very rules (so in this encoding) and nothing skipped: the wire form goes back as it came.
+      if (v instanceof LazyTlv && v.rules === rules && v.skipped === 0) {
+        w.ensure(v.wire.length);
+        w.pos += w.buf.latin1Write(v.wire, w.pos);
+        return hex ? v.wire.length >> 1 : v.wire.length;
+      }
+      const value = v instanceof LazyTlv ? v.entries() : v;
+      if (!Array.isArray(value)) valueError(path, w.pos, 'expected a list of TLV entries');
+      const entries = value as TlvEntry[];
       if (!hex) return writeTlv(w, entries, rules, path);
       scratch.pos = 0;
       const n = writeTlv(scratch, entries, rules, path);
@@ -325,12 +339,18 @@ function tlvBody(spec: FieldSpec, path: string, dialect: string): Body {
       return n;
     },
     wireBytes: (units) => (hex ? units * 2 : units),
-    read(buf, off, units, bytes) {
-      if (!hex) return readTlv(buf, off, off + bytes, rules, path, off, 1);
-      const bin = Buffer.allocUnsafe(units);
+    read(buf, off, units, bytes, text) {
+      if (!hex) {
+        if (!lazy) return readTlv(buf, off, off + bytes, rules, path, off, 1);
+        const skipped = checkTlv(buf, off, off + bytes, rules, path, off, 1);
+        return new LazyTlv(text !== null ? text.substring(off, off + bytes) : buf.latin1Slice(off, off + bytes), false, rules, skipped, path);
+      }
+      const bin = checked ?? Buffer.allocUnsafe(units);
       const bad = decodeHexInto(buf, off, units, bin);
       if (bad >= 0) throw new CodecError('SW_ERR_CODEC_BAD_CHARSET', path, off + bad, { type: 'tlv (hex)' });
-      return readTlv(bin, 0, units, rules, path, off, 2);
+      if (!lazy) return readTlv(bin, 0, units, rules, path, off, 2);
+      const skipped = checkTlv(bin, 0, units, rules, path, off, 2);
+      return new LazyTlv(text !== null ? text.substring(off, off + bytes) : buf.latin1Slice(off, off + bytes), true, rules, skipped, path);
     },
   };
 }
@@ -358,9 +378,10 @@ function compositeBody(spec: FieldSpec, path: string, dialect: string, unit: Len
     },
     wireBytes: (units) => units,
     read(buf, off, _units, bytes) {
-      const r: Reader = { buf, pos: off, end: off + bytes };
+      const r: Reader = { buf, pos: off, end: off + bytes, text: null };
       const out: SubfieldValues = {};
-      for (let i = 0; i < subs.length && (r.pos < r.end || !variable); i++) out[subs[i]!.id] = subs[i]!.codec.unpack(r);
+      // Subfields are compiled eager (lazyTlv false), so each unpacks to a plain value.
+      for (let i = 0; i < subs.length && (r.pos < r.end || !variable); i++) out[subs[i]!.id] = subs[i]!.codec.unpack(r) as FieldValue;
       if (r.pos !== r.end) throw new CodecError('SW_ERR_CODEC_TRAILING_BYTES', path, r.pos, { count: r.end - r.pos });
       return out;
     },

@@ -1,3 +1,5 @@
+import { LazyTlv } from './tlv.js';
+
 /** A TLV data object (BER-TLV, as in DE55 EMV data). Tags are upper-case hex, e.g. "9F02". */
 export interface TlvEntry {
   tag: string;
@@ -15,6 +17,12 @@ export interface SubfieldValues {
  */
 export type FieldValue = string | Buffer | TlvEntry[] | SubfieldValues;
 
+/**
+ * What a message holds for a field: its value, or (for a tlv field just unpacked) a LazyTlv that get() turns into
+ * the entries on first read. Internal to the codec.
+ */
+export type StoredValue = FieldValue | LazyTlv;
+
 export const MAX_FIELD = 192;
 
 /**
@@ -29,7 +37,7 @@ export class IsoMessage {
   /** Field numbers present, ascending. Internal to the codec: use fieldNumbers(). */
   readonly _n: number[] = [];
   /** Values parallel to _n. Internal to the codec: use get/set. */
-  readonly _v: FieldValue[] = [];
+  readonly _v: StoredValue[] = [];
 
   constructor(mti = '', fields?: Readonly<Record<number, FieldValue>>) {
     this.mti = mti;
@@ -48,7 +56,15 @@ export class IsoMessage {
 
   get(field: number): FieldValue | undefined {
     const i = this.indexOf(field);
-    return i >= 0 ? this._v[i] : undefined;
+    return i >= 0 ? this.valueAt(i) : undefined;
+  }
+
+  private valueAt(i: number): FieldValue {
+    const v = this._v[i]!;
+    if (!(v instanceof LazyTlv)) return v;
+    const entries = v.entries();
+    this._v[i] = entries;
+    return entries;
   }
 
   /** The field as text; throws a TypeError when the field holds bytes or structure. */
@@ -79,7 +95,7 @@ export class IsoMessage {
   }
 
   /** Appends a field known to be above every present one (the decoder's fast path). */
-  _append(field: number, value: FieldValue): void {
+  _append(field: number, value: StoredValue): void {
     this._n.push(field);
     this._v.push(value);
   }
@@ -112,7 +128,7 @@ export class IsoMessage {
   /** Plain object view { 0: mti, n: value } for tests and JSON. Buffers stay Buffers. */
   toObject(): Record<number, FieldValue> {
     const o: Record<number, FieldValue> = { 0: this.mti };
-    for (let i = 0; i < this._n.length; i++) o[this._n[i]!] = this._v[i]!;
+    for (let i = 0; i < this._n.length; i++) o[this._n[i]!] = this.valueAt(i);
     return o;
   }
 }

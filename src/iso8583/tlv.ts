@@ -44,6 +44,12 @@ export interface TlvRules {
   tags: ReadonlyMap<string, KnownTag>;
   /** The same, keyed by the tag's bytes as an integer (0x9F02), so decoding builds no string to look up. */
   byNumber: ReadonlyMap<number, KnownTag>;
+  /**
+   * 1- and 2-byte tags (all of EMV's but a few) by number as an index into `list` plus one (0: unknown): a typed
+   * array read per entry instead of a map look-up, in the walk unpack makes over every DE55.
+   */
+  short: Uint16Array;
+  list: readonly KnownTag[];
   unknown: UnknownTagPolicy;
   dialect: string;
 }
@@ -51,14 +57,18 @@ export interface TlvRules {
 export function tlvRules(tags: Readonly<Record<string, TagSpec>>, unknown: UnknownTagPolicy, dialect: string): TlvRules {
   const map = new Map<string, KnownTag>();
   const byNumber = new Map<number, KnownTag>();
+  const short = new Uint16Array(65536);
+  const list: KnownTag[] = [];
   for (const [tag, spec] of Object.entries(tags)) {
     const bytes = tagBytes(tag);
     if (bytes === null) throw new Error(`tag ${tag} is not one well-formed BER tag`);
     const known = { tag, spec, bytes };
     map.set(tag, known);
-    byNumber.set(parseInt(tag, 16), known);
+    const n = parseInt(tag, 16);
+    byNumber.set(n, known);
+    if (bytes.length <= 2) short[n] = list.push(known);
   }
-  return { tags: map, byNumber, unknown, dialect };
+  return { tags: map, byNumber, short, list, unknown, dialect };
 }
 
 /** Writes entries as BER-TLV (minimal length encoding); returns the number of bytes written. */
@@ -114,49 +124,104 @@ function tlvError(code: 'SW_ERR_CODEC_BAD_TLV' | 'SW_ERR_CODEC_UNKNOWN_TAG' | 'S
   throw new CodecError(code, path, offset, params);
 }
 
+function tagName(known: KnownTag | undefined, src: Uint8Array, at: number, length: number): string {
+  return known !== undefined ? known.tag : hexOf(src, at, at + length);
+}
+
+type Visit = (tag: string, valueAt: number, length: number) => void;
+
 /**
- * Reads BER-TLV entries from src[start, end). `base` and `scale` map positions to message offsets for
- * error reports (scale 2 when the TLV was hex text on the wire). Lengths must be minimally encoded (1–3
- * bytes), so pack(unpack(bytes)) gives the same bytes back.
+ * Walks BER-TLV entries in src[start, end), checking every tag and length as it goes, and calls `visit` for each
+ * entry the rules keep. `base` and `scale` map positions to message offsets for error reports (scale 2 when the
+ * TLV was hex text on the wire). Lengths must be minimally encoded (1–3 bytes), so pack(unpack(bytes)) gives the
+ * same bytes back. Returns the number of unknown entries the 'skip' policy left out.
  */
-export function readTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, path: string, base: number, scale: number): TlvEntry[] {
-  const out: TlvEntry[] = [];
+function walkTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, path: string, base: number, scale: number, visit: Visit | null): number {
+  let skipped = 0;
   let p = start;
   while (p < end) {
     const tl = tagLength(src, p, end);
     if (tl < 0) tlvError('SW_ERR_CODEC_BAD_TLV', path, base + (p - start) * scale, { reason: 'tag runs past the field' });
     let tagNumber = 0;
     for (let k = 0; k < tl; k++) tagNumber = tagNumber * 256 + src[p + k]!;
-    const known = rules.byNumber.get(tagNumber);
-    const tag = known !== undefined ? known.tag : hexOf(src, p, p + tl);
+    const known = tl <= 2 ? rules.list[rules.short[tagNumber]! - 1] : rules.byNumber.get(tagNumber);
+    const tagAt = p;
     p += tl;
-    if (p >= end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'missing length' });
+    if (p >= end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'missing length' });
     let n = src[p++]!;
     if (n & 0x80) {
       const k = n & 0x7f;
-      if (k === 0 || k > 2) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - 1 - start) * scale, { reason: 'length of length must be 1 or 2 bytes' });
-      if (p + k > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'length runs past the field' });
+      if (k === 0 || k > 2) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - 1 - start) * scale, { reason: 'length of length must be 1 or 2 bytes' });
+      if (p + k > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'length runs past the field' });
       n = k === 1 ? src[p]! : (src[p]! << 8) | src[p + 1]!;
       if ((k === 1 && n < 0x80) || (k === 2 && n < 0x100)) {
-        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'length is not minimally encoded' });
+        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'length is not minimally encoded' });
       }
       p += k;
     }
-    if (p + n > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tag}`, base + (p - start) * scale, { reason: 'value runs past the field' });
+    if (p + n > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'value runs past the field' });
     if (known === undefined) {
-      if (rules.unknown === 'error') tlvError('SW_ERR_CODEC_UNKNOWN_TAG', path, base + (p - start) * scale, { tag, dialect: rules.dialect });
+      if (rules.unknown === 'error') tlvError('SW_ERR_CODEC_UNKNOWN_TAG', path, base + (p - start) * scale, { tag: tagName(known, src, tagAt, tl), dialect: rules.dialect });
       if (rules.unknown === 'skip') {
+        skipped++;
         p += n;
         continue;
       }
     } else if (known.spec.maxBytes !== undefined && n > known.spec.maxBytes) {
-      tlvError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${tag}`, base + (p - start) * scale, { length: n, min: 0, max: known.spec.maxBytes, unit: 'bytes' });
+      tlvError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { length: n, min: 0, max: known.spec.maxBytes, unit: 'bytes' });
     }
-    // Values are copies, never views into the caller's (possibly reused) buffer.
-    const value = Buffer.allocUnsafe(n);
-    for (let k = 0; k < n; k++) value[k] = src[p + k]!;
-    out.push({ tag, value });
+    if (visit !== null) visit(tagName(known, src, tagAt, tl), p, n);
     p += n;
   }
+  return skipped;
+}
+
+/** Reads BER-TLV entries from src[start, end) at once (see walkTlv for the checks). Values are copies. */
+export function readTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, path: string, base: number, scale: number): TlvEntry[] {
+  const out: TlvEntry[] = [];
+  walkTlv(src, start, end, rules, path, base, scale, (tag, at, n) => out.push({ tag, value: copyOf(src, at, n) }));
   return out;
+}
+
+function copyOf(src: Uint8Array, at: number, n: number): Buffer {
+  // Values are copies, never views into the caller's (possibly reused) buffer.
+  const value = Buffer.allocUnsafe(n);
+  for (let k = 0; k < n; k++) value[k] = src[at + k]!;
+  return value;
+}
+
+/**
+ * A TLV field checked in full at unpack but not yet split into entries. It keeps the field as it was on the wire,
+ * as a string (latin1, one character per byte: the BER-TLV bytes, or their hex text), which costs no buffer of its
+ * own: unpack cuts it from the message it already read as text. Unpack raised every error readTlv would, so
+ * nothing read from it later is trusted unchecked. The entries are built on first read (IsoMessage.get); a pack
+ * under the same rules writes the wire form back as it came. See docs/codec.md ("DE55 is read when it is used").
+ */
+export class LazyTlv {
+  constructor(
+    /** The field's content as on the wire (no length prefix), one character per byte. */
+    readonly wire: string,
+    /** The wire form is hex text (two characters a byte), else the bytes themselves. */
+    readonly hex: boolean,
+    readonly rules: TlvRules,
+    /** Unknown entries the rules skip: when non-zero, the wire holds more than the entries do. */
+    readonly skipped: number,
+    private readonly path: string,
+  ) {}
+
+  /** The BER-TLV bytes (a new buffer each call). */
+  bytes(): Buffer {
+    return Buffer.from(this.wire, this.hex ? 'hex' : 'latin1');
+  }
+
+  /** The entries, as readTlv gives them; the bytes were checked when this was made, so this cannot throw. */
+  entries(): TlvEntry[] {
+    const b = this.bytes();
+    return readTlv(b, 0, b.length, this.rules, this.path, 0, 1);
+  }
+}
+
+/** Checks the BER-TLV bytes src[start, end) as readTlv would; returns how many unknown entries the rules skip. */
+export function checkTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, path: string, base: number, scale: number): number {
+  return walkTlv(src, start, end, rules, path, base, scale, null);
 }
