@@ -86,7 +86,8 @@ export const DEFAULT_BEHAVIOUR: Behaviour = {
   faults: {},
 };
 
-const rc = { type: 'string', pattern: '^[0-9A-Z]{2}$' } as const;
+// a 1987 response code, or a 3-digit ISO 8583:1993 action code a 1993 dialect sends as it is
+const rc = { type: 'string', pattern: '^([0-9A-Z]{2}|[0-9]{3})$' } as const;
 const prob = { type: 'number', minimum: 0, maximum: 1 } as const;
 const ms = { type: 'number', minimum: 0 } as const;
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Codec } from '../../src/iso8583/codec-types.js';
 import { IsoMessage, isResponseMti, responseMti } from '../../src/iso8583/message.js';
-import { isApproval, loadDialect } from '../../src/iso8583/index.js';
+import { isApproval, loadWireCodec } from '../../src/iso8583/index.js';
 import { createFramer, encodeFrame, type Framer, type FramerOptions } from '../../src/wire/framer.js';
 import { Reassembler } from '../../src/wire/reassembler.js';
 import { BatchWriter } from '../../src/net/batch-writer.js';
@@ -177,7 +177,8 @@ class Sim implements AcquirerSimulator {
   constructor(opts: AcquirerSimulatorOptions) {
     const j = opts.journal ?? true;
     this.journal = j === false ? new Journal(0, false) : new Journal(j === true ? undefined : j.max);
-    this.codec = opts.codec ?? loadDialect(opts.dialect ?? 'iso87-binary');
+    // a 1993 dialect answers in 1993 on the wire; the simulator's rules speak 1987 codes (src/iso8583/iso93.ts)
+    this.codec = opts.codec ?? loadWireCodec(opts.dialect ?? 'iso87-binary');
     this.framer = opts.framer && 'readLength' in opts.framer ? opts.framer : createFramer((opts.framer as FramerOptions | undefined) ?? {});
     this.maxFrameBytes = opts.maxFrameBytes ?? 8192;
     this.echoFields = ECHO_FIELDS.filter((f) => this.codec.spec.fields[String(f)] !== undefined);

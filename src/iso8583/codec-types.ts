@@ -53,6 +53,8 @@ export interface FieldSpec {
 export interface DialectSpec {
   name: string;
   description?: string;
+  /** The ISO 8583 version written (default 1987). */
+  version?: 1987 | 1993;
   mti: { encoding: 'ascii' | 'bcd' | 'ebcdic' };
   bitmap: { encoding: 'binary' | 'hex' | 'ebcdic-hex'; maxFields?: 64 | 128 | 192 };
   /** Optional cap on a packed message's size in bytes (default 9999). */

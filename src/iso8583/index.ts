@@ -5,3 +5,4 @@ export { compileDialect, loadDialect, SPECS_DIR } from './dialect.js';
 export { CodecError } from './errors.js';
 export { maskPan, maskMessage, maskTrack2, SENSITIVE_FIELDS } from './mask.js';
 export { approvalKind, isApproval, responseClass, SAF_DONE_CODES, type ApprovalKind, type ResponseClass } from './response-codes.js';
+export { loadWireCodec, iso93Codec, Iso93Translation, ACTION_CODES, mti87, mti93, type Iso93Options } from './iso93.js';

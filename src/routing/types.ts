@@ -3,7 +3,7 @@
  * A RuleSet is plain data (JSON-serializable) so it can be stored as a version in Postgres and hashed.
  */
 
-export type Dialect = 'iso87-ascii' | 'iso87-binary' | 'iso87-ebcdic';
+export type Dialect = 'iso87-ascii' | 'iso87-ascii-bbitmap' | 'iso87-binary' | 'iso87-ebcdic' | 'iso93-ascii';
 export type Framer = 'binary2' | 'ascii4' | 'bcd2';
 export type RiskLevel = 'trusted' | 'low' | 'high' | 'fatal';
 export type RiskCoverage = 'low' | 'high';
@@ -22,6 +22,8 @@ export interface AcquirerLink {
   connections: number;
   /** slow: a call running longer counts as failing for the failure detector (default: response). */
   timeouts_ms: { connect: number; response: number; echo_interval?: number; slow?: number; reconnect_max?: number };
+  /** ISO 8583:1993 dialects: action code (3 digits) → 1987 response code, over the standard's map (src/iso8583/iso93.ts). */
+  action_codes?: Record<string, string>;
 }
 
 export interface AcquirerSimulator {

@@ -4,7 +4,7 @@
  * and the acquirer's circuit breaker.
  */
 import type { Logger } from 'pino';
-import { loadDialect, type IsoMessage } from '../iso8583/index.js';
+import { loadWireCodec, type IsoMessage } from '../iso8583/index.js';
 import { AcquirerLink, type UnmatchedHandler } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
 import { isSwitchError, SwitchError } from '../errors.js';
@@ -73,7 +73,10 @@ export class AcquirerSet {
   }
 
   private async add(def: AcquirerDef): Promise<void> {
-    const codec = loadDialect(def.link.dialect);
+    const codec = loadWireCodec(def.link.dialect, def.link.action_codes ? { actionCodes: def.link.action_codes } : {});
+    if (def.link.action_codes && codec.spec.version !== 1993) {
+      throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: `acquirers.${def.id}.link.action_codes`, reason: `action codes are ISO 8583:1993; ${def.link.dialect} is 1987 (response_codes maps its codes)` });
+    }
     const framer = framerByName(def.link.framer);
     let host = def.link.host ?? '127.0.0.1';
     let port = def.link.port ?? 0;
