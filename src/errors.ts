@@ -23,6 +23,9 @@ export const ERROR_TEMPLATES = {
   SW_ERR_CODEC_UNKNOWN_TAG: 'field {field}: tag {tag} is not defined by dialect {dialect}',
   SW_ERR_CODEC_VALUE_INVALID: 'field {field}: value rejected on pack ({reason})',
   SW_ERR_CODEC_MISSING_MTI: 'message has no MTI',
+  SW_ERR_CODEC_VERSION: 'field {field}: has no ISO 8583:{version} form ({reason})',
+  SW_ERR_JPOS_IMPORT: 'jPOS packager {file}: {reason}',
+  SW_ERR_JPOS_UNKNOWN_PACKAGER: 'jPOS packager {file}: field {field} uses {packager}, which the importer does not know',
   // ── wire (src/wire) ──────────────────────────────────────────────────────────────────────────────────
   SW_ERR_FRAME_TOO_LARGE: 'frame length {length} exceeds the cap of {max} bytes',
   SW_ERR_FRAME_BAD_HEADER: 'frame header is not a valid {framer} length',

@@ -83,8 +83,9 @@ const NETWORK_CODE: Readonly<Record<string, string>> = Object.freeze({ '801': '0
 const INPUT_MODE: Readonly<Record<string, string>> = Object.freeze({ '00': '0', '01': '6', '02': '2', '03': '3', '04': '4', '05': '5', '07': 'M', '80': '8', '81': 'S', '90': 'B', '91': 'A' });
 const ENTRY_MODE: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(Object.entries(INPUT_MODE).map(([k, v]) => [v, k])));
 
-function problem(field: string, reason: string): never {
-  throw new CodecError('SW_ERR_CODEC_VALUE_INVALID', field, 0, { reason });
+/** A message the other version cannot say: `version` is the one it was being turned into. */
+function problem(field: string, reason: string, version: 1987 | 1993 = 1993): never {
+  throw new CodecError('SW_ERR_CODEC_VERSION', field, 0, { version, reason });
 }
 
 function text(m: IsoMessage, f: number): string | undefined {
@@ -105,7 +106,7 @@ export function mti93(mti87: string): string {
 
 /** The 1987 MTI of a 1993 one (1804 → 0800, 1430 → 0430); a 1993 MTI from an issuer (originator 2/3) keeps its function. */
 export function mti87(mti93v: string): string {
-  if (!/^1[1248][0-9][0-5]$/.test(mti93v)) problem('0', `MTI ${mti93v} is not an ISO 8583:1993 MTI the switch reads`);
+  if (!/^1[1248][0-9][0-5]$/.test(mti93v)) problem('0', `MTI ${mti93v} is not an ISO 8583:1993 MTI the switch reads`, 1987);
   if (mti93v[1] === '8') return `08${mti93v[2]}${mti93v[3] === '5' || mti93v[3] === '3' ? '1' : '0'}`;
   return `0${mti93v.slice(1, 3)}${mti93v[3] === '1' || mti93v[3] === '3' || mti93v[3] === '5' ? '1' : '0'}`;
 }
@@ -128,7 +129,7 @@ export class Iso93Translation {
 
   /** The 1987 response code of a 1993 action code. */
   responseCode(action: string): string {
-    if (!/^[0-9]{3}$/.test(action)) problem('39', 'an ISO 8583:1993 action code is 3 digits');
+    if (!/^[0-9]{3}$/.test(action)) problem('39', 'an ISO 8583:1993 action code is 3 digits', 1987);
     return this.toIso87[action] ?? CLASS_DEFAULT[action[0]!]!;
   }
 
@@ -188,7 +189,7 @@ export class Iso93Translation {
     if (de15 !== undefined) out.set(15, de15.slice(2));
     const dt = text(m, 12);
     if (dt !== undefined) {
-      if (!/^[0-9]{12}$/.test(dt)) problem('12', 'date and time, local transaction is YYMMDDhhmmss');
+      if (!/^[0-9]{12}$/.test(dt)) problem('12', 'date and time, local transaction is YYMMDDhhmmss', 1987);
       out.set(12, dt.slice(6)).set(13, dt.slice(2, 6));
     }
     const pos = text(m, 22);
@@ -200,7 +201,7 @@ export class Iso93Translation {
     const fn = text(m, 24);
     if (network) {
       const nmic = fn === undefined ? undefined : NETWORK_CODE[fn];
-      if (nmic === undefined) problem('24', `function code ${fn ?? '(none)'} is not a network management code the switch reads`);
+      if (nmic === undefined) problem('24', `function code ${fn ?? '(none)'} is not a network management code the switch reads`, 1987);
       out.set(70, nmic);
     }
     const original = text(m, 30);
@@ -255,7 +256,7 @@ export class Iso93Translation {
 /** 1987 DE90 from 1993 DE56 (DE7 of the original is its MMDDhhmmss); 1993 has no forwarding institution there: zeros. */
 function originalData87(de56: string): string {
   const m = /^([0-9]{4})([0-9]{6})[0-9]{2}([0-9]{10})([0-9]{2})([0-9]*)$/.exec(de56);
-  if (!m || Number(m[4]) !== m[5]!.length) problem('56', 'original data elements are MTI, STAN, YYMMDDhhmmss and an LLVAR institution id');
+  if (!m || Number(m[4]) !== m[5]!.length) problem('56', 'original data elements are MTI, STAN, YYMMDDhhmmss and an LLVAR institution id', 1987);
   return `${mti87(m[1]!)}${m[2]}${m[3]}${m[5]!.padStart(11, '0')}${'0'.repeat(11)}`;
 }
 
@@ -271,7 +272,7 @@ function posDataCode(de22: string): string {
 }
 
 function entryMode(pos: string): string {
-  if (pos.length !== 12) problem('22', 'point of service data code is 12 characters');
+  if (pos.length !== 12) problem('22', 'point of service data code is 12 characters', 1987);
   const mode = ENTRY_MODE[pos[6]!] ?? '00';
   const pin = pos[11] === '0' ? '2' : pos[11] === '1' ? '0' : '1';
   return `${mode}${pin}`;

@@ -56,8 +56,8 @@ t.test('MTIs: each 1987 one the switch uses and its 1993 form, both ways', async
     t.equal(mti93(a), b, `${a} → ${b}`);
     t.equal(mti87(b), a, `${b} → ${a}`);
   }
-  t.throws(() => mti93('0500'), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a class with no 1993 form here is a typed error');
-  t.throws(() => mti87('0100'), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a 1987 MTI read as 1993 is refused');
+  t.throws(() => mti93('0500'), { code: 'SW_ERR_CODEC_VERSION' }, 'a class with no 1993 form here is a typed error');
+  t.throws(() => mti87('0100'), { code: 'SW_ERR_CODEC_VERSION' }, 'a 1987 MTI read as 1993 is refused');
 });
 
 t.test('action codes: the standard map, the class of an unlisted code, an acquirer override, and back', async (t) => {
@@ -69,15 +69,15 @@ t.test('action codes: the standard map, the class of an unlisted code, an acquir
   for (const [a, c] of [['095', '00'], ['195', '05'], ['295', '04'], ['495', '00'], ['895', '00'], ['995', '96'], ['395', '96']]) {
     t.equal(tr.responseCode(a!), c, `unlisted ${a}: its class gives ${c}`);
   }
-  t.throws(() => tr.responseCode('05'), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a 2-digit DE39 from a 1993 peer is a format error');
+  t.throws(() => tr.responseCode('05'), { code: 'SW_ERR_CODEC_VERSION' }, 'a 2-digit DE39 from a 1993 peer is a format error');
   t.equal(tr.actionCode('00', '0110'), '000');
   t.equal(tr.actionCode('00', '0430'), '400', 'a reversal accepted');
   t.equal(tr.actionCode('00', '0810'), '800', 'network management accepted');
   t.equal(tr.actionCode('51', '0110'), '116');
   t.equal(tr.actionCode('91', '0110'), '911');
   t.equal(tr.actionCode('190', '0110'), '190', 'a 3-digit code is already an action code');
-  t.throws(() => tr.actionCode('Q9', '0110'), { code: 'SW_ERR_CODEC_VALUE_INVALID' });
-  t.throws(() => new Iso93Translation({ actionCodes: { '19': '61' } }), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a map entry that is not 3 digits');
+  t.throws(() => tr.actionCode('Q9', '0110'), { code: 'SW_ERR_CODEC_VERSION' });
+  t.throws(() => new Iso93Translation({ actionCodes: { '19': '61' } }), { code: 'SW_ERR_CODEC_VERSION' }, 'a map entry that is not 3 digits');
   for (const [a, c] of Object.entries(ACTION_CODES)) t.equal(tr.responseCode(tr.actionCode(c, '0110')), c, `${a}: ${c} round-trips through its action code`);
 });
 
@@ -120,10 +120,10 @@ t.test('the year of a 1987 date is the one that puts it nearest today', async (t
 
 t.test('what 1993 cannot say is a typed error, not a wrong message', async (t) => {
   const tr = new Iso93Translation();
-  t.throws(() => tr.to93(new IsoMessage('0800', { 11: '000001', 70: '999' })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'an unknown network management code');
-  t.throws(() => tr.to93(new IsoMessage('0100', { 12: '12000', 13: '1122' })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a short DE12');
-  t.throws(() => tr.to93(new IsoMessage('0400', { 90: '0100' })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a short DE90');
-  t.throws(() => tr.to87(new IsoMessage('1110', { 12: '2611221314' })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a 1993 DE12 that is not 12 digits');
-  t.throws(() => tr.to87(new IsoMessage('1100', { 56: '1100000123' })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a short DE56');
-  t.throws(() => tr.to87(new IsoMessage('1814', { 24: '899' })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a network function code the switch does not read');
+  t.throws(() => tr.to93(new IsoMessage('0800', { 11: '000001', 70: '999' })), { code: 'SW_ERR_CODEC_VERSION' }, 'an unknown network management code');
+  t.throws(() => tr.to93(new IsoMessage('0100', { 12: '12000', 13: '1122' })), { code: 'SW_ERR_CODEC_VERSION' }, 'a short DE12');
+  t.throws(() => tr.to93(new IsoMessage('0400', { 90: '0100' })), { code: 'SW_ERR_CODEC_VERSION' }, 'a short DE90');
+  t.throws(() => tr.to87(new IsoMessage('1110', { 12: '2611221314' })), { code: 'SW_ERR_CODEC_VERSION' }, 'a 1993 DE12 that is not 12 digits');
+  t.throws(() => tr.to87(new IsoMessage('1100', { 56: '1100000123' })), { code: 'SW_ERR_CODEC_VERSION' }, 'a short DE56');
+  t.throws(() => tr.to87(new IsoMessage('1814', { 24: '899' })), { code: 'SW_ERR_CODEC_VERSION' }, 'a network function code the switch does not read');
 });
