@@ -7,6 +7,7 @@ import { CodecError } from './errors.js';
 import { Writer, type Reader } from './buffer.js';
 import { compileField, SpecProblem, type FieldCodec } from './field.js';
 import { validateSpecShape } from './spec-schema.js';
+import { compileUnpackFields, type UnpackFields } from './unpack-gen.js';
 import { SwitchError } from '../errors.js';
 import { ASCII_TO_EBCDIC, EBCDIC_TO_ASCII } from './encoding/ebcdic.js';
 import { decodeHexInto, writeHex } from './encoding/hex.js';
@@ -66,6 +67,8 @@ class CompiledCodec implements Codec {
   private readonly bits = new Uint8Array(24);
   /** Some field is ASCII text: unpack reads the message as one latin1 string and cuts those fields from it. */
   private readonly textFields: boolean;
+  /** The field loop generated from the spec (used when the message was read as text). */
+  private readonly unpackFields: UnpackFields;
 
   constructor(spec: DialectSpec) {
     this.name = spec.name;
@@ -82,6 +85,11 @@ class CompiledCodec implements Codec {
       this.fields[n] = compileField(fs as FieldSpec, k, spec.name, true);
     }
     this.textFields = Object.values(spec.fields).some((f) => f.encoding === 'ascii');
+    const specs: (FieldSpec | undefined)[] = new Array(MAX_FIELD + 1);
+    for (const [k, fs] of Object.entries(spec.fields)) specs[Number(k)] = fs as FieldSpec;
+    this.unpackFields = compileUnpackFields(specs, this.fields, (n, offset) => {
+      throw new CodecError('SW_ERR_CODEC_UNKNOWN_FIELD', String(n), offset, { dialect: this.name });
+    });
   }
 
   pack(msg: IsoMessage): Buffer {
@@ -151,6 +159,11 @@ class CompiledCodec implements Codec {
       }
     }
     const nBytes = nBitmaps * 8;
+    if (r.text !== null) {
+      this.unpackFields(r, msg, bits, nBytes);
+      if (r.pos !== r.end) throw new CodecError('SW_ERR_CODEC_TRAILING_BYTES', '0', r.pos, { count: r.end - r.pos });
+      return msg;
+    }
     for (let byte = 0; byte < nBytes; byte++) {
       let b = bits[byte]!;
       if (byte === 0 || byte === 8) b &= 0x7f;

@@ -9,7 +9,8 @@ const SPACE = 4;
 const SPECIAL = 8;
 const TRACK2_SEP = 16;
 
-const CLASS = new Uint8Array(256);
+/** Character class bits of each byte value (DIGIT, LETTER, …), for the checks below and the generated unpack. */
+export const CLASS = new Uint8Array(256);
 for (let c = 0x30; c <= 0x39; c++) CLASS[c] |= DIGIT;
 for (let c = 0x41; c <= 0x5a; c++) CLASS[c] |= LETTER;
 for (let c = 0x61; c <= 0x7a; c++) CLASS[c] |= LETTER;
