@@ -3,7 +3,7 @@
  * A RuleSet is plain data (JSON-serializable) so it can be stored as a version in Postgres and hashed.
  */
 
-export type Dialect = 'iso87-ascii' | 'iso87-ascii-bbitmap' | 'iso87-binary' | 'iso87-ebcdic' | 'iso93-ascii';
+export type Dialect = 'iso87-ascii' | 'iso87-ascii-bbitmap' | 'iso87-binary' | 'iso87-ebcdic' | 'iso93-ascii' | 'iso93-binary';
 export type Framer = 'binary2' | 'ascii4' | 'bcd2';
 export type RiskLevel = 'trusted' | 'low' | 'high' | 'fatal';
 export type RiskCoverage = 'low' | 'high';

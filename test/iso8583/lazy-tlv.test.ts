@@ -8,7 +8,7 @@ import { compileDialect, loadDialect, type DialectSpec, type TlvEntry } from '..
 import { firstInvalidByte, CHARSET_MASK, type TextType } from '../../src/iso8583/encoding/charset.js';
 import { realistic0100, emvTags } from '../../bench/fixtures.js';
 
-const DIALECTS = ['iso87-ascii', 'iso87-ascii-bbitmap', 'iso87-binary', 'iso87-ebcdic', 'iso93-ascii'];
+const DIALECTS = ['iso87-ascii', 'iso87-ascii-bbitmap', 'iso87-binary', 'iso87-ebcdic', 'iso93-ascii', 'iso93-binary'];
 
 t.test('the entries read back are the entries packed, in every dialect (hex and binary DE55)', async (t) => {
   for (const name of DIALECTS) {

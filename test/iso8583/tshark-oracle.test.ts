@@ -7,12 +7,13 @@
  *
  * Left out where the dissector cannot be told the dialect's convention (the rest of the message is compared):
  * - DE55 in the 1987 dialects: the dissector's 1987 table types it ans..999 with an LLL prefix counting
- *   characters, where ICC data is binary and jPOS and we count its bytes. Its 1993 table has b..255, and there
- *   DE55 is compared like any field.
+ *   characters, where ICC data is binary and jPOS and we count its bytes. Its 1993 table has b..255, and in
+ *   iso93-ascii DE55 is compared like any field; in iso93-binary (nibbles) it counts a binary field's length in
+ *   hex digits, where the dialect (as jPOS's IFB_LLLBINARY) counts bytes, so it is left out there.
  * - DE35 in iso87-ascii-bbitmap: with "binary data not encoded" the dissector reads track 2 (type z) as packed
  *   nibbles too, while this dialect (that of the npm iso_8583 package) keeps text fields ASCII beside a binary
  *   bitmap. In iso87-binary the dissector does not take a BCD track 2's length as a count of digits either (it
- *   reads past the field), so DE35 is compared in iso87-ascii and iso93-ascii only.
+ *   reads past the field), so DE35 is compared in iso87-ascii and iso93-ascii only (iso93-binary leaves it out).
  * - DE49 in iso87-binary: ISO 8583:1987 has it n 3 (BCD in this dialect); the dissector's 1987 table has it ans 3,
  *   as 1993 ("a or n") does, and reads three characters. It is compared in the ASCII dialects.
  * The messages without those fields still decode field for field, DE90 of the reversal included.
@@ -48,6 +49,7 @@ const CASES: Case[] = [
   { dialect: 'iso87-ascii-bbitmap', charset: 'Digits represented as ASCII Characters', binencode: 'Bin data not encoded', omit: [35, 55] },
   { dialect: 'iso87-binary', charset: 'Digits represented in nibbles', binencode: 'Bin data not encoded', omit: [35, 49, 55] },
   { dialect: 'iso93-ascii', charset: 'Digits represented as ASCII Characters', binencode: 'Bin data represented as Hex Ascii characters', omit: [] },
+  { dialect: 'iso93-binary', charset: 'Digits represented in nibbles', binencode: 'Bin data not encoded', omit: [35, 55] },
 ];
 
 /** What the switch sends in each case: an authorization, a financial request, a reversal and an echo. */
