@@ -35,9 +35,12 @@ function show(v: FieldValue): string | Record<string, string> {
 export function maskMessage(msg: IsoMessage): Record<string, unknown> {
   const out: Record<string, unknown> = { mti: msg.mti };
   for (const n of msg.fieldNumbers()) {
+    if (SENSITIVE_FIELDS.has(n)) {
+      out[String(n)] = '[wiped]'; // not even read: DE55 stays unsplit (docs/codec.md)
+      continue;
+    }
     const v = msg.get(n)!;
-    if (SENSITIVE_FIELDS.has(n)) out[String(n)] = '[wiped]';
-    else if (n === 2 && typeof v === 'string') out['2'] = maskPan(v);
+    if (n === 2 && typeof v === 'string') out['2'] = maskPan(v);
     else out[String(n)] = show(v);
   }
   return out;
