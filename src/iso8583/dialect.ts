@@ -67,7 +67,7 @@ class CompiledCodec implements Codec {
   private readonly bits = new Uint8Array(24);
   /** Some field is ASCII text: unpack reads the message as one latin1 string and cuts those fields from it. */
   private readonly textFields: boolean;
-  /** The field loop generated from the spec (used when the message was read as text). */
+  /** The field loop, with its tables compiled from the spec (docs/codec.md, "Speed"). */
   private readonly unpackFields: UnpackFields;
 
   constructor(spec: DialectSpec) {
@@ -87,7 +87,7 @@ class CompiledCodec implements Codec {
     this.textFields = Object.values(spec.fields).some((f) => f.encoding === 'ascii');
     const specs: (FieldSpec | undefined)[] = new Array(MAX_FIELD + 1);
     for (const [k, fs] of Object.entries(spec.fields)) specs[Number(k)] = fs as FieldSpec;
-    this.unpackFields = compileUnpackFields(specs, this.fields, (n, offset) => {
+    this.unpackFields = compileUnpackFields(specs, this.fields, this.textFields, (n, offset) => {
       throw new CodecError('SW_ERR_CODEC_UNKNOWN_FIELD', String(n), offset, { dialect: this.name });
     });
   }
@@ -159,23 +159,7 @@ class CompiledCodec implements Codec {
       }
     }
     const nBytes = nBitmaps * 8;
-    if (r.text !== null) {
-      this.unpackFields(r, msg, bits, nBytes);
-      if (r.pos !== r.end) throw new CodecError('SW_ERR_CODEC_TRAILING_BYTES', '0', r.pos, { count: r.end - r.pos });
-      return msg;
-    }
-    for (let byte = 0; byte < nBytes; byte++) {
-      let b = bits[byte]!;
-      if (byte === 0 || byte === 8) b &= 0x7f;
-      while (b !== 0) {
-        const bit = Math.clz32(b) - 24;
-        b &= ~(0x80 >> bit);
-        const n = byte * 8 + bit + 1;
-        const fc = this.fields[n];
-        if (fc === undefined) throw new CodecError('SW_ERR_CODEC_UNKNOWN_FIELD', String(n), r.pos, { dialect: this.name });
-        msg._append(n, fc.unpack(r));
-      }
-    }
+    this.unpackFields(r, msg, bits, nBytes);
     if (r.pos !== r.end) throw new CodecError('SW_ERR_CODEC_TRAILING_BYTES', '0', r.pos, { count: r.end - r.pos });
     return msg;
   }

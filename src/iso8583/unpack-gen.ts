@@ -26,7 +26,12 @@ const PRINTABLE = 1;
 const TRACK2 = 2;
 const TABLE = 3;
 
-export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>, codecs: ReadonlyArray<FieldCodec | undefined>, unknown: (n: number, offset: number) => never): UnpackFields {
+/**
+ * The loop over the bitmap's fields. `asText`: the codec reads each message as text (Reader.text is set), so ASCII
+ * text fields can be cut from it inline; without it every field goes to its codec. `unknown(n, offset)` raises
+ * the error of a field the dialect does not define.
+ */
+export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>, codecs: ReadonlyArray<FieldCodec | undefined>, asText: boolean, unknown: (n: number, offset: number) => never): UnpackFields {
   const size = specs.length;
   const how = new Uint8Array(size);
   const length = new Int32Array(size); // fixed: the length; prefixed: the maximum
@@ -36,7 +41,7 @@ export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>,
   const mask = new Uint8Array(size);
   for (let n = 2; n < size; n++) {
     const spec = specs[n];
-    if (spec === undefined || spec.encoding !== 'ascii') continue;
+    if (!asText || spec === undefined || spec.encoding !== 'ascii') continue;
     const t = spec.type;
     if (!(t === 'n' || t === 'a' || t === 'an' || t === 'ans' || t === 'ns' || t === 'z')) continue;
     const d = PREFIX_DIGITS[spec.prefix?.kind ?? 'fixed'];
@@ -82,7 +87,7 @@ export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>,
 
   return (r, msg, bits, nBytes) => {
     const buf = r.buf;
-    const text = r.text!;
+    const text = r.text as string; // read only for inline fields, which exist only when asText
     const end = r.end;
     let pos = r.pos;
     for (let byte = 0; byte < nBytes; byte++) {
