@@ -144,7 +144,6 @@ class CompiledCodec implements Codec {
     if (bytes.length > this.maxBytes) throw new CodecError('SW_ERR_CODEC_OVERSIZED', '0', 0, { length: bytes.length, max: this.maxBytes });
     const r: Reader = { buf: bytes, pos: 0, end: bytes.length, text: this.textFields ? bytes.latin1Slice(0, bytes.length) : null };
     const mti = this.readMti(r);
-    const msg = new IsoMessage(mti);
     const bits = this.bits;
     this.readBitmap(r, bits, 0, '1');
     let nBitmaps = 1;
@@ -159,7 +158,7 @@ class CompiledCodec implements Codec {
       }
     }
     const nBytes = nBitmaps * 8;
-    this.unpackFields(r, msg, bits, nBytes);
+    const msg = this.unpackFields(r, mti, bits, nBytes);
     if (r.pos !== r.end) throw new CodecError('SW_ERR_CODEC_TRAILING_BYTES', '0', r.pos, { count: r.end - r.pos });
     return msg;
   }

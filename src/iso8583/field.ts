@@ -16,10 +16,14 @@ export interface FieldCodec {
   readonly spec: FieldSpec;
   pack(w: Writer, v: StoredValue): void;
   unpack(r: Reader): StoredValue;
+  /** A binary tlv field that unpacks to a LazyTlv: the rules it checks by, which the unpack loop uses inline. */
+  readonly lazyTlvRules?: TlvRules;
 }
 
 /** The body of a field without its length prefix. Lengths are in the field's unit. */
 interface Body {
+  /** See FieldCodec.lazyTlvRules. */
+  lazyTlvRules?: TlvRules;
   /** Writes v at w.pos; returns its length in units. `fixed` is the exact length for fixed fields. */
   write(w: Writer, v: StoredValue, fixed: number): number;
   /** Bytes on the wire for a length in units. */
@@ -74,6 +78,7 @@ export function compileField(spec: FieldSpec, path: string, dialect: string, laz
   return {
     path,
     spec,
+    ...(body.lazyTlvRules !== undefined ? { lazyTlvRules: body.lazyTlvRules } : {}),
     pack(w, v) {
       const start = w.pos;
       if (!fixed) {
@@ -321,6 +326,7 @@ function tlvBody(spec: FieldSpec, path: string, dialect: string, lazy: boolean):
   // hex on the wire: the bytes are checked in a buffer decoded into once per message, not one of their own
   const checked = hex && lazy ? Buffer.allocUnsafe(spec.length) : null;
   return {
+    ...(lazy && !hex ? { lazyTlvRules: rules } : {}),
     write(w, v) {
       // Unpacked under these very rules (so in this encoding) and nothing skipped: the wire form goes back as it came.
       if (v instanceof LazyTlv && v.rules === rules && v.skipped === 0) {

@@ -37,6 +37,8 @@ interface KnownTag {
   tag: string;
   spec: TagSpec;
   bytes: Buffer;
+  /** The tag's bytes as a big-endian number (0x9F02), written by shifts rather than copied byte by byte. */
+  number: number;
 }
 
 export interface TlvRules {
@@ -50,6 +52,14 @@ export interface TlvRules {
    */
   short: Uint16Array;
   list: readonly KnownTag[];
+  /** Per entry of `list` (same index plus one), the most bytes the tag's value may hold (0xffff: no limit). */
+  maxBytes: Uint16Array;
+  /**
+   * What writeTlv found for the tag at each position of the list it last wrote: a terminal writes its tags in the
+   * same order every time, so the next list finds each tag here by one comparison (see writeTlv).
+   */
+  lastTags: string[];
+  lastKnown: (KnownTag | undefined)[];
   unknown: UnknownTagPolicy;
   dialect: string;
 }
@@ -62,21 +72,66 @@ export function tlvRules(tags: Readonly<Record<string, TagSpec>>, unknown: Unkno
   for (const [tag, spec] of Object.entries(tags)) {
     const bytes = tagBytes(tag);
     if (bytes === null) throw new Error(`tag ${tag} is not one well-formed BER tag`);
-    const known = { tag, spec, bytes };
-    map.set(tag, known);
     const n = parseInt(tag, 16);
+    const known = { tag, spec, bytes, number: n };
+    map.set(tag, known);
     byNumber.set(n, known);
     if (bytes.length <= 2) short[n] = list.push(known);
   }
-  return { tags: map, byNumber, short, list, unknown, dialect };
+  const maxBytes = new Uint16Array(list.length + 1);
+  for (let i = 0; i < list.length; i++) maxBytes[i + 1] = Math.min(list[i]!.spec.maxBytes ?? 0xffff, 0xffff);
+  return { tags: map, byNumber, short, list, maxBytes, lastTags: [], lastKnown: [], unknown, dialect };
 }
+
+/** Hex digit values of '0'-'9' and 'A'-'F' (upper case only, as tags are written), else -1. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+
+/**
+ * The rules' entry for a tag given as text, or undefined. A 1- or 2-byte tag is read as its number and found in
+ * the `short` index, which costs less than hashing the string into the map; anything else asks the map.
+ */
+function knownTag(rules: TlvRules, tag: string): KnownTag | undefined {
+  const len = tag.length;
+  if (len === 2 || len === 4) {
+    let num = 0;
+    for (let i = 0; i < len && num >= 0; i++) {
+      const c = tag.charCodeAt(i);
+      const h = c < 128 ? HEX_VALUE[c]! : -1;
+      num = h < 0 ? -1 : num * 16 + h;
+    }
+    if (num >= 0) {
+      const k = rules.short[num]!;
+      // No known tag has this number, so none has this text (a known tag's text is its number in upper-case hex).
+      // A slot that is taken may belong to another text of the same number ("9A" and "009A"): compare.
+      if (k === 0) return undefined;
+      const known = rules.list[k - 1]!;
+      if (known.tag === tag) return known;
+    }
+  }
+  return rules.tags.get(tag);
+}
+
+/** How many positions of a tag list writeTlv remembers (a DE55 has 10 to 30 tags). */
+const MEMO = 64;
 
 /** Writes entries as BER-TLV (minimal length encoding); returns the number of bytes written. */
 export function writeTlv(w: Writer, entries: readonly TlvEntry[], rules: TlvRules, path: string): number {
   const start = w.pos;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    const known = typeof e?.tag === 'string' ? rules.tags.get(e.tag) : undefined;
+    const tag = e?.tag;
+    let known: KnownTag | undefined;
+    if (typeof tag === 'string') {
+      if (rules.lastTags[i] === tag) known = rules.lastKnown[i];
+      else {
+        known = knownTag(rules, tag);
+        if (i < MEMO) {
+          rules.lastTags[i] = tag;
+          rules.lastKnown[i] = known;
+        }
+      }
+    }
     const tb = known !== undefined ? known.bytes : typeof e?.tag === 'string' ? tagBytes(e.tag) : null;
     if (tb === null) throw new CodecError('SW_ERR_CODEC_VALUE_INVALID', path, w.pos, { reason: `entry ${i} has no valid BER tag` });
     const value = e.value;
@@ -93,7 +148,10 @@ export function writeTlv(w: Writer, entries: readonly TlvEntry[], rules: TlvRule
     w.ensure(tb.length + 3 + n);
     const buf = w.buf;
     let o = w.pos;
-    for (let k = 0; k < tb.length; k++) buf[o++] = tb[k]!;
+    if (known !== undefined && tb.length <= 2) {
+      if (tb.length === 2) buf[o++] = known.number >> 8;
+      buf[o++] = known.number & 0xff;
+    } else for (let k = 0; k < tb.length; k++) buf[o++] = tb[k]!;
     if (n < 0x80) buf[o++] = n;
     else if (n < 0x100) {
       buf[o++] = 0x81;
@@ -223,5 +281,41 @@ export class LazyTlv {
 
 /** Checks the BER-TLV bytes src[start, end) as readTlv would; returns how many unknown entries the rules skip. */
 export function checkTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, path: string, base: number, scale: number): number {
+  if (plainTlv(src, start, end, rules)) return 0;
   return walkTlv(src, start, end, rules, path, base, scale, null);
+}
+
+/**
+ * True when src[start, end) is well-formed BER-TLV of the commonest shape, each entry passing the rules: 1- or
+ * 2-byte tags, lengths of one byte or 0x81 and one, no unknown tag unless the rules keep them. This is the check
+ * unpack makes of every DE55, in a loop with no calls and no strings; anything else (an error, a longer tag or
+ * length, a tag to skip or refuse) answers false, and walkTlv, which raises each error, decides. So a true here
+ * is always a true there.
+ */
+export function plainTlv(src: Uint8Array, start: number, end: number, rules: TlvRules): boolean {
+  const short = rules.short;
+  const maxBytes = rules.maxBytes;
+  const keep = rules.unknown === 'keep';
+  let p = start;
+  while (p < end) {
+    let tag = src[p++]!;
+    if ((tag & 0x1f) === 0x1f) {
+      if (p >= end) return false;
+      const second = src[p++]!;
+      if (second & 0x80) return false;
+      tag = (tag << 8) | second;
+    }
+    if (p >= end) return false;
+    let n = src[p++]!;
+    if (n & 0x80) {
+      if (n !== 0x81 || p >= end) return false;
+      n = src[p++]!;
+      if (n < 0x80) return false;
+    }
+    if (n > end - p) return false;
+    const k = short[tag]!;
+    if (k === 0 ? !keep : n > maxBytes[k]!) return false;
+    p += n;
+  }
+  return true;
 }

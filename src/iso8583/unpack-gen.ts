@@ -7,14 +7,20 @@
  * exact error it always has; fields of other kinds (binary, BCD, EBCDIC, TLV, composite) go to their codec.
  */
 import type { FieldSpec } from './codec-types.js';
-import type { IsoMessage } from './message.js';
+import { IsoMessage } from './message.js';
 import type { Reader } from './buffer.js';
 import type { FieldCodec } from './field.js';
 import { CHARSET_MASK, CLASS } from './encoding/charset.js';
+import { LazyTlv, plainTlv, type TlvRules } from './tlv.js';
 
-export type UnpackFields = (r: Reader, msg: IsoMessage, bits: Uint8Array, nBytes: number) => void;
+/** Reads the fields the bitmap (`bits`, its first `nBytes`) names, from r.pos on, into a new message. */
+export type UnpackFields = (r: Reader, mti: string, bits: Uint8Array, nBytes: number) => IsoMessage;
 
 const PREFIX_DIGITS: Readonly<Record<string, number>> = { fixed: 0, l: 1, ll: 2, lll: 3, llll: 4, lllll: 5, llllll: 6 };
+
+/** The number of bits set in each byte value. */
+const BITS_SET = new Uint8Array(256);
+for (let i = 1; i < 256; i++) BITS_SET[i] = (i & 1) + BITS_SET[i >> 1]!;
 
 /** How a field is read: by its codec, or inline as fixed or prefixed ASCII text. */
 const BY_CODEC = 0;
@@ -25,6 +31,8 @@ const DIGITS = 0;
 const PRINTABLE = 1;
 const TRACK2 = 2;
 const TABLE = 3;
+/** Not text: binary BER-TLV (DE55), checked by plainTlv and kept as a LazyTlv cut from the message text. */
+const TLV = 4;
 
 /**
  * The loop over the bitmap's fields. `asText`: the codec reads each message as text (Reader.text is set), so ASCII
@@ -39,8 +47,23 @@ export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>,
   const minLength = new Int32Array(size);
   const check = new Uint8Array(size);
   const mask = new Uint8Array(size);
+  const rules: (TlvRules | undefined)[] = new Array(size).fill(undefined);
+  const paths: string[] = new Array(size).fill('');
   for (let n = 2; n < size; n++) {
     const spec = specs[n];
+    const lazyTlv = codecs[n]?.lazyTlvRules;
+    if (asText && spec !== undefined && lazyTlv !== undefined) {
+      const d = PREFIX_DIGITS[spec.prefix?.kind ?? 'fixed'];
+      if (d === undefined || d === 0 || (spec.prefix?.encoding ?? 'ascii') !== 'ascii') continue;
+      how[n] = PREFIXED;
+      length[n] = spec.length;
+      digits[n] = d;
+      minLength[n] = spec.minLength ?? 0;
+      check[n] = TLV;
+      rules[n] = lazyTlv;
+      paths[n] = codecs[n]!.path;
+      continue;
+    }
     if (!asText || spec === undefined || spec.encoding !== 'ascii') continue;
     const t = spec.type;
     if (!(t === 'n' || t === 'a' || t === 'an' || t === 'ans' || t === 'ns' || t === 'z')) continue;
@@ -85,7 +108,13 @@ export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>,
     return true;
   };
 
-  return (r, msg, bits, nBytes) => {
+  return (r, mti, bits, nBytes) => {
+    let count = 0;
+    for (let byte = 0; byte < nBytes; byte++) count += BITS_SET[byte === 0 || byte === 8 ? bits[byte]! & 0x7f : bits[byte]!]!;
+    const msg = IsoMessage._decoded(mti, count);
+    const nums = msg._n;
+    const vals = msg._v;
+    let k = 0;
     const buf = r.buf;
     const text = r.text as string; // read only for inline fields, which exist only when asText
     const end = r.end;
@@ -116,19 +145,32 @@ export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>,
               if (len > length[n]! || len < minLength[n]!) ok = false;
             }
           }
-          if (ok && end - start >= len && valid(buf, start, start + len, check[n]!, mask[n]!)) {
-            msg._append(n, text.substring(start, start + len));
-            pos = start + len;
-            continue;
+          if (ok && end - start >= len) {
+            const c = check[n]!;
+            if (c !== TLV) {
+              if (valid(buf, start, start + len, c, mask[n]!)) {
+                nums[k] = n;
+                vals[k++] = text.substring(start, start + len);
+                pos = start + len;
+                continue;
+              }
+            } else if (plainTlv(buf, start, start + len, rules[n]!)) {
+              nums[k] = n;
+              vals[k++] = new LazyTlv(text.substring(start, start + len), false, rules[n]!, 0, paths[n]!);
+              pos = start + len;
+              continue;
+            }
           }
         }
         const f = codecs[n];
         if (f === undefined) unknown(n, pos);
         r.pos = pos;
-        msg._append(n, f.unpack(r));
+        nums[k] = n;
+        vals[k++] = f.unpack(r);
         pos = r.pos;
       }
     }
     r.pos = pos;
+    return msg;
   };
 }

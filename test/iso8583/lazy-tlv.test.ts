@@ -96,3 +96,65 @@ t.test('the range checks for n, z and ans agree with the character table on ever
     t.same(wrong, [], `${type}: every byte classed as the standard says`);
   }
 });
+
+t.test('the quick DE55 check (plainTlv) passes only what the full walk passes, and passes a terminal’s DE55', async (t) => {
+  const { plainTlv, readTlv, tlvRules, writeTlv } = await import('../../src/iso8583/tlv.js');
+  const { Writer } = await import('../../src/iso8583/buffer.js');
+  const { rng } = await import('../helpers/fuzz-engine.js');
+  const tags = { '9F02': { type: 'n' as const, maxBytes: 6 }, '9A': { type: 'n' as const, maxBytes: 3 }, '5F2A': { type: 'n' as const, maxBytes: 2 }, '9F26': { type: 'b' as const, maxBytes: 8 } };
+  const w = new Writer(512);
+  const good = emvTags().slice(0, 4).concat([{ tag: '9F1E', value: Buffer.alloc(200, 0x41) }]); // 0x81 0xC8 length
+  const next = rng(55);
+  const below = (n: number): number => next() % n;
+  let quick = 0;
+  let wrong = 0;
+  let walked = 0;
+  for (const unknown of ['keep', 'skip', 'error'] as const) {
+    const rules = tlvRules(tags, unknown, 'prop');
+    const keepRules = tlvRules(tags, 'keep', 'prop');
+    w.pos = 0;
+    const n = writeTlv(w, good, keepRules, '55');
+    const base = Buffer.from(w.buf.subarray(0, n));
+    if (unknown === 'keep') t.ok(plainTlv(base, 0, base.length, rules), 'a terminal’s DE55 takes the quick path');
+    for (let i = 0; i < 20000; i++) {
+      const b = Buffer.from(base);
+      // one to three bytes changed at random, sometimes cut short: most cases are near-misses of a good field
+      for (let k = 1 + below(3); k > 0; k--) b[below(b.length)] = below(256);
+      const end = below(5) === 0 ? below(b.length) : b.length;
+      let full: number | null;
+      try {
+        full = readTlv(b, 0, end, rules, '55', 0, 1).length;
+      } catch {
+        full = null;
+      }
+      if (plainTlv(b, 0, end, rules)) {
+        quick++;
+        if (full === null) wrong++;
+      } else walked++;
+    }
+  }
+  t.equal(wrong, 0, 'no field the walk refuses passes the quick check');
+  t.ok(quick > 1000 && walked > 1000, `both outcomes were exercised (quick ${quick}, walked ${walked})`);
+});
+
+t.test('writeTlv remembers tags by position, and a list in another order or with a bad tag is still judged afresh', async (t) => {
+  const { tlvRules, writeTlv, readTlv } = await import('../../src/iso8583/tlv.js');
+  const { Writer } = await import('../../src/iso8583/buffer.js');
+  const rules = tlvRules({ '9A': { type: 'n', maxBytes: 3 }, '9F02': { type: 'n', maxBytes: 6 } }, 'error', 'memo');
+  const w = new Writer(64);
+  const write = (entries: TlvEntry[]): Buffer => {
+    w.pos = 0;
+    const n = writeTlv(w, entries, rules, '55');
+    return Buffer.from(w.buf.subarray(0, n));
+  };
+  const a = { tag: '9A', value: Buffer.from('261122', 'hex') };
+  const b = { tag: '9F02', value: Buffer.from('000000005000', 'hex') };
+  t.equal(write([a, b]).toString('hex'), '9a032611229f0206000000005000');
+  t.equal(write([b, a]).toString('hex'), '9f02060000000050009a03261122', 'the other order');
+  t.same(readTlv(write([a, b]), 0, 14, rules, '55', 0, 1), [a, b]);
+  t.throws(() => write([{ tag: '9a', value: a.value }, b]), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a lower-case tag where 9A was is not 9A');
+  t.throws(() => write([{ tag: '009A', value: a.value }, b]), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, '009A is not 9A though it has its number');
+  t.throws(() => write([a, { tag: '9F03', value: b.value }]), { code: 'SW_ERR_CODEC_UNKNOWN_TAG' }, 'an unknown tag where 9F02 was');
+  t.throws(() => write([a, { tag: '9F02', value: Buffer.alloc(7) }]), { code: 'SW_ERR_CODEC_BAD_LENGTH' }, 'a remembered tag still has its length checked');
+  t.equal(write([a, b]).toString('hex'), '9a032611229f0206000000005000', 'and the first list again');
+});

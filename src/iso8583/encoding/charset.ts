@@ -36,7 +36,26 @@ export const CHARSET_MASK: Readonly<Record<TextType, number>> = {
  */
 export function writeCheckedText(buf: Uint8Array, off: number, s: string, from: number, mask: number): number {
   let o = off;
-  for (let i = from; i < s.length; i++) {
+  const n = s.length;
+  // Digits and printable ASCII (n and ans: most of a message) by range, which costs less per character than the
+  // table; a character above 0xff falls outside every range and every class.
+  if (mask === DIGIT) {
+    for (let i = from; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (((c - 0x30) >>> 0) > 9) return -1 - i;
+      buf[o++] = c;
+    }
+    return o;
+  }
+  if (mask === (LETTER | DIGIT | SPACE | SPECIAL)) {
+    for (let i = from; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (((c - 0x20) >>> 0) > 0x5e) return -1 - i;
+      buf[o++] = c;
+    }
+    return o;
+  }
+  for (let i = from; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c > 0xff || (CLASS[c]! & mask) === 0) return -1 - i;
     buf[o++] = c;
