@@ -448,6 +448,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
   const onRejected = (e: { mti: string }): void => {
     acquirerResponses.inc({ acquirer, mti: mtiLabel(e.mti), class: 'rejected' });
   };
+  const onUnpackError = (e: { code: string }): void => recordCodecError(e.code, 'acquirer_in');
   const onUnmatched = (): void => {
     linkMessages.inc({ acquirer, direction: 'unmatched' });
   };
@@ -468,6 +469,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
   link.on('timeout', onTimeout);
   link.on('rejected', onRejected);
   link.on('unmatched', onUnmatched);
+  link.on('unpackError', onUnpackError);
   link.on('connected', onConnected);
   link.on('ready', onReady);
   link.on('closed', onClosed);
@@ -478,6 +480,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
     link.off('sent', onSent);
     link.off('answered', onAnswered);
     link.off('timeout', onTimeout);
+    link.off('unpackError', onUnpackError);
     link.off('rejected', onRejected);
     link.off('unmatched', onUnmatched);
     link.off('connected', onConnected);
@@ -526,8 +529,10 @@ export function bindPspServerMetrics(server: PspServer): Unbind {
   const onLimit = (e: { kind: string }): void => {
     pspLimitsTotal.inc({ psp, kind: e.kind });
   };
+  const onUnpackError = (e: { code: string }): void => recordCodecError(e.code, 'psp_in');
   server.on('response', onResponse);
   server.on('limit', onLimit);
+  server.on('unpackError', onUnpackError);
   for (const cls of ['approved', 'declined', 'error'] as const) requestsTotal.inc({ psp, mti: '0100', class: cls }, 0);
   for (const kind of ['connections', 'inflight', 'inflight-total', 'frame', 'slow-reader']) pspLimitsTotal.inc({ psp, kind }, 0);
   const unpack: UnpackSource = { direction: 'psp_in', source: psp, count: () => server.stats.unpackErrors + server.stats.unreadableFrames };
@@ -537,6 +542,7 @@ export function bindPspServerMetrics(server: PspServer): Unbind {
     pspServers.delete(server);
     server.off('response', onResponse);
     server.off('limit', onLimit);
+    server.off('unpackError', onUnpackError);
   };
 }
 
@@ -671,8 +677,10 @@ export function switchObservers(txLog?: TxLogger, writeLine?: (log: TxLogger, o:
     ledger(o: { op: LedgerOp; ok: boolean; ms: number }): void;
   };
   safObserver: { sent(o: { acquirer: string; mti: string; ok: boolean }): void; deadLetter(o: { acquirer: string; reason: string }): void; depth(n: number): void };
+  onBreakerChange: (acquirer: string, state: BreakerState) => void;
 } {
   return {
+    onBreakerChange: breakerStateListener,
     observer: {
       outcome(o) {
         recordRequest(o.psp, o.mti, o.responseCode);

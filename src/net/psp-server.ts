@@ -116,6 +116,8 @@ export interface PspServerEvents {
   limit: [{ kind: PspLimitKind; connectionId?: string }];
   /** A request was answered; latency from read to write queue. */
   response: [{ connectionId: string; mti: string; responseMti: string; latencyMs: number }];
+  /** A whole frame that did not unpack (answered 30, or dropped when it had no request MTI); `code`: SW_ERR_*. */
+  unpackError: [{ connectionId: string; code: string }];
 }
 
 const DEFAULT_ECHO_FIELDS = [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] as const;
@@ -245,6 +247,7 @@ class PspConnection {
     const server = this.server;
     const st = server.stats;
     st.unpackErrors++;
+    server.emit('unpackError', { connectionId: this.id, code: errInfo(e).code ?? 'unknown' });
     const mti = peekMti(server.options.codec, payload);
     if (mti === null || isResponseMti(mti)) {
       // A whole frame, so the stream is still in step: drop this one, keep the connection and what is in flight

@@ -18,7 +18,7 @@ import { RiskScorer } from '../risk/scorer.js';
 import { MemoryVelocityStore, RedisVelocityStore } from '../risk/velocity.js';
 import { MemoryFailureDetector, type FailureDetector } from '../routing/detector.js';
 import { RedisFailureDetector } from '../routing/detector-redis.js';
-import { LinkBreakers } from '../routing/breakers.js';
+import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
 import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
@@ -62,6 +62,8 @@ export interface StartOptions {
   /** Metrics and admin wiring, attached by main (src/admin, src/metrics). */
   observer?: FlowObserver;
   safObserver?: SafObserver;
+  /** Each circuit breaker state change (closed, open, half_open) of an acquirer link, for metrics. */
+  onBreakerChange?: (acquirer: string, state: BreakerState) => void;
   /** Observer of the switch's write-stream batches (size, latency) for metrics. */
   onStoreBatch?: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
   /** Test-only crash points of the flows (docs/faults.md); off unless a test sets it. */
@@ -107,7 +109,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       detector = new MemoryFailureDetector();
     }
     cleanup.push(() => detector.close());
-    const breakers = new LinkBreakers();
+    const breakers = new LinkBreakers(o.onBreakerChange ? { onStateChange: o.onBreakerChange } : {});
     cleanup.push(async () => breakers.shutdown());
     const successRate = new SuccessRateTracker();
     // with Redis away, velocity is counted in memory: said once a minute at most, not per authorization

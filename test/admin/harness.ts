@@ -69,6 +69,7 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
     log,
     observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o), ledger: (o) => obs.observer.ledger(o) },
     safObserver: obs.safObserver,
+    onBreakerChange: obs.onBreakerChange,
     startAdmin: (h) => startAdminForSwitch(h, { ...extras(h), logger: log }),
   });
   const clients: PspClient[] = [];

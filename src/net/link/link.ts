@@ -83,6 +83,8 @@ export interface LinkEvents {
   /** A request that failed without an answer other than by timeout (connection lost, link closed). */
   rejected: [{ link: string; connectionId: string | null; mti: string; code: string }];
   unmatched: [{ link: string; connectionId: string; mti: string; reason: UnmatchedReason }];
+  /** A whole frame from the acquirer that did not unpack (skipped); `code` is its SW_ERR_* code. */
+  unpackError: [{ link: string; connectionId: string; code: string }];
 }
 
 export interface LinkStats {
@@ -451,6 +453,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   /** @internal ConnectionHost */
   onUnpackError(conn: LinkConnection, e: unknown): void {
     this.stats.unpackErrors++;
+    this.emit('unpackError', { link: this.name, connectionId: conn.id, code: errInfo(e).code ?? 'unknown' });
     this.log.warn({ link: this.name, connectionId: conn.id, ...errInfo(e) }, 'frame from the acquirer failed to unpack, skipped');
   }
 
