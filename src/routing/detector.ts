@@ -82,6 +82,11 @@ export interface FailureDetector extends HealthView {
   finish(token: CallToken): void;
   /** The call failed; 'fast' for connection refused/reset (counts at once). */
   fail(token: CallToken, kind?: FailureKind): void;
+  /**
+   * The call never left this switch for a reason that says nothing about the service (its breaker open, a local
+   * cap, a message that could not be packed): settled, counted neither way.
+   */
+  cancel(token: CallToken): void;
   health(serviceId: string): ServiceHealth;
   /** True when the shared store is unreachable and every route is treated as alive. */
   readonly degraded: boolean;
@@ -263,6 +268,10 @@ export abstract class DetectorBase implements FailureDetector {
     for (const s of token.services) this.record(s, now, kind === 'fast' ? 'fast' : 'fail');
     this.version++;
     for (const s of token.services) this.health(s); // latch every service of the call that is now dead
+  }
+
+  cancel(token: CallToken): void {
+    if (!token.settled) this.settle(token);
   }
 
   /** Count running calls past their deadline as failures (at their deadline). */

@@ -9,7 +9,6 @@ export { MemoryFailureDetector, DEFAULT_DETECTOR_OPTIONS, type FailureDetector, 
 export { RedisFailureDetector, type RedisDetectorOptions } from './detector-redis.js';
 export { SuccessRateTracker } from './success-rate.js';
 export { LinkBreakers, type BreakerState, type LinkBreakerOptions } from './breakers.js';
-export { dispatchWithFailover, classifyAttemptError, type FailoverResult, type AttemptLog } from './failover.js';
 export { RuleVersionStore, RulesWatcher, migrateRouting, ROUTING_MIGRATIONS_DIR, type VersionInfo, type ActiveInfo } from './versions.js';
 export { backtest, contextFromJson, pastDecisionFromJson, type PastDecision, type BacktestResult } from './backtest.js';
 export { RiskScorer } from '../risk/scorer.js';

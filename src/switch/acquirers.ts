@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { loadWireCodec, type IsoMessage } from '../iso8583/index.js';
 import { AcquirerLink, type UnmatchedHandler } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
-import { isSwitchError, SwitchError } from '../errors.js';
+import { isSwitchError, SwitchError, type ErrorCode } from '../errors.js';
 import type { AcquirerDef } from '../routing/types.js';
 import type { FailureDetector } from '../routing/detector.js';
 import type { LinkBreakers } from '../routing/breakers.js';
@@ -19,10 +19,25 @@ import { startAcquirerSimulator, type AcquirerSimulator, type Behaviour } from '
  * timeout, a connection lost with it in flight, even a link closed under it) may have reached the acquirer:
  * it is reversed, never sent elsewhere (docs/faults.md F09).
  */
-const FAST_FAILURES = new Set([
+const FAST_FAILURES = new Set<ErrorCode>([
   'SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_LINK_CLOSED', 'SW_ERR_BREAKER_OPEN',
   'SW_ERR_LINK_PACK_FAILED', 'SW_ERR_LINK_DUPLICATE_KEY', 'SW_ERR_LINK_MISSING_KEY_FIELD',
 ]);
+
+/**
+ * Of those, the ones that say nothing about the acquirer: this switch refused to send (its breaker open, its own
+ * caps, a message it could not pack or key). The failure detector does not count them; counting them made a
+ * busy or misconfigured switch mark a healthy acquirer down. The rest (not ready, closed) mean no connection.
+ */
+const LOCAL_REFUSALS = new Set<ErrorCode>([
+  'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_BREAKER_OPEN', 'SW_ERR_LINK_PACK_FAILED',
+  'SW_ERR_LINK_DUPLICATE_KEY', 'SW_ERR_LINK_MISSING_KEY_FIELD',
+]);
+
+/** A local refusal (LOCAL_REFUSALS): neither the detector nor the acquirer's breaker counts it as a failure. */
+export function isLocalRefusal(e: unknown): boolean {
+  return isSwitchError(e) && LOCAL_REFUSALS.has(e.code);
+}
 
 export function isFastFailure(e: unknown): boolean {
   return isSwitchError(e) && FAST_FAILURES.has(e.code);
@@ -147,7 +162,12 @@ export class AcquirerSet {
     } catch (e) {
       const code = isSwitchError(e) ? e.code : (e as { code?: string }).code;
       if (code === 'EOPENBREAKER') {
+        this.o.detector.cancel(token);
         throw new SwitchError('SW_ERR_BREAKER_OPEN', { acquirer: id });
+      }
+      if (isLocalRefusal(e)) {
+        this.o.detector.cancel(token);
+        throw e;
       }
       const fast = isFastFailure(e) || code === 'SW_ERR_LINK_CONNECTION_LOST';
       this.o.detector.fail(token, code === 'SW_ERR_LINK_TIMEOUT' ? 'timeout' : fast ? 'fast' : 'error');

@@ -24,7 +24,7 @@ import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versi
 import { loadRuleSet } from '../routing/rules-loader.js';
 import type { SwitchConfig } from './config.js';
 import type { BatchInfo } from '../store/group-commit.js';
-import { AcquirerSet } from './acquirers.js';
+import { AcquirerSet, isLocalRefusal } from './acquirers.js';
 import { Flows, safeErr, type FlowObserver, type FaultPoint } from './flows/index.js';
 import { SwitchStore } from './store/index.js';
 import { SafWorker, type SafObserver } from './saf.js';
@@ -109,7 +109,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       detector = new MemoryFailureDetector();
     }
     cleanup.push(() => detector.close());
-    const breakers = new LinkBreakers(o.onBreakerChange ? { onStateChange: o.onBreakerChange } : {});
+    // a request this switch refused to send (its own caps, a message it could not pack) is no failure of the acquirer
+    const breakers = new LinkBreakers({ errorFilter: isLocalRefusal, ...(o.onBreakerChange ? { onStateChange: o.onBreakerChange } : {}) });
     cleanup.push(async () => breakers.shutdown());
     const successRate = new SuccessRateTracker();
     // with Redis away, velocity is counted in memory: said once a minute at most, not per authorization
