@@ -15,24 +15,22 @@ import type { SuccessRateTracker } from '../routing/success-rate.js';
 import { startAcquirerSimulator, type AcquirerSimulator, type Behaviour } from '../../simulators/acquirer/index.js';
 
 /**
- * Errors that mean the request was never written to the acquirer: try the next route. Anything else (a
- * timeout, a connection lost with it in flight, even a link closed under it) may have reached the acquirer:
- * it is reversed, never sent elsewhere (docs/faults.md F09).
- */
-const FAST_FAILURES = new Set<ErrorCode>([
-  'SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_LINK_CLOSED', 'SW_ERR_BREAKER_OPEN',
-  'SW_ERR_LINK_PACK_FAILED', 'SW_ERR_LINK_DUPLICATE_KEY', 'SW_ERR_LINK_MISSING_KEY_FIELD',
-]);
-
-/**
- * Of those, the ones that say nothing about the acquirer: this switch refused to send (its breaker open, its own
- * caps, a message it could not pack or key). The failure detector does not count them; counting them made a
- * busy or misconfigured switch mark a healthy acquirer down. The rest (not ready, closed) mean no connection.
+ * Requests this switch refused to send, for reasons that say nothing about the acquirer: its breaker open, its own
+ * caps, a message it could not pack or key. Neither the failure detector nor the breaker counts them; counting them
+ * made a busy or misconfigured switch mark a healthy acquirer down.
  */
 const LOCAL_REFUSALS = new Set<ErrorCode>([
   'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_BREAKER_OPEN', 'SW_ERR_LINK_PACK_FAILED',
   'SW_ERR_LINK_DUPLICATE_KEY', 'SW_ERR_LINK_MISSING_KEY_FIELD',
 ]);
+
+/**
+ * Errors that mean the request was never written to the acquirer: try the next route. They are the local refusals
+ * and the link having no connection (not ready, closed). Anything else (a timeout, a connection lost with it in
+ * flight, even a link closed under it) may have reached the acquirer: it is reversed, never sent elsewhere
+ * (docs/faults.md F09).
+ */
+const FAST_FAILURES = new Set<ErrorCode>([...LOCAL_REFUSALS, 'SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_CLOSED']);
 
 /** A local refusal (LOCAL_REFUSALS): neither the detector nor the acquirer's breaker counts it as a failure. */
 export function isLocalRefusal(e: unknown): boolean {
