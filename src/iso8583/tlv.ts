@@ -83,35 +83,6 @@ export function tlvRules(tags: Readonly<Record<string, TagSpec>>, unknown: Unkno
   return { tags: map, byNumber, short, list, maxBytes, lastTags: [], lastKnown: [], unknown, dialect };
 }
 
-/** Hex digit values of '0'-'9' and 'A'-'F' (upper case only, as tags are written), else -1. */
-const HEX_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 16; i++) HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
-
-/**
- * The rules' entry for a tag given as text, or undefined. A 1- or 2-byte tag is read as its number and found in
- * the `short` index, which costs less than hashing the string into the map; anything else asks the map.
- */
-function knownTag(rules: TlvRules, tag: string): KnownTag | undefined {
-  const len = tag.length;
-  if (len === 2 || len === 4) {
-    let num = 0;
-    for (let i = 0; i < len && num >= 0; i++) {
-      const c = tag.charCodeAt(i);
-      const h = c < 128 ? HEX_VALUE[c]! : -1;
-      num = h < 0 ? -1 : num * 16 + h;
-    }
-    if (num >= 0) {
-      const k = rules.short[num]!;
-      // No known tag has this number, so none has this text (a known tag's text is its number in upper-case hex).
-      // A slot that is taken may belong to another text of the same number ("9A" and "009A"): compare.
-      if (k === 0) return undefined;
-      const known = rules.list[k - 1]!;
-      if (known.tag === tag) return known;
-    }
-  }
-  return rules.tags.get(tag);
-}
-
 /** How many positions of a tag list writeTlv remembers (a DE55 has 10 to 30 tags). */
 const MEMO = 64;
 
@@ -125,7 +96,7 @@ export function writeTlv(w: Writer, entries: readonly TlvEntry[], rules: TlvRule
     if (typeof tag === 'string') {
       if (rules.lastTags[i] === tag) known = rules.lastKnown[i];
       else {
-        known = knownTag(rules, tag);
+        known = rules.tags.get(tag);
         if (i < MEMO) {
           rules.lastTags[i] = tag;
           rules.lastKnown[i] = known;
