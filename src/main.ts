@@ -9,8 +9,8 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { loadConfig, type SwitchConfig } from './switch/config.js';
 import { createLogger } from './log.js';
-import { groupCommitObserver, switchObservers } from './metrics.js';
-import { logFlowOutcome, startAdminForSwitch } from './admin/switch-deps.js';
+import { logFlowOutcome, switchObservers } from './app/observers.js';
+import { startAdminForSwitch } from './app/admin.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
 import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
 import { startFailureLine } from './switch/start-failure.js';
@@ -33,13 +33,6 @@ environment: DATABASE_URL, REDIS_URL, PSP_HOST, PSP_PORT, ADMIN_HOST, ADMIN_PORT
 exit codes: 0 stopped cleanly (Ctrl-C, SIGTERM), 1 failed to start or to stop, 2 usage
 `;
 
-/** Batch metrics of the switch store's two write streams. */
-function storeBatchObserver(): NonNullable<StartOptions['onStoreBatch']> {
-  const intent = groupCommitObserver('switch-intent');
-  const answer = groupCommitObserver('switch-answer');
-  return (i) => (i.stream === 'intent' ? intent(i) : answer(i));
-}
-
 let startingCfg: Pick<SwitchConfig, 'rulesDir'> | undefined;
 
 export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
@@ -60,7 +53,6 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
     ...(crashAt ? { faultHook: (point: string) => void (point === crashAt && process.kill(process.pid, 'SIGKILL')) } : {}),
     log,
     ...switchObservers(log, logFlowOutcome),
-    onStoreBatch: storeBatchObserver(),
     startAdmin: (h) =>
       startAdminForSwitch(h, {
         transactions: new SwitchTransactionQueries(h.pool),

@@ -18,7 +18,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { isSwitchError, renderError, SwitchError, type ErrorCode } from '../errors.js';
 import { RuleSetInvalidError } from '../routing/rules-loader.js';
 import { RuleVersionStore, migrateRouting } from '../routing/versions.js';
-import { registry as defaultRegistry } from '../metrics.js';
+import { registry as defaultRegistry } from '../metrics/index.js';
 import { AuditLog, migrateAdmin } from './audit.js';
 import { allowed, authenticate } from './auth.js';
 import type { AdminDeps } from './deps.js';

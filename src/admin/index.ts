@@ -9,5 +9,3 @@ export type { AcquirerStatusSources } from './acquirer-status.js';
 export { backtestSummary } from './plugins/rules.js';
 export { diffLines, diffRuleFiles, filesToYaml, parseRulesInput, withLines } from './rules-text.js';
 export * from './deps.js';
-export { adminDepsForSwitch, bindSwitchMetrics, logFlowOutcome, startAdminForSwitch } from './switch-deps.js';
-export type { SwitchAdminExtras } from './switch-deps.js';

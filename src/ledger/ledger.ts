@@ -30,7 +30,7 @@ import {
   bad, big, checkAmount, checkDay, checkMeta, checkPaymentOwners, checkPlanId, CODE_RE, hashOf, isPayment, MAX_POSTINGS, max0, min0, postingsForHash, utcDay,
 } from './validate.js';
 import type {
-  AccountInfo, AccountKind, AccountSpec, BatchResult, CommitResult, HoldResult, HoldRow, Ledger, LedgerOp, LedgerOptions, LedgerResult, Payment,
+  AccountInfo, AccountKind, AccountSpec, BatchResult, CommitResult, HoldResult, HoldRow, Ledger, LedgerOp, LedgerOptions, LedgerResult, LedgerWriteOp, Payment,
   PlanMeta, Posting, PreparedHold, ReleaseResult, RollbackResult, RPosting,
 } from './types.js';
 
@@ -226,12 +226,29 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     },
   };
 
+  // each public write reports how it settled (LedgerOptions.onOperation); the wrapping happens once, here
+  const observed = <A extends unknown[], R>(op: LedgerWriteOp, f: (...a: A) => Promise<R>): ((...a: A) => Promise<R>) => {
+    const on = opts.onOperation;
+    if (!on) return f;
+    return async (...a: A) => {
+      const t0 = performance.now();
+      try {
+        const r = await f(...a);
+        on({ op, ok: true, ms: performance.now() - t0 });
+        return r;
+      } catch (e) {
+        on({ op, ok: false, ms: performance.now() - t0 });
+        throw e;
+      }
+    };
+  };
+
   return {
     ensureAccount,
     accountCode,
     feesAccountCode,
 
-    async hold(planId, spec, meta) {
+    hold: observed('hold', async (planId: string, spec: readonly Posting[] | Payment, meta?: PlanMeta): Promise<HoldResult> => {
       checkPlanId(planId);
       checkMeta(planId, meta);
       const day = utcDay();
@@ -246,17 +263,17 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       if (!isPayment(spec)) throw bad(planId, 'hold needs postings or a payment');
       const h = await paymentHold(planId, spec, meta);
       return (await gc.submit({ op: 'hold', planId, day, hash: h.hash, postings: h.postings, row: h.row })) as HoldResult;
-    },
+    }),
 
-    async addBatch(planId, batchId, postings) {
+    addBatch: observed('addBatch', async (planId: string, batchId: number, postings: readonly Posting[]): Promise<BatchResult> => {
       checkPlanId(planId);
       if (!Number.isInteger(batchId) || batchId < 2 || batchId > 1_000_000) throw bad(planId, 'batch id must be an integer >= 2 (batch 1 is the hold)');
       const resolved = await resolvePostings(planId, postings);
       const hash = hashOf(['batch', planId, batchId, postingsForHash(postings)]);
       return (await gc.submit({ op: 'batch', planId, batchId, hash, postings: resolved })) as BatchResult;
-    },
+    }),
 
-    async commit(planId, final) {
+    commit: observed('commit', async (planId: string, final?: { amount: bigint } | { postings: readonly Posting[] }): Promise<CommitResult> => {
       checkPlanId(planId);
       if (final === undefined) return (await gc.submit(ops.commit(planId))) as CommitResult;
       if (typeof final !== 'object' || final === null) throw bad(planId, 'final must be { amount } or { postings }');
@@ -264,15 +281,11 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       const finalPostings = await resolvePostings(planId, final.postings);
       const hash = hashOf(['commit', planId, 'postings', postingsForHash(final.postings)]);
       return (await gc.submit({ op: 'commit', planId, hash, finalPostings })) as CommitResult;
-    },
+    }),
 
-    async rollback(planId) {
-      return (await gc.submit(ops.rollback(planId))) as RollbackResult;
-    },
+    rollback: observed('rollback', async (planId: string): Promise<RollbackResult> => (await gc.submit(ops.rollback(planId))) as RollbackResult),
 
-    async release(planId) {
-      return (await gc.submit(ops.release(planId, utcDay()))) as ReleaseResult;
-    },
+    release: observed('release', async (planId: string): Promise<ReleaseResult> => (await gc.submit(ops.release(planId, utcDay()))) as ReleaseResult),
 
     async prepareHold(planId, payment, meta, o) {
       checkPlanId(planId);

@@ -129,7 +129,12 @@ export interface LedgerOptions {
   migrate?: boolean;
   /** Fold balance deltas into account rows every this many ms (default 500; 0: never, e.g. a read-only tool). */
   foldEveryMs?: number;
+  /** Told of each call of the public write API (hold, addBatch, commit, rollback, release) when it settles, for metrics. */
+  onOperation?: (o: { op: LedgerWriteOp; ok: boolean; ms: number }) => void;
 }
+
+/** The ledger's public write operations, as `LedgerOptions.onOperation` names them. */
+export type LedgerWriteOp = 'hold' | 'addBatch' | 'commit' | 'rollback' | 'release';
 
 /**
  * A hold prepared for a caller's own statement (the switch's outcome write): validated, accounts resolved,

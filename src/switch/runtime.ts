@@ -12,7 +12,7 @@ import { startPspServer, type PspServer } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
 import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
-import { createLedger, loadFeeSchedule, type Ledger } from '../ledger/index.js';
+import { createLedger, loadFeeSchedule, type Ledger, type LedgerWriteOp } from '../ledger/index.js';
 import { RoutingEngine } from '../routing/engine.js';
 import { RiskScorer } from '../risk/scorer.js';
 import { MemoryVelocityStore, RedisVelocityStore } from '../risk/velocity.js';
@@ -64,6 +64,8 @@ export interface StartOptions {
   safObserver?: SafObserver;
   /** Each circuit breaker state change (closed, open, half_open) of an acquirer link, for metrics. */
   onBreakerChange?: (acquirer: string, state: BreakerState) => void;
+  /** Each call of the ledger's write API (hold, commit, …) as it settles, for metrics (LedgerOptions.onOperation). */
+  onLedgerOperation?: (o: { op: LedgerWriteOp; ok: boolean; ms: number }) => void;
   /** Observer of the switch's write-stream batches (size, latency) for metrics. */
   onStoreBatch?: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
   /** Test-only crash points of the flows (docs/faults.md); off unless a test sets it. */
@@ -124,7 +126,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
 
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
-    const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs });
+    const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs, ...(o.onLedgerOperation ? { onOperation: o.onLedgerOperation } : {}) });
     cleanup.push(() => ledger.close());
     // The authorization's two durable writes each have a connection of their own (docs/switch.md, "The durable record").
     // Their statements are prepared and every lookup is a key probe: a generic plan is always right, and

@@ -25,7 +25,6 @@ const ADVICE_DONE_CODES: readonly string[] = ['00'];
 export interface SafObserver {
   sent?(o: { acquirer: string; mti: string; ok: boolean }): void;
   deadLetter?(o: { acquirer: string; reason: string }): void;
-  depth?(n: number): void;
 }
 
 export class SafWorker {
@@ -71,7 +70,6 @@ export class SafWorker {
   async pass(): Promise<number> {
     const rows = await this.queue.claim(Math.ceil((this.cfg.timeoutMs * 2) / 1000));
     await Promise.all(rows.map((r) => this.deliver(r)));
-    if (this.observer.depth) this.observer.depth(await this.queue.depth());
     return rows.length;
   }
 

@@ -10,8 +10,8 @@ import { pino } from 'pino';
 import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
 import { loadConfig } from '../../src/switch/config.js';
 import { createLogger } from '../../src/log.js';
-import { switchObservers, type FlowOutcome } from '../../src/metrics.js';
-import { logFlowOutcome, startAdminForSwitch, type SwitchAdminExtras } from '../../src/admin/switch-deps.js';
+import { logFlowOutcome, switchObservers, type FlowOutcome } from '../../src/app/observers.js';
+import { startAdminForSwitch, type SwitchAdminExtras } from '../../src/app/admin.js';
 import { loadDialect } from '../../src/iso8583/index.js';
 import { framerByName } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
@@ -70,6 +70,8 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
     observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o), ledger: (o) => obs.observer.ledger(o) },
     safObserver: obs.safObserver,
     onBreakerChange: obs.onBreakerChange,
+    onLedgerOperation: obs.onLedgerOperation,
+    onStoreBatch: obs.onStoreBatch,
     startAdmin: (h) => startAdminForSwitch(h, { ...extras(h), logger: log }),
   });
   const clients: PspClient[] = [];

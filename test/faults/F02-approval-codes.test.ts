@@ -5,7 +5,7 @@
  * same codes as approvals (src/iso8583/response-codes.ts). Simulators answer by amount (rules below).
  */
 import t from 'tap';
-import { responseClass } from '../../src/metrics.js';
+import { responseClass } from '../../src/metrics/index.js';
 import { SwitchTransactionQueries } from '../../src/switch/store/index.js';
 import type { Rule } from '../../simulators/acquirer/index.js';
 import { startTestSwitch, auth, capture, rc, txnOf, eventually, ledgerOn } from '../helpers/switch.js';

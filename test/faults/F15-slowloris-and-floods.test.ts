@@ -13,7 +13,7 @@ import { loadDialect } from '../../src/iso8583/index.js';
 import { IsoMessage, responseMti } from '../../src/iso8583/message.js';
 import { startPspServer, type PspHandler, type PspServerOptions } from '../../src/net/index.js';
 import { createFramer, keepAliveFrame } from '../../src/wire/index.js';
-import { bindPspServerMetrics, registry } from '../../src/metrics.js';
+import { bindPspServerMetrics, registry } from '../../src/metrics/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { authRequest, stanOf, waitFor } from '../helpers/net.js';
 

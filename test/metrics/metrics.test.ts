@@ -8,7 +8,7 @@ import { createGroupCommit } from '../../src/store/group-commit.js';
 import { createLedger } from '../../src/ledger/index.js';
 import { startAcquirerSimulator } from '../../simulators/acquirer/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
-import * as m from '../../src/metrics.js';
+import * as m from '../../src/metrics/index.js';
 import { authRequest, stanOf, waitFor } from '../helpers/net.js';
 import { testDb } from '../helpers/db.js';
 
@@ -139,9 +139,11 @@ t.test('link down: link_up 0, failures counted, timeouts classed', async (t) => 
   t.ok((sample(text, 'switch_link_events_total', { acquirer: 'acq-y', event: 'failed' }) ?? 0) >= 1);
 });
 
-t.test('routing decisions, SAF sources, group commit observer, instrumented ledger', async (t) => {
-  m.recordRoutingDecision({ kind: 'route', routes: [{ terminal: 'a-eur-1', acquirer: 'acq-a', terminalId: 'T', merchantId: 'M' }], explanation: { rulesVersion: 7, rulesHash: 'h', ruleId: 'eur', risk: { level: 'low', reasons: [] }, bin: null, candidates: [], rejected: [], ideal: 'a-eur-1' } });
-  m.recordRoutingDecision({ kind: 'decline', code: '57', reason: 'x', explanation: { rulesVersion: 7, rulesHash: 'h', ruleId: 'block', risk: { level: 'fatal', reasons: [] }, bin: null, candidates: [], rejected: [], ideal: null } });
+t.test('routing outcomes, rules version, SAF sources, group commit observer, the ledger observed at construction', async (t) => {
+  m.recordRouteOutcome('eur', 'a-eur-1');
+  m.recordRouteOutcome('block', null);
+  m.recordRiskLevel('fatal');
+  const offVersion = m.bindRulesVersion(() => 7);
   let depth = 3;
   const unbind = m.bindSafMetrics({ depth: async () => depth, deadLetters: () => 1 });
   const db = await testDb(t);
@@ -155,7 +157,7 @@ t.test('routing decisions, SAF sources, group commit observer, instrumented ledg
   });
   await Promise.all(Array.from({ length: 10 }, (_, i) => gc.submit(i)));
   await gc.close();
-  const ledger = m.instrumentLedger(await createLedger({ pool: db.pool }));
+  const ledger = await createLedger({ pool: db.pool, onOperation: m.recordLedgerOperation });
   t.teardown(() => ledger.close());
   const pay = { acquirer: 'acq-a', terminal: 'a-eur-1', merchant: 'SHOP1', currency: 978, amount: 1000n };
   for (const code of [ledger.accountCode('acquirer', 'acq-a', 978), ledger.accountCode('merchant', 'SHOP1', 978)]) {
@@ -181,4 +183,5 @@ t.test('routing decisions, SAF sources, group commit observer, instrumented ledg
   text = await m.metricsText();
   t.equal(sample(text, 'switch_saf_depth'), 0);
   unbind();
+  offVersion();
 });

@@ -1,6 +1,6 @@
 /** Liveness, readiness and the Prometheus endpoint. */
 import type { FastifyPluginAsync } from 'fastify';
-import { registry as defaultRegistry } from '../../metrics.js';
+import { registry as defaultRegistry } from '../../metrics/index.js';
 import type { PluginOpts } from '../http.js';
 
 export const healthPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) => {

@@ -88,8 +88,15 @@ export class SafQueue {
     });
   }
 
+  /** Entries not yet closed (waiting to be sent or repeated): the switch_saf_depth metric. */
   async depth(): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>('select count(*) as n from switch_saf where done_at is null');
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Dead letters no operator has retried: the switch_dead_letters metric. */
+  async deadLetterCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('select count(*) as n from switch_dead_letter where retried_at is null');
     return Number(rows[0]?.n ?? 0);
   }
 }

@@ -1,9 +1,9 @@
 /**
- * Wiring the admin server and the metrics adapters to a running switch (src/switch/runtime.ts):
+ * Wiring the admin server and the scrape-time metrics adapters to a running switch (src/app/runtime.ts):
  *
  *   const log = createLogger({ name: 'switch' });
  *   const h = await startSwitch(cfg, {
- *     ...switchObservers(log, logFlowOutcome),
+ *     ...switchObservers(log, logFlowOutcome),          // src/app/observers.ts: passed in at construction
  *     startAdmin: (h) => startAdminForSwitch(h, { transactions, saf, traffic }),
  *   });
  *
@@ -12,30 +12,13 @@
  */
 import type { Logger } from 'pino';
 import type { SwitchHandle } from '../switch/runtime.js';
-import { bindBreakerMetrics, bindDetectorMetrics, bindGroupCommitStats, bindLinkMetrics, bindPspServerMetrics, instrumentLedgerInPlace, responseClass, rulesVersion, type FlowOutcome, type TxLogger, type Unbind } from '../metrics.js';
-import { txLogLine } from '../log.js';
-import { startAdminServer, type AdminServer } from './app.js';
-import { parseTokens } from './auth.js';
-import { LinkStatusBoard } from './acquirer-status.js';
-import type { AdminDeps, SafQueries, TrafficQueries, TransactionQueries } from './deps.js';
+import { bindBreakerMetrics, bindDetectorMetrics, bindGroupCommitStats, bindLinkMetrics, bindPspServerMetrics, bindRulesVersion, bindSafMetrics, type Unbind } from '../metrics/index.js';
+import { startAdminServer, type AdminServer } from '../admin/app.js';
+import { parseTokens } from '../admin/auth.js';
+import { LinkStatusBoard } from '../admin/acquirer-status.js';
+import type { AdminDeps, SafQueries, TrafficQueries, TransactionQueries } from '../admin/deps.js';
 
-/** The one JSON line per outcome, from a FlowObserver outcome. */
-export function logFlowOutcome(log: TxLogger, o: FlowOutcome): void {
-  const cls = responseClass(o.responseCode);
-  txLogLine(log, {
-    psp: o.psp,
-    mti: o.mti,
-    responseCode: o.responseCode,
-    class: cls,
-    ...(o.txnId ? { txId: o.txnId } : {}),
-    ...(o.panMasked ? { pan: o.panMasked } : {}),
-    ...(o.risk ? { risk: o.risk } : {}),
-    route: o.acquirer && o.terminal ? { acquirer: o.acquirer, terminal: o.terminal, ruleId: o.rule, rulesVersion: o.rulesVersion ?? null } : null,
-    timings: { totalMs: o.switchMs + (o.acquirerMs ?? 0), switchMs: o.switchMs, ...(o.acquirerMs !== null ? { acquirerMs: o.acquirerMs } : {}) },
-  });
-}
-
-/** Bind every scrape-time metric source of a running switch (and time its ledger operations); returns one unbind. */
+/** Bind every scrape-time metric source of a running switch; returns one unbind. What happens is observed at construction (src/app/observers.ts). */
 export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   const links = h.acquirers.all().map((a) => a.link);
   const offs: Unbind[] = links.map((l) => bindLinkMetrics(l));
@@ -44,7 +27,8 @@ export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   offs.push(bindGroupCommitStats('ledger', () => h.ledger.stats()));
   offs.push(bindGroupCommitStats('switch-intent', () => h.store.stats().intent));
   offs.push(bindGroupCommitStats('switch-answer', () => h.store.stats().answer));
-  instrumentLedgerInPlace(h.ledger);
+  // the queue's own tables are the one source of its depth and dead letters, whichever instance sends
+  offs.push(bindSafMetrics({ depth: () => h.store.saf.depth(), deadLetters: () => h.store.saf.deadLetterCount() }));
   offs.push(
     bindDetectorMetrics(h.detector, () => {
       let terminals: string[] = [];
@@ -56,13 +40,8 @@ export function bindSwitchMetrics(h: SwitchHandle): Unbind {
       return [...links.map((l) => l.name), ...terminals];
     }),
   );
-  const timer = setInterval(() => {
-    if (h.watcher.version !== null) rulesVersion.set(h.watcher.version);
-  }, 1000);
-  timer.unref();
-  if (h.watcher.version !== null) rulesVersion.set(h.watcher.version);
+  offs.push(bindRulesVersion(() => h.watcher.version));
   return () => {
-    clearInterval(timer);
     for (const off of offs) off();
   };
 }
