@@ -15,7 +15,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { isSwitchError, renderError, SwitchError, type ErrorCode } from '../errors.js';
+import { errorSummary, isSwitchError, renderError, SwitchError } from '../errors.js';
 import { RuleSetInvalidError } from '../routing/rules-loader.js';
 import { RuleVersionStore, migrateRouting } from '../routing/versions.js';
 import { registry as defaultRegistry } from '../metrics/index.js';
@@ -31,22 +31,6 @@ import { ledgerPlugin } from './plugins/ledger.js';
 import { safPlugin } from './plugins/saf.js';
 import { auditPlugin } from './plugins/audit.js';
 import { consolePlugin } from './plugins/console.js';
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  SW_ERR_ADMIN_UNAUTHORIZED: 401,
-  SW_ERR_ADMIN_FORBIDDEN: 403,
-  SW_ERR_ADMIN_NOT_FOUND: 404,
-  SW_ERR_RULES_VERSION_NOT_FOUND: 404,
-  SW_ERR_LEDGER_PLAN_NOT_FOUND: 404,
-  SW_ERR_LEDGER_ACCOUNT_NOT_FOUND: 404,
-  SW_ERR_ADMIN_CONFLICT: 409,
-  SW_ERR_RULES_NO_ACTIVE_VERSION: 409,
-  SW_ERR_RULES_INVALID: 422,
-  SW_ERR_RULES_REFERENCE: 422,
-  SW_ERR_ADMIN_NOT_CONFIGURED: 501,
-  SW_ERR_DB_UNAVAILABLE: 503,
-  SW_ERR_ADMIN_INTERNAL: 500,
-};
 
 export const API_VERSION = '1';
 
@@ -111,11 +95,12 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
       return reply.code(400).send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: where, reason: v.message ?? 'invalid' }) });
     }
     if (err instanceof RuleSetInvalidError) {
-      return reply.code(422).send({ code: err.code, message: err.message, problems: err.problems });
+      return reply.code(err.httpStatus).send({ code: err.code, message: err.message, problems: err.problems });
     }
     if (isSwitchError(err)) {
-      const status = STATUS[err.code] ?? 400;
-      if (status >= 500) deps.logger?.error({ code: err.code, err: err.message, route: req.routeOptions.url }, 'admin request failed');
+      // the status is the code's own, from the registry (src/errors.ts)
+      const status = err.httpStatus;
+      if (status >= 500) deps.logger?.error({ err: errorSummary(err), route: req.routeOptions.url }, 'admin request failed');
       return reply.code(status).send({ code: err.code, message: err.message });
     }
     const sc = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
@@ -129,7 +114,7 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
         : 'bad request';
       return reply.code(sc).send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: 'body', reason }) });
     }
-    deps.logger?.error({ err: err.message, route: req.routeOptions.url }, 'admin request failed');
+    deps.logger?.error({ err: errorSummary(err), route: req.routeOptions.url }, 'admin request failed');
     return reply.code(500).send({ code: 'SW_ERR_ADMIN_INTERNAL', message: renderError('SW_ERR_ADMIN_INTERNAL', { reason: 'see the server log' }) });
   });
 

@@ -3,14 +3,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Codec } from '../iso8583/codec-types.js';
-import { IsoMessage, isResponseMti, responseMti } from '../iso8583/message.js';
+import { IsoMessage, responseMti } from '../iso8583/message.js';
 import { loadDialect } from '../iso8583/dialect.js';
-import { SwitchError } from '../errors.js';
-import { createFramer, swapTpdu, type Framer } from '../wire/framer.js';
-import { Reassembler } from '../wire/reassembler.js';
-import { BatchWriter } from './batch-writer.js';
-import { errInfo, silentLogger, type NetLogger } from './logger.js';
-import { peekMti } from './mti.js';
+import { errorSummary, SwitchError } from '../errors.js';
+import { createFramer, type Framer } from '../wire/framer.js';
+import { silentLogger, type NetLogger } from './logger.js';
+import { PspConnection } from './psp-connection.js';
 
 export interface PspRequestContext {
   /** Unique per server, e.g. "psp-7". */
@@ -24,7 +22,7 @@ export interface PspRequestContext {
 
 /**
  * Answers one request. Resolve with the response, or null to send nothing. A rejection is answered with
- * the response MTI and DE39 "96" (system malfunction) and counted.
+ * the response MTI and DE39 `answers.systemError` and counted.
  */
 export type PspHandler = (msg: IsoMessage, ctx: PspRequestContext) => Promise<IsoMessage | null>;
 
@@ -37,6 +35,21 @@ export interface PspTlsOptions {
   /** Default and floor: TLSv1.2. */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
+
+/**
+ * The DE39 codes of the answers the server forms on its own (docs/network.md, "PSP server"). The switch passes
+ * its configured ones (`responseCodes`); the defaults are the ISO 8583:1987 meanings.
+ */
+export interface PspAnswers {
+  /** A request frame that does not unpack (its MTI readable): default "30", format error. */
+  formatError: string;
+  /** The handler rejected, or its response could not be packed: default "96", system malfunction. */
+  systemError: string;
+  /** maxInFlight reached across connections: default "91", issuer or switch inoperative. */
+  unavailable: string;
+}
+
+export const DEFAULT_PSP_ANSWERS: Readonly<PspAnswers> = Object.freeze({ formatError: '30', systemError: '96', unavailable: '91' });
 
 export interface PspServerOptions {
   /** The PSP dialect: a compiled codec, or a dialect name in specs/ (default iso87-ascii-bbitmap). */
@@ -76,6 +89,8 @@ export interface PspServerOptions {
   shutdownTimeoutMs?: number;
   /** Fields copied from the request into responses the server forms itself (format errors, handler failures). */
   echoFields?: readonly number[];
+  /** DE39 of the answers the server forms itself (default DEFAULT_PSP_ANSWERS; a partial object overrides some). */
+  answers?: Partial<PspAnswers>;
   tls?: PspTlsOptions;
   logger?: NetLogger;
 }
@@ -116,284 +131,24 @@ export interface PspServerEvents {
   limit: [{ kind: PspLimitKind; connectionId?: string }];
   /** A request was answered; latency from read to write queue. */
   response: [{ connectionId: string; mti: string; responseMti: string; latencyMs: number }];
-  /** A whole frame that did not unpack (answered 30, or dropped when it had no request MTI); `code`: SW_ERR_*. */
+  /** A whole frame that did not unpack (answered formatError, or dropped when it had no request MTI); `code`: SW_ERR_*. */
   unpackError: [{ connectionId: string; code: string }];
+  /**
+   * Every SW_ERR_NET_* the server raises on its own, as a SwitchError (also logged, through errorSummary):
+   * connection and in-flight limits, slow readers cut off, idle and shutdown closes, handler failures, dropped
+   * frames. `connectionId` is null for the server-wide ones.
+   */
+  netError: [{ connectionId: string | null; error: SwitchError }];
 }
 
 const DEFAULT_ECHO_FIELDS = [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] as const;
-
-type PauseReason = 'inflight' | 'drain' | 'shutdown';
-
-class PspConnection {
-  inFlight = 0;
-  /** When the last complete frame (or keep-alive) was read: what the idle timeout counts from. */
-  lastFrameAt = Date.now();
-  closed = false;
-  readonly pausedFor = new Set<PauseReason>();
-  readonly reassembler: Reassembler;
-  readonly writer: BatchWriter;
-  readonly ctxBase: { connectionId: string; psp: string; remoteAddress: string };
-
-  constructor(
-    readonly server: PspServer,
-    readonly id: string,
-    readonly socket: Socket,
-  ) {
-    const o = server.options;
-    this.ctxBase = { connectionId: id, psp: o.psp, remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` };
-    this.reassembler = new Reassembler(o.framer, {
-      maxFrameBytes: o.maxFrameBytes,
-      onFrame: (payload, tpdu) => this.onFrame(payload, tpdu),
-      onKeepAlive: () => {
-        server.stats.keepAlives++;
-        this.lastFrameAt = Date.now();
-      },
-    });
-    this.writer = new BatchWriter(socket, o.framer, (ok) => {
-      if (!ok && !this.closed) {
-        server.stats.writePauses++;
-        this.pause('drain');
-      }
-      this.checkBuffered();
-    });
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
-    socket.on('data', (chunk: Buffer) => {
-      server.stats.bytesIn += chunk.length;
-      try {
-        this.reassembler.push(chunk);
-      } catch (e) {
-        server.stats.frameErrors++;
-        server.emit('limit', { kind: 'frame', connectionId: id });
-        server.log.warn({ connectionId: id, ...errInfo(e) }, 'bad frame header, closing the connection');
-        this.destroy('frame-error');
-      }
-    });
-    socket.on('drain', () => this.resume('drain'));
-    socket.on('error', (e) => server.log.debug({ connectionId: id, ...errInfo(e) }, 'socket error'));
-    socket.on('close', () => this.onClose());
-  }
-
-  /** The server's idle sweep: nothing in flight and no complete frame for idleTimeoutMs → closed. */
-  checkIdle(now: number): void {
-    const ms = this.server.options.idleTimeoutMs;
-    if (this.closed || this.inFlight > 0 || now - this.lastFrameAt < ms) return;
-    this.server.stats.idleTimeouts++;
-    this.server.log.info({ connectionId: this.id, code: 'SW_ERR_NET_IDLE_TIMEOUT', ms }, 'idle connection closed (no complete frame)');
-    this.end('idle');
-  }
-
-  private onFrame(payload: Buffer, tpdu: Buffer | undefined): void {
-    if (this.closed) return;
-    const server = this.server;
-    const st = server.stats;
-    st.framesIn++;
-    const receivedAt = Date.now();
-    this.lastFrameAt = receivedAt;
-    const replyTpdu = tpdu ? swapTpdu(tpdu) : undefined;
-    let msg: IsoMessage;
-    try {
-      msg = server.options.codec.unpack(payload);
-    } catch (e) {
-      this.onUnpackError(payload, replyTpdu, e);
-      return;
-    }
-    if (isResponseMti(msg.mti)) {
-      // an answer to nothing the switch asked: there is no one to answer
-      this.dropFrame('response MTI from a client', msg.mti, undefined);
-      return;
-    }
-    if (st.inFlight >= server.options.maxInFlight) {
-      // the switch as a whole is full: refuse fast, without reading it further or asking anyone
-      st.inFlightRefused++;
-      server.emit('limit', { kind: 'inflight-total', connectionId: this.id });
-      this.inFlight++;
-      st.inFlight++;
-      this.finish(msg, server.formedResponse(msg, '91'), replyTpdu, receivedAt);
-      return;
-    }
-    this.inFlight++;
-    st.inFlight++;
-    if (this.inFlight >= server.options.maxInFlightPerConnection && !this.pausedFor.has('inflight')) {
-      st.inFlightLimitHits++;
-      server.emit('limit', { kind: 'inflight', connectionId: this.id });
-      server.log.warn(
-        { connectionId: this.id, code: 'SW_ERR_NET_INFLIGHT_LIMIT', max: server.options.maxInFlightPerConnection },
-        'in-flight limit reached, reading paused',
-      );
-      this.pause('inflight');
-    }
-    const ctx: PspRequestContext = { ...this.ctxBase, receivedAt };
-    let p: Promise<IsoMessage | null>;
-    try {
-      p = server.options.handler(msg, ctx);
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(
-      (resp) => this.finish(msg, resp, replyTpdu, receivedAt),
-      (e: unknown) => {
-        st.handlerErrors++;
-        server.log.error(
-          { connectionId: this.id, code: 'SW_ERR_NET_HANDLER_FAILED', mti: msg.mti, cause: errInfo(e).code },
-          new SwitchError('SW_ERR_NET_HANDLER_FAILED', { connection: this.id, mti: msg.mti, reason: errInfo(e).code ?? 'error' }).message,
-        );
-        this.finish(msg, server.formedResponse(msg, '96'), replyTpdu, receivedAt);
-      },
-    );
-  }
-
-  private onUnpackError(payload: Buffer, replyTpdu: Buffer | undefined, e: unknown): void {
-    const server = this.server;
-    const st = server.stats;
-    st.unpackErrors++;
-    server.emit('unpackError', { connectionId: this.id, code: errInfo(e).code ?? 'unknown' });
-    const mti = peekMti(server.options.codec, payload);
-    if (mti === null || isResponseMti(mti)) {
-      // A whole frame, so the stream is still in step: drop this one, keep the connection and what is in flight
-      // on it. Only a framing error (a length header that cannot be right) closes a connection.
-      this.dropFrame(mti === null ? 'no MTI' : 'response MTI from a client', mti, e);
-      return;
-    }
-    server.log.warn({ connectionId: this.id, mti, cause: errInfo(e) }, 'frame failed to unpack, answering with a format error (30)');
-    let bytes: Buffer;
-    try {
-      bytes = server.options.codec.pack(new IsoMessage(responseMti(mti), { 39: '30' }));
-    } catch (pe) {
-      st.packErrors++;
-      server.log.error({ connectionId: this.id, cause: errInfo(pe) }, 'format-error response could not be packed, closing');
-      this.destroy('unreadable-frame');
-      return;
-    }
-    st.formatErrorResponses++;
-    this.send(bytes, replyTpdu);
-  }
-
-  private dropFrame(reason: string, mti: string | null, cause: unknown): void {
-    this.server.stats.unreadableFrames++;
-    this.server.log.warn(
-      { connectionId: this.id, code: 'SW_ERR_NET_UNREADABLE_FRAME', reason, ...(mti ? { mti } : {}), ...(cause ? { cause: errInfo(cause) } : {}) },
-      'frame dropped, connection kept',
-    );
-  }
-
-  private finish(req: IsoMessage, resp: IsoMessage | null, replyTpdu: Buffer | undefined, receivedAt: number): void {
-    const server = this.server;
-    const st = server.stats;
-    this.inFlight--;
-    st.inFlight--;
-    if (this.closed) {
-      if (resp) st.droppedResponses++;
-      return;
-    }
-    if (resp) {
-      let bytes: Buffer | null = null;
-      try {
-        bytes = server.options.codec.pack(resp);
-      } catch (e) {
-        st.packErrors++;
-        server.log.error({ connectionId: this.id, mti: resp.mti, cause: errInfo(e) }, 'response could not be packed, answering 96');
-        try {
-          bytes = server.options.codec.pack(server.formedResponse(req, '96'));
-        } catch {
-          bytes = null;
-        }
-      }
-      if (bytes) {
-        this.send(bytes, replyTpdu);
-        server.emit('response', { connectionId: this.id, mti: req.mti, responseMti: resp.mti, latencyMs: Date.now() - receivedAt });
-      }
-    }
-    if (this.inFlight < server.options.maxInFlightPerConnection) this.resume('inflight');
-    if (server.draining && this.inFlight === 0) this.end('shutdown');
-  }
-
-  private send(bytes: Buffer, tpdu: Buffer | undefined): void {
-    if (this.closed) return;
-    this.server.stats.framesOut++;
-    this.server.stats.bytesOut += bytes.length + this.server.options.framer.headerBytes + (tpdu ? tpdu.length : 0);
-    this.writer.write(bytes, tpdu);
-    this.checkBuffered();
-  }
-
-  private checkBuffered(): void {
-    const max = this.server.options.maxBufferedBytes;
-    const pending = this.writer.pendingBytes;
-    if (!this.closed && pending > max) this.cutOff(pending, 'buffered output over the cap');
-  }
-
-  private cutOff(pending: number, why: string): void {
-    const server = this.server;
-    const max = server.options.maxBufferedBytes;
-    server.stats.slowReaderCutoffs++;
-    server.emit('limit', { kind: 'slow-reader', connectionId: this.id });
-    server.log.warn({ connectionId: this.id, code: 'SW_ERR_NET_SLOW_READER', bytes: pending, max, why }, 'peer is not reading, cut off');
-    this.destroy('slow-reader');
-  }
-
-  private stallTimer: NodeJS.Timeout | null = null;
-
-  pause(reason: PauseReason): void {
-    if (reason === 'drain' && !this.stallTimer && this.server.options.writeStallTimeoutMs > 0) {
-      this.stallTimer = setTimeout(() => {
-        this.stallTimer = null;
-        if (this.pausedFor.has('drain')) this.cutOff(this.writer.pendingBytes, 'no drain within the write stall timeout');
-      }, this.server.options.writeStallTimeoutMs);
-      this.stallTimer.unref();
-    }
-    if (this.pausedFor.size === 0) {
-      this.socket.pause();
-      this.reassembler.pause();
-    }
-    this.pausedFor.add(reason);
-  }
-
-  resume(reason: PauseReason): void {
-    if (reason === 'drain' && this.stallTimer) {
-      clearTimeout(this.stallTimer);
-      this.stallTimer = null;
-    }
-    if (!this.pausedFor.delete(reason) || this.pausedFor.size > 0 || this.closed) return;
-    this.socket.resume();
-    this.reassembler.resume();
-  }
-
-  /** Flushes what is queued, then half-closes. */
-  end(reason: string): void {
-    if (this.closed) return;
-    this.closeReason = reason;
-    this.writer.flush();
-    this.closed = true;
-    this.pause('shutdown');
-    this.socket.end();
-    // a peer that never closes its side: do not wait forever
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-  }
-
-  destroy(reason: string): void {
-    if (this.closed) return;
-    this.closeReason = reason;
-    this.closed = true;
-    this.writer.discard();
-    this.socket.destroy();
-  }
-
-  closeReason = 'peer-closed';
-
-  private onClose(): void {
-    this.closed = true;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.writer.discard();
-    this.server.connectionClosed(this, this.closeReason);
-  }
-}
 
 /**
  * The PSP-facing ISO 8583 server: many pipelined requests per connection, answered as soon as each is ready,
  * in any order; explicit backpressure and limits (docs/architecture.md, "Conventions").
  */
 export class PspServer extends EventEmitter<PspServerEvents> {
-  readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger' | 'dialect'>> & { tls?: PspTlsOptions };
+  readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger' | 'dialect' | 'answers'>> & { tls?: PspTlsOptions; answers: Readonly<PspAnswers> };
   readonly log: NetLogger;
   readonly stats: PspServerStats = {
     connectionsAccepted: 0,
@@ -451,11 +206,15 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
       echoFields: opts.echoFields ?? DEFAULT_ECHO_FIELDS,
+      answers: Object.freeze({ ...DEFAULT_PSP_ANSWERS, ...opts.answers }),
       ...(opts.tls ? { tls: opts.tls } : {}),
     };
     for (const k of ['maxConnections', 'maxInFlight', 'maxInFlightPerConnection', 'maxFrameBytes', 'maxBufferedBytes'] as const) {
       const v = this.options[k];
       if (!Number.isInteger(v) || v < 1) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: k, reason: 'must be a positive integer' });
+    }
+    for (const [k, v] of Object.entries(this.options.answers)) {
+      if (typeof v !== 'string' || !/^[0-9A-Z]{2}$/.test(v)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `answers.${k}`, reason: 'must be 2 characters 0-9 A-Z' });
     }
     this.log = opts.logger ?? silentLogger;
     if (opts.tls) {
@@ -485,18 +244,18 @@ export class PspServer extends EventEmitter<PspServerEvents> {
           raw.once('close', () => this.tcpOpen--);
         });
       } catch (e) {
-        throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: errInfo(e).err }, { cause: e });
+        throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: errorSummary(e).message }, { cause: e });
       }
       this.server.on('tlsClientError', (e, socket) => {
         this.stats.tlsErrors++;
-        this.log.warn({ server: name, ...errInfo(e) }, 'TLS handshake failed');
+        this.log.warn({ server: name, ...errorSummary(e) }, 'TLS handshake failed');
         // with a listener here Node leaves the socket open (a handshake timeout included): close it
         socket.destroy();
       });
     } else {
       this.server = net.createServer((s) => this.onConnection(s));
     }
-    this.server.on('error', (e) => this.log.error({ server: name, ...errInfo(e) }, 'server error'));
+    this.server.on('error', (e) => this.log.error({ server: name, ...errorSummary(e) }, 'server error'));
   }
 
   /** Starts listening; resolves with the bound address (port 0 → the chosen port). */
@@ -543,10 +302,20 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     return r;
   }
 
+  /**
+   * @internal Raises one of the server's own SW_ERR_NET_* errors: emitted on 'netError' and logged with its
+   * safe summary (code, message) and `fields`.
+   */
+  raise(level: 'info' | 'warn' | 'error', error: SwitchError, connectionId: string | null, fields: Record<string, unknown>, msg: string): void {
+    this.emit('netError', { connectionId, error });
+    this.log[level]({ ...(connectionId === null ? { server: this.options.name } : { connectionId }), ...errorSummary(error), ...fields }, msg);
+  }
+
   private refuse(): void {
+    const max = this.options.maxConnections;
     this.stats.connectionsRefused++;
     this.emit('limit', { kind: 'connections' });
-    this.log.warn({ server: this.options.name, code: 'SW_ERR_NET_CONNECTION_LIMIT', max: this.options.maxConnections }, 'connection limit reached, refusing');
+    this.raise('warn', new SwitchError('SW_ERR_NET_CONNECTION_LIMIT', { server: this.options.name, max }), null, { max }, 'connection limit reached, refusing');
   }
 
   private onConnection(socket: Socket): void {
@@ -596,7 +365,7 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       if (this.conns.size === 0) return resolve();
       const timer = setTimeout(() => {
         for (const c of this.conns.values()) {
-          this.log.warn({ connectionId: c.id, inFlight: c.inFlight, code: 'SW_ERR_NET_SHUTDOWN' }, 'shutdown timeout, destroying connection');
+          this.raise('warn', new SwitchError('SW_ERR_NET_SHUTDOWN', { server: this.options.name }), c.id, { inFlight: c.inFlight }, 'shutdown timeout, destroying connection');
           c.destroy('shutdown-timeout');
         }
       }, this.options.shutdownTimeoutMs);

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { createLogger } from '../log.js';
 import { migrate, type MigrateResult } from '../store/migrate.js';
-import { SwitchError } from '../errors.js';
+import { errorSummary, SwitchError } from '../errors.js';
 import { ruleSetFromContent } from './rules-loader.js';
 import { compileRuleSet, type CompiledRules } from './compiler.js';
 import type { RuleSet } from './types.js';
@@ -258,7 +258,7 @@ export class RulesWatcher {
       } catch {
         return;
       }
-      void this.refresh().catch((e: unknown) => this.log.warn({ err: String(e) }, 'rules refresh failed'));
+      void this.refresh().catch((e: unknown) => this.log.warn({ err: errorSummary(e) }, 'rules refresh failed'));
     });
     const r = await c.query<{ s: string }>('select current_schema() as s');
     this.schema = r.rows[0]!.s;
@@ -269,7 +269,7 @@ export class RulesWatcher {
 
   private scheduleReconnect(e: unknown): void {
     if (this.closed || this.reconnect) return;
-    this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'rules LISTEN connection lost; polling until it is back');
+    this.log.warn({ err: errorSummary(e) }, 'rules LISTEN connection lost; polling until it is back');
     this.reconnect = setTimeout(() => {
       this.reconnect = undefined;
       void this.listen().catch((err: unknown) => this.scheduleReconnect(err));

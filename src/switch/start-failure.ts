@@ -34,7 +34,7 @@ export function startFailure(e: unknown, o: { rulesDir?: string } = {}): SwitchE
         return new SwitchError('SW_ERR_START_DATABASE_LOGIN', { target: p.target, reason: p.reason }, { cause: e });
       case 'SW_ERR_REDIS_UNAVAILABLE':
         return new SwitchError('SW_ERR_START_REDIS', { target: p.target, reason: p.reason }, { cause: e });
-      case 'SW_ERR_SWITCH_CONFIG': {
+      case 'SW_ERR_CONFIG_INVALID': {
         const unknown = /^unknown key/.test(String(p.reason));
         const fix = unknown ? 'remove it or correct its spelling: docs/switch.md lists every key' : 'docs/switch.md lists every key and its values';
         return new SwitchError('SW_ERR_START_CONFIG', { path: p.path, reason: p.reason, fix }, { cause: e });

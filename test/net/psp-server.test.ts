@@ -310,3 +310,70 @@ t.test('limits log a clear pino line with their code, never card data', async (t
   t.ok(codes.includes('SW_ERR_FRAME_TOO_LARGE'), 'frame cap logged');
   t.notMatch(JSON.stringify(lines), /4111111111111111/, 'no PAN in any log line');
 });
+
+t.test('the answers the server forms itself carry the DE39 codes of its `answers` option', async (t) => {
+  const answers = { formatError: 'F1', systemError: 'S1', unavailable: 'U1' };
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const s = await server(t, {
+    answers,
+    maxInFlight: 1,
+    handler: async (m) => {
+      if (m.getString(11) === '000001') throw new Error('handler broke');
+      if (m.getString(11) === '000002') await gate;
+      return approve()(m, { connectionId: '', psp: '', remoteAddress: '', receivedAt: 0 });
+    },
+  });
+  t.same(s.options.answers, answers);
+  const c = await client(t, s.port);
+  t.equal((await c.send(authRequest('000001'))).getString(39), 'S1', 'handler failure: systemError');
+  const held = c.send(authRequest('000002'));
+  await waitFor(() => s.stats.inFlight === 1, 20_000, 'one in flight');
+  t.equal((await c.send(authRequest('000003'))).getString(39), 'U1', 'maxInFlight across connections: unavailable');
+  release();
+  t.equal((await held).getString(39), '00');
+  const r = await raw(t, s.port);
+  r.sock.write(encodeFrame(framer, Buffer.concat([Buffer.from('0100'), Buffer.from([0x40, 0, 0, 0, 0, 0, 0, 0])])));
+  await waitFor(() => r.frames.length === 1, 20_000, 'format error response');
+  t.equal(codec.unpack(r.frames[0]!).getString(39), 'F1', 'unreadable request: formatError');
+  const partial = await server(t, { answers: { systemError: 'S2' } });
+  t.same(partial.options.answers, { formatError: '30', systemError: 'S2', unavailable: '91' }, 'unset ones keep the ISO defaults');
+  t.throws(() => new (s.constructor as new (o: PspServerOptions) => PspServer)({ codec, handler: approve(), answers: { formatError: '300' } }), { code: 'SW_ERR_CONFIG_INVALID', message: /answers\.formatError/ });
+});
+
+t.test('the server\'s own SW_ERR_NET_* are SwitchErrors: emitted on netError and logged with their code and message', async (t) => {
+  const { pino } = await import('pino');
+  const { SwitchError } = await import('../../src/errors.js');
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const s = await server(t, {
+    logger, maxConnections: 1, maxInFlightPerConnection: 1, idleTimeoutMs: 300,
+    handler: async (m) => {
+      if (m.getString(11) === '000009') throw Object.assign(new Error('failed on 4111111111111111'), { code: 'EBROKEN' });
+      return approve(() => 30)(m, { connectionId: '', psp: '', remoteAddress: '', receivedAt: 0 });
+    },
+  });
+  const seen: { connectionId: string | null; error: InstanceType<typeof SwitchError> }[] = [];
+  s.on('netError', (e) => seen.push(e));
+  const c = await client(t, s.port);
+  await Promise.all([c.send(authRequest('000001')), c.send(authRequest('000002'))]); // in-flight limit
+  t.equal((await c.send(authRequest('000009'))).getString(39), '96'); // handler failed
+  c.socket.write(encodeFrame(framer, Buffer.from('01'))); // no MTI: dropped
+  const extra = await raw(t, s.port); // connection limit
+  await waitFor(() => extra.closed(), 20_000, 'refused');
+  await waitFor(() => seen.some((e) => e.error.code === 'SW_ERR_NET_IDLE_TIMEOUT'), 20_000, 'idle close');
+  const codes = new Set(seen.map((e) => e.error.code));
+  for (const code of ['SW_ERR_NET_INFLIGHT_LIMIT', 'SW_ERR_NET_HANDLER_FAILED', 'SW_ERR_NET_UNREADABLE_FRAME', 'SW_ERR_NET_CONNECTION_LIMIT', 'SW_ERR_NET_IDLE_TIMEOUT']) {
+    t.ok(codes.has(code as never), `${code} raised`);
+    const ev = seen.find((e) => e.error.code === code)!;
+    t.ok(ev.error instanceof SwitchError, `${code} is a SwitchError`);
+    const line = lines.find((l) => l['code'] === code);
+    t.ok(line, `${code} logged`);
+    t.equal(line?.['message'], ev.error.message, `${code}: the log line has the rendered message`);
+  }
+  t.equal(seen.find((e) => e.error.code === 'SW_ERR_NET_CONNECTION_LIMIT')!.connectionId, null, 'server-wide: no connection');
+  t.match(seen.find((e) => e.error.code === 'SW_ERR_NET_HANDLER_FAILED')!.error.message, /handler failed for 0100 \(EBROKEN\)/);
+  const handlerLine = lines.find((l) => l['code'] === 'SW_ERR_NET_HANDLER_FAILED')!;
+  t.match(handlerLine['cause'], { code: 'EBROKEN', message: 'failed on [digits]' }, 'the cause through the scrubbed summary');
+  t.notMatch(JSON.stringify(lines), /4111111111111111/, 'no PAN in any log line');
+});

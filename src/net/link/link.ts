@@ -3,10 +3,10 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Codec } from '../../iso8583/codec-types.js';
-import { IsoMessage, isResponseMti, responseMti } from '../../iso8583/message.js';
-import { SwitchError } from '../../errors.js';
+import { IsoMessage, isResponseMti } from '../../iso8583/message.js';
+import { errorSummary, SwitchError } from '../../errors.js';
 import { createFramer, type Framer } from '../../wire/framer.js';
-import { errInfo, silentLogger, type NetLogger } from '../logger.js';
+import { silentLogger, type NetLogger } from '../logger.js';
 import { StanGenerator, transmissionDateTime } from '../mti.js';
 import { LinkConnection, type ConnectionHost, type DownKind } from './connection.js';
 import { compileMatchKey, RecentKeys, type MatchKeyFn, type MatchKeySpec } from './matcher.js';
@@ -85,6 +85,8 @@ export interface LinkEvents {
   unmatched: [{ link: string; connectionId: string; mti: string; reason: UnmatchedReason }];
   /** A whole frame from the acquirer that did not unpack (skipped); `code` is its SW_ERR_* code. */
   unpackError: [{ link: string; connectionId: string; code: string }];
+  /** The link was full (`needDrain`) and has capacity again: once per full spell (see `isFull`). */
+  drain: [{ link: string; inFlight: number }];
 }
 
 export interface LinkStats {
@@ -168,6 +170,11 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   private unmatchedHandler: UnmatchedHandler | null = null;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private readyWaiters: (() => void)[] = [];
+  /** Seen full since the last 'drain' (see needDrain). */
+  private drainNeeded = false;
+  private drainScheduled = false;
+  /** While drainNeeded: unsent bytes leave the socket without an event of ours, so they are looked at every few ms. */
+  private drainPoll: NodeJS.Timeout | null = null;
 
   constructor(opts: AcquirerLinkOptions) {
     super();
@@ -255,6 +262,26 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     return this.appInFlight;
   }
 
+  /**
+   * True while request() would be refused for capacity: the in-flight cap is reached
+   * (SW_ERR_LINK_INFLIGHT_LIMIT), or every ready connection has maxBufferedBytes or more unsent
+   * (SW_ERR_LINK_BACKPRESSURE). No ready connection at all is not full: it is not ready (waitReady).
+   */
+  get isFull(): boolean {
+    if (this.closed) return false;
+    if (this.appInFlight >= this.options.maxInFlight) return true;
+    return this.ready.length > 0 && !this.hasBufferRoom();
+  }
+
+  /**
+   * True from the moment the link is seen full (a request() that filled it or was refused for it) until
+   * 'drain' is emitted, when it has capacity again (docs/network.md, "Acquirer link"). request() still fails
+   * fast while full; a producer that would rather wait (SAF replay, a benchmark) waits for 'drain'.
+   */
+  get needDrain(): boolean {
+    return this.drainNeeded;
+  }
+
   /** Next STAN from the link's generator (DE11 for messages the caller builds, if it wants). */
   nextStan(): string {
     return this.stan.next();
@@ -269,13 +296,15 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   /**
    * Sends a request and resolves with its matched response. Fails fast (rejected promise, nothing sent) on:
    * link closed, in-flight cap, duplicate in-flight key, no ready connection, backpressure, pack failure.
-   * Fails later with SW_ERR_LINK_TIMEOUT or SW_ERR_LINK_CONNECTION_LOST.
+   * Fails later with SW_ERR_LINK_TIMEOUT or SW_ERR_LINK_CONNECTION_LOST. A request that fills the link, or
+   * is refused because it is full, sets `needDrain`; 'drain' follows when there is room again.
    */
   request(msg: IsoMessage, opts: RequestOptions = {}): Promise<IsoMessage> {
     const o = this.options;
     if (this.closed) return Promise.reject(new SwitchError('SW_ERR_LINK_CLOSED', { link: this.name }));
     if (this.appInFlight >= o.maxInFlight) {
       this.stats.rejectedInFlightCap++;
+      this.markFull();
       return Promise.reject(new SwitchError('SW_ERR_LINK_INFLIGHT_LIMIT', { link: this.name, max: o.maxInFlight }));
     }
     const key = this.keyOf(msg);
@@ -293,15 +322,18 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
         return Promise.reject(new SwitchError('SW_ERR_LINK_NOT_READY', { link: this.name }));
       }
       this.stats.rejectedBackpressure++;
+      this.markFull();
       return Promise.reject(new SwitchError('SW_ERR_LINK_BACKPRESSURE', { link: this.name, max: o.maxBufferedBytes }));
     }
     let bytes: Buffer;
     try {
       bytes = o.codec.pack(msg);
     } catch (e) {
-      return Promise.reject(new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: errInfo(e).code ?? 'error' }, { cause: e }));
+      return Promise.reject(new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: errorSummary(e).code ?? 'error' }, { cause: e }));
     }
-    return this.dispatch(conn, key, msg.mti, bytes, opts.timeoutMs ?? o.defaultTimeoutMs, false);
+    const p = this.dispatch(conn, key, msg.mti, bytes, opts.timeoutMs ?? o.defaultTimeoutMs, false);
+    if (!this.drainNeeded && (this.appInFlight >= o.maxInFlight || (conn.writer.pendingBytes >= o.maxBufferedBytes && !this.hasBufferRoom()))) this.markFull();
+    return p;
   }
 
   /**
@@ -314,6 +346,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     if (this.closed) return;
     this.closed = true;
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    this.stopDrainPoll();
+    this.drainNeeded = false;
     for (const s of this.slots) {
       if (s.timer) clearTimeout(s.timer);
       s.timer = null;
@@ -342,6 +376,23 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   }
 
   // ── dispatch and matching ────────────────────────────────────────────────────────────────────────
+  //
+  //   request() ── closed? cap? key? duplicate? pick a ready connection with room? pack? ── any no: reject, nothing sent
+  //       │
+  //       ▼ dispatch
+  //   pending.set(key, p) + conn.pendingKeys.add(key) + appInFlight++ (not internal) ──► conn.writer (pending writes)
+  //       │                                                                                  │ one write() per turn
+  //       │   settle(p), exactly once, by whichever comes first:                              ▼
+  //       ├── answer matched (onMessage) ──────────► resolve                              socket ──► acquirer
+  //       ├── timeout (onTimeout) ─────────────────► reject SW_ERR_LINK_TIMEOUT; key kept in recentTimeouts (late)
+  //       ├── its connection down (onDown) ────────► reject SW_ERR_LINK_CONNECTION_LOST
+  //       └── close() ─────────────────────────────► reject SW_ERR_LINK_CONNECTION_LOST
+  //   settle: timer cleared, pending.delete(key), conn.pendingKeys.delete(key), appInFlight-- ──► drain check
+  //
+  //   invariants: a key is in `pending` at most once (a second one is refused as a duplicate);
+  //   pending.size = Σ conn.pendingKeys.size over connections; appInFlight = |{p in pending, !p.internal}| ≤ maxInFlight;
+  //   a connection whose writer has maxBufferedBytes or more unsent (queued + socket buffer) gets no new request.
+  //   full (isFull) = appInFlight at the cap, or no ready connection with room; seen full → needDrain until 'drain'.
 
   private dispatch(conn: LinkConnection, key: string, mti: string, bytes: Buffer, timeoutMs: number, internal: boolean): Promise<IsoMessage> {
     return new Promise<IsoMessage>((resolve, reject) => {
@@ -373,6 +424,48 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     this.pending.delete(p.key);
     p.conn.pendingKeys.delete(p.key);
     if (!p.internal) this.appInFlight--;
+    if (this.drainNeeded) this.checkDrain();
+  }
+
+  // ── drain: full → room again ─────────────────────────────────────────────────────────────────────
+
+  private hasBufferRoom(): boolean {
+    const max = this.options.maxBufferedBytes;
+    for (const c of this.ready) if (c.writer.pendingBytes < max) return true;
+    return false;
+  }
+
+  private markFull(): void {
+    if (this.drainNeeded || this.closed) return;
+    this.drainNeeded = true;
+    this.drainPoll = setInterval(() => this.checkDrain(), 10);
+    this.drainPoll.unref();
+  }
+
+  private stopDrainPoll(): void {
+    if (this.drainPoll) clearInterval(this.drainPoll);
+    this.drainPoll = null;
+  }
+
+  /** Room for one more request: under the in-flight cap and a ready connection under maxBufferedBytes. */
+  private hasRoom(): boolean {
+    return !this.closed && this.appInFlight < this.options.maxInFlight && this.hasBufferRoom();
+  }
+
+  /**
+   * Emits 'drain' (on the next tick, never inside a settle) once the link that was full has room again; with
+   * no connection ready it waits for one (a request would only be refused as not ready). Not after close().
+   */
+  private checkDrain(): void {
+    if (!this.drainNeeded || this.drainScheduled || !this.hasRoom()) return;
+    this.drainScheduled = true;
+    process.nextTick(() => {
+      this.drainScheduled = false;
+      if (!this.drainNeeded || !this.hasRoom()) return;
+      this.drainNeeded = false;
+      this.stopDrainPoll();
+      this.emit('drain', { link: this.name, inFlight: this.appInFlight });
+    });
   }
 
   private onTimeout(p: Pending): void {
@@ -429,7 +522,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
       try {
         conn.send(this.options.codec.pack(r));
       } catch (e) {
-        this.log.warn({ link: this.name, connectionId: conn.id, ...errInfo(e) }, 'could not answer an inbound 0800');
+        this.log.warn({ link: this.name, connectionId: conn.id, ...errorSummary(e) }, 'could not answer an inbound 0800');
       }
       return;
     }
@@ -443,7 +536,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
       try {
         this.unmatchedHandler(msg, { reason, connectionId: conn.id, link: this.name });
       } catch (e) {
-        this.log.error({ link: this.name, ...errInfo(e) }, 'onUnmatched handler threw');
+        this.log.error({ link: this.name, ...errorSummary(e) }, 'onUnmatched handler threw');
       }
     } else {
       this.log.warn({ link: this.name, connectionId: conn.id, mti: msg.mti, reason }, 'unmatched response and no onUnmatched handler');
@@ -453,8 +546,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   /** @internal ConnectionHost */
   onUnpackError(conn: LinkConnection, e: unknown): void {
     this.stats.unpackErrors++;
-    this.emit('unpackError', { link: this.name, connectionId: conn.id, code: errInfo(e).code ?? 'unknown' });
-    this.log.warn({ link: this.name, connectionId: conn.id, ...errInfo(e) }, 'frame from the acquirer failed to unpack, skipped');
+    this.emit('unpackError', { link: this.name, connectionId: conn.id, code: errorSummary(e).code ?? 'unknown' });
+    this.log.warn({ link: this.name, connectionId: conn.id, ...errorSummary(e) }, 'frame from the acquirer failed to unpack, skipped');
   }
 
   // ── pool: connect, sign on, keep alive, reconnect ─────────────────────────────────────────────────
@@ -520,7 +613,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
       (e: unknown) => {
         // connection already down (its own event was emitted) or link closing (close() closes it): nothing to add
         if (conn.state === 'down' || this.closed) return;
-        const err = new SwitchError('SW_ERR_LINK_SIGN_ON_FAILED', { link: this.name, connection: conn.id, reason: errInfo(e).code ?? 'error' });
+        const err = new SwitchError('SW_ERR_LINK_SIGN_ON_FAILED', { link: this.name, connection: conn.id, reason: errorSummary(e).code ?? 'error' });
         this.log.warn({ link: this.name, connectionId: conn.id, code: err.code }, err.message);
         conn.fail('sign-on-failed', err);
       },
@@ -536,6 +629,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     this.log.info({ link: this.name, connectionId: conn.id, ready: this.ready.length }, 'acquirer connection ready');
     this.emit('ready', { link: this.name, connectionId: conn.id, slot: slot.index });
     for (const w of [...this.readyWaiters]) w();
+    if (this.drainNeeded) this.checkDrain();
   }
 
   /** Sends a network-management 0800 on one connection (DE7, DE11 from the link's STAN generator, DE70). */
