@@ -1,95 +1,224 @@
 /**
- * One config schema with commented defaults (docs/architecture.md, "Conventions"). Sources, later wins: the defaults
- * below, a JSON file (SWITCH_CONFIG or --config), then environment variables. Unknown keys are refused.
+ * One config schema with commented defaults (docs/architecture.md, "Conventions"; the keys in docs/switch.md,
+ * "Configuration"). `CONFIG_SCHEMA` below is the only place the shape is written: every leaf carries its
+ * JSON Schema, its default, what it means and the environment variable that sets it, and from it come the
+ * TypeScript type (`SwitchConfig`), the defaults (`DEFAULT_CONFIG`), the ajv validation and the environment.
+ *
+ * Sources, later wins: the defaults, a JSON file (SWITCH_CONFIG or --config), then environment variables, then
+ * programmatic overrides. Unknown keys are refused; a key that was removed is refused naming what replaced it.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { SwitchError } from '../errors.js';
+import { DO_NOT_HONOUR, DUPLICATE_TRANSMISSION, FORMAT_ERROR, INVALID_MERCHANT, ISSUER_INOPERATIVE, SYSTEM_MALFUNCTION } from './response-codes.js';
 
-export interface SwitchConfig {
-  psp: {
-    /** Where PSPs connect. */
-    host: string;
-    port: number;
-    dialect: string;
-    /** binary2 | ascii4 | bcd2, optional "+tpdu". */
-    framer: string;
-    /** PSP name recorded on transactions from this listener (merchants list the PSPs they accept). */
-    name: string;
-    maxConnections: number;
-    maxInFlightPerConnection: number;
-    /** Requests in flight across every PSP connection; beyond it a request is answered 91 at once (metric switch_psp_limit_hits_total{kind="inflight-total"}). */
-    maxInFlight: number;
-    idleTimeoutMs: number;
-    /** At shutdown (SIGTERM): how long requests in flight get to be answered; those still at an acquirer then are reversed. */
-    drainTimeoutMs: number;
-    tls?: { certFile: string; keyFile: string };
-  };
-  admin: { enabled: boolean; host: string; port: number; tokens: Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator'; sha256: string }> };
-  /** Empty: DATABASE_URL, else an embedded PostgreSQL under dataDir. */
-  database: { url: string; dataDir: string; poolSize: number };
-  /** Empty: REDIS_URL, else the failure detector and velocity counters stay in memory. prefix: key prefix (instances sharing health use the same). */
-  redis: { url: string; prefix: string };
-  rulesDir: string;
-  /** Overrides every acquirer's response timeout when > 0. */
-  acquirerTimeoutMs: number;
-  /** A request without DE12/DE13 with the same MTI class, DE11, DE41 and DE42 as one this recent is a duplicate (docs/switch.md). */
-  duplicateWindowMs: number;
-  /** Group commit: longest wait of a batch's first write. */
-  groupCommitMs: number;
-  expiry: { holdAgeMs: number; sweepIntervalMs: number };
-  /**
-   * Store-and-forward: an entry is repeated with back-off (retryInitialMs doubling up to retryMaxMs) until the
-   * acquirer answers it with a code that closes it, and becomes a dead letter only once it is expireAfterMs old.
-   * An operator's retry of a dead letter repeats it for retryWindowMs more; if that fails too, it is a dead letter again.
-   */
-  saf: { pollMs: number; retryInitialMs: number; retryMaxMs: number; expireAfterMs: number; timeoutMs: number; retryWindowMs: number };
-  /** HMAC key for PAN hashes in the database (env PAN_HASH_KEY). Empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts). */
-  panHashKey: string;
-  responseCodes: { noRoute: string; unavailable: string; formatError: string; duplicate: string; unknownMerchant: string; reversedBeforeArrival: string; systemError: string };
-  /** Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0. */
-  builtInSimulators: boolean;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+// ---------------------------------------------------------------------------------------------------------------
+// The schema builder: a leaf is one value, a group an object of leaves and groups.
+
+/** One config value: its JSON Schema, its default (undefined: required wherever its object is given), its meaning, its environment variable. */
+export interface Leaf<T> {
+  readonly kind: 'leaf';
+  readonly schema: Readonly<Record<string, unknown>>;
+  readonly default: T | undefined;
+  readonly doc: string;
+  readonly env?: { readonly name: string; readonly parse: (v: string) => unknown };
+  /** The reason given when the value is refused, in place of ajv's message. */
+  readonly invalid?: string;
 }
 
-export const DEFAULT_CONFIG: SwitchConfig = {
-  psp: { host: '127.0.0.1', port: 8583, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-alpha', maxConnections: 1000, maxInFlightPerConnection: 512, maxInFlight: 10_000, idleTimeoutMs: 300_000, drainTimeoutMs: 10_000 },
-  admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [] },
-  database: { url: '', dataDir: 'data/pg', poolSize: 10 },
-  redis: { url: '', prefix: 'sw:' },
-  rulesDir: 'rules',
-  acquirerTimeoutMs: 0,
-  duplicateWindowMs: 10 * 60_000,
-  groupCommitMs: 0,
-  expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
-  saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000, retryWindowMs: 3600_000 },
-  panHashKey: '',
-  responseCodes: { noRoute: '92', unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
-  builtInSimulators: true,
-  logLevel: 'info',
+/** An object of config values; an optional one (`psp.tls`) has no default and is absent unless given. */
+export interface Group<P extends Shape, O extends boolean = boolean> {
+  readonly kind: 'group';
+  readonly props: P;
+  readonly doc: string;
+  readonly optional: O;
+}
+
+export type ConfigNode = Leaf<unknown> | Group<Shape>;
+export type Shape = { readonly [key: string]: ConfigNode };
+
+/** The TypeScript type of a schema node. */
+export type Infer<N> = N extends Leaf<infer T> ? T : N extends Group<infer P> ? InferShape<P> : never;
+type OptionalKeys<P> = { [K in keyof P]: P[K] extends { readonly optional: true } ? K : never }[keyof P];
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+type InferShape<P> = Flat<{ -readonly [K in Exclude<keyof P, OptionalKeys<P>>]: Infer<P[K]> } & { -readonly [K in OptionalKeys<P>]?: Infer<P[K]> }>;
+
+/** No default: the value is required wherever its object is given (a TLS file, a token's fields). */
+const NONE = undefined;
+
+interface LeafOptions {
+  env?: string;
+  invalid?: string;
+}
+
+function leaf<T>(schema: Record<string, unknown>, def: T | undefined, doc: string, o: LeafOptions & { parse?: (v: string, name: string) => unknown } = {}): Leaf<T> {
+  const parse = o.parse ?? ((v: string) => v);
+  return { kind: 'leaf', schema, default: def, doc, ...(o.env ? { env: { name: o.env, parse: (v: string) => parse(v, o.env!) } } : {}), ...(o.invalid ? { invalid: o.invalid } : {}) };
+}
+
+/** An environment variable holding a whole number. */
+function wholeNumber(v: string, name: string): number {
+  if (!/^[0-9]+$/.test(v)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `env ${name}`, reason: 'must be a whole number' });
+  return Number(v);
+}
+
+const text = (def: string | undefined, doc: string, o: LeafOptions & { pattern?: string; minLength?: number; maxLength?: number } = {}): Leaf<string> =>
+  leaf({ type: 'string', ...pick(o, 'pattern', 'minLength', 'maxLength') }, def, doc, o);
+/** A whole number, 0 or more unless `min` says otherwise. */
+const whole = (def: number, doc: string, o: LeafOptions & { min?: number; max?: number } = {}): Leaf<number> =>
+  leaf({ type: 'integer', minimum: o.min ?? 0, ...(o.max !== undefined ? { maximum: o.max } : {}) }, def, doc, { ...o, parse: wholeNumber });
+const decimal = (def: number, doc: string, o: { min: number; max: number }): Leaf<number> => leaf({ type: 'number', minimum: o.min, maximum: o.max }, def, doc);
+const flag = (def: boolean, doc: string): Leaf<boolean> => leaf({ type: 'boolean' }, def, doc);
+const oneOf = <const V extends readonly string[]>(values: V, def: V[number] | undefined, doc: string, o: LeafOptions = {}): Leaf<V[number]> =>
+  leaf({ enum: [...values] }, def, doc, o);
+const list = <I extends Shape>(item: Group<I, false>, def: Array<InferShape<I>>, doc: string, o: LeafOptions & { parse: (v: string) => unknown }): Leaf<Array<InferShape<I>>> =>
+  leaf({ type: 'array', items: jsonSchema(item) }, def, doc, o);
+const group = <P extends Shape>(doc: string, props: P): Group<P, false> => ({ kind: 'group', props, doc, optional: false });
+const optional = <P extends Shape>(doc: string, props: P): Group<P, true> => ({ kind: 'group', props, doc, optional: true });
+
+function pick<O extends object>(o: O, ...keys: Array<keyof O & string>): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The schema.
+
+const code = (def: string, doc: string): Leaf<string> => text(def, doc, { pattern: '^[0-9A-Z]{2}$' });
+
+export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configuration").', {
+  psp: group('The PSP server: where PSPs connect, their dialect and the server\'s limits (docs/network.md).', {
+    host: text('127.0.0.1', 'Address PSPs connect to.', { env: 'PSP_HOST' }),
+    port: whole(8583, 'Port PSPs connect to (0: any free port, printed at start).', { max: 65535, env: 'PSP_PORT' }),
+    dialect: text('iso87-ascii-bbitmap', 'PSP dialect: a spec in specs/ (docs/codec.md).'),
+    framer: text('binary2', 'Length header: binary2 | ascii4 | bcd2, optional "+tpdu".'),
+    name: text('psp-alpha', 'PSP name recorded on transactions from this listener (merchants list the PSPs they accept).'),
+    maxConnections: whole(1000, 'PSP connections at most (TLS handshakes under way count).'),
+    maxInFlightPerConnection: whole(512, 'Requests in flight on one connection; beyond it reading pauses.'),
+    maxInFlight: whole(10_000, 'Requests in flight across every PSP connection; beyond it a request is answered responseCodes.unavailable (91) at once (metric switch_psp_limit_hits_total{kind="inflight-total"}).'),
+    idleTimeoutMs: whole(300_000, 'A connection without a complete frame for this long is closed.'),
+    drainTimeoutMs: whole(10_000, 'At shutdown (SIGTERM): how long requests in flight get to be answered; those still at an acquirer then are reversed.'),
+    tls: optional('TLS for PSPs; absent: plain TCP.', {
+      certFile: text(NONE, 'Certificate chain (PEM file).'),
+      keyFile: text(NONE, 'Private key (PEM file).'),
+    }),
+  }),
+  admin: group('The admin API, the risk-team console and the metrics (docs/admin.md).', {
+    enabled: flag(true, 'Start the admin server.'),
+    host: text('127.0.0.1', 'Address of the admin server.', { env: 'ADMIN_HOST' }),
+    port: whole(8080, 'Port of the admin server (0: any free port, printed at start).', { max: 65535, env: 'ADMIN_PORT' }),
+    tokens: list(
+      group('A bearer token: who holds it, what it may do, and the sha256 of the token (never the token itself).', {
+        name: text(NONE, 'Who holds the token (the audit log names them).'),
+        role: oneOf(['viewer', 'risk-editor', 'operator'], NONE, 'What the token may do (docs/admin.md).'),
+        sha256: text(NONE, 'sha256 of the token, 64 lower-case hex digits.', { pattern: '^[0-9a-f]{64}$' }),
+      }),
+      [],
+      'Bearer tokens of the admin API (env "name:role:sha256,…"); none: npm start prints a one-run operator token.',
+      {
+        env: 'ADMIN_TOKENS',
+        parse: (v) => v.split(',').filter((x) => x.trim() !== '').map((x) => {
+          const [name, role, sha256] = x.trim().split(':');
+          return { name, role, sha256 };
+        }),
+      },
+    ),
+  }),
+  database: group('PostgreSQL.', {
+    url: text('', 'PostgreSQL URL (?options=-c search_path=… selects a schema); empty: an embedded PostgreSQL under dataDir.', { env: 'DATABASE_URL' }),
+    dataDir: text('data/pg', 'Data directory of the embedded PostgreSQL (its folder also holds the generated PAN hash key).', { env: 'SWITCH_DATA_DIR' }),
+    poolSize: whole(10, 'Connections of the main pool (each write stream has one more of its own).', { min: 2, max: 200 }),
+  }),
+  redis: group('Redis, shared by instances.', {
+    url: text('', 'Redis URL; empty: the failure detector and velocity counters stay in memory.', { env: 'REDIS_URL' }),
+    prefix: text('sw:', 'Key prefix (instances sharing health use the same).', { minLength: 1, maxLength: 64 }),
+  }),
+  rulesDir: text('rules', 'Rule files, imported as version 1 on a first start (docs/routing.md).', { env: 'RULES_DIR' }),
+  acquirerTimeoutMs: whole(0, 'Overrides every acquirer\'s response timeout when > 0 (0: each acquirer\'s own, rules/acquirers.yaml).', { env: 'ACQUIRER_TIMEOUT_MS' }),
+  duplicateWindowMs: whole(10 * 60_000, 'A request without DE12/DE13 with the same MTI class, DE11, DE41 and DE42 as one this recent is a duplicate (docs/switch.md, "Duplicates and repeats").'),
+  groupCommitMs: decimal(0, 'Group commit: longest wait of a write stream\'s first write (0: a batch goes as soon as the stream is idle).', { min: 0, max: 50 }),
+  expiry: group('Authorization expiry (docs/switch.md, "Authorization expiry").', {
+    holdAgeMs: whole(7 * 24 * 3600_000, 'Approved authorizations (0100) older than this are rolled back.'),
+    sweepIntervalMs: whole(60_000, 'Period of the sweeper: expiry, recovery after a crash, stale capture claims.', { min: 10 }),
+  }),
+  saf: group(
+    'Store-and-forward: an entry is repeated with back-off (retryInitialMs doubling up to retryMaxMs) until the acquirer answers it with a code that closes it, and becomes a dead letter only once it is expireAfterMs old. An operator\'s retry of a dead letter repeats it for retryWindowMs more; if that fails too, it is a dead letter again.',
+    {
+      pollMs: whole(500, 'How often the queue is looked at (a queued entry also wakes it).', { min: 10 }),
+      retryInitialMs: whole(1000, 'Wait before the first repeat.'),
+      retryMaxMs: whole(60_000, 'Longest wait between repeats.'),
+      expireAfterMs: whole(24 * 3600_000, 'Age at which an entry still not closed becomes a dead letter (with an alert).'),
+      timeoutMs: whole(10_000, 'Response timeout of each repeat.', { min: 1 }),
+      retryWindowMs: whole(3600_000, 'How long an operator\'s retry of a dead letter repeats it.', { min: 1 }),
+    },
+  ),
+  panHashKey: text('', 'HMAC key of PAN hashes in the database; empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts).', {
+    env: 'PAN_HASH_KEY', pattern: '^(|.{16,})$', invalid: 'must be 16 characters or more, or empty (a generated key, with the embedded database only)',
+  }),
+  responseCodes: group('DE39 codes the switch forms itself, two characters 0-9 A-Z (docs/switch.md, "Response codes"; the fixed ones are in src/switch/response-codes.ts).', {
+    unavailable: code(ISSUER_INOPERATIVE, 'Acquirer unavailable: no link, a timeout or a lost connection (the reversal queued), the database unavailable, an approval that could not be held, too many requests in flight, the switch stopping, a reversal of an original still in flight.'),
+    formatError: code(FORMAT_ERROR, 'A required field missing, a PAN not 12-19 digits, an amount not 1-12 digits, an unknown currency, a bad DE90.'),
+    duplicate: code(DUPLICATE_TRANSMISSION, 'A duplicate whose original never got an answer, or the same duplicate key with another amount or card.'),
+    unknownMerchant: code(INVALID_MERCHANT, 'Unknown merchant (DE42), or the PSP not among those it accepts.'),
+    reversedBeforeArrival: code(DO_NOT_HONOUR, 'An authorization whose reversal arrived first (an orphan reversal).'),
+    systemError: code(SYSTEM_MALFUNCTION, 'Routing failed unexpectedly.'),
+  }),
+  builtInSimulators: flag(true, 'Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0.'),
+  logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'pino log level.', { env: 'LOG_LEVEL' }),
+});
+
+/**
+ * Keys that were removed, each with what replaced it: a config that still sets one is refused with the hint
+ * (a value that would silently do nothing is worse than a start refused).
+ */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  'responseCodes.noRoute': 'removed: set no_route_decline_code in rules/routing.yaml (the active rule set decides the code of a request no route takes, docs/routing.md)',
 };
 
-const str = { type: 'string' } as const;
-const int = { type: 'integer', minimum: 0 } as const;
-const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
-const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
+// ---------------------------------------------------------------------------------------------------------------
+// What the schema gives: the type, the defaults, the JSON Schema, the environment.
 
-const SCHEMA = obj({
-  psp: obj({ host: str, port, dialect: str, framer: str, name: str, maxConnections: int, maxInFlightPerConnection: int, maxInFlight: int, idleTimeoutMs: int, drainTimeoutMs: int, tls: obj({ certFile: str, keyFile: str }, ['certFile', 'keyFile']) }),
-  admin: obj({ enabled: { type: 'boolean' }, host: str, port, tokens: { type: 'array', items: obj({ name: str, role: { enum: ['viewer', 'risk-editor', 'operator'] }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, ['name', 'role', 'sha256']) } }),
-  database: obj({ url: str, dataDir: str, poolSize: { type: 'integer', minimum: 2, maximum: 200 } }),
-  redis: obj({ url: str, prefix: { type: 'string', minLength: 1, maxLength: 64 } }),
-  rulesDir: str,
-  acquirerTimeoutMs: int,
-  duplicateWindowMs: int,
-  groupCommitMs: { type: 'number', minimum: 0, maximum: 50 },
-  expiry: obj({ holdAgeMs: int, sweepIntervalMs: { type: 'integer', minimum: 10 } }),
-  saf: obj({ pollMs: { type: 'integer', minimum: 10 }, retryInitialMs: int, retryMaxMs: int, expireAfterMs: int, timeoutMs: { type: 'integer', minimum: 1 }, retryWindowMs: { type: 'integer', minimum: 1 } }),
-  panHashKey: { type: 'string', pattern: '^(|.{16,})$' },
-  responseCodes: obj(Object.fromEntries(Object.keys(DEFAULT_CONFIG.responseCodes).map((k) => [k, { type: 'string', pattern: '^[0-9A-Z]{2}$' }]))),
-  builtInSimulators: { type: 'boolean' },
-  logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
-});
+export type SwitchConfig = Infer<typeof CONFIG_SCHEMA>;
+
+/** The defaults, from the schema. */
+export const DEFAULT_CONFIG: SwitchConfig = defaultsOf(CONFIG_SCHEMA, '') as SwitchConfig;
+
+function defaultsOf(g: Group<Shape>, at: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, n] of Object.entries(g.props)) {
+    const p = at ? `${at}.${k}` : k;
+    if (n.kind === 'group') {
+      if (!n.optional) out[k] = defaultsOf(n, p);
+    } else if (n.default === undefined) {
+      throw new Error(`config schema: ${p} has no default`);
+    } else {
+      out[k] = structuredClone(n.default);
+    }
+  }
+  return out;
+}
+
+/** The JSON Schema of a node, each leaf's default and meaning in `default` and `description`. */
+function jsonSchema(n: ConfigNode): Record<string, unknown> {
+  if (n.kind === 'leaf') return { ...n.schema, description: n.doc, ...(n.default !== undefined ? { default: n.default } : {}) };
+  const entries = Object.entries(n.props);
+  const required = entries.filter(([, c]) => c.kind === 'leaf' && c.default === undefined).map(([k]) => k);
+  return {
+    type: 'object', description: n.doc, additionalProperties: false,
+    properties: Object.fromEntries(entries.map(([k, c]) => [k, jsonSchema(c)])),
+    ...(required.length ? { required } : {}),
+  };
+}
+
+/** The config's JSON Schema (draft-07), defaults and descriptions included. */
+export const CONFIG_JSON_SCHEMA: Readonly<Record<string, unknown>> = jsonSchema(CONFIG_SCHEMA);
+
+/** Every leaf of the schema by its dotted key, in schema order (docs, tests). */
+export function configLeaves(g: Group<Shape> = CONFIG_SCHEMA, at = ''): Array<{ key: string; leaf: Leaf<unknown> }> {
+  return Object.entries(g.props).flatMap(([k, n]) => {
+    const key = at ? `${at}.${k}` : k;
+    return n.kind === 'group' ? configLeaves(n, key) : [{ key, leaf: n }];
+  });
+}
 
 type Plain = Record<string, unknown>;
 /** Objects merged key by key (later wins); arrays and scalars replace. Config layers and test overrides use it. */
@@ -102,55 +231,37 @@ export function mergeConfig(base: Plain, over: Plain): Plain {
   return out;
 }
 
+/** The values the environment sets: each leaf's variable, when set and not empty. */
 function fromEnv(env: NodeJS.ProcessEnv): Plain {
   const o: Plain = {};
-  const set = (path: string[], v: unknown) => {
+  for (const { key, leaf } of configLeaves()) {
+    if (!leaf.env) continue;
+    const v = env[leaf.env.name];
+    if (v === undefined || v === '') continue;
+    const path = key.split('.');
     let cur = o;
     for (const k of path.slice(0, -1)) cur = (cur[k] ??= {}) as Plain;
-    cur[path[path.length - 1]!] = v;
-  };
-  const num = (name: string, path: string[]) => {
-    const v = env[name];
-    if (v === undefined || v === '') return;
-    if (!/^[0-9]+$/.test(v)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: `env ${name}`, reason: 'must be a whole number' });
-    set(path, Number(v));
-  };
-  if (env.DATABASE_URL) set(['database', 'url'], env.DATABASE_URL);
-  if (env.REDIS_URL) set(['redis', 'url'], env.REDIS_URL);
-  if (env.PSP_HOST) set(['psp', 'host'], env.PSP_HOST);
-  num('PSP_PORT', ['psp', 'port']);
-  if (env.ADMIN_HOST) set(['admin', 'host'], env.ADMIN_HOST);
-  num('ADMIN_PORT', ['admin', 'port']);
-  if (env.RULES_DIR) set(['rulesDir'], env.RULES_DIR);
-  if (env.PAN_HASH_KEY) set(['panHashKey'], env.PAN_HASH_KEY);
-  if (env.LOG_LEVEL) set(['logLevel'], env.LOG_LEVEL);
-  if (env.SWITCH_DATA_DIR) set(['database', 'dataDir'], env.SWITCH_DATA_DIR);
-  num('ACQUIRER_TIMEOUT_MS', ['acquirerTimeoutMs']);
-  if (env.ADMIN_TOKENS) {
-    // "name:role:sha256,name:role:sha256" (sha256 of each bearer token, never the token itself)
-    set(['admin', 'tokens'], env.ADMIN_TOKENS.split(',').filter((x) => x.trim() !== '').map((x) => {
-      const [name, role, sha256] = x.trim().split(':');
-      return { name, role, sha256 };
-    }));
+    cur[path[path.length - 1]!] = leaf.env.parse(v);
   }
   return o;
 }
 
 let validate: ReturnType<Ajv['compile']> | undefined;
 
-/** Builds the config from defaults, an optional JSON file and the environment; refuses unknown keys. */
+/** Builds the config from defaults, an optional JSON file and the environment; refuses unknown and removed keys. */
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Plain } = {}): SwitchConfig {
   const env = opts.env ?? process.env;
-  let cfg: Plain = DEFAULT_CONFIG as unknown as Plain;
+  // a copy: the caller may change its config (main.ts adds a one-run token) without changing the defaults
+  let cfg: Plain = structuredClone(DEFAULT_CONFIG) as unknown as Plain;
   const file = opts.file ?? env.SWITCH_CONFIG;
   if (file) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch (e) {
-      throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: `cannot read JSON (${(e as Error).message})` });
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: file, reason: `cannot read JSON (${(e as Error).message})` });
     }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: file, reason: 'must be a JSON object' });
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: file, reason: 'must be a JSON object' });
     cfg = mergeConfig(cfg, parsed as Plain);
     check(cfg, file); // a key the file got wrong is named with the file
   }
@@ -161,14 +272,26 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
 }
 
 function check(cfg: Plain, source: string): void {
-  validate ??= new Ajv({ allErrors: false, strict: false }).compile(SCHEMA);
+  for (const [key, hint] of Object.entries(REMOVED_KEYS)) {
+    if (has(cfg, key)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: key, reason: `${hint} (in ${source})` });
+  }
+  validate ??= new Ajv({ allErrors: false, strict: false }).compile(CONFIG_JSON_SCHEMA);
   if (validate(cfg)) return;
   const e = validate.errors?.[0];
   const at = (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.');
   if (e?.keyword === 'additionalProperties') {
     const key = String((e.params as { additionalProperty?: string }).additionalProperty);
-    throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at ? `${at}.${key}` : key, reason: `unknown key in ${source}` });
+    throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: at ? `${at}.${key}` : key, reason: `unknown key in ${source}` });
   }
-  const reason = at === 'panHashKey' ? 'must be 16 characters or more, or empty (a generated key, with the embedded database only)' : (e?.message ?? 'invalid');
-  throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: at || '(root)', reason: `${reason} (from ${source})` });
+  const reason = configLeaves().find((l) => l.key === at)?.leaf.invalid ?? e?.message ?? 'invalid';
+  throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: at || '(root)', reason: `${reason} (from ${source})` });
+}
+
+function has(o: Plain, key: string): boolean {
+  let cur: unknown = o;
+  for (const k of key.split('.')) {
+    if (!cur || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return false;
+    cur = (cur as Plain)[k];
+  }
+  return true;
 }

@@ -11,12 +11,11 @@
 import type { Logger } from 'pino';
 import { IsoMessage } from '../iso8583/index.js';
 import { transmissionDateTime } from '../net/index.js';
-import { isSwitchError } from '../errors.js';
+import { errorSummary, isSwitchError } from '../errors.js';
 import { SAF_DONE_CODES } from '../iso8583/index.js';
 import { mapResponseCode } from './translate.js';
 import type { SwitchConfig } from './config.js';
 import { isFastFailure, type AcquirerSet } from './acquirers.js';
-import { safeErr } from './flows/index.js';
 import type { SafQueue, SafRow } from './store/index.js';
 
 /** A completion advice is acknowledged by 00 alone: its money is committed, a 25 or a decline needs an operator. */
@@ -56,7 +55,7 @@ export class SafWorker {
       return;
     }
     this.running = this.pass().then(() => undefined)
-      .catch((e: unknown) => this.log.error({ err: safeErr(e) }, 'SAF pass failed'))
+      .catch((e: unknown) => this.log.error({ err: errorSummary(e) }, 'SAF pass failed'))
       .finally(() => {
         this.running = undefined;
         if (this.again && !this.stopped) {

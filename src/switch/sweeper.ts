@@ -13,7 +13,8 @@
 import type { Logger } from 'pino';
 import type { Ledger } from '../ledger/index.js';
 import { adviceFields } from './translate.js';
-import { safeErr } from './flows/index.js';
+import { APPROVED, ISSUER_INOPERATIVE } from './response-codes.js';
+import { errorSummary } from '../errors.js';
 import { addDays, dayOf } from './keys.js';
 import type { AcquirerSet } from './acquirers.js';
 import { txnIdTime, type SwitchStore } from './store/index.js';
@@ -26,6 +27,8 @@ export interface SweeperOptions {
   /** An intent without an answer this old is lost (the largest acquirer timeout + a margin). */
   staleSentMs: number;
   safExpireMs: number;
+  /** The code an intent recovered after a crash is recorded with (config `responseCodes.unavailable`; default 91). */
+  unavailableCode?: string;
   onExpired?: (n: number) => void;
   kickSaf: () => void;
 }
@@ -57,7 +60,7 @@ export class Sweeper {
       const expired = await this.expire();
       return { expired, recovered, captures };
     } catch (e) {
-      this.log.error({ err: safeErr(e) }, 'sweep failed');
+      this.log.error({ err: errorSummary(e) }, 'sweep failed');
       return { expired: 0, recovered: 0, captures: 0 };
     } finally {
       this.busy = false;
@@ -72,7 +75,7 @@ export class Sweeper {
       const n = await this.store.sweep.withWatermark('recovery', 0, async (tx, from) => {
         const rows = await this.store.sweep.lostIntents(tx, from, cutoff, BATCH);
         for (const r of rows) {
-          if (!(await tx.transition({ txnId: r.id, day: r.day, seq: 1, state: 'timed_out', code: '91', reason: 'recovered after a crash' }))) continue;
+          if (!(await tx.transition({ txnId: r.id, day: r.day, seq: 1, state: 'timed_out', code: this.o.unavailableCode ?? ISSUER_INOPERATIVE, reason: 'recovered after a crash' }))) continue;
           const fields = this.adviceOf(r, String(r.amount ?? '0'));
           await tx.queueSaf({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0420', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) });
         }
@@ -135,7 +138,7 @@ export class Sweeper {
         const fields = this.adviceOf(r, r.amount);
         await tx.queueAdvice({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0220', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) }, true);
         // the capture's own row: answered, so that the PSP's repeat of it replays 00
-        if (r.ref) await tx.transition({ txnId: r.ref, day: dayOf(txnIdTime(r.ref)), seq: 1, state: 'approved', code: '00', reason: 'captured by recovery; advice queued' });
+        if (r.ref) await tx.transition({ txnId: r.ref, day: dayOf(txnIdTime(r.ref)), seq: 1, state: 'approved', code: APPROVED, reason: 'captured by recovery; advice queued' });
         done++;
       }
       return done;

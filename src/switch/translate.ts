@@ -3,6 +3,7 @@
  * RRN, DE7 and the terminal's ids at the acquirer put in, and response codes mapped back.
  */
 import { IsoMessage, responseMti } from '../iso8583/index.js';
+import { SYSTEM_MALFUNCTION } from './response-codes.js';
 
 /** Fields carried from the PSP's request to the acquirer unchanged. */
 const PASS_THROUGH = [2, 3, 4, 12, 13, 14, 18, 22, 23, 25, 26, 35, 43, 45, 49, 52, 55] as const;
@@ -27,9 +28,9 @@ export function toAcquirer(req: IsoMessage, ids: AcquirerIds, mti = req.mti): Is
   return m;
 }
 
-/** The ISO 8583 response code for an acquirer's own code (unmapped codes pass through). */
+/** The ISO 8583 response code for an acquirer's own code (unmapped codes pass through; no DE39 is a malfunction, 96). */
 export function mapResponseCode(map: Readonly<Record<string, string>> | undefined, code: string | undefined): string {
-  if (code === undefined) return '96';
+  if (code === undefined) return SYSTEM_MALFUNCTION;
   return map?.[code] ?? code;
 }
 

@@ -17,7 +17,7 @@ const refused = (f: () => unknown, path: RegExp) => {
   try {
     f();
   } catch (e) {
-    return isSwitchError(e, 'SW_ERR_SWITCH_CONFIG') && path.test(e.message);
+    return isSwitchError(e, 'SW_ERR_CONFIG_INVALID') && path.test(e.message);
   }
   return false;
 };
@@ -60,7 +60,7 @@ t.test('config: refuses unknown keys, bad values, bad env numbers, unreadable fi
   t.ok(refused(() => loadConfig({ env: {}, overrides: { psp: { prot: 1 } } }), /psp.*prot/), 'unknown nested key named');
   t.ok(refused(() => loadConfig({ env: {}, overrides: { colour: 'red' } }), /colour/), 'unknown top-level key named');
   t.ok(refused(() => loadConfig({ env: {}, overrides: { psp: { port: 70000 } } }), /psp\.port/));
-  t.ok(refused(() => loadConfig({ env: {}, overrides: { responseCodes: { noRoute: 'x' } } }), /responseCodes\.noRoute/));
+  t.ok(refused(() => loadConfig({ env: {}, overrides: { responseCodes: { unavailable: 'x' } } }), /responseCodes\.unavailable/));
   t.ok(refused(() => loadConfig({ env: {}, overrides: { panHashKey: 'short' } }), /panHashKey/));
   t.ok(refused(() => loadConfig({ env: { PSP_PORT: '12ab' } }), /PSP_PORT/));
   t.ok(refused(() => loadConfig({ env: { LOG_LEVEL: 'loud' } }), /logLevel/));

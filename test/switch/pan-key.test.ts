@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../../src/switch/config.js';
-import { startSwitch } from '../../src/switch/runtime.js';
+import { startSwitch } from '../../src/app/runtime.js';
 import { PUBLISHED_DEV_PAN_HASH_KEY, panHashKeyFile, resolvePanHashKey } from '../../src/switch/pan-key.js';
 import { isSwitchError } from '../../src/errors.js';
 import { testDb } from '../helpers/db.js';
@@ -81,5 +81,5 @@ t.test('no key with a database that is not the embedded one: the switch refuses 
   }
   const { rows } = await db.pool.query(`select count(*)::int as n from information_schema.tables where table_schema = $1`, [db.schema]);
   t.equal(rows[0].n, 0, 'nothing was created in the database');
-  t.throws(() => loadConfig({ env: { PAN_HASH_KEY: 'short' } }), { code: 'SW_ERR_SWITCH_CONFIG', message: /panHashKey: must be 16 characters or more/ });
+  t.throws(() => loadConfig({ env: { PAN_HASH_KEY: 'short' } }), { code: 'SW_ERR_CONFIG_INVALID', message: /panHashKey: must be 16 characters or more/ });
 });

@@ -13,17 +13,19 @@ import { newTxnId } from '../../src/switch/ids.js';
 import { dayOf } from '../../src/switch/keys.js';
 import { startTestSwitch, eventsOf, nextStan, type TestSwitch } from '../helpers/switch.js';
 
-function sweeper(s: TestSwitch, o: { holdAgeMs?: number; staleSentMs?: number } = {}): Sweeper {
+function sweeper(s: TestSwitch, o: { holdAgeMs?: number; staleSentMs?: number; unavailableCode?: string } = {}): Sweeper {
   return new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, {
     holdAgeMs: o.holdAgeMs ?? 7 * 86_400_000, intervalMs: 60_000, staleSentMs: o.staleSentMs ?? 0, safExpireMs: 60_000, kickSaf: () => undefined,
+    ...(o.unavailableCode ? { unavailableCode: o.unavailableCode } : {}),
   }, pino({ level: 'silent' }));
 }
 
-function intent(kind: 'auth' | 'financial', amount = 2_000n): Intent {
-  const id = newTxnId();
+/** An intent as the flows write it, created at `at` (its id carries the time, which is what hold age is judged by). */
+function intent(kind: 'auth' | 'financial', amount = 2_000n, at = Date.now()): Intent {
+  const id = newTxnId(at);
   const stan = nextStan();
   return {
-    txnId: id, attempt: 1, day: dayOf(Date.now()), kind, psp: 'psp-alpha', mti: kind === 'auth' ? '0100' : '0200', pspStan: stan, pspTerminal: 'TERM0001',
+    txnId: id, attempt: 1, day: dayOf(at), kind, psp: 'psp-alpha', mti: kind === 'auth' ? '0100' : '0200', pspStan: stan, pspTerminal: 'TERM0001',
     pspMerchant: 'SHOP00000000001', pspDt: '1122120000', dupKey: `1122120000|x|${id}`, originalId: null, originalDay: null, amount,
     currency: '978', panHash: null, panMasked: '411111******1111', acquirer: 'acq-a', terminal: 'a-eur-1',
     acqStan: '000123', acqRrn: `6${stan}00000`.slice(0, 12), acqDt: '1122120000', acqTid: 'TSENT001', acqMid: 'MSENT0000000001', rulesVersion: null, explanation: null,
@@ -45,6 +47,13 @@ t.test('sweeper', async (t) => {
     const w = await h.store.answer({ outcome: { txnId: i.txnId, day: i.day, seq: 1, state: 'approved', code: '00', amount: i.amount }, ...(hold ? { hold } : {}) });
     t.ok(w.written);
   }
+
+  t.test('recovery records the configured unavailable code (responseCodes.unavailable), not a fixed 91', async (t) => {
+    const lost = intent('auth');
+    await h.store.intent(lost);
+    t.equal(await sweeper(s, { unavailableCode: 'Q9' }).recover(), 1);
+    t.equal((await h.store.get(lost.txnId))?.response_code, 'Q9');
+  });
 
   t.test('recovery: intents without an answer are timed out and reversed once, as the acquirer got them', async (t) => {
     const lost = [intent('auth'), intent('financial'), intent('auth')];
@@ -95,11 +104,11 @@ t.test('sweeper', async (t) => {
   });
 
   t.test('expiry: holds rolled back; an approval without a plan does not stall the sweep', async (t) => {
-    const noPlan = intent('auth', 0n);
-    const held = intent('auth');
+    // created 100 ms ago, so older than the sweeper's holdAgeMs (1 ms) without waiting
+    const noPlan = intent('auth', 0n, Date.now() - 100);
+    const held = intent('auth', 2_000n, Date.now() - 100);
     await approved(noPlan);
     await approved(held);
-    await new Promise((r) => setTimeout(r, 20));
     const n = await sweeper(s, { holdAgeMs: 1 }).expire();
     t.ok(n >= 2, `expired ${n}`);
     t.equal((await h.store.get(noPlan.txnId))?.state, 'expired');

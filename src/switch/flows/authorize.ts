@@ -11,7 +11,7 @@
  */
 import { IsoMessage, approvalKind, type ApprovalKind } from '../../iso8583/index.js';
 import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
-import { isSwitchError } from '../../errors.js';
+import { errorSummary, isSwitchError } from '../../errors.js';
 import { protectPan, type PreparedHold } from '../../ledger/index.js';
 import { minorUnit } from '../../ledger/currency.js';
 import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js';
@@ -21,7 +21,7 @@ import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
 import type { Intent, Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
-import { field, hasAll, requestKeys, safeErr, type FlowContext } from './context.js';
+import { field, hasAll, requestKeys, type FlowContext } from './context.js';
 
 const AUTH_FIELDS = [2, 3, 4, 7, 11, 41, 42, 49] as const;
 
@@ -81,7 +81,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     try {
       decision = await c.d.engine.decide(actx);
     } catch (e) {
-      c.d.log.error({ err: safeErr(e), txnId }, 'routing failed');
+      c.d.log.error({ err: errorSummary(e), txnId }, 'routing failed');
       return decline(codes.systemError, 'routing failed', null);
     }
     if (decision.kind === 'decline') return decline(decision.code, decision.reason, decision);
@@ -147,7 +147,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
           hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount: approved }, undefined, { day, commit: kind === 'financial' });
         } catch (e) {
           // The ledger refuses this hold: the PSP must not hear an approval. Failed, reversal queued.
-          c.d.log.error({ err: safeErr(e), txnId }, 'approved but the hold is refused: reversing');
+          c.d.log.error({ err: errorSummary(e), txnId }, 'approved but the hold is refused: reversing');
           await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'hold refused' }, subject, route.acquirer, false);
           return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
         }
@@ -158,7 +158,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         if (!written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
       } catch (e) {
         // Not durably approved and held: the PSP must not see an approval. Reverse it.
-        c.d.log.error({ err: safeErr(e), txnId }, 'approval could not be recorded with its hold: reversing');
+        c.d.log.error({ err: errorSummary(e), txnId }, 'approval could not be recorded with its hold: reversing');
         const unknown = isSwitchError(e, 'SW_ERR_GROUP_COMMIT_UNKNOWN');
         await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: unknown ? 'outcome unknown' : 'hold failed' }, subject, route.acquirer, unknown);
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
@@ -220,7 +220,7 @@ export async function settle(c: FlowContext, outcome: Outcome, subject: ReturnTy
       if (w.written) c.d.kickSaf();
       return;
     } catch (e) {
-      c.d.log.error({ err: safeErr(e), txnId: outcome.txnId }, 'could not record the reversal owed: retrying in the background');
+      c.d.log.error({ err: errorSummary(e), txnId: outcome.txnId }, 'could not record the reversal owed: retrying in the background');
     }
   }
   void settleLater(c, outcome, saf);
@@ -247,7 +247,7 @@ async function settleLater(c: FlowContext, outcome: Outcome, saf: ReturnType<Flo
       c.d.kickSaf();
       return;
     } catch (e) {
-      c.d.log.warn({ err: safeErr(e), txnId: outcome.txnId, attempt: i + 1 }, 'reversal owed not recorded yet');
+      c.d.log.warn({ err: errorSummary(e), txnId: outcome.txnId, attempt: i + 1 }, 'reversal owed not recorded yet');
       await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(i, 6))));
     }
   }

@@ -18,7 +18,9 @@ import { dayOf, daysOfDe7, mtiClass, pspKey } from '../keys.js';
 import type { Intent, TxnRow } from '../store/index.js';
 import { adviceFields, mapResponseCode, parseOriginalData, pspResponse } from '../translate.js';
 import { isFastFailure } from '../acquirers.js';
-import { APPROVED, childIntent, field, hasAll, safeErr, type FlowContext } from './context.js';
+import { APPROVED, INVALID_AMOUNT, INVALID_TRANSACTION, NO_SUCH_RECORD } from '../response-codes.js';
+import { errorSummary } from '../../errors.js';
+import { childIntent, field, hasAll, type FlowContext } from './context.js';
 
 /** A claim another instance holds (a capture at the acquirer) is waited for this long before answering 91. */
 const CLAIM_WAIT_MS = 100;
@@ -40,15 +42,15 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
       const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount, c.d.config.duplicateWindowMs);
       const answer = (code: string, reason: string, state: 'approved' | 'declined' = 'declined') => recordAnswer(c, msg, ctx.psp, row, { state, code, reason }, original);
-      if (!original) return answer('25', 'original not found'); // unable to locate record
+      if (!original) return answer(NO_SUCH_RECORD, 'original not found');
       if (await waitedForClaim(original, deadline)) continue;
-      if (original.kind !== 'auth' || (original.state !== 'approved' && original.state !== 'captured')) return answer('12', `original is ${original.state}`);
+      if (original.kind !== 'auth' || (original.state !== 'approved' && original.state !== 'captured')) return answer(INVALID_TRANSACTION, `original is ${original.state}`);
       if (original.state === 'captured') {
         const same = original.captured_amount !== null && BigInt(original.captured_amount) === amount;
-        return answer(same ? APPROVED : '12', same ? 'already captured' : 'captured with another amount', same ? 'approved' : 'declined');
+        return answer(same ? APPROVED : INVALID_TRANSACTION, same ? 'already captured' : 'captured with another amount', same ? 'approved' : 'declined');
       }
       const authorized = BigInt(original.approved_amount ?? original.amount ?? '0');
-      if (amount <= 0n || amount > authorized) return answer('13', 'amount above the authorization');
+      if (amount <= 0n || amount > authorized) return answer(INVALID_AMOUNT, 'amount above the authorization');
 
       // Claim: the capture's row and 'capturing' as the original's next step, together.
       const claimed = await c.d.store.transact(async (tx) => {
@@ -74,7 +76,7 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         if (c.d.faultHook) await c.fault('capture-after-send', original.id);
         code = mapResponseCode(acq.def.response_codes, field(res, 39));
       } catch (e) {
-        c.d.log.warn({ err: safeErr(e), txnId: original.id }, 'capture not acknowledged by the acquirer: store and forward');
+        c.d.log.warn({ err: errorSummary(e), txnId: original.id }, 'capture not acknowledged by the acquirer: store and forward');
         left = !isFastFailure(e);
       }
       // Answered 00: captured. Declined: the authorization is open again. Not answered (or the link down): the

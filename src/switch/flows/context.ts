@@ -5,7 +5,6 @@
  */
 import type { Logger } from 'pino';
 import { IsoMessage, approvalKind } from '../../iso8583/index.js';
-import { isSwitchError } from '../../errors.js';
 import type { Ledger } from '../../ledger/index.js';
 import type { RoutingEngine } from '../../routing/engine.js';
 import type { MerchantDef } from '../../routing/types.js';
@@ -16,6 +15,7 @@ import { ExpiringMap } from '../expiring-map.js';
 import { KeyedMutex } from '../mutex.js';
 import { localDateTime, mtiClass, requestKeys as keysOf } from '../keys.js';
 import type { Intent, SafEntry, SwitchStore, TxnKind, TxnRow } from '../store/index.js';
+import type { ConfiguredCodes } from '../response-codes.js';
 import { adviceFields, pspResponse, type ReversalSubject } from '../translate.js';
 
 export interface FlowDeps {
@@ -48,9 +48,6 @@ export interface FlowObserver {
   ledger?(o: { op: 'hold' | 'commit' | 'rollback' | 'release'; ok: boolean; ms: number }): void;
 }
 
-/** The code of a capture or reversal done, and of the full approval the switch itself gives. */
-export const APPROVED = '00';
-
 export class FlowContext {
   readonly rrn = new RrnGenerator();
   readonly mutex = new KeyedMutex();
@@ -63,7 +60,8 @@ export class FlowContext {
 
   constructor(readonly d: FlowDeps) {}
 
-  get codes(): SwitchConfig['responseCodes'] {
+  /** The configurable answer codes (config `responseCodes`; the fixed ones are in src/switch/response-codes.ts). */
+  get codes(): ConfiguredCodes {
     return this.d.config.responseCodes;
   }
 
@@ -166,11 +164,4 @@ export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoM
     acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
     acqRrn: original?.acq_rrn ?? null, acqDt: null, acqTid: original?.acq_tid ?? null, acqMid: original?.acq_mid ?? null, rulesVersion: null, explanation: null,
   };
-}
-
-/** Error details for logs: code and message only, digits that could be a PAN scrubbed. */
-export function safeErr(e: unknown): { code?: string; message: string } {
-  if (isSwitchError(e)) return { code: e.code, message: e.message };
-  if (e instanceof Error) return { code: (e as { code?: string }).code, message: e.message.replace(/\d{13,19}/g, '[digits]') };
-  return { message: String(e) };
 }

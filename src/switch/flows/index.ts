@@ -8,15 +8,16 @@ import type { IsoMessage } from '../../iso8583/index.js';
 import { approvalKind, maskPan } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { mtiClass } from '../keys.js';
+import { INVALID_TRANSACTION } from '../response-codes.js';
 import { pspResponse } from '../translate.js';
 import { authorize } from './authorize.js';
 import { capture } from './completion.js';
-import { FlowContext, field, requestKeys, safeErr, type FlowDeps } from './context.js';
+import { errorSummary } from '../../errors.js';
+import { FlowContext, field, requestKeys, type FlowDeps } from './context.js';
 import { network } from './network.js';
 import { reverse } from './reversal.js';
 
 export type { FlowDeps, FlowObserver, FaultPoint } from './context.js';
-export { safeErr } from './context.js';
 
 export class Flows {
   private readonly c: FlowContext;
@@ -55,7 +56,7 @@ export class Flows {
     try {
       return await this.route(msg, ctx);
     } catch (e) {
-      this.c.d.log.error({ err: safeErr(e), mti: msg.mti }, 'request failed: answering unavailable');
+      this.c.d.log.error({ err: errorSummary(e), mti: msg.mti }, 'request failed: answering unavailable');
       return pspResponse(msg, this.c.codes.unavailable);
     }
   }
@@ -74,7 +75,7 @@ export class Flows {
       case '0800':
         return network(msg);
       default:
-        return pspResponse(msg, '12'); // invalid transaction
+        return pspResponse(msg, INVALID_TRANSACTION);
     }
   }
 
@@ -111,7 +112,7 @@ export class Flows {
     this.c.d.log.warn({ acquirer: info.link, reason: info.reason, mti: msg.mti, responseCode: code, pan: pan ? maskPan(pan) : undefined, txnId: hit?.txnId }, 'late or unmatched acquirer answer: not forwarded, not posted');
     this.c.d.observer?.lateResponse?.({ acquirer: info.link, mti: msg.mti, responseCode: code });
     if (hit) {
-      this.c.d.store.note(hit.txnId, hit.day, 'late_response', { code: code ?? null }).catch((e: unknown) => this.c.d.log.error({ err: safeErr(e) }, 'could not record late answer'));
+      this.c.d.store.note(hit.txnId, hit.day, 'late_response', { code: code ?? null }).catch((e: unknown) => this.c.d.log.error({ err: errorSummary(e) }, 'could not record late answer'));
     }
   }
 }

@@ -3,7 +3,8 @@
  * DE70 12. Nothing is recorded.
  */
 import { IsoMessage, responseMti } from '../../iso8583/index.js';
-import { APPROVED, field } from './context.js';
+import { APPROVED, INVALID_TRANSACTION } from '../response-codes.js';
+import { field } from './context.js';
 
 export function network(msg: IsoMessage): IsoMessage {
   const res = new IsoMessage(responseMti(msg.mti));
@@ -12,6 +13,6 @@ export function network(msg: IsoMessage): IsoMessage {
     if (v !== undefined) res.set(f, v);
   }
   const code = field(msg, 70);
-  res.set(39, code === '001' || code === '002' || code === '301' ? APPROVED : '12');
+  res.set(39, code === '001' || code === '002' || code === '301' ? APPROVED : INVALID_TRANSACTION);
   return res;
 }

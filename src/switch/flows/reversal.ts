@@ -17,7 +17,8 @@ import { dayOf, localDateTime, mtiClass, orphanKey, pspKey, requestKeys as keysO
 import type { Intent, SafEntry } from '../store/index.js';
 import type { LedgerOp } from '../../ledger/index.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
-import { APPROVED, childIntent, field, hasAll, type FlowContext } from './context.js';
+import { APPROVED, INVALID_TRANSACTION } from '../response-codes.js';
+import { childIntent, field, hasAll, type FlowContext } from './context.js';
 import { findOriginal, maxWait, recordAnswer, waitedForClaim } from './completion.js';
 
 export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> {
@@ -73,7 +74,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         change = { state: 'approved', amount: keep, reason: 'partially reversed', answer: `partially reversed to ${keep}`, release: c.d.ledger.ops.release(original.id, day, keep), saf };
       } else if (keep !== null && original.state === 'captured') {
         // the money has moved: a partial reversal of a capture is a refund, not worked here (docs/switch.md)
-        return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: '12', reason: 'partial reversal of a captured transaction' }, original);
+        return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: INVALID_TRANSACTION, reason: 'partial reversal of a captured transaction' }, original);
       } else if (original.state === 'approved' || original.state === 'captured') {
         const saf = c.reversalEntry(original.id, original.day, original.acquirer!, safMti, c.subjectOf(original));
         change = { state: 'reversed', answer: 'reversed', release: c.d.ledger.ops.release(original.id, day), saf };
