@@ -99,7 +99,8 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     }
     p.lastStep += 1;
     writes.journal.push({ planId: p.id, day: p.day, step: p.lastStep, op: 'batch', batchId, hash });
-    if (op === 'batch') p.batchHashes.set(batchId, hash);
+    // internal batches too: load() reads every journalled batch back, so a later group must see the same ids
+    p.batchHashes.set(batchId, hash);
   };
 
   const touch = (p: WPlan) => {
