@@ -21,7 +21,7 @@ import { createFramer, framerByName, Reassembler } from '../src/wire/index.js';
 import { BatchWriter } from '../src/net/batch-writer.js';
 import { probe, resolveDatabaseUrl } from '../src/store/postgres.js';
 import { loadConfig } from '../src/switch/config.js';
-import { startSwitch, type SwitchHandle } from '../src/switch/runtime.js';
+import { startSwitch, type SwitchHandle } from '../src/app/runtime.js';
 import { startAcquirerSimulator, type AcquirerSimulator } from '../simulators/acquirer/index.js';
 import { PspClient } from '../simulators/psp/client.js';
 import { cpuNow, cpuPerOp, pidsCpuMs, type CpuSample } from './cpu.js';

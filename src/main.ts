@@ -1,6 +1,8 @@
 /**
  * `npm start`: the switch on its embedded defaults (embedded PostgreSQL without DATABASE_URL, in-memory
  * detector without REDIS_URL, built-in acquirer simulators for acquirers configured with port 0).
+ * The process entry is bin/switch.ts: it calls `runMain` with the built-in simulators, which live in simulators/
+ * (nothing in src/ imports them; docs/architecture.md).
  * Config: SWITCH_CONFIG=file.json or --config file.json, then environment variables (docs/switch.md).
  * A start-up failure ends with one line on stderr naming the cause and the fix, and exit code 1
  * (src/switch/start-failure.ts).
@@ -12,7 +14,8 @@ import { createLogger } from './log.js';
 import { logFlowOutcome, switchObservers } from './app/observers.js';
 import { startAdminForSwitch } from './app/admin.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './switch/store/index.js';
-import { startSwitch, type SwitchHandle, type StartOptions } from './switch/runtime.js';
+import { startSwitch, type SwitchHandle, type StartOptions } from './app/runtime.js';
+import type { StartBuiltInSimulator } from './switch/acquirers.js';
 import { startFailureLine } from './switch/start-failure.js';
 import { SwitchError } from './errors.js';
 import { redactUrl } from './store/postgres.js';
@@ -35,7 +38,12 @@ exit codes: 0 stopped cleanly (Ctrl-C, SIGTERM), 1 failed to start or to stop, 2
 
 let startingCfg: Pick<SwitchConfig, 'rulesDir'> | undefined;
 
-export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> {
+/** What the entry point hands in: how to start the stand-in host of an acquirer with port 0. */
+export interface MainExtras {
+  startSimulator?: StartBuiltInSimulator;
+}
+
+export async function main(argv = process.argv.slice(2), extras: MainExtras = {}): Promise<SwitchHandle> {
   const { values } = parseCli({ name: 'start', usage: START_USAGE, options: { config: { type: 'string' } } }, argv);
   const cfg = loadConfig(values.config ? { file: values.config } : {});
   startingCfg = cfg;
@@ -52,6 +60,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   const opts: StartOptions = {
     ...(crashAt ? { faultHook: (point: string) => void (point === crashAt && process.kill(process.pid, 'SIGKILL')) } : {}),
     log,
+    ...(extras.startSimulator ? { startSimulator: extras.startSimulator } : {}),
     ...switchObservers(log, logFlowOutcome),
     startAdmin: (h) =>
       startAdminForSwitch(h, {
@@ -98,8 +107,8 @@ export async function main(argv = process.argv.slice(2)): Promise<SwitchHandle> 
   return h;
 }
 
-const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
-if (isEntry) {
+/** Runs `main` as the process: a start-up failure is one line on stderr and exit code 1. */
+export function runMain(extras: MainExtras = {}): void {
   const failed = (e: unknown) => {
     process.stderr.write(`${startFailureLine(e, startingCfg ? { rulesDir: startingCfg.rulesDir } : {})}\n`);
     process.exit(1);
@@ -107,7 +116,7 @@ if (isEntry) {
   // until the switch is up, anything thrown or rejected out of band is a start-up failure too: one line, exit 1
   process.on('uncaughtException', failed);
   process.on('unhandledRejection', failed);
-  main().then(
+  main(process.argv.slice(2), extras).then(
     () => {
       process.off('uncaughtException', failed);
       process.off('unhandledRejection', failed);

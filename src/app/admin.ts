@@ -11,8 +11,8 @@
  * areas answer 501 SW_ERR_ADMIN_NOT_CONFIGURED.
  */
 import type { Logger } from 'pino';
-import type { SwitchHandle } from '../switch/runtime.js';
-import { bindBreakerMetrics, bindDetectorMetrics, bindGroupCommitStats, bindLinkMetrics, bindPspServerMetrics, bindRulesVersion, bindSafMetrics, type Unbind } from '../metrics/index.js';
+import type { SwitchHandle } from './runtime.js';
+import { bindBreakerMetrics, bindDetectorMetrics, bindGroupCommitStats, bindPspServerMetrics, bindRulesVersion, bindSafMetrics, type Unbind } from '../metrics/index.js';
 import { startAdminServer, type AdminServer } from '../admin/app.js';
 import { parseTokens } from '../admin/auth.js';
 import { LinkStatusBoard } from '../admin/acquirer-status.js';
@@ -21,7 +21,8 @@ import type { AdminDeps, SafQueries, TrafficQueries, TransactionQueries } from '
 /** Bind every scrape-time metric source of a running switch; returns one unbind. What happens is observed at construction (src/app/observers.ts). */
 export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   const links = h.acquirers.all().map((a) => a.link);
-  const offs: Unbind[] = links.map((l) => bindLinkMetrics(l));
+  // the links' own metrics are bound at construction (switchObservers().observeLink), before they connect
+  const offs: Unbind[] = [];
   offs.push(bindPspServerMetrics(h.psp));
   offs.push(bindBreakerMetrics(h.breakers));
   offs.push(bindGroupCommitStats('ledger', () => h.ledger.stats()));

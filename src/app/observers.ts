@@ -5,10 +5,11 @@
  */
 import { txLogLine } from '../log.js';
 import {
-  breakerStateListener, groupCommitObserver, linkMessages, nameLabel, recordLedgerOperation, recordRequest, recordRiskLevel, recordSafEvent,
+  bindLinkMetrics, breakerStateListener, groupCommitObserver, linkMessages, nameLabel, recordLedgerOperation, recordRequest, recordRiskLevel, recordSafEvent,
   recordRouteOutcome, recordSwitchLatency, responseClass,
 } from '../metrics/index.js';
 import type { BreakerState } from '../routing/breakers.js';
+import type { AcquirerLink } from '../net/index.js';
 import type { LedgerWriteOp } from '../ledger/types.js';
 import type { BatchInfo } from '../store/group-commit.js';
 
@@ -48,12 +49,15 @@ export function switchObservers(txLog?: TxLogger, writeLine?: (log: TxLogger, o:
   onBreakerChange: (acquirer: string, state: BreakerState) => void;
   onLedgerOperation: (o: { op: LedgerWriteOp; ok: boolean; ms: number }) => void;
   onStoreBatch: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
+  observeLink: (link: AcquirerLink) => () => void;
 } {
   const intent = groupCommitObserver('switch-intent');
   const answer = groupCommitObserver('switch-answer');
   return {
     onBreakerChange: breakerStateListener,
     onLedgerOperation: recordLedgerOperation,
+    // bound before the link starts, so its first connection and sign-on are counted
+    observeLink: bindLinkMetrics,
     onStoreBatch: (i) => (i.stream === 'intent' ? intent(i) : answer(i)),
     observer: {
       outcome(o) {

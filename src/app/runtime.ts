@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type pg from 'pg';
 import { loadDialect } from '../iso8583/index.js';
-import { startPspServer, type PspServer } from '../net/index.js';
+import { startPspServer, type AcquirerLink, type PspServer } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
 import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
@@ -22,14 +22,15 @@ import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
 import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
-import type { SwitchConfig } from './config.js';
+import type { SwitchConfig } from '../switch/config.js';
 import type { BatchInfo } from '../store/group-commit.js';
-import { AcquirerSet, isLocalRefusal } from './acquirers.js';
-import { Flows, safeErr, type FlowObserver, type FaultPoint } from './flows/index.js';
-import { SwitchStore } from './store/index.js';
-import { SafWorker, type SafObserver } from './saf.js';
-import { Sweeper } from './sweeper.js';
-import { resolvePanHashKey } from './pan-key.js';
+import { AcquirerSet, isLocalRefusal, type StartBuiltInSimulator } from '../switch/acquirers.js';
+import { Flows, type FlowObserver, type FaultPoint } from '../switch/flows/index.js';
+import { errorSummary } from '../errors.js';
+import { SwitchStore } from '../switch/store/index.js';
+import { SafWorker, type SafObserver } from '../switch/saf.js';
+import { Sweeper } from '../switch/sweeper.js';
+import { resolvePanHashKey } from '../switch/pan-key.js';
 
 export interface SwitchHandle {
   config: SwitchConfig;
@@ -70,6 +71,10 @@ export interface StartOptions {
   onStoreBatch?: (info: BatchInfo & { stream: 'intent' | 'answer' }) => void;
   /** Test-only crash points of the flows (docs/faults.md); off unless a test sets it. */
   faultHook?: (point: FaultPoint, txnId: string) => void | Promise<void>;
+  /** Subscribes to each acquirer link before it connects, for metrics; returns its unsubscribe. */
+  observeLink?: (link: AcquirerLink) => () => void;
+  /** Starts the stand-in host of each acquirer configured with port 0 (npm start passes the built-in simulators). */
+  startSimulator?: StartBuiltInSimulator;
   /** Starts the admin server once the switch is up; returns its port. */
   startAdmin?: (h: SwitchHandle) => Promise<{ port: number; close(): Promise<void> }>;
 }
@@ -120,7 +125,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const onFallback = (e: unknown) => {
       if (Date.now() - fellBackAt < 60_000) return;
       fellBackAt = Date.now();
-      log.warn({ module: 'risk', err: safeErr(e) }, 'velocity store unreachable: counting in this instance until it is back');
+      log.warn({ module: 'risk', err: errorSummary(e) }, 'velocity store unreachable: counting in this instance until it is back');
     };
     const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix, { onFallback }) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
@@ -141,7 +146,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     cleanup.push(() => store.close());
     // Day partitions ahead of time, for both modules (idempotent; a new day's partitions exist days before it starts).
     const partitions = setInterval(() => {
-      void Promise.all([store.ensurePartitions(), ledger.ensurePartitions()]).catch((e: unknown) => log.error({ err: safeErr(e) }, 'could not create day partitions'));
+      void Promise.all([store.ensurePartitions(), ledger.ensurePartitions()]).catch((e: unknown) => log.error({ err: errorSummary(e) }, 'could not create day partitions'));
     }, 3_600_000);
     partitions.unref();
     cleanup.push(async () => clearInterval(partitions));
@@ -151,6 +156,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       acquirers: watcher.current().ruleSet.files.acquirers.acquirers,
       detector, breakers, successRate,
       builtInSimulators: cfg.builtInSimulators,
+      ...(o.startSimulator ? { startSimulator: o.startSimulator } : {}),
+      ...(o.observeLink ? { observeLink: o.observeLink } : {}),
       timeoutOverrideMs: cfg.acquirerTimeoutMs,
       onUnmatched: (m, info) => flows?.onUnmatched(m, info),
       log: log.child({ module: 'link' }),
@@ -175,7 +182,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const maxTimeout = Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
     const sweeper = new Sweeper(store, ledger, acquirers, {
       holdAgeMs: cfg.expiry.holdAgeMs, intervalMs: cfg.expiry.sweepIntervalMs, staleSentMs: maxTimeout + 5000,
-      safExpireMs: cfg.saf.expireAfterMs, kickSaf: () => saf?.kick(),
+      safExpireMs: cfg.saf.expireAfterMs, unavailableCode: cfg.responseCodes.unavailable, kickSaf: () => saf?.kick(),
     }, log.child({ module: 'sweeper' }));
     sweeper.terminalIds = (t) => {
       const ct = watcher.current().terminals.get(t);
@@ -198,6 +205,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       maxInFlight: cfg.psp.maxInFlight,
       idleTimeoutMs: cfg.psp.idleTimeoutMs,
       shutdownTimeoutMs: cfg.psp.drainTimeoutMs,
+      // the answers the PSP server forms itself carry the switch's configured codes
+      answers: { formatError: cfg.responseCodes.formatError, systemError: cfg.responseCodes.systemError, unavailable: cfg.responseCodes.unavailable },
       handler: (m, ctx) => flows!.handle(m, ctx),
       logger: log.child({ module: 'psp' }),
       ...(tls ? { tls } : {}),
@@ -221,7 +230,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     }
     return handle;
   } catch (e) {
-    log.error({ err: safeErr(e) }, 'switch failed to start');
+    log.error({ err: errorSummary(e) }, 'switch failed to start');
     await undo();
     throw e;
   }

@@ -1,7 +1,7 @@
 /**
- * The acquirers the rules describe: a multiplexed link each (and, for acquirers with port 0, the built-in
- * simulator it talks to), wrapped so every request is seen by the failure detector, the success-rate tracker
- * and the acquirer's circuit breaker.
+ * The acquirers the rules describe: a multiplexed link each (and, for acquirers with port 0, a stand-in host
+ * started by the injected `startSimulator`: the entry point's built-in simulators), wrapped so every request is
+ * seen by the failure detector, the success-rate tracker and the acquirer's circuit breaker.
  */
 import type { Logger } from 'pino';
 import { loadWireCodec, type IsoMessage } from '../iso8583/index.js';
@@ -12,7 +12,6 @@ import type { AcquirerDef } from '../routing/types.js';
 import type { FailureDetector } from '../routing/detector.js';
 import type { LinkBreakers } from '../routing/breakers.js';
 import type { SuccessRateTracker } from '../routing/success-rate.js';
-import { startAcquirerSimulator, type AcquirerSimulator, type Behaviour } from '../../simulators/acquirer/index.js';
 
 /**
  * Requests this switch refused to send, for reasons that say nothing about the acquirer: its breaker open, its own
@@ -41,10 +40,22 @@ export function isFastFailure(e: unknown): boolean {
   return isSwitchError(e) && FAST_FAILURES.has(e.code);
 }
 
+/** A stand-in acquirer host for an acquirer configured with port 0 (docs/switch.md, "Built-in simulators"). */
+export interface BuiltInSimulator {
+  readonly host: string;
+  readonly port: number;
+  /** Its HTTP control API, if it has one. */
+  readonly controlUrl: string | null;
+  close(): Promise<void>;
+}
+
+/** Starts the stand-in host of an acquirer configured with port 0; injected by the entry point. */
+export type StartBuiltInSimulator = (def: AcquirerDef) => Promise<BuiltInSimulator>;
+
 export interface Acquirer {
   def: AcquirerDef;
   link: AcquirerLink;
-  simulator: AcquirerSimulator | null;
+  simulator: BuiltInSimulator | null;
   timeoutMs: number;
   /** A call running longer counts as failing for the failure detector (≤ timeoutMs). */
   slowMs: number;
@@ -56,26 +67,18 @@ export interface AcquirerSetOptions {
   breakers: LinkBreakers;
   successRate: SuccessRateTracker;
   builtInSimulators: boolean;
+  /** Subscribes to a link before it starts (metrics see its first connection); the returned function unsubscribes at close. */
+  observeLink?: (link: AcquirerLink) => () => void;
+  /** Starts the host of an acquirer with port 0 (when builtInSimulators); without it such an acquirer is refused. */
+  startSimulator?: StartBuiltInSimulator;
   timeoutOverrideMs?: number;
   onUnmatched: UnmatchedHandler;
   log: Logger;
 }
 
-/** Behaviour of a built-in simulator from the acquirer's `simulator` block in rules/acquirers.yaml. */
-export function simulatorBehaviour(def: AcquirerDef): Partial<Behaviour> {
-  const s = def.simulator;
-  const b: Partial<Behaviour> = { defaultResponseCode: '00', rules: [] };
-  if (!s) return b;
-  const jitter = s.jitter_ms ?? 0;
-  b.latency = jitter > 0 ? { distribution: 'uniform', minMs: Math.max(0, s.latency_ms - jitter), maxMs: s.latency_ms + jitter } : { distribution: 'fixed', ms: s.latency_ms };
-  // Test cards: a PAN ending in 0002 is declined with the acquirer's decline code (docs/switch.md).
-  b.rules = [{ when: { panSuffix: '0002' }, respond: s.decline_code ?? '05' }];
-  if (s.timeout_rate) b.faults = { neverAnswer: s.timeout_rate };
-  return b;
-}
-
 export class AcquirerSet {
   private readonly byId = new Map<string, Acquirer>();
+  private readonly unobserve: Array<() => void> = [];
 
   private constructor(private readonly o: AcquirerSetOptions) {}
 
@@ -88,15 +91,18 @@ export class AcquirerSet {
   private async add(def: AcquirerDef): Promise<void> {
     const codec = loadWireCodec(def.link.dialect, def.link.action_codes ? { actionCodes: def.link.action_codes } : {});
     if (def.link.action_codes && codec.spec.version !== 1993) {
-      throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: `acquirers.${def.id}.link.action_codes`, reason: `action codes are ISO 8583:1993; ${def.link.dialect} is 1987 (response_codes maps its codes)` });
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `acquirers.${def.id}.link.action_codes`, reason: `action codes are ISO 8583:1993; ${def.link.dialect} is 1987 (response_codes maps its codes)` });
     }
     const framer = framerByName(def.link.framer);
     let host = def.link.host ?? '127.0.0.1';
     let port = def.link.port ?? 0;
-    let simulator: AcquirerSimulator | null = null;
+    let simulator: BuiltInSimulator | null = null;
     if (port === 0) {
-      if (!this.o.builtInSimulators) throw new SwitchError('SW_ERR_SWITCH_CONFIG', { path: `acquirers.${def.id}.link.port`, reason: 'port 0 needs the built-in simulators' });
-      simulator = await startAcquirerSimulator({ dialect: def.link.dialect, framer, host: '127.0.0.1', port: 0, control: true, behaviour: simulatorBehaviour(def), journal: { max: 50_000 } });
+      if (!this.o.builtInSimulators || !this.o.startSimulator) {
+        const why = this.o.builtInSimulators ? 'this entry point starts none (npm start does)' : 'builtInSimulators is off';
+        throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `acquirers.${def.id}.link.port`, reason: `port 0 needs a built-in simulator and ${why}: set the acquirer's host and port` });
+      }
+      simulator = await this.o.startSimulator(def);
       host = simulator.host;
       port = simulator.port;
       this.o.log.info({ acquirer: def.id, port, control: simulator.controlUrl, dialect: def.link.dialect }, 'built-in acquirer simulator started');
@@ -121,6 +127,7 @@ export class AcquirerSet {
       logger: this.o.log.child({ acquirer: def.id }),
     });
     link.onUnmatched(this.o.onUnmatched);
+    if (this.o.observeLink) this.unobserve.push(this.o.observeLink(link));
     link.start();
     const slowMs = Math.min(timeoutMs, def.link.timeouts_ms.slow ?? timeoutMs);
     this.byId.set(def.id, { def, link, simulator, timeoutMs, slowMs });
@@ -179,6 +186,7 @@ export class AcquirerSet {
 
   async close(): Promise<void> {
     await Promise.all(this.all().map((a) => a.link.close({ signOff: true }).catch(() => undefined)));
+    for (const off of this.unobserve.splice(0)) off();
     await Promise.all(this.all().map((a) => a.simulator?.close().catch(() => undefined)));
   }
 }

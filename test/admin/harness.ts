@@ -1,5 +1,5 @@
 /**
- * Integration harness: the real switch (src/switch/runtime.ts) on a test schema, built-in acquirer
+ * Integration harness: the real switch (src/app/runtime.ts) on a test schema, built-in acquirer
  * simulators, PSP port 0, the admin server on port 0 wired with startAdminForSwitch, every log line written
  * to a file under test-artifacts/logs/ (scanned for card data by test/integration/log-redaction.test.ts).
  */
@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
+import { startSwitch, type SwitchHandle } from '../../src/app/runtime.js';
 import { loadConfig } from '../../src/switch/config.js';
 import { createLogger } from '../../src/log.js';
 import { logFlowOutcome, switchObservers, type FlowOutcome } from '../../src/app/observers.js';
@@ -17,6 +17,7 @@ import { framerByName } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { TEST_PAN_HASH_KEY } from '../helpers/switch.js';
+import { startBuiltInSimulator, type AcquirerSimulator } from '../../simulators/acquirer/index.js';
 import { TOKEN_ENTRIES } from './fixtures.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from '../../src/switch/store/index.js';
 
@@ -34,6 +35,8 @@ export interface TestSwitch {
   adminUrl: string;
   logFile: string;
   outcomes: FlowOutcome[];
+  /** The built-in acquirer simulators, by acquirer id. */
+  sims: Map<string, AcquirerSimulator>;
   client(): Promise<PspClient>;
 }
 
@@ -65,13 +68,21 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
   });
   const outcomes: FlowOutcome[] = [];
   const obs = switchObservers(log, logFlowOutcome);
+  // the built-in simulators as `npm start` hands them to the switch, kept by acquirer id for the tests to script
+  const sims = new Map<string, AcquirerSimulator>();
   const h = await startSwitch(cfg, {
     log,
+    startSimulator: async (def) => {
+      const sim = await startBuiltInSimulator(def);
+      sims.set(def.id, sim);
+      return sim;
+    },
     observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o), ledger: (o) => obs.observer.ledger(o) },
     safObserver: obs.safObserver,
     onBreakerChange: obs.onBreakerChange,
     onLedgerOperation: obs.onLedgerOperation,
     onStoreBatch: obs.onStoreBatch,
+    observeLink: obs.observeLink,
     startAdmin: (h) => startAdminForSwitch(h, { ...extras(h), logger: log }),
   });
   const clients: PspClient[] = [];
@@ -82,6 +93,7 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
   });
   return {
     h, db, logFile, outcomes,
+    sims,
     adminUrl: `http://127.0.0.1:${h.adminPort}`,
     client: async () => {
       const c = await PspClient.connect({ port: h.pspPort, codec: loadDialect(cfg.psp.dialect), framer: framerByName(cfg.psp.framer), timeoutMs: 30_000 });

@@ -44,7 +44,7 @@ t.test('admin API on the running switch: transactions, SAF, dead letters, readin
   t.notMatch(JSON.stringify(detail.body), /4000056655665556/, 'no full PAN in the answer');
 
   // the acquirers stop answering: the authorization times out, its reversal goes to SAF and then dead
-  for (const a of sw.h.acquirers.all()) a.simulator?.setBehaviour({ faults: { neverAnswer: 1 } });
+  for (const sim of sw.sims.values()) sim.setBehaviour({ faults: { neverAnswer: 1 } });
   const r = await client.send(buildAuthorization({ stan: '820001', pan: '4000056655665556', merchant: 'SHOP00000000001' }));
   t.equal(r.getString(39), '91', 'the PSP gets 91 on timeout');
   let dead: any[] = [];
@@ -62,7 +62,7 @@ t.test('admin API on the running switch: transactions, SAF, dead letters, readin
   t.match(metrics, /switch_dead_letters [1-9]/);
 
   // the acquirer is back; an operator retries the dead letter
-  for (const a of sw.h.acquirers.all()) a.simulator?.setBehaviour({ faults: { neverAnswer: 0 } });
+  for (const sim of sw.sims.values()) sim.setBehaviour({ faults: { neverAnswer: 0 } });
   const denied = await fetch(`${sw.adminUrl}/api/saf/dead-letters/${dead[0].id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.editor}` } });
   t.equal(denied.status, 403);
   const retry = await fetch(`${sw.adminUrl}/api/saf/dead-letters/${dead[0].id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.operator}` } });

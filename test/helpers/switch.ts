@@ -1,7 +1,7 @@
 /**
  * Switch test harness: a switch started in-process on a fresh test schema (short timeouts, port 0, admin
  * off, the built-in acquirer simulators) with a PSP client connected to it, and the same switch started as
- * a child process (`node --import tsx src/main.ts`) for the kill -9 tests.
+ * a child process (`node --import tsx bin/switch.ts`) for the kill -9 tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -14,11 +14,11 @@ import type pg from 'pg';
 import { IsoMessage } from '../../src/iso8583/message.js';
 import { transmissionDateTime } from '../../src/net/mti.js';
 import { loadConfig, mergeConfig, type SwitchConfig } from '../../src/switch/config.js';
-import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
+import { startSwitch, type SwitchHandle } from '../../src/app/runtime.js';
 import type { TxnRow } from '../../src/switch/store/index.js';
 import { createLedger, type Ledger } from '../../src/ledger/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
-import { startAcquirerSimulator, type AcquirerSimulator, type JournalEntry, type Rule } from '../../simulators/acquirer/index.js';
+import { startAcquirerSimulator, startBuiltInSimulator, type AcquirerSimulator, type JournalEntry, type Rule } from '../../simulators/acquirer/index.js';
 import { framerByName } from '../../src/wire/index.js';
 import { testDb, type TestDb } from './db.js';
 
@@ -68,7 +68,8 @@ export interface TestSwitch {
 export async function startTestSwitch(t: Teardownable, o: { overrides?: Plain; db?: TestDb } = {}): Promise<TestSwitch> {
   const db = o.db ?? (await testDb(t, { max: 4 }));
   const cfg = loadConfig({ env: {}, overrides: testOverrides(db.url, o.overrides) });
-  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }) });
+  // the built-in acquirer simulators, as `npm start` hands them to the switch (src/ never imports simulators/)
+  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }), startSimulator: startBuiltInSimulator });
   const clients: PspClient[] = [];
   const connect = async () => {
     const c = await PspClient.connect({ port: h.pspPort, timeoutMs: 30_000 });
@@ -88,9 +89,9 @@ export async function startTestSwitch(t: Teardownable, o: { overrides?: Plain; d
   const sim = (id: string) => {
     const s = h.acquirers.get(id).simulator;
     if (!s) throw new Error(`acquirer ${id} has no built-in simulator`);
-    return s;
+    return s as AcquirerSimulator; // started by startBuiltInSimulator above
   };
-  return { db, h, client, cfg, connect, sim, sims: () => h.acquirers.all().map((a) => a.simulator!).filter(Boolean), stop };
+  return { db, h, client, cfg, connect, sim, sims: () => h.acquirers.all().flatMap((a) => (a.simulator ? [a.simulator as AcquirerSimulator] : [])), stop };
 }
 
 let stanSeq = Math.floor(Math.random() * 900_000);
@@ -205,21 +206,7 @@ export function setRules(sim: AcquirerSimulator, rules: Rule[], declineCode = si
   sim.setBehaviour({ rules: [...rules, { when: { panSuffix: '0002' }, respond: declineCode }] });
 }
 
-/** Polls `fn` until it returns a truthy value; generous timeout for a busy machine. */
-export async function eventually<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 30_000, everyMs = 25): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { eventually } from './wait.js';
 
 /** A ledger on the test schema (for check() and plan()); closed at teardown. */
 export async function ledgerOn(t: Teardownable, pool: pg.Pool): Promise<Ledger> {
@@ -244,7 +231,7 @@ export interface ChildSwitch {
 }
 
 /**
- * Starts `node --import tsx src/main.ts` with DATABASE_URL on the test schema, PSP_PORT=0, admin on port 0,
+ * Starts `node --import tsx bin/switch.ts` with DATABASE_URL on the test schema, PSP_PORT=0, admin on port 0,
  * and a JSON config (SWITCH_CONFIG) with `overrides`; resolves once main has printed its PSP port.
  */
 export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides: Plain = {}, extraEnv: Record<string, string> = {}): Promise<ChildSwitch> {
@@ -254,7 +241,7 @@ export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides
   delete o.database; // DATABASE_URL from the environment, as an operator would set it
   delete (o.psp as Plain).port; // PSP_PORT from the environment
   writeFileSync(cfgFile, JSON.stringify(o));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/switch.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: dbUrl, PSP_PORT: '0', ADMIN_PORT: '0', SWITCH_CONFIG: cfgFile, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -106,7 +106,7 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  // `npm start` runs `node --max-semi-space-size=64 --import tsx src/main.ts`; the switch is started as that command
+  // `npm start` runs `node --max-semi-space-size=64 --import tsx bin/switch.ts`; the switch is started as that command
   // without npm's wrapper, whose exit status after Ctrl-C is npm's own (it ends by the signal), so the test can
   // check the switch's: 0
   const start = (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;

@@ -1,5 +1,5 @@
 /**
- * kill -9 of the switch (a child process: `node --import tsx src/main.ts`), with the acquirer simulators in
+ * kill -9 of the switch (a child process: `node --import tsx bin/switch.ts`), with the acquirer simulators in
  * this process so their journals outlive the switch:
  * - after a reversal is queued: the restarted switch still delivers it, exactly once answered;
  * - under load: every approval the PSP saw has exactly one hold, nothing the PSP saw declined holds money,

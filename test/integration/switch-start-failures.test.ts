@@ -1,7 +1,7 @@
 /**
  * Every start-up failure of `npm start` ends with one line on stderr naming the cause and the fix, and exit
  * code 1 — never an unhandled exception or a stack trace (docs/switch.md, "When it does not start"). Each case
- * runs the real entry point (`node --import tsx src/main.ts`) as a child process on real services.
+ * runs the real entry point (`node --import tsx bin/switch.ts`) as a child process on real services.
  */
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
@@ -25,7 +25,7 @@ interface Run {
 /** Runs main with `env` on top of a clean environment (no DATABASE_URL, REDIS_URL … from the caller's). */
 function runMain(env: Record<string, string>, args: string[] = []): Promise<Run> {
   const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PSP_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn' };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/switch.ts', ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

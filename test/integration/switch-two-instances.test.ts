@@ -9,12 +9,14 @@ import path from 'node:path';
 import pino from 'pino';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadConfig } from '../../src/switch/config.js';
-import { startSwitch, type SwitchHandle } from '../../src/switch/runtime.js';
+import { startSwitch, type SwitchHandle } from '../../src/app/runtime.js';
 import { loadRuleSet } from '../../src/routing/rules-loader.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
 import { testRedis } from '../helpers/redis.js';
+import { startBuiltInSimulator } from '../../simulators/acquirer/index.js';
 import { auth, eventually, rc, rulesFor, startSimulators, testOverrides } from '../helpers/switch.js';
+import { until } from '../helpers/wait.js';
 
 t.test('two instances sharing Redis agree on a dead route; a version activated on one reaches the other', async (t) => {
   const db = await testDb(t, { max: 4 });
@@ -30,7 +32,7 @@ t.test('two instances sharing Redis agree on a dead route; a version activated o
       env: {},
       overrides: testOverrides(db.url, { rulesDir: dir, redis: { url: redis.url, prefix: redis.prefix }, acquirerTimeoutMs: 1000 }),
     });
-    const h = await startSwitch(cfg, { log: pino({ level: 'silent' }) });
+    const h = await startSwitch(cfg, { log: pino({ level: 'silent' }), startSimulator: startBuiltInSimulator });
     t.teardown(() => h.stop());
     return h;
   };
@@ -50,8 +52,10 @@ t.test('two instances sharing Redis agree on a dead route; a version activated o
   })();
   await eventually(() => !a.detector.isAlive('acq-a') || undefined, 'instance A judges acq-a dead', 30_000);
   await sending;
-  await eventually(() => !b.detector.isAlive('acq-a') || undefined, 'instance B, which sent nothing to acq-a, agrees', 5_000);
-  t.pass('both instances consider acq-a dead');
+  const seenByB = await until(() => b.detector.health('acq-a'), (h) => !h.alive, 5_000);
+  t.notOk(a.detector.isAlive('acq-a'), 'instance A considers acq-a dead');
+  t.notOk(seenByB.alive, 'and so does instance B, which sent nothing to acq-a');
+  t.ok(seenByB.volume > 0, 'B judges from the calls A recorded');
   // Traffic goes around the dead acquirer; at most one request per probe interval tests it (and is lost).
   // Sent together, so all six are decided within one probe interval (sent one by one, each lost probe takes
   // the 1 s timeout and the next request already falls in the next interval).
@@ -67,8 +71,10 @@ t.test('two instances sharing Redis agree on a dead route; a version activated o
   const v = await a.versions.create(files, { author: 'test', comment: 'two instances' });
   const t0 = Date.now();
   await a.versions.activate(v.version, { actor: 'test' });
-  await eventually(() => (b.watcher.current().version === v.version ? true : undefined), 'instance B uses the new version', 5_000, 10);
+  // a liveness bound, not a benchmark: LISTEN/NOTIFY takes some milliseconds, the poll fallback a second; 15 s is
+  // ten times the 1.5 s this used to assert, for a loaded machine
+  const onB = await until(() => b.watcher.current().version, (x) => x === v.version, 15_000, 10);
   const ms = Date.now() - t0;
   t.not(before, v.version);
-  t.ok(ms < 1500, `instance B switched to version ${v.version} ${ms} ms after activation`);
+  t.equal(onB, v.version, `instance B switched to version ${v.version} ${ms} ms after activation`);
 });

@@ -12,7 +12,7 @@
  * later writer's row, hold and reversal are all left out, and it is told so.
  */
 import type pg from 'pg';
-import { pgArray, pgRecords } from '../../store/pg-array.js';
+import { pgRecords } from '../../store/pg-array.js';
 import type { Ledger, PreparedHold } from '../../ledger/index.js';
 import type { Intent, IntentResult, Outcome, SafEntry } from './rows.js';
 import { addDays } from '../keys.js';

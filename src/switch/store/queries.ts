@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { SwitchError } from '../../errors.js';
 import { responseClass as classOf } from '../../iso8583/response-codes.js';
-import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../admin/deps.js';
+import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../read-model.js';
 import type { PastDecision } from '../../routing/backtest.js';
 import { decodeExplanation } from '../../routing/explanation-codec.js';
 import type { TxnRow } from './rows.js';

@@ -1,0 +1,92 @@
+/**
+ * The read model of transactions, store-and-forward entries and recent traffic: what the admin API and console
+ * show (src/admin) and the switch's store answers from its tables (src/switch/store/queries.ts). It sits between
+ * the two so that neither imports the other. Every value here is safe to show: masked PANs only, no track data,
+ * no CVV.
+ */
+import type { Explanation } from './routing/types.js';
+import type { PastDecision } from './routing/backtest.js';
+
+export interface TransactionFilter {
+  rrn?: string;
+  stan?: string;
+  /** PSP-side terminal id (DE41). */
+  terminal?: string;
+  /** PSP-side merchant id (DE42). */
+  merchant?: string;
+  /** Masked PAN, first 6 and last 4 (e.g. 411111******1111). */
+  panMasked?: string;
+  from?: Date;
+  to?: Date;
+  /** 1..500, newest first. */
+  limit: number;
+}
+
+export interface TransactionSummary {
+  id: string;
+  /** ISO time the request was received. */
+  at: string;
+  psp: string;
+  mti: string;
+  stan: string;
+  rrn: string | null;
+  terminal: string;
+  merchant: string;
+  panMasked: string;
+  amountMinor: string;
+  currency: string;
+  responseCode: string | null;
+  /** approved | declined | error, null while in flight. */
+  class: string | null;
+  acquirer: string | null;
+  routedTerminal: string | null;
+  state: string;
+}
+
+export interface TransactionEvent {
+  at: string;
+  /** e.g. received, routed, sent, answered, timeout, reversal_queued, held, replied. */
+  type: string;
+  detail: Record<string, unknown>;
+}
+
+export interface TransactionDetail extends TransactionSummary {
+  events: TransactionEvent[];
+  /** The routing explanation stored with the transaction. */
+  explanation: Explanation | null;
+}
+
+export interface TransactionQueries {
+  search(filter: TransactionFilter): Promise<TransactionSummary[]>;
+  get(id: string): Promise<TransactionDetail | null>;
+}
+
+export interface SafEntry {
+  id: string;
+  txId: string | null;
+  acquirer: string;
+  /** 0420 / 0421 … */
+  mti: string;
+  attempts: number;
+  state: 'pending' | 'dead';
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  createdAt: string;
+}
+
+export interface SafQueries {
+  /** Pending entries, oldest first. */
+  list(limit: number): Promise<SafEntry[]>;
+  /** Dead letters, oldest first. */
+  deadLetters(limit: number): Promise<SafEntry[]>;
+  /**
+   * Put a dead letter back in the queue for another attempt. Returns the entry after the change, null when
+   * no entry has this id; throws SwitchError SW_ERR_ADMIN_CONFLICT when the entry is not a dead letter.
+   */
+  retry(id: string): Promise<SafEntry | null>;
+}
+
+/** Recent authorizations with their outcome: the input of a backtest. */
+export interface TrafficQueries {
+  recent(limit: number): Promise<PastDecision[]>;
+}
