@@ -56,14 +56,21 @@ t.test('F04: duplicates and repeats', async (t) => {
   });
 
   t.test('the same key with another amount while the original is still in flight: 94 at once', async (t) => {
-    for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { amountMin: 4_010, amountMax: 4_010 }, delayMs: 500 }] });
+    // held 1.5 s at the acquirer (the switch waits 3 s): the other one is sent once the original is there
+    for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { amountMin: 4_010, amountMax: 4_010 }, delayMs: 1_500 }] });
     const req = auth({ amount: 4_010 });
     const other = req.clone();
     other.set(4, '000000004011');
     const second = await s.connect(); // the PSP client matches answers by DE11+DE41: one of each per connection
-    const [a, b] = await Promise.all([s.client.send(req), new Promise((r) => setTimeout(r, 100)).then(() => second.send(other))]);
+    const order: string[] = [];
+    const atAcquirer = sent(s, ['0100', '0101']);
+    const original = s.client.send(req).then((r) => (order.push('original'), r));
+    await eventually(() => sent(s, ['0100', '0101']) > atAcquirer, 'the original at the acquirer');
+    const b = await second.send(other).then((r) => (order.push('other'), r));
+    const a = await original;
     t.equal(rc(a), '00');
     t.equal(rc(b), '94');
+    t.same(order, ['other', 'original'], 'the 94 came while the original was still in flight, not after it');
     for (const sim of s.sims()) sim.setBehaviour({ rules: [] });
   });
 
@@ -75,6 +82,8 @@ t.test('F04: duplicates and repeats', async (t) => {
     const before = sent(s, ['0100', '0101']);
     t.equal(rc(await s.client.send(repeatOf(req))), '00', 'a repeat within the window');
     t.equal(sent(s, ['0100', '0101']), before, 'is not sent again');
+    // Deliberate: the window is time on the switch's clock, with nothing to observe when it ends; waiting longer
+    // than it (a loaded machine only waits longer) is what this step tests.
     await new Promise((r) => setTimeout(r, WINDOW_MS + 200));
     const later = req.clone();
     later.set(7, transmissionDateTime());

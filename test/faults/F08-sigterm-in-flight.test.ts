@@ -31,7 +31,10 @@ t.test('F08: SIGTERM with requests in flight at the acquirer', async (t) => {
   t.ok(codes.slice(0, 3).every((c) => c !== '00'), `never an approval for the unanswered ones (${codes.slice(0, 3).join(', ')})`);
   const exit = await new Promise<number | null>((r) => (child.proc.exitCode !== null ? r(child.proc.exitCode) : child.proc.once('exit', (c) => r(c))));
   t.equal(exit, 0, 'a clean exit');
-  t.ok(Date.now() - t0 < 9_000, `stopped after ${Date.now() - t0} ms: the drain, not the acquirer timeout (30 s)`);
+  // A liveness bound, not a benchmark: the drain (1.5 s) and the exit take about 2 s; 20 s is ten times that
+  // for a loaded machine, and still short of the acquirer timeout (30 s) the drain must not wait for.
+  const stoppedAfter = Date.now() - t0;
+  t.ok(stoppedAfter < 20_000, `stopped after ${stoppedAfter} ms: the drain, not the acquirer timeout (30 s)`);
   await client.close().catch(() => undefined);
 
   for (const req of slow) {

@@ -21,7 +21,8 @@ t.test('F11: a reversal and its original at once on two instances', async (t) =>
     const rev = reversal(orig);
     // alternate which instance gets which, and which is written first
     const [onA, onB] = i % 2 ? [orig, rev] : [rev, orig];
-    // the original held back 0-3 ms (by pair): the two writes overlap at every offset, both ways round
+    // the original held back 0-3 ms (by pair): the two writes overlap at every offset, both ways round (a deliberate
+    // offset that varies the race, not a wait for anything: every outcome it leads to is checked below)
     const lag = (m: typeof orig) => (m === orig ? new Promise((r) => setTimeout(r, i % 4)) : Promise.resolve());
     const [ra, rb] = await Promise.all([lag(onA).then(() => a.client.send(onA)), lag(onB).then(() => b.client.send(onB))]);
     const [origAnswer, revAnswer] = i % 2 ? [ra, rb] : [rb, ra];

@@ -10,10 +10,12 @@ import { IsoMessage, loadDialect } from '../../src/iso8583/index.js';
 import { encodeFrame, framerByName, Reassembler } from '../../src/wire/index.js';
 import { startTestSwitch, auth, rc } from '../helpers/switch.js';
 import { waitFor } from '../helpers/net.js';
+import { until } from '../helpers/wait.js';
 
 t.test('F14: frames the switch cannot work, on one connection with a request in flight', async (t) => {
-  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 3_000 } });
-  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0014' }, delayMs: 700 }] });
+  // the authorization is held 2 s at the acquirer: the broken frames meet it in flight even on a loaded machine
+  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 10_000 } });
+  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0014' }, delayMs: 2_000 }] });
   const codec = loadDialect(s.cfg.psp.dialect);
   const framer = framerByName(s.cfg.psp.framer);
   const sock = net.connect({ port: s.h.pspPort, host: '127.0.0.1' });
@@ -51,9 +53,11 @@ t.test('F14: frames the switch cannot work, on one connection with a request in 
   t.equal(answers[3]!.getString(11), next.getString(11));
 
   // a framing error: the stream is out of step, so that connection closes
+  const frameErrors = s.h.psp.stats.frameErrors;
   sock.write(Buffer.from([0xff, 0xff, 0x30, 0x31]));
-  await waitFor(() => closed, 20_000, 'closed on a framing error');
-  t.pass('closed');
+  t.ok(await until(() => closed, (c) => c, 20_000, 10), 'closed on a framing error');
+  t.equal(s.h.psp.stats.frameErrors, frameErrors + 1, 'closed for the framing error, counted');
+  t.equal(answers.length, 4, 'without an answer to it');
   const other = await s.connect();
   t.equal(rc(await other.send(auth({ amount: 1_402 }))), '00', 'other connections never notice');
 });

@@ -44,7 +44,9 @@ t.test('velocity store: a million cards over a week, 1 h and 24 h windows', asyn
   const perDay = Math.ceil(DAY / STEP) + 1;
   t.ok(r.maxSize <= perDay, `at most a day's cards held: ${r.maxSize} ≤ ${perDay}`);
   t.ok(v.size <= perDay);
-  t.ok(r.late < 4 * r.early + 500, `a hit late in the week costs what an early one did: ${r.early.toFixed(0)} → ${r.late.toFixed(0)} ns`);
+  // a liveness bound, not a benchmark: a scan of the ~143,000 live cards per hit would cost a thousand times more;
+  // ten times (and 1 µs) leaves room for a loaded machine (bench/ measures the figures)
+  t.ok(r.late < 10 * r.early + 1000, `a hit late in the week costs what an early one did: ${r.early.toFixed(0)} → ${r.late.toFixed(0)} ns`);
   // a card seen again within the day still counts both events: eviction never drops a live key
   const at = N * STEP;
   t.same(v.hitSync('again', [HOUR, DAY], at), [1, 1]);
@@ -63,7 +65,7 @@ t.test('timed-out requests: kept 10 minutes, at most 100,000', async (t) => {
   const r = week((i) => m.set(`acq-a|T0000001|${i}`, { txnId: `t${i}`, day: '2026-12-02' }, i * STEP), () => m.size);
   const perTtl = Math.ceil(600_000 / STEP) + 1;
   t.ok(r.maxSize <= perTtl, `${r.maxSize} ≤ ${perTtl} held`);
-  t.ok(r.late < 4 * r.early + 500, `${r.early.toFixed(0)} → ${r.late.toFixed(0)} ns per set`);
+  t.ok(r.late < 10 * r.early + 1000, `${r.early.toFixed(0)} → ${r.late.toFixed(0)} ns per set (a liveness bound, as above)`);
   const now = (N - 1) * STEP;
   t.same(m.get(`acq-a|T0000001|${N - 1}`, now), { txnId: `t${N - 1}`, day: '2026-12-02' }, 'a recent one is found');
   t.equal(m.get(`acq-a|T0000001|${N - 1}`, now + 600_000), undefined, 'gone after 10 minutes');

@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildAuthorization } from '../../simulators/psp/index.js';
 import { ARTIFACTS, startTestSwitch } from '../admin/harness.js';
 import { TOKENS } from '../admin/fixtures.js';
+import { until } from '../helpers/wait.js';
 
 const SHOTS = path.join(ARTIFACTS, 'console');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -118,9 +119,7 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await shot(page, '05-v2-active');
 
   // the switch routes with v2
-  const deadline = Date.now() + 20_000;
-  while (sw.h.watcher.version !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  t.equal(sw.h.watcher.version, 2, 'the running switch swapped to v2');
+  t.equal(await until(() => sw.h.watcher.version, (v) => v === 2, 20_000, 50), 2, 'the running switch swapped to v2');
   const before = sw.outcomes.length;
   for (let i = 1; i <= 5; i++) {
     const r = await client.send(buildAuthorization({ stan: String(500000 + i), pan: '4000056655665556', merchant: 'SHOP00000000001', amount: '12.34' }));
@@ -136,8 +135,7 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await page.click('#confirm-ok');
   await page.waitForSelector('#active-version:has-text("v1")');
   await shot(page, '06-rolled-back');
-  const deadline2 = Date.now() + 20_000;
-  while (sw.h.watcher.version !== 1 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 50));
+  t.equal(await until(() => sw.h.watcher.version, (v) => v === 1, 20_000, 50), 1, 'the running switch back on v1');
   const r = await client.send(buildAuthorization({ stan: '600001', pan: '4000056655665556', merchant: 'SHOP00000000001' }));
   t.equal(r.getString(39), '00');
   t.not(sw.outcomes.at(-1)!.rule, 'console-test', 'after the rollback the rule is gone');

@@ -7,8 +7,12 @@ import t from 'tap';
 import { formatLoadResult, parseLoadArgs, runLoad } from '../../simulators/psp/load.js';
 import { startTestSwitch } from '../helpers/switch.js';
 
+// every answer must be the acquirer's: an approval slower than the tests' 400 ms acquirer timeout on a loaded
+// machine would be a 91, so the switch waits as long as a real one would
+const overrides = { acquirerTimeoutMs: 10_000 };
+
 t.test('load: a fresh card per request by default, so every answer is the simulators\' approval', async (t) => {
-  const s = await startTestSwitch(t);
+  const s = await startTestSwitch(t, { overrides });
   const o = { ...parseLoadArgs(['--port', String(s.h.pspPort), '--connections', '2', '--depth', '4', '--duration', '1.5']), progress: false, cardSeed: 4242 };
   t.equal(o.pan, undefined, 'no --pan: no fixed card');
   const r = await runLoad(o);
@@ -22,7 +26,7 @@ t.test('load: a fresh card per request by default, so every answer is the simula
 });
 
 t.test('load --pan: one card every time, declined 59 by risk velocity after 30 in an hour', async (t) => {
-  const s = await startTestSwitch(t);
+  const s = await startTestSwitch(t, { overrides });
   const pan = '4111110000009999';
   const o = { ...parseLoadArgs(['--port', String(s.h.pspPort), '--connections', '1', '--depth', '2', '--duration', '1.5', '--pan', pan]), progress: false };
   const r = await runLoad(o);

@@ -8,6 +8,8 @@ import pino from 'pino';
 import { Sweeper } from '../../src/switch/sweeper.js';
 import type { PspClient } from '../../simulators/psp/client.js';
 import { startTestSwitch, auth, capture, reversal, rc, txnOf, eventsOf, eventually, type TestSwitch } from '../helpers/switch.js';
+import { clockPast } from '../helpers/wait.js';
+import { txnIdTime } from '../../src/switch/store/sweep.js';
 
 async function race(t: Test, a: TestSwitch, ca: PspClient, b: TestSwitch, cb: PspClient, rounds: number): Promise<{ captured: number; refused: number }> {
   const pool = a.db.pool;
@@ -84,7 +86,8 @@ t.test('capture racing a reversal', async (t) => {
     const { rows: open } = await a.db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where state = 'approved' and kind = 'auth'`);
     t.equal(open[0]!.n, reqs.length);
     const mk = (s: TestSwitch) => new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, { holdAgeMs: 1, intervalMs: 60_000, staleSentMs: 60_000, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
-    await new Promise((r) => setTimeout(r, 20));
+    // every hold older than the sweepers' holdAgeMs (1 ms), judged as they judge it: by the time in the id
+    await clockPast(Math.max(...ids.map(txnIdTime)) + 1);
     const [x, y, z] = await Promise.all([mk(a).expire(), mk(b).expire(), mk(b).expire()]);
     t.equal(x + y + z, reqs.length, `expired once in total (${x} + ${y} + ${z})`);
     for (const id of ids) {

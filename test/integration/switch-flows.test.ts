@@ -191,8 +191,9 @@ t.test('switch flows', async (t) => {
 
   // Another instance's capture at the acquirer holds the original as 'capturing' (it serializes on the key only
   // within its own process); the claim is taken and given back here with the same store calls that instance
-  // would make. The 300 ms stand for its acquirer's round trip: an answer before the claim is given back is
-  // the 91 (reversal) or 12 (capture) of a flow that did not wait.
+  // would make. It is given back once the flow under test has seen the claim (read the original as 'capturing'),
+  // so the flow has to wait for it: an answer before the claim is given back is the 91 (reversal) or 12
+  // (capture) of a flow that did not wait.
   const claimElsewhere = async (req: IsoMessage) => {
     const row = (await txnOf(db.pool, req))!;
     const seq = (await h.store.get(row.id))!.seq;
@@ -202,7 +203,19 @@ t.test('switch flows', async (t) => {
       giveBack: () => h.store.transact((tx) => tx.transition({ txnId: row.id, day: row.day, seq: seq + 2, state: 'approved', ref: 'capture-elsewhere', reason: 'capture declined' })),
     };
   };
-  const after = <T>(ms: number, fn: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => fn().then(resolve, reject), ms));
+  /** Resolves once a flow has read the original `txnId` while it is claimed ('capturing'): that flow now waits. */
+  const claimSeen = (txnId: string) => new Promise<void>((resolve) => {
+    const read = h.store.original.bind(h.store);
+    h.store.original = async (...args: Parameters<typeof read>) => {
+      const r = await read(...args);
+      if (r?.id === txnId && r.state === 'capturing') {
+        h.store.original = read;
+        resolve();
+      }
+      return r;
+    };
+    t.teardown(() => void (h.store.original = read));
+  });
 
   const whileClaimed = [
     { name: 'reversal while another instance captures: waits for the claim, then reverses', amount: 1_800, send: (req: IsoMessage) => reversal(req), state: 'reversed', plan: 'ROLLBACK' },
@@ -214,9 +227,10 @@ t.test('switch flows', async (t) => {
       t.equal(rc(await client.send(req)), '00');
       const { row, giveBack } = await claimElsewhere(req);
       const order: string[] = [];
+      const seen = claimSeen(row.id);
       const [res] = await Promise.all([
         client.send(c.send(req)).then((r) => (order.push('answered'), r)),
-        after(300, giveBack).then(() => order.push('given back')),
+        seen.then(giveBack).then(() => order.push('given back')),
       ]);
       t.equal(rc(res), '00');
       t.same(order, ['given back', 'answered'], 'answered only once the claim was given back');

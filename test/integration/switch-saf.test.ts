@@ -6,6 +6,7 @@ import t from 'tap';
 import type { IsoMessage } from '../../src/iso8583/message.js';
 import type { AcquirerSimulator, Rule } from '../../simulators/acquirer/index.js';
 import { startTestSwitch, auth, reversal, rc, txnOf, eventsOf, eventually, type TestSwitch } from '../helpers/switch.js';
+import { quietFor } from '../helpers/wait.js';
 
 const DECLINE_0002: Rule = { when: { panSuffix: '0002' }, respond: '05' };
 
@@ -53,7 +54,9 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
     const answered = reversalsAnswered(sim, row.acq_rrn!);
     t.equal(answered, 1, 'exactly one reversal answered by the acquirer');
     const inAfter = reversalsIn(sim, row.acq_rrn!);
-    await new Promise((r) => setTimeout(r, 400));
+    // A check that nothing happens: a repeat would go out within saf.retryMaxMs (400 ms) of the last attempt, and
+    // nothing marks its absence. On a loaded machine this only checks less, it cannot fail wrongly.
+    await quietFor(400);
     t.equal(reversalsIn(sim, row.acq_rrn!), inAfter, 'no repeat after the answer');
     t.equal(reversalsAnswered(sim, row.acq_rrn!), 1);
     t.equal(await h.ledger.plan(row.id), undefined, 'no hold was ever made');
@@ -144,8 +147,15 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
       // and the same reversal sent again as-is
       t.equal(rc(await client.send(rev)), '00');
       const sim = s.sim(row.acquirer!);
-      await eventually(() => reversalsAnswered(sim, row.acq_rrn!) >= 1, 'reversal delivered');
-      await new Promise((r) => setTimeout(r, 200));
+      // nothing more can go out once the queue says so: one reversal queued in all (the replays queued none), done
+      const queued = async () => (await db.pool.query<{ n: number; open: number }>(
+        `select count(*)::int as n, (count(*) filter (where done_at is null))::int as open from switch_saf
+          where txn_id = $1 or txn_id in (select id from switch_txn where original_id = $1)`, [row.id])).rows[0]!;
+      await eventually(async () => {
+        const q = await queued();
+        return q.n > 0 && q.open === 0 && reversalsAnswered(sim, row.acq_rrn!) >= 1;
+      }, 'reversal delivered and its queue entry done');
+      t.same(await queued(), { n: 1, open: 0 }, 'one reversal queued, delivered: nothing left to send again');
       t.equal(reversalsIn(sim, row.acq_rrn!), 1, `one ${mti} at the acquirer`);
       t.equal((await h.ledger.plan(row.id))?.state, 'ROLLBACK');
       const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where original_id = $1 and kind = 'reversal'`, [row.id]);

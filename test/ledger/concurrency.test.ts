@@ -8,6 +8,7 @@ import t from 'tap';
 import { testDb } from '../helpers/db.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createPool } from '../../src/store/postgres.js';
+import { seededRandom, testSeed } from '../helpers/seed.js';
 
 const N = 8;
 const WORKERS = 8;
@@ -21,7 +22,7 @@ async function persist<T>(f: () => Promise<T>): Promise<T> {
     } catch (e) {
       const code = (e as { code?: string }).code;
       if ((code === 'SW_ERR_GROUP_COMMIT_UNKNOWN' || code === 'SW_ERR_DB_UNAVAILABLE') && i < 500) {
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20)); // a retrying caller's pause, not a wait for anything
         continue;
       }
       if (process.env.DEBUG_CONC) console.error('persist gave up', code, (e as Error).stack, (e as { cause?: unknown }).cause);
@@ -41,15 +42,24 @@ t.test('money around a circle under retries and killed connections', async (t) =
   const acc = Array.from({ length: N }, (_, i) => `c${i}`);
   for (const a of acc) await ledgers[0]!.ensureAccount({ code: a, kind: 'system', currency: 978 });
 
+  // every random choice from one seed (TEST_SEED replays a run; which calls the kills meet still depends on timing)
+  const seed = testSeed(t, 0xc1c1e);
+  const killRandom = seededRandom(seed ^ 0x5eed);
   let stop = false;
   let kills = 0;
   const killer = (async () => {
     while (!stop) {
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+      // the killer's pace: a chaos monkey striking every 50-150 ms, not a wait for anything
+      await new Promise((r) => setTimeout(r, 50 + killRandom() * 100));
       const { rows } = await db.pool
-        .query(`select pg_terminate_backend(pid) as k from pg_stat_activity where application_name = $1 and random() < 0.3`, [app])
+        .query<{ pid: number }>(`select pid from pg_stat_activity where application_name = $1 order by pid`, [app])
+        .catch(() => ({ rows: [] as Array<{ pid: number }> }));
+      const victims = rows.filter(() => killRandom() < 0.3).map((r) => r.pid);
+      if (victims.length === 0) continue;
+      const { rows: killed } = await db.pool
+        .query<{ k: boolean }>('select pg_terminate_backend(pid) as k from unnest($1::int[]) as pid', [victims])
         .catch(() => ({ rows: [] as Array<{ k: boolean }> }));
-      kills += rows.filter((r) => r.k).length;
+      kills += killed.filter((r) => r.k).length;
     }
   })();
 
@@ -57,9 +67,10 @@ t.test('money around a circle under retries and killed connections', async (t) =
   let replays = 0;
   const worker = async (w: number) => {
     const ledger = ledgers[w % 2]!;
+    const random = seededRandom(seed + 1 + w); // one sequence per worker: its choices do not depend on the others' pace
     for (let c = 0; c < CIRCLES; c++) {
-      const amount = BigInt(1 + Math.floor(Math.random() * 1000));
-      const start = Math.floor(Math.random() * N);
+      const amount = BigInt(1 + Math.floor(random() * 1000));
+      const start = Math.floor(random() * N);
       for (let h = 0; h < N; h++) {
         const from = acc[(start + h) % N]!;
         const to = acc[(start + h + 1) % N]!;
@@ -70,19 +81,19 @@ t.test('money around a circle under retries and killed connections', async (t) =
           const hold = () => persist(() => ledger.hold(id, postings));
           const first = await hold();
           ops++;
-          if (Math.random() < 0.3) {
+          if (random() < 0.3) {
             replays++;
             const [a, b] = await Promise.all([hold(), persist(() => ledgers[(w + 1) % 2]!.hold(id, postings))]);
             if (JSON.stringify(a) !== JSON.stringify(first) || JSON.stringify(b) !== JSON.stringify(first)) throw new Error('replay differs');
           }
-          if (Math.random() < 0.25) {
+          if (random() < 0.25) {
             await persist(() => ledger.rollback(id));
-            if (Math.random() < 0.3) await persist(() => ledger.rollback(id));
+            if (random() < 0.3) await persist(() => ledger.rollback(id));
             attempt++;
             continue;
           }
           await persist(() => ledger.commit(id));
-          if (Math.random() < 0.3) {
+          if (random() < 0.3) {
             replays++;
             await persist(() => ledgers[(w + 1) % 2]!.commit(id));
           }

@@ -7,6 +7,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { testDb } from '../helpers/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
+import { eventually } from '../helpers/wait.js';
 
 t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
   const db = await testDb(t);
@@ -46,12 +47,11 @@ t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
   const commits = lines.filter((l) => l.startsWith('ack commit ')).map((l) => l.slice(11));
   t.ok(holds.length >= target / 2, `${holds.length} holds and ${commits.length} commits acknowledged`);
 
-  // the killed child's backends go away; then the audit must pass
-  for (let i = 0; i < 100; i++) {
-    const { rows } = await db.pool.query(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`crash-${db.schema}`]);
-    if (rows[0].n === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // the killed child's backends go away (their open transactions roll back); then the audit must pass
+  await eventually(async () => {
+    const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`crash-${db.schema}`]);
+    return rows[0]!.n === 0;
+  }, 'the killed child\'s database sessions gone', 30_000, 100);
   const report = await ledger.check();
   t.same(report.violations, []);
 

@@ -57,9 +57,13 @@ t.test('hot holds: gated on the caller, no lock, deltas folded whole', async (t)
   await locker.query('begin');
   await locker.query(`select 1 from ledger_account where code = 'merchant:m1:978' for update`);
   const h4 = await l.prepareHold('hp-4', pay(1_000n), undefined, { day });
-  const t0 = Date.now();
-  t.same(await writeGated(l, db.pool, [h4], ['hp-4']), ['hp-4'], 'written while the account row is locked elsewhere');
-  t.ok(Date.now() - t0 < 5_000, 'and did not wait for that lock');
+  // Waiting for that lock would never end (it is held until the rollback below), so a write that waited would
+  // lose this race; the 30 s only bound the test (the write takes milliseconds).
+  const written = await Promise.race([
+    writeGated(l, db.pool, [h4], ['hp-4']),
+    new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 30_000).unref()),
+  ]);
+  t.same(written, ['hp-4'], 'written while the account row is locked elsewhere: it did not wait for that lock');
   await locker.query('rollback');
 
   // one folder at a time: while another instance's fold holds the lock, this one folds nothing and leaves

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { LinkBreakers, type BreakerState } from '../../src/routing/breakers.js';
 import { SuccessRateTracker } from '../../src/routing/success-rate.js';
+import { until } from '../helpers/wait.js';
 
 t.test('breaker: volume threshold, open, half-open probe, close; state readable', async (t) => {
   const changes: [string, BreakerState][] = [];
@@ -18,12 +19,15 @@ t.test('breaker: volume threshold, open, half-open probe, close; state readable'
   for (let i = 0; i < 9; i++) await b.fire(i).catch(() => undefined);
   t.equal(br.state('acq-a'), 'closed', 'under the volume threshold: still closed');
   t.notOk(br.isOpen('acq-a'));
+  const beforeOpen = Date.now(); // the reset timer starts after this
   await b.fire(9).catch(() => undefined);
   t.equal(br.state('acq-a'), 'open', 'opens once the volume is reached');
   t.ok(br.isOpen('acq-a'));
   await t.rejects(b.fire(1), /open/i, 'rejects at once while open');
-  await new Promise((r) => setTimeout(r, 400));
-  t.equal(br.state('acq-a'), 'half_open');
+  const after = await until(() => br.state('acq-a'), (st) => st === 'half_open', 10_000, 10);
+  const openFor = Date.now() - beforeOpen;
+  t.equal(after, 'half_open', 'half-open after the reset timeout');
+  t.ok(openFor >= 190, `half-open ${openFor} ms after opening: not before the 200 ms reset timeout (a loaded machine is only later)`);
   t.notOk(br.isOpen('acq-a'), 'half-open lets a probe through');
   failing = false;
   t.equal(await b.fire(21), 42);

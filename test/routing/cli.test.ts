@@ -102,7 +102,11 @@ t.test('backtest: unchanged under the same rules; a candidate moving traffic sho
   t.equal(r.changed, fromA, 'exactly the a-eur-1 traffic moves');
   t.same(r.transitions, [{ from: 'a-eur-1', to: 'b-eur-1', count: fromA }]);
   t.ok(r.approvalRateDelta > 0.03, `expected effect +${(100 * r.approvalRateDelta).toFixed(2)} pts`);
-  t.ok(r.expectedApprovalRate <= 1);
+  // the moved traffic is expected at b-eur-1's observed approval rate, the rest as it went
+  const approved = (f: (p: PastDecision) => boolean) => past.filter((p) => f(p) && p.outcome === 'approved').length;
+  const onB = past.filter((p) => p.routedTo === 'b-eur-1').length;
+  const want = (approved((p) => p.routedTo !== 'a-eur-1') + (fromA * approved((p) => p.routedTo === 'b-eur-1')) / onB) / past.length;
+  t.ok(Math.abs(r.expectedApprovalRate - want) < 1e-12, `expected approval rate ${r.expectedApprovalRate.toFixed(4)} = ${want.toFixed(4)}`);
 
   // Through the CLI with a JSON-lines file and --limit.
   const f = join(dir, 'past.jsonl');

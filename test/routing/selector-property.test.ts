@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { select, type HealthView } from '../../src/routing/selector.js';
 import { RISK_ORDER, COVERAGE_MAX, type RiskLevel } from '../../src/routing/types.js';
 import { fixture, ctx } from './fixtures/rules.js';
+import { propertyHolds } from '../helpers/seed.js';
 
 const TERMS = ['t1', 't2', 't3', 't4', 't5', 't-default'];
 
@@ -11,7 +12,7 @@ t.test('invariants: routes pass the terms, are unique, ordered by priority; deci
     fc.record({ terminal: fc.constantFrom(...TERMS), priority: fc.integer({ min: 1, max: 3 }), weight: fc.integer({ min: 0, max: 5 }) }),
     { minLength: 1, maxLength: 6, selector: (c) => c.terminal },
   );
-  fc.assert(
+  await propertyHolds(t,
     fc.property(
       arbCandidates,
       fc.boolean(),
@@ -52,9 +53,9 @@ t.test('invariants: routes pass the terms, are unique, ordered by priority; deci
         return cands.every((x) => accounted.has(x.terminal)) && (d.kind === 'route' || d.code === '92');
       },
     ),
-    { numRuns: 2000 },
+    { numRuns: 2000, seed: 2000 },
+    'routes pass the terms, unique, by priority; every candidate accounted for',
   );
-  t.pass('2000 random decisions');
 });
 
 t.test('the rule index finds the same first match as a linear scan (random rule sets)', async (t) => {
@@ -82,7 +83,7 @@ t.test('the rule index finds the same first match as a linear scan (random rule 
     psp: fc.constantFrom('psp1', 'psp2', 'psp3'),
     amountMinor: fc.integer({ min: 0, max: 3000 }),
   });
-  fc.assert(
+  await propertyHolds(t,
     fc.property(arbRules, fc.array(arbCtx, { minLength: 1, maxLength: 20 }), (rs, cs) => {
       const rules = fixture(
         rs.map((r, i) => {
@@ -96,7 +97,7 @@ t.test('the rule index finds the same first match as a linear scan (random rule 
       }
       return true;
     }),
-    { numRuns: 300 },
+    { numRuns: 300, seed: 300 },
+    'index ≡ linear scan',
   );
-  t.pass('index ≡ linear scan');
 });

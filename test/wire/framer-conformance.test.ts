@@ -14,6 +14,7 @@ import {
   type Framer,
 } from '../../src/wire/index.js';
 import { SwitchError } from '../../src/errors.js';
+import { propertyHolds } from '../helpers/seed.js';
 
 const FRAMERS: Framer[] = [];
 for (const header of LENGTH_HEADER_KINDS) for (const tpdu of [false, true]) FRAMERS.push(createFramer({ header, tpdu }));
@@ -85,7 +86,7 @@ for (const framer of FRAMERS) {
     });
 
     t.test('random splits of random frames (property)', async (t) => {
-      fc.assert(
+      await propertyHolds(t,
         fc.property(
           fc.array(fc.uint8Array({ minLength: 0, maxLength: 600 }), { minLength: 1, maxLength: 12 }),
           fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 30 }),
@@ -107,8 +108,8 @@ for (const framer of FRAMERS) {
           },
         ),
         { numRuns: 300, seed: 42 },
+        'every frame comes out whole, in order, nothing left buffered',
       );
-      t.pass('property held');
     });
 
     t.test('a length over the cap is a typed connection-level error, and stays one', async (t) => {
@@ -169,7 +170,7 @@ for (const framer of FRAMERS) {
     });
 
     t.test('random bytes never throw anything but the typed frame errors (property)', async (t) => {
-      fc.assert(
+      await propertyHolds(t,
         fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 64 }), { maxLength: 40 }), (chunks) => {
           const r = new Reassembler(framer, { maxFrameBytes: 512, onFrame: () => undefined });
           try {
@@ -180,8 +181,8 @@ for (const framer of FRAMERS) {
           return r.buffered <= 512 + framer.headerBytes;
         }),
         { numRuns: 2000, seed: 7 },
+        'only the typed frame errors, and the buffer stays under the cap',
       );
-      t.pass('property held');
     });
 
     t.test('writeFrame refuses a payload the header cannot express', async (t) => {
