@@ -19,7 +19,10 @@ options: -h, --help   this text`;
 
 const require = createRequire(import.meta.url);
 type PeerMsg = Record<string, string>;
-interface PeerInstance { getRawMessage(): Buffer | { error: string }; getIsoJSON(b: Buffer, c: object): PeerMsg | { error: string } }
+interface PeerInstance {
+  getRawMessage(): Buffer | { error: string };
+  getIsoJSON(b: Buffer, c: object): PeerMsg | { error: string };
+}
 const Peer = require('iso_8583') as new (msg?: PeerMsg) => PeerInstance;
 
 const codec = loadDialect('iso87-ascii-bbitmap');
@@ -29,7 +32,10 @@ function toPeer(m: IsoMessage): PeerMsg {
   const o: PeerMsg = { 0: m.mti };
   for (const n of m.fieldNumbers()) {
     const v = m.get(n)!;
-    o[n] = n === 55 ? (v as TlvEntry[]).map((e) => e.tag + (e.value.length).toString(16).padStart(2, '0').toUpperCase() + e.value.toString('hex').toUpperCase()).join('') : String(v);
+    o[n] =
+      n === 55
+        ? (v as TlvEntry[]).map((e) => e.tag + e.value.length.toString(16).padStart(2, '0').toUpperCase() + e.value.toString('hex').toUpperCase()).join('')
+        : String(v);
   }
   return o;
 }
@@ -66,8 +72,15 @@ function check(m: IsoMessage): { ours: Buffer; peer: Buffer } {
 
 type Side = 'ours' | 'peer';
 type Op = 'pack' | 'unpack' | 'unpack+55';
-interface SliceAsk { label: string; op: Op; ms: number }
-interface SliceAnswer { n: number; ms: number }
+interface SliceAsk {
+  label: string;
+  op: Op;
+  ms: number;
+}
+interface SliceAnswer {
+  n: number;
+  ms: number;
+}
 
 const MESSAGES = { '0100': realistic0100, '0110': realistic0110, '0100-55': (): IsoMessage => realistic0100().delete(55) } as const;
 type Label = keyof typeof MESSAGES;
@@ -175,16 +188,25 @@ if (!isMainThread) {
 
 function report(rows: { msg: string; op: string; ours: number; peer: number }[]): void {
   const f = (x: number): string => Math.round(x).toLocaleString('en-US');
-  console.log(`codec benchmark: ${seconds}s per side per cell in alternating 100 ms slices, each side on its own heap (a worker), one at a time, node ${process.version}`);
+  console.log(
+    `codec benchmark: ${seconds}s per side per cell in alternating 100 ms slices, each side on its own heap (a worker), one at a time, node ${process.version}`,
+  );
   console.log('msg      op         ours/s        iso_8583/s    ratio   (0100-55: the 0100 without DE55, which iso_8583 reads as plain text)');
-  for (const r of rows) console.log(`${r.msg.padEnd(7)}  ${r.op.padEnd(9)}  ${f(r.ours).padStart(12)}  ${f(r.peer).padStart(12)}  ${(r.ours / r.peer).toFixed(1)}x`);
+  for (const r of rows)
+    console.log(`${r.msg.padEnd(7)}  ${r.op.padEnd(9)}  ${f(r.ours).padStart(12)}  ${f(r.peer).padStart(12)}  ${(r.ours / r.peer).toFixed(1)}x`);
   const p = rows.find((r) => r.msg === '0100' && r.op === 'pack')!;
   const u = rows.find((r) => r.msg === '0100' && r.op === 'unpack')!;
   const u55 = rows.find((r) => r.msg === '0100' && r.op === 'unpack+55')!;
-  console.log(JSON.stringify({
-    pack_per_s: Math.round(p.ours), unpack_per_s: Math.round(u.ours),
-    peer_pack_per_s: Math.round(p.peer), peer_unpack_per_s: Math.round(u.peer),
-    pack_ratio: Number((p.ours / p.peer).toFixed(1)), unpack_ratio: Number((u.ours / u.peer).toFixed(1)),
-    unpack_read55_per_s: Math.round(u55.ours), unpack_read55_ratio: Number((u55.ours / u55.peer).toFixed(1)),
-  }));
+  console.log(
+    JSON.stringify({
+      pack_per_s: Math.round(p.ours),
+      unpack_per_s: Math.round(u.ours),
+      peer_pack_per_s: Math.round(p.peer),
+      peer_unpack_per_s: Math.round(u.peer),
+      pack_ratio: Number((p.ours / p.peer).toFixed(1)),
+      unpack_ratio: Number((u.ours / u.peer).toFixed(1)),
+      unpack_read55_per_s: Math.round(u55.ours),
+      unpack_read55_ratio: Number((u55.ours / u55.peer).toFixed(1)),
+    }),
+  );
 }

@@ -48,7 +48,7 @@ export const cpuNow = (): CpuSample => ({ postgres: postgresCpuMs(), main: mainT
 
 /** µs of CPU per operation between two samples. */
 export function cpuPerOp(a: CpuSample, b: CpuSample, ops: number): { postgresUs: number; switchUs: number; loadUs: number } {
-  const per = (ms: number) => Math.round((ms * 1000) / Math.max(1, ops) * 10) / 10;
+  const per = (ms: number) => Math.round(((ms * 1000) / Math.max(1, ops)) * 10) / 10;
   return { postgresUs: per(b.postgres - a.postgres), switchUs: per(b.main - a.main), loadUs: per(b.process - a.process - (b.main - a.main)) };
 }
 

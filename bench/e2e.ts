@@ -91,10 +91,16 @@ options:
           // what two durable writes cost at that rate, whatever writes them: the floor under the figure above
           const floor = await commitFloor(db.serverUrl, lowRate);
           commitP50 = floor.p50;
-          rows.push([`floor at ${lowRate}/s: one durable commit p50 / p99 ms`, `${floor.p50} / ${floor.p99}  (×2 per authorization: ${Math.round(floor.p50 * 2000) / 1000} ms)`]);
+          rows.push([
+            `floor at ${lowRate}/s: one durable commit p50 / p99 ms`,
+            `${floor.p50} / ${floor.p99}  (×2 per authorization: ${Math.round(floor.p50 * 2000) / 1000} ms)`,
+          ]);
         }
         const st = b.h.store.stats();
-        rows.push(['write streams: intent / answer batches', `${JSON.stringify(pick(st.intent as unknown as Record<string, unknown>))} / ${JSON.stringify(pick(st.answer as unknown as Record<string, unknown>))}`]);
+        rows.push([
+          'write streams: intent / answer batches',
+          `${JSON.stringify(pick(st.intent as unknown as Record<string, unknown>))} / ${JSON.stringify(pick(st.answer as unknown as Record<string, unknown>))}`,
+        ]);
       } finally {
         await b.close();
       }
@@ -102,14 +108,32 @@ options:
     if (only === undefined || only === 'relay') {
       const [relaySimPort] = await load.simulators([{ dialect: 'iso87-ascii-bbitmap', framer: 'binary2' }]);
       const relay = await startRelay(relaySimPort!);
-      const r = await load.run({ port: relay.port, connections, mode: 'closed', depth, rate: 0, warmupMs: Math.min(warmupMs, 1_000), durationMs: Math.min(durationMs, 5_000), keyBase: 0 });
+      const r = await load.run({
+        port: relay.port,
+        connections,
+        mode: 'closed',
+        depth,
+        rate: 0,
+        warmupMs: Math.min(warmupMs, 1_000),
+        durationMs: Math.min(durationMs, 5_000),
+        keyBase: 0,
+      });
       relayPerS = r.answered / r.seconds;
       rows.push(['ceiling: same load through a bare relay, round trips/s', Math.round(relayPerS).toLocaleString('en-US')]);
       rows.push(['ratio switch / relay', (authPerS / relayPerS).toFixed(3)]);
       // the harness's own latency at the fixed rates (load, relay, simulator: no switch): the floor under the
       // round trips above
       for (const r of [rate, lowRate]) {
-        const f = await load.run({ port: relay.port, connections, mode: 'open', depth: 0, rate: r, warmupMs: Math.min(warmupMs, 1_000), durationMs, keyBase: 250_000 });
+        const f = await load.run({
+          port: relay.port,
+          connections,
+          mode: 'open',
+          depth: 0,
+          rate: r,
+          warmupMs: Math.min(warmupMs, 1_000),
+          durationMs,
+          keyBase: 250_000,
+        });
         const rt = histogram();
         for (let i = 1; i < f.samples.length; i += 2) rt.recordValue(Math.max(1, Math.round(f.samples[i]! * 1000)));
         rows.push([`ceiling at ${r}/s: PSP round trip through the relay p50 / p99 ms`, `${pct(rt, 50)} / ${pct(rt, 99)}`]);
@@ -123,12 +147,20 @@ options:
   }
   printTable(rows);
   const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
-  process.stdout.write(JSON.stringify({
-    auth_per_s: Number.isFinite(authPerS) ? Math.round(authPerS) : null, relay_per_s: Number.isFinite(relayPerS) ? Math.round(relayPerS) : null,
-    ratio: Number.isFinite(authPerS / relayPerS) ? Math.round((authPerS / relayPerS) * 1000) / 1000 : null,
-    p50_ms_at_2000: r2(p50), p99_ms_at_2000: r2(p99), p50_ms_at_200: r2(p50Low), commit_p50_ms_at_200: r2(commitP50), relay_p99_ms_at_2000: r2(relayP99),
-    pg_cpu_us_per_auth: cpu?.postgresUs ?? null, switch_cpu_us_per_auth: cpu?.switchUs ?? null,
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      auth_per_s: Number.isFinite(authPerS) ? Math.round(authPerS) : null,
+      relay_per_s: Number.isFinite(relayPerS) ? Math.round(relayPerS) : null,
+      ratio: Number.isFinite(authPerS / relayPerS) ? Math.round((authPerS / relayPerS) * 1000) / 1000 : null,
+      p50_ms_at_2000: r2(p50),
+      p99_ms_at_2000: r2(p99),
+      p50_ms_at_200: r2(p50Low),
+      commit_p50_ms_at_200: r2(commitP50),
+      relay_p99_ms_at_2000: r2(relayP99),
+      pg_cpu_us_per_auth: cpu?.postgresUs ?? null,
+      switch_cpu_us_per_auth: cpu?.switchUs ?? null,
+    }) + '\n',
+  );
 }
 
 function pick(s: Record<string, unknown>): Record<string, unknown> {
@@ -141,7 +173,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   main().then(
     () => process.exit(0),
     (e: unknown) => {
-      process.stderr.write(`bench:e2e failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.stderr.write(`bench:e2e failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       process.exit(1);
     },
   );

@@ -89,7 +89,9 @@ async function bulkLoad(url: string, n: number, rows: Rows): Promise<void> {
         [acq, mer, fee, from, to],
       );
       await c.query('commit');
-      process.stderr.write(`loaded ${(to + 1).toLocaleString('en-US')} of ${n.toLocaleString('en-US')} transactions (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+      process.stderr.write(
+        `loaded ${(to + 1).toLocaleString('en-US')} of ${n.toLocaleString('en-US')} transactions (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+      );
     }
     // as autovacuum and the checkpointer would have it on tables that grew over a day
     for (const t of ['switch_intent', 'switch_outcome', 'ledger_plan', 'ledger_posting', 'ledger_journal']) await c.query(`vacuum (analyze) ${t}`);
@@ -98,7 +100,10 @@ async function bulkLoad(url: string, n: number, rows: Rows): Promise<void> {
       `select round(sum(pg_total_relation_size(c.oid)) / 1e9, 1)::text as gb from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = current_schema() and c.relkind = 'r'`,
     );
-    rows.push(['bulk load', `${n.toLocaleString('en-US')} earlier transactions (7 rows each) in ${((performance.now() - t0) / 1000).toFixed(0)} s; schema now ${size[0]?.gb} GB`]);
+    rows.push([
+      'bulk load',
+      `${n.toLocaleString('en-US')} earlier transactions (7 rows each) in ${((performance.now() - t0) / 1000).toFixed(0)} s; schema now ${size[0]?.gb} GB`,
+    ]);
   } finally {
     await c.end();
   }
@@ -128,7 +133,12 @@ options:
     },
   });
   const n = Number(values.transactions);
-  const o = { connections: Number(values.connections), depth: Number(values.depth), warmupMs: Number(values.warmup) * 1000, durationMs: Number(values.duration) * 1000 };
+  const o = {
+    connections: Number(values.connections),
+    depth: Number(values.depth),
+    warmupMs: Number(values.warmup) * 1000,
+    durationMs: Number(values.duration) * 1000,
+  };
   const rows: Rows = [];
   const load = new Load();
   const db = await database();
@@ -156,13 +166,16 @@ options:
     await db.stop();
   }
   printTable(rows);
-  process.stdout.write(JSON.stringify({ empty_per_s: Math.round(empty), grown_per_s: Math.round(grown), ratio: Math.round((grown / empty) * 1000) / 1000, transactions: n }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ empty_per_s: Math.round(empty), grown_per_s: Math.round(grown), ratio: Math.round((grown / empty) * 1000) / 1000, transactions: n }) +
+      '\n',
+  );
 }
 
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    process.stderr.write(`bench:growth failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.stderr.write(`bench:growth failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   },
 );

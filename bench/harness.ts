@@ -101,36 +101,43 @@ async function runPhase(p: Phase): Promise<PhaseResult> {
   const loops: Promise<void>[] = [];
   if (p.mode === 'closed') {
     clients.forEach((c, idx) => {
-      for (let d = 0; d < p.depth; d++) loops.push((async () => { while (!stop) await fire(c, idx); })());
+      for (let d = 0; d < p.depth; d++)
+        loops.push(
+          (async () => {
+            while (!stop) await fire(c, idx);
+          })(),
+        );
     });
   } else {
-    loops.push(new Promise<void>((resolve) => {
-      const inflight = new Set<Promise<void>>();
-      let due = 0;
-      let last = performance.now();
-      let rr = 0;
-      const timer = setInterval(() => {
-        if (stop) {
-          clearInterval(timer);
-          void Promise.all(inflight).then(() => resolve());
-          return;
-        }
-        const now = performance.now();
-        due += ((now - last) / 1000) * p.rate;
-        last = now;
-        while (due >= 1) {
-          due--;
-          if (inflight.size >= MAX_OPEN_INFLIGHT) {
-            if (timing) skipped++;
-            continue;
+    loops.push(
+      new Promise<void>((resolve) => {
+        const inflight = new Set<Promise<void>>();
+        let due = 0;
+        let last = performance.now();
+        let rr = 0;
+        const timer = setInterval(() => {
+          if (stop) {
+            clearInterval(timer);
+            void Promise.all(inflight).then(() => resolve());
+            return;
           }
-          const idx = rr++ % clients.length;
-          const f = fire(clients[idx]!, idx);
-          inflight.add(f);
-          void f.then(() => inflight.delete(f));
-        }
-      }, 1);
-    }));
+          const now = performance.now();
+          due += ((now - last) / 1000) * p.rate;
+          last = now;
+          while (due >= 1) {
+            due--;
+            if (inflight.size >= MAX_OPEN_INFLIGHT) {
+              if (timing) skipped++;
+              continue;
+            }
+            const idx = rr++ % clients.length;
+            const f = fire(clients[idx]!, idx);
+            inflight.add(f);
+            void f.then(() => inflight.delete(f));
+          }
+        }, 1);
+      }),
+    );
   }
   await new Promise((r) => setTimeout(r, p.warmupMs));
   timing = true;
@@ -152,7 +159,17 @@ if (!isMainThread) {
   const handle = async (m: Cmd): Promise<unknown> => {
     if (m.type === 'sims') {
       for (const spec of m.specs) {
-        sims.push(await startAcquirerSimulator({ dialect: spec.dialect, framer: framerByName(spec.framer), port: 0, control: false, journal: false, seed: 1, behaviour: { defaultResponseCode: '00', rules: [] } }));
+        sims.push(
+          await startAcquirerSimulator({
+            dialect: spec.dialect,
+            framer: framerByName(spec.framer),
+            port: 0,
+            control: false,
+            journal: false,
+            seed: 1,
+            behaviour: { defaultResponseCode: '00', rules: [] },
+          }),
+        );
       }
       return sims.slice(-m.specs.length).map((x) => x.port);
     }
@@ -220,10 +237,11 @@ export async function startRelay(target: number): Promise<{ port: number; close(
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
     port: (srv.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -256,8 +274,14 @@ export interface BenchSwitch {
  * The switch on a fresh schema of the server, its acquirers pointing at zero-latency simulators in the load's
  * thread, checked before anything is timed: one approval with a durable hold.
  */
-export async function startBenchSwitch(load: Load, serverUrl: string, o: { schema?: string; keepSchema?: boolean; onStoreBatch?: (i: { stream: string; ms: number; size: number }) => void } = {}): Promise<BenchSwitch> {
-  const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as { acquirers: Array<{ id: string; link: { port: number; dialect: string; framer: string } }> };
+export async function startBenchSwitch(
+  load: Load,
+  serverUrl: string,
+  o: { schema?: string; keepSchema?: boolean; onStoreBatch?: (i: { stream: string; ms: number; size: number }) => void } = {},
+): Promise<BenchSwitch> {
+  const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as {
+    acquirers: Array<{ id: string; link: { port: number; dialect: string; framer: string } }>;
+  };
   const ports = await load.simulators(doc.acquirers.map((a) => ({ dialect: a.link.dialect, framer: a.link.framer })));
   doc.acquirers.forEach((a, i) => (a.link.port = ports[i]!));
   const rulesDir = mkdtempSync(path.join(os.tmpdir(), 'bench-rules-'));
@@ -272,7 +296,12 @@ export async function startBenchSwitch(load: Load, serverUrl: string, o: { schem
   const cfg = loadConfig({
     env: {},
     overrides: {
-      database: { url: u.toString(), poolSize: 12 }, psp: { port: 0 }, admin: { enabled: false }, rulesDir, logLevel: 'silent', acquirerTimeoutMs: 10_000,
+      database: { url: u.toString(), poolSize: 12 },
+      psp: { port: 0 },
+      admin: { enabled: false },
+      rulesDir,
+      logLevel: 'silent',
+      acquirerTimeoutMs: 10_000,
       panHashKey: crypto.randomBytes(32).toString('base64url'), // a database that is not the embedded one needs a key
     },
   });
@@ -287,13 +316,30 @@ export async function startBenchSwitch(load: Load, serverUrl: string, o: { schem
   };
   const probeClient = await PspClient.connect({ port: h.pspPort });
   const stan = String(crypto.randomInt(1_000_000)).padStart(6, '0');
-  const res = await probeClient.send(new IsoMessage('0100', { 2: '4111000099999999', 3: '000000', 4: '000000999999', 7: transmissionDateTime(), 11: stan, 22: '051', 41: 'PROBE001', 42: 'SHOP00000000001', 49: '978' }));
+  const res = await probeClient.send(
+    new IsoMessage('0100', {
+      2: '4111000099999999',
+      3: '000000',
+      4: '000000999999',
+      7: transmissionDateTime(),
+      11: stan,
+      22: '051',
+      41: 'PROBE001',
+      42: 'SHOP00000000001',
+      49: '978',
+    }),
+  );
   await probeClient.close();
   const { rows: held } = await h.pool.query<{ state: string }>(
-    `select p.state from switch_txn t join ledger_plan p on p.id = t.id where t.psp_terminal = 'PROBE001' and t.psp_stan = $1`, [stan]);
+    `select p.state from switch_txn t join ledger_plan p on p.id = t.id where t.psp_terminal = 'PROBE001' and t.psp_stan = $1`,
+    [stan],
+  );
   if (res.getString(39) !== '00' || held[0]?.state !== 'HOLD') throw new Error(`probe failed: ${res.getString(39)} ${held[0]?.state}`);
   return {
-    h, url: u.toString(), schema, acqMs,
+    h,
+    url: u.toString(),
+    schema,
+    acqMs,
     close: async () => {
       await h.stop();
       if (!o.keepSchema) await admin.query(`drop schema if exists ${schema} cascade`).catch(() => undefined);
@@ -310,14 +356,20 @@ export interface Saturation {
 }
 
 /** Closed loop at `connections` × `depth` in flight: authorizations/s, round trips and CPU per authorization. */
-export async function saturation(load: Load, b: BenchSwitch, o: { connections: number; depth: number; warmupMs: number; durationMs: number; keyBase: number; label?: string }): Promise<Saturation> {
+export async function saturation(
+  load: Load,
+  b: BenchSwitch,
+  o: { connections: number; depth: number; warmupMs: number; durationMs: number; keyBase: number; label?: string },
+): Promise<Saturation> {
   const label = o.label ?? 'saturation';
   const rows: Rows = [];
   // CPU of Postgres, of the switch (this main thread) and of the load + simulators (the worker) over the
   // timed window; and of the backends of the two write streams, each on its own
   let cpuA: CpuSample | undefined;
   let cpuB: CpuSample | undefined;
-  const { rows: backends } = await b.h.pool.query<{ pid: number; app: string }>(`select pid, application_name as app from pg_stat_activity where application_name like 'iso8583-switch %'`);
+  const { rows: backends } = await b.h.pool.query<{ pid: number; app: string }>(
+    `select pid, application_name as app from pg_stat_activity where application_name like 'iso8583-switch %'`,
+  );
   const streamCpu = () => Object.fromEntries(['intents', 'answers'].map((k) => [k, pidsCpuMs(backends.filter((x) => x.app.endsWith(k)).map((x) => x.pid))]));
   let sA: Record<string, number> = {};
   let sB: Record<string, number> = {};
@@ -329,29 +381,57 @@ export async function saturation(load: Load, b: BenchSwitch, o: { connections: n
     cpuB = cpuNow();
     sB = streamCpu();
   }, o.warmupMs + o.durationMs);
-  const sat = await load.run({ port: b.h.pspPort, connections: o.connections, mode: 'closed', depth: o.depth, rate: 0, warmupMs: o.warmupMs, durationMs: o.durationMs, keyBase: o.keyBase });
+  const sat = await load.run({
+    port: b.h.pspPort,
+    connections: o.connections,
+    mode: 'closed',
+    depth: o.depth,
+    rate: 0,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    keyBase: o.keyBase,
+  });
   clearTimeout(ta);
   clearTimeout(tb);
   const perS = sat.answered / sat.seconds;
   const approvedShare = (sat.codes['00'] ?? 0) / Math.max(1, sat.answered);
   if (approvedShare < 0.99) throw new Error(`${label} run was not approvals: ${JSON.stringify(sat.codes)}`);
-  rows.push([`${label}: authorizations/s (closed loop)`, `${Math.round(perS).toLocaleString('en-US')}  (${o.connections} connections × ${o.depth} in flight, ${sat.errors} errors)`]);
+  rows.push([
+    `${label}: authorizations/s (closed loop)`,
+    `${Math.round(perS).toLocaleString('en-US')}  (${o.connections} connections × ${o.depth} in flight, ${sat.errors} errors)`,
+  ]);
   const rt = histogram();
   for (let i = 1; i < sat.samples.length; i += 2) rt.recordValue(Math.max(1, Math.round(sat.samples[i]! * 1000)));
   rows.push([`${label}: PSP round trip p50 / p99 ms`, `${pct(rt, 50)} / ${pct(rt, 99)}`]);
   let cpu: Saturation['cpu'];
   if (cpuA && cpuB) {
     cpu = cpuPerOp(cpuA, cpuB, sat.answered);
-    const per = (k: string) => Math.round((((sB[k] ?? 0) - (sA[k] ?? 0)) * 1000) / Math.max(1, sat.answered) * 10) / 10;
-    rows.push([`${label}: CPU µs per authorization`, `PostgreSQL ${cpu.postgresUs} (intent stream ${per('intents')}, answer stream ${per('answers')}), switch ${cpu.switchUs}, load + simulators ${cpu.loadUs}`]);
+    const per = (k: string) => Math.round(((((sB[k] ?? 0) - (sA[k] ?? 0)) * 1000) / Math.max(1, sat.answered)) * 10) / 10;
+    rows.push([
+      `${label}: CPU µs per authorization`,
+      `PostgreSQL ${cpu.postgresUs} (intent stream ${per('intents')}, answer stream ${per('answers')}), switch ${cpu.switchUs}, load + simulators ${cpu.loadUs}`,
+    ]);
   }
   return { perS, cpu, rows };
 }
 
 /** Open loop at `rate`/s: PSP round trip, the acquirer side as the switch sees it, and switch-added latency (matched per request). */
-export async function fixedRate(load: Load, b: BenchSwitch, o: { rate: number; connections: number; warmupMs: number; durationMs: number; keyBase: number }): Promise<{ p50: number; p99: number; rows: Rows }> {
+export async function fixedRate(
+  load: Load,
+  b: BenchSwitch,
+  o: { rate: number; connections: number; warmupMs: number; durationMs: number; keyBase: number },
+): Promise<{ p50: number; p99: number; rows: Rows }> {
   b.acqMs.clear();
-  const fixed = await load.run({ port: b.h.pspPort, connections: o.connections, mode: 'open', depth: 0, rate: o.rate, warmupMs: o.warmupMs, durationMs: o.durationMs, keyBase: o.keyBase });
+  const fixed = await load.run({
+    port: b.h.pspPort,
+    connections: o.connections,
+    mode: 'open',
+    depth: 0,
+    rate: o.rate,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    keyBase: o.keyBase,
+  });
   const rt = histogram();
   const acq = histogram();
   const added = histogram();
@@ -371,7 +451,10 @@ export async function fixedRate(load: Load, b: BenchSwitch, o: { rate: number; c
     p50: pct(added, 50),
     p99: pct(added, 99),
     rows: [
-      [`fixed ${r}/s: achieved authorizations/s`, `${Math.round(fixed.answered / fixed.seconds).toLocaleString('en-US')}  (${fixed.errors} errors, ${fixed.skipped} not sent: fell behind, ${matched} matched to acquirer times)`],
+      [
+        `fixed ${r}/s: achieved authorizations/s`,
+        `${Math.round(fixed.answered / fixed.seconds).toLocaleString('en-US')}  (${fixed.errors} errors, ${fixed.skipped} not sent: fell behind, ${matched} matched to acquirer times)`,
+      ],
       [`fixed ${r}/s: PSP round trip p50 / p99 ms`, `${pct(rt, 50)} / ${pct(rt, 99)}`],
       [`fixed ${r}/s: acquirer side p50 / p99 ms`, `${pct(acq, 50)} / ${pct(acq, 99)}`],
       [`fixed ${r}/s: switch-added p50 / p99 ms`, `${pct(added, 50)} / ${pct(added, 99)}`],

@@ -33,7 +33,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1024);
 // The baseline runs with each of these connection counts and the best one is the figure (few connections avoid
 // hot-row lock convoys on the acquirer and fees accounts; more overlap WAL flushes).
-const SINGLE_CONNECTIONS = (process.env.BENCH_SINGLE_CONNECTIONS ?? '1,8').split(',').map(Number).filter((n) => n > 0);
+const SINGLE_CONNECTIONS = (process.env.BENCH_SINGLE_CONNECTIONS ?? '1,8')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const GROUP_IN_FLIGHT = Number(process.env.BENCH_GROUP_IN_FLIGHT ?? 1);
 const MERCHANTS = 50;
 
@@ -167,7 +170,16 @@ try {
   }
   const rows = [group, ...singles];
   console.log('');
-  console.log('mode'.padEnd(48) + 'holds'.padStart(10) + 'holds/s'.padStart(12) + 'tx'.padStart(10) + 'avg/tx'.padStart(9) + 'node µs/hold'.padStart(14) + 'pg µs/hold'.padStart(12) + '  check');
+  console.log(
+    'mode'.padEnd(48) +
+      'holds'.padStart(10) +
+      'holds/s'.padStart(12) +
+      'tx'.padStart(10) +
+      'avg/tx'.padStart(9) +
+      'node µs/hold'.padStart(14) +
+      'pg µs/hold'.padStart(12) +
+      '  check',
+  );
   for (const r of rows) {
     console.log(
       r.mode.padEnd(48) +

@@ -17,7 +17,7 @@ import { IsoMessage } from '../src/iso8583/message.js';
 import { AcquirerLink } from '../src/net/link/index.js';
 import { BatchWriter } from '../src/net/batch-writer.js';
 import { StanGenerator } from '../src/net/mti.js';
-import { createFramer, encodeFrame, Reassembler } from '../src/wire/index.js';
+import { createFramer, Reassembler } from '../src/wire/index.js';
 import { startAcquirerSimulator } from '../simulators/acquirer/index.js';
 import { parseCli } from '../src/cli/args.js';
 
@@ -93,7 +93,17 @@ async function closedLoop(once: () => Promise<void>): Promise<number> {
 
 async function benchLink(): Promise<number> {
   const sim = await startAcquirerSimulator({ codec, framer, control: false, seed: 1, journal: false });
-  const link = new AcquirerLink({ name: 'bench', host: sim.host, port: sim.port, codec, framer, connections: 1, maxInFlight: depth + 10, echoIdleMs: 0, readTimeoutMs: 0 });
+  const link = new AcquirerLink({
+    name: 'bench',
+    host: sim.host,
+    port: sim.port,
+    codec,
+    framer,
+    connections: 1,
+    maxInFlight: depth + 10,
+    echoIdleMs: 0,
+    readTimeoutMs: 0,
+  });
   link.start();
   await link.waitReady(1);
   const stan = new StanGenerator(1);

@@ -55,14 +55,31 @@ function generate(): unknown {
     three_ds: i % 2 === 0,
     risk_coverage: i % 3 === 0 ? 'low' : 'high',
   }));
-  const merchants = Array.from({ length: 200 }, (_, i) => ({ id: `SHOP${String(i).padStart(11, '0')}`, name: `m${i}`, mcc: pick(MCCS), country: pick(COUNTRIES), psps: [pick(PSPS)] }));
+  const merchants = Array.from({ length: 200 }, (_, i) => ({
+    id: `SHOP${String(i).padStart(11, '0')}`,
+    name: `m${i}`,
+    mcc: pick(MCCS),
+    country: pick(COUNTRIES),
+    psps: [pick(PSPS)],
+  }));
   const bins: unknown[] = [];
   for (let i = 0; i < BINS; i++) {
     const first = pick(['4', '5', '3', '6', '2']);
-    if (i % 10 === 0) bins.push({ prefix: first + String(Math.floor(rnd() * 100)).padStart(2, '0'), brand: pick(BRANDS), card_type: pick(['credit', 'debit', 'prepaid']), country: pick(COUNTRIES) });
+    if (i % 10 === 0)
+      bins.push({
+        prefix: first + String(Math.floor(rnd() * 100)).padStart(2, '0'),
+        brand: pick(BRANDS),
+        card_type: pick(['credit', 'debit', 'prepaid']),
+        country: pick(COUNTRIES),
+      });
     else {
       const lo = Math.floor(rnd() * 9_000_000);
-      bins.push({ range: [first + String(lo).padStart(7, '0'), first + String(lo + Math.floor(rnd() * 5000)).padStart(7, '0')], brand: pick(BRANDS), card_type: pick(['credit', 'debit', 'prepaid']), country: pick(COUNTRIES) });
+      bins.push({
+        range: [first + String(lo).padStart(7, '0'), first + String(lo + Math.floor(rnd() * 5000)).padStart(7, '0')],
+        brand: pick(BRANDS),
+        card_type: pick(['credit', 'debit', 'prepaid']),
+        country: pick(COUNTRIES),
+      });
     }
   }
   const rules: unknown[] = [];
@@ -72,24 +89,68 @@ function generate(): unknown {
     const nConds = 1 + Math.floor(rnd() * 3);
     for (let k = 0; k < nConds; k++) {
       switch (pick(kinds)) {
-        case 'amount': when.amount = { min: Math.floor(rnd() * 5000), max: 5000 + Math.floor(rnd() * 500_000) }; break;
-        case 'brand': when.brand = [pick(BRANDS)]; break;
-        case 'bin_prefix': when.bin_prefix = [pick(['4', '5', '41', '52', '37'])]; break;
-        case 'issuer_country': when.issuer_country = [pick(COUNTRIES), pick(COUNTRIES)]; break;
-        case 'card_type': when.card_type = [pick(['credit', 'debit', 'prepaid'])]; break;
-        case 'mcc': when.mcc = [pick(MCCS), pick(MCCS)]; break;
-        case 'merchant': when.merchant = [pick(merchants).id]; break;
-        case 'psp': when.psp = [pick(PSPS)]; break;
-        case 'time': when.time = { from: '08:00', to: '20:00' }; break;
-        case 'metadata': when.metadata = { channel: pick(['ecom', 'pos', 'moto']) }; break;
+        case 'amount':
+          when.amount = { min: Math.floor(rnd() * 5000), max: 5000 + Math.floor(rnd() * 500_000) };
+          break;
+        case 'brand':
+          when.brand = [pick(BRANDS)];
+          break;
+        case 'bin_prefix':
+          when.bin_prefix = [pick(['4', '5', '41', '52', '37'])];
+          break;
+        case 'issuer_country':
+          when.issuer_country = [pick(COUNTRIES), pick(COUNTRIES)];
+          break;
+        case 'card_type':
+          when.card_type = [pick(['credit', 'debit', 'prepaid'])];
+          break;
+        case 'mcc':
+          when.mcc = [pick(MCCS), pick(MCCS)];
+          break;
+        case 'merchant':
+          when.merchant = [pick(merchants).id];
+          break;
+        case 'psp':
+          when.psp = [pick(PSPS)];
+          break;
+        case 'time':
+          when.time = { from: '08:00', to: '20:00' };
+          break;
+        case 'metadata':
+          when.metadata = { channel: pick(['ecom', 'pos', 'moto']) };
+          break;
       }
     }
-    const cands = Array.from({ length: 2 + Math.floor(rnd() * 3) }, (_, j) => ({ terminal: `t-${Math.floor(rnd() * TERMINALS)}`, priority: 1 + (j >> 1), weight: 1 + Math.floor(rnd() * 9) }));
+    const cands = Array.from({ length: 2 + Math.floor(rnd() * 3) }, (_, j) => ({
+      terminal: `t-${Math.floor(rnd() * TERMINALS)}`,
+      priority: 1 + (j >> 1),
+      weight: 1 + Math.floor(rnd() * 9),
+    }));
     const uniq = [...new Map(cands.map((c) => [c.terminal, c])).values()];
-    rules.push(i % 97 === 0 ? { id: `r${i}`, when, then: { decline: '57' } } : { id: `r${i}`, when, then: { terminals: uniq, ...(i % 5 === 0 ? { sticky: true } : {}) } });
+    rules.push(
+      i % 97 === 0
+        ? { id: `r${i}`, when, then: { decline: '57' } }
+        : { id: `r${i}`, when, then: { terminals: uniq, ...(i % 5 === 0 ? { sticky: true } : {}) } },
+    );
   }
-  rules.push({ id: 'default', default: true, then: { terminals: [{ terminal: 't-0', priority: 1 }, { terminal: 't-3', priority: 2 }] } });
-  return { acquirers: { acquirers }, terminals: { terminals }, merchants: { merchants }, bins: { bins }, routing: { rules }, risk: { velocity: [{ key: 'card', window_s: 60, max_count: 10, level: 'high' }] } };
+  rules.push({
+    id: 'default',
+    default: true,
+    then: {
+      terminals: [
+        { terminal: 't-0', priority: 1 },
+        { terminal: 't-3', priority: 2 },
+      ],
+    },
+  });
+  return {
+    acquirers: { acquirers },
+    terminals: { terminals },
+    merchants: { merchants },
+    bins: { bins },
+    routing: { rules },
+    risk: { velocity: [{ key: 'card', window_s: 60, max_count: 10, level: 'high' }] },
+  };
 }
 
 const content = generate();
@@ -176,7 +237,16 @@ const mask = contexts.length - 1;
 const sel = timeSync((i) => select(compiled, contexts[i & mask]!, RISK, deps), N);
 const bare = timeSync((i) => select(compiled, contexts[i & mask]!, RISK), N);
 // Worst case: nothing but the default rule matches, so every rule listed for the currency is tried.
-const nomatch: AuthContext = { bin: '99999999', cardToken: 'x', amountMinor: 999_999_999, currency: '978', merchantId: 'NONE', psp: 'psp-none', at: new Date(Date.UTC(2026, 0, 7, 3)), metadata: { channel: 'none' } };
+const nomatch: AuthContext = {
+  bin: '99999999',
+  cardToken: 'x',
+  amountMinor: 999_999_999,
+  currency: '978',
+  merchantId: 'NONE',
+  psp: 'psp-none',
+  at: new Date(Date.UTC(2026, 0, 7, 3)),
+  metadata: { channel: 'none' },
+};
 if (matchRule(compiled, factsOf(compiled, nomatch))!.id !== 'default') throw new Error('worst-case context should reach the default rule');
 const worst = timeSync(() => select(compiled, nomatch, RISK, deps), Math.min(N, 50_000));
 const binT = timeSync((i) => compiled.bins.lookup(contexts[i & mask]!.bin), N);
@@ -186,7 +256,9 @@ breakers.shutdown();
 
 const row = (name: string, s: Float64Array): string =>
   `${name.padEnd(44)} ${percentile(s, 0.5).toFixed(2).padStart(8)} ${percentile(s, 0.99).toFixed(2).padStart(8)} ${percentile(s, 0.999).toFixed(2).padStart(8)}`;
-console.log(`rules ${RULES} (deepest hit #${maxIdx}, ${ruleHits.size} distinct), terminals ${TERMINALS}, BIN ranges ${BINS} (${compiled.bins.segmentCount} segments), contexts ${contexts.length}: ${routed} routed, ${declined} declined, ${binHits} BIN hits`);
+console.log(
+  `rules ${RULES} (deepest hit #${maxIdx}, ${ruleHits.size} distinct), terminals ${TERMINALS}, BIN ranges ${BINS} (${compiled.bins.segmentCount} segments), contexts ${contexts.length}: ${routed} routed, ${declined} declined, ${binHits} BIN hits`,
+);
 console.log(`validate ${tValidate.toFixed(1)} ms, compile ${tCompile.toFixed(1)} ms`);
 console.log(`${'µs per call'.padEnd(44)} ${'median'.padStart(8)} ${'p99'.padStart(8)} ${'p99.9'.padStart(8)}`);
 console.log(row('select (detector + success rate + breakers)', sel));

@@ -14,7 +14,11 @@ export function renderErrorDoc(): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  parseCli({ name: 'docs:errors', usage: 'usage: npm run docs:errors\n\nWrites docs/errors.md from the registry in src/errors.ts.\noptions: -h, --help   this text', options: {} });
+  parseCli({
+    name: 'docs:errors',
+    usage: 'usage: npm run docs:errors\n\nWrites docs/errors.md from the registry in src/errors.ts.\noptions: -h, --help   this text',
+    options: {},
+  });
   writeFileSync(new URL('../docs/errors.md', import.meta.url), renderErrorDoc());
   console.log('wrote docs/errors.md');
 }

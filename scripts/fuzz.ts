@@ -23,10 +23,14 @@ let cases = 0;
 const byCode: Record<string, number> = {};
 try {
   for (const [i, name] of dialects.entries()) {
-    const res = fuzzCodec(loadDialect(name), per, seed + i, (done) => process.stderr.write(`\r${name}: ${done.toLocaleString('en-US')} / ${per.toLocaleString('en-US')}   `));
+    const res = fuzzCodec(loadDialect(name), per, seed + i, (done) =>
+      process.stderr.write(`\r${name}: ${done.toLocaleString('en-US')} / ${per.toLocaleString('en-US')}   `),
+    );
     cases += res.cases;
     for (const [k, v] of Object.entries(res.byCode)) byCode[k] = (byCode[k] ?? 0) + v;
-    process.stderr.write(`\r${name}: ${res.cases.toLocaleString('en-US')} cases, ${res.decoded.toLocaleString('en-US')} decoded, ${res.rejected.toLocaleString('en-US')} rejected\n`);
+    process.stderr.write(
+      `\r${name}: ${res.cases.toLocaleString('en-US')} cases, ${res.decoded.toLocaleString('en-US')} decoded, ${res.rejected.toLocaleString('en-US')} rejected\n`,
+    );
   }
 } catch (e) {
   if (e instanceof FuzzFailure) {

@@ -200,9 +200,17 @@ function dialect(name: string, style: Style, description: string): DialectSpec {
 
 const out: [string, DialectSpec][] = [
   ['iso87-ascii', dialect('iso87-ascii', 'ascii', 'ISO 8583:1987, ASCII text and lengths, hex-text bitmaps and binary fields (like jPOS ISO87APackager)')],
-  ['iso87-ascii-bbitmap', dialect('iso87-ascii-bbitmap', 'ascii-bbitmap', 'ISO 8583:1987, ASCII text and lengths, binary bitmaps and raw binary fields (what the npm iso_8583 package writes)')],
+  [
+    'iso87-ascii-bbitmap',
+    dialect(
+      'iso87-ascii-bbitmap',
+      'ascii-bbitmap',
+      'ISO 8583:1987, ASCII text and lengths, binary bitmaps and raw binary fields (what the npm iso_8583 package writes)',
+    ),
+  ],
   ['iso87-binary', dialect('iso87-binary', 'binary', 'ISO 8583:1987, BCD MTI, numbers and lengths, ASCII text, binary bitmaps (like jPOS ISO87BPackager)')],
   ['iso87-ebcdic', dialect('iso87-ebcdic', 'ebcdic', 'ISO 8583:1987, EBCDIC (cp037) MTI, text and lengths, binary bitmaps and raw binary fields')],
 ];
-for (const [name, spec] of out) writeFileSync(new URL(`../specs/${name}.json`, import.meta.url), JSON.stringify({ $schema: './spec.schema.json', ...spec }, null, 2) + '\n');
+for (const [name, spec] of out)
+  writeFileSync(new URL(`../specs/${name}.json`, import.meta.url), JSON.stringify({ $schema: './spec.schema.json', ...spec }, null, 2) + '\n');
 console.log(`wrote ${out.map(([n]) => n).join(', ')}`);

@@ -96,7 +96,10 @@ const DEFINITIONS = {
   SW_ERR_RULES_NO_ACTIVE_VERSION: { httpStatus: 409, template: 'no rules version is active' },
   SW_ERR_ROUTING_BAD_CONTEXT: { httpStatus: 400, template: 'authorization context is invalid at {path}: {reason}' },
   SW_ERR_RISK_SCORER_FAILED: { httpStatus: 500, template: 'risk scoring failed ({reason}); fallback level {level} applied' },
-  SW_ERR_DETECTOR_UNAVAILABLE: { httpStatus: 503, template: 'failure detector store is unreachable ({reason}); routes are judged from this instance\'s own counts until it is back' },
+  SW_ERR_DETECTOR_UNAVAILABLE: {
+    httpStatus: 503,
+    template: "failure detector store is unreachable ({reason}); routes are judged from this instance's own counts until it is back",
+  },
   SW_ERR_REDIS_CONFIG: { httpStatus: 500, template: 'redis configuration is invalid: {reason}' },
   SW_ERR_CLI_USAGE: { httpStatus: 400, template: 'usage: {usage}' },
   // ── switch flows (src/switch) ────────────────────────────────────────────────────────────────────────
@@ -106,11 +109,26 @@ const DEFINITIONS = {
   // ── start-up (src/main.ts: one line naming the cause and the fix, src/switch/start-failure.ts) ─────────
   SW_ERR_START_PORT_IN_USE: { httpStatus: 500, template: '{what} port {port} is in use (set {env} or {key})' },
   SW_ERR_START_LISTEN: { httpStatus: 500, template: '{what} cannot listen on {host}:{port}: {reason} (set {env} or {key})' },
-  SW_ERR_START_DATABASE: { httpStatus: 503, template: 'database {target} is unreachable: {reason} (start PostgreSQL there, correct DATABASE_URL or database.url, or unset both to use the embedded PostgreSQL)' },
-  SW_ERR_START_DATABASE_LOGIN: { httpStatus: 503, template: 'database {target} refused the login: {reason} (correct the user, password or database name in DATABASE_URL or database.url)' },
-  SW_ERR_START_REDIS: { httpStatus: 503, template: 'Redis {target} is unreachable: {reason} (start Redis there, correct REDIS_URL or redis.url, or unset both to keep the failure detector and velocity counts in memory)' },
+  SW_ERR_START_DATABASE: {
+    httpStatus: 503,
+    template:
+      'database {target} is unreachable: {reason} (start PostgreSQL there, correct DATABASE_URL or database.url, or unset both to use the embedded PostgreSQL)',
+  },
+  SW_ERR_START_DATABASE_LOGIN: {
+    httpStatus: 503,
+    template: 'database {target} refused the login: {reason} (correct the user, password or database name in DATABASE_URL or database.url)',
+  },
+  SW_ERR_START_REDIS: {
+    httpStatus: 503,
+    template:
+      'Redis {target} is unreachable: {reason} (start Redis there, correct REDIS_URL or redis.url, or unset both to keep the failure detector and velocity counts in memory)',
+  },
   SW_ERR_START_CONFIG: { httpStatus: 500, template: 'switch config is invalid at {path}: {reason} ({fix})' },
-  SW_ERR_START_RULES: { httpStatus: 500, template: 'rule files in {dir} are invalid: {reason} (correct them, `npm run rules -- validate --dir {dir}` lists every problem, or set RULES_DIR or rulesDir to other files)' },
+  SW_ERR_START_RULES: {
+    httpStatus: 500,
+    template:
+      'rule files in {dir} are invalid: {reason} (correct them, `npm run rules -- validate --dir {dir}` lists every problem, or set RULES_DIR or rulesDir to other files)',
+  },
   SW_ERR_START_FAILED: { httpStatus: 500, template: '{reason} (the log lines above have the details; LOG_LEVEL=debug shows more)' },
   // ── admin and config (src/admin, config) ────────────────────────────────────────────────────────────
   SW_ERR_CONFIG_INVALID: { httpStatus: 500, template: 'config is invalid at {path}: {reason}' },

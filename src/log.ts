@@ -12,8 +12,32 @@ import { maskPan } from './iso8583/mask.js';
 const PAN_KEYS = ['pan', 'PAN', 'cardNumber', 'card_number', 'de2', 'DE2', 'primaryAccountNumber'];
 /** Keys whose value must never appear at all. */
 const SECRET_KEYS = [
-  'track1', 'track2', 'track3', 'track', 'de35', 'DE35', 'de36', 'DE36', 'de45', 'DE45', 'de52', 'DE52', 'de55', 'DE55',
-  'cvv', 'cvv2', 'cvc', 'cvc2', 'CVV', 'pinBlock', 'pin_block', 'pin', 'iccData', 'icc', 'authorization', 'token',
+  'track1',
+  'track2',
+  'track3',
+  'track',
+  'de35',
+  'DE35',
+  'de36',
+  'DE36',
+  'de45',
+  'DE45',
+  'de52',
+  'DE52',
+  'de55',
+  'DE55',
+  'cvv',
+  'cvv2',
+  'cvc',
+  'cvc2',
+  'CVV',
+  'pinBlock',
+  'pin_block',
+  'pin',
+  'iccData',
+  'icc',
+  'authorization',
+  'token',
 ];
 /** ISO field numbers used as keys (e.g. a raw field map): 2 is masked, the others removed. */
 const SECRET_FIELD_KEYS = ['35', '36', '45', '52', '55'];
@@ -124,7 +148,9 @@ export function txRecord(o: TxOutcome): Record<string, unknown> {
   if (o.currency !== undefined) rec.currency = o.currency;
   if (o.responseCode !== undefined) rec.responseCode = o.responseCode;
   if (o.class !== undefined) rec.class = o.class;
-  rec.route = o.route ? { acquirer: o.route.acquirer, terminal: o.route.terminal, ruleId: o.route.ruleId ?? null, rulesVersion: o.route.rulesVersion ?? null } : null;
+  rec.route = o.route
+    ? { acquirer: o.route.acquirer, terminal: o.route.terminal, ruleId: o.route.ruleId ?? null, rulesVersion: o.route.rulesVersion ?? null }
+    : null;
   if (o.risk !== undefined) rec.risk = o.risk;
   const timings: Record<string, number> = { totalMs: round(t.totalMs) };
   if (switchMs !== undefined) timings.switchMs = round(switchMs);

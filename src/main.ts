@@ -81,12 +81,19 @@ export async function main(argv = process.argv.slice(2), extras: MainExtras = {}
   const lines = [
     `ISO 8583 switch is up.`,
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
-    h.adminPort !== null ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)` : '  admin                disabled',
+    h.adminPort !== null
+      ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)`
+      : '  admin                disabled',
     ...(runToken ? [`  admin token          ${runToken}  (operator, this run only: set admin.tokens or ADMIN_TOKENS to keep your own)`] : []),
     h.database.source === 'embedded'
       ? `  database             embedded PostgreSQL ${redactUrl(h.databaseUrl).replace(/^postgres:\/\/[^@]*@/, '')}, files in ${h.database.pgData}${h.database.pgData && path.resolve(cfg.database.dataDir) !== h.database.pgData ? ` (${cfg.database.dataDir} links there)` : ''}; npm run reset removes it`
       : `  database             ${redactUrl(h.databaseUrl)}`,
-    ...h.acquirers.all().map((a) => `  acquirer ${a.def.id.padEnd(11)} ${a.simulator ? `built-in simulator 127.0.0.1:${a.simulator.port} (control ${a.simulator.controlUrl})` : `${a.def.link.host}:${a.def.link.port}`}, ${a.def.link.dialect}`),
+    ...h.acquirers
+      .all()
+      .map(
+        (a) =>
+          `  acquirer ${a.def.id.padEnd(11)} ${a.simulator ? `built-in simulator 127.0.0.1:${a.simulator.port} (control ${a.simulator.controlUrl})` : `${a.def.link.host}:${a.def.link.port}`}, ${a.def.link.dialect}`,
+      ),
     `  try: npm run send -- --pan 4761739001010119 --amount 12.34`,
     `Ctrl-C stops it.`,
   ];
@@ -116,11 +123,8 @@ export function runMain(extras: MainExtras = {}): void {
   // until the switch is up, anything thrown or rejected out of band is a start-up failure too: one line, exit 1
   process.on('uncaughtException', failed);
   process.on('unhandledRejection', failed);
-  main(process.argv.slice(2), extras).then(
-    () => {
-      process.off('uncaughtException', failed);
-      process.off('unhandledRejection', failed);
-    },
-    failed,
-  );
+  main(process.argv.slice(2), extras).then(() => {
+    process.off('uncaughtException', failed);
+    process.off('unhandledRejection', failed);
+  }, failed);
 }

@@ -17,7 +17,13 @@ export function importsOf(file: string, text: string): string[] {
   const re = /(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
   for (const m of text.matchAll(re)) {
     const spec = m[1] ?? m[2] ?? m[3]!;
-    if (spec.startsWith('.')) out.push(path.relative(ROOT, path.resolve(path.dirname(file), spec)).split(path.sep).join('/'));
+    if (spec.startsWith('.'))
+      out.push(
+        path
+          .relative(ROOT, path.resolve(path.dirname(file), spec))
+          .split(path.sep)
+          .join('/'),
+      );
   }
   return out;
 }
@@ -29,28 +35,45 @@ function sources(dir: string): string[] {
   });
 }
 
-const edges = sources(SRC).flatMap((file) => importsOf(file, readFileSync(file, 'utf8')).map((to) => ({ from: path.relative(ROOT, file).split(path.sep).join('/'), to })));
+const edges = sources(SRC).flatMap((file) =>
+  importsOf(file, readFileSync(file, 'utf8')).map((to) => ({ from: path.relative(ROOT, file).split(path.sep).join('/'), to })),
+);
 
 t.test('the scanner sees static, multi-line, type-only, re-export and dynamic imports', async (t) => {
   const f = path.join(SRC, 'switch', 'x.ts');
-  const text = "import a from '../admin/app.js';\nimport type {\n  B,\n} from '../../simulators/acquirer/index.js';\nexport { c } from './c.js';\nconst d = await import('../net/index.js');\nimport './side.js';\n";
+  const text =
+    "import a from '../admin/app.js';\nimport type {\n  B,\n} from '../../simulators/acquirer/index.js';\nexport { c } from './c.js';\nconst d = await import('../net/index.js');\nimport './side.js';\n";
   t.same(importsOf(f, text), ['src/admin/app.js', 'simulators/acquirer/index.js', 'src/switch/c.js', 'src/net/index.js', 'src/switch/side.js']);
   t.ok(edges.length > 200, `src/ has its imports (${edges.length})`);
 });
 
 t.test('nothing in src/ imports simulators/, test/ or bench/', async (t) => {
-  t.same(edges.filter((e) => /^(simulators|test|bench)\//.test(e.to)), []);
+  t.same(
+    edges.filter((e) => /^(simulators|test|bench)\//.test(e.to)),
+    [],
+  );
 });
 
 t.test('admin/ and switch/ do not import each other', async (t) => {
-  t.same(edges.filter((e) => (e.from.startsWith('src/admin/') && e.to.startsWith('src/switch/')) || (e.from.startsWith('src/switch/') && e.to.startsWith('src/admin/'))), []);
+  t.same(
+    edges.filter(
+      (e) => (e.from.startsWith('src/admin/') && e.to.startsWith('src/switch/')) || (e.from.startsWith('src/switch/') && e.to.startsWith('src/admin/')),
+    ),
+    [],
+  );
 });
 
 t.test('the lower layers import neither admin/, switch/ nor app/', async (t) => {
   const lower = /^src\/(iso8583|wire|net|store|ledger|routing|risk)\//;
-  t.same(edges.filter((e) => lower.test(e.from) && /^src\/(admin|switch|app)\//.test(e.to)), []);
+  t.same(
+    edges.filter((e) => lower.test(e.from) && /^src\/(admin|switch|app)\//.test(e.to)),
+    [],
+  );
 });
 
 t.test('only app/ and the entry points import app/', async (t) => {
-  t.same(edges.filter((e) => e.to.startsWith('src/app/') && !e.from.startsWith('src/app/') && e.from !== 'src/main.ts'), []);
+  t.same(
+    edges.filter((e) => e.to.startsWith('src/app/') && !e.from.startsWith('src/app/') && e.from !== 'src/main.ts'),
+    [],
+  );
 });

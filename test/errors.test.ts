@@ -1,6 +1,16 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { ERROR_REGISTRY, ERROR_TEMPLATES, SwitchError, errorSummary, httpStatusOf, isSwitchError, renderError, scrubSecrets, type ErrorCode } from '../src/errors.js';
+import {
+  ERROR_REGISTRY,
+  ERROR_TEMPLATES,
+  SwitchError,
+  errorSummary,
+  httpStatusOf,
+  isSwitchError,
+  renderError,
+  scrubSecrets,
+  type ErrorCode,
+} from '../src/errors.js';
 import { startFailure } from '../src/switch/start-failure.js';
 import { renderErrorDoc } from '../scripts/errors-doc.js';
 
@@ -10,7 +20,7 @@ import { renderErrorDoc } from '../scripts/errors-doc.js';
  * changing its status or the params of its template fails here first: update this table with the change.
  */
 const PINNED: readonly (readonly [ErrorCode, number, readonly string[]])[] = [
-['SW_ERR_SPEC_INVALID', 500, ['dialect', 'path', 'reason']],
+  ['SW_ERR_SPEC_INVALID', 500, ['dialect', 'path', 'reason']],
   ['SW_ERR_SPEC_NOT_FOUND', 500, ['dialect']],
   ['SW_ERR_CODEC_TRUNCATED', 400, ['field', 'have', 'need', 'offset']],
   ['SW_ERR_CODEC_BAD_LENGTH', 400, ['field', 'length', 'max', 'min', 'offset', 'unit']],
@@ -110,7 +120,11 @@ t.test('the registry holds exactly the pinned codes, in order, with their status
   const codes = Object.keys(ERROR_REGISTRY);
   t.equal(codes.length, 92, 'number of codes');
   t.equal(PINNED.length, 92, 'number of pinned rows');
-  t.same(codes, PINNED.map(([c]) => c), 'the same codes in the same order');
+  t.same(
+    codes,
+    PINNED.map(([c]) => c),
+    'the same codes in the same order',
+  );
   for (const [code, status, params] of PINNED) {
     const e = ERROR_REGISTRY[code];
     t.ok(e, code);
@@ -134,7 +148,7 @@ t.test('every code is SW_ERR_*, every template is text, every status a real 4xx 
   t.ok(Object.isFrozen(ERROR_REGISTRY) && Object.isFrozen(ERROR_REGISTRY.SW_ERR_ADMIN_INTERNAL), 'the registry cannot be changed at run time');
 });
 
-t.test('statuses callers rely on: overload and dependencies 503, the caller\'s fault 4xx, internal 500', async (t) => {
+t.test("statuses callers rely on: overload and dependencies 503, the caller's fault 4xx, internal 500", async (t) => {
   t.equal(new SwitchError('SW_ERR_GROUP_COMMIT_OVERLOADED', { name: 'intent', max: 1 }).httpStatus, 503);
   t.equal(httpStatusOf('SW_ERR_DB_UNAVAILABLE'), 503);
   t.equal(httpStatusOf('SW_ERR_REDIS_UNAVAILABLE'), 503);
@@ -144,16 +158,45 @@ t.test('statuses callers rely on: overload and dependencies 503, the caller\'s f
 });
 
 t.test('the codec codes are pinned: renaming one breaks peers that match on them', async (t) => {
-  for (const c of ['SW_ERR_CODEC_TRUNCATED', 'SW_ERR_CODEC_BAD_LENGTH', 'SW_ERR_CODEC_BAD_LENGTH_PREFIX', 'SW_ERR_CODEC_BAD_CHARSET', 'SW_ERR_CODEC_BAD_MTI', 'SW_ERR_CODEC_BAD_BITMAP', 'SW_ERR_CODEC_UNKNOWN_FIELD', 'SW_ERR_CODEC_TRAILING_BYTES', 'SW_ERR_CODEC_OVERSIZED', 'SW_ERR_CODEC_BAD_TLV', 'SW_ERR_CODEC_UNKNOWN_TAG', 'SW_ERR_CODEC_VALUE_INVALID', 'SW_ERR_SPEC_INVALID', 'SW_ERR_FRAME_TOO_LARGE']) {
+  for (const c of [
+    'SW_ERR_CODEC_TRUNCATED',
+    'SW_ERR_CODEC_BAD_LENGTH',
+    'SW_ERR_CODEC_BAD_LENGTH_PREFIX',
+    'SW_ERR_CODEC_BAD_CHARSET',
+    'SW_ERR_CODEC_BAD_MTI',
+    'SW_ERR_CODEC_BAD_BITMAP',
+    'SW_ERR_CODEC_UNKNOWN_FIELD',
+    'SW_ERR_CODEC_TRAILING_BYTES',
+    'SW_ERR_CODEC_OVERSIZED',
+    'SW_ERR_CODEC_BAD_TLV',
+    'SW_ERR_CODEC_UNKNOWN_TAG',
+    'SW_ERR_CODEC_VALUE_INVALID',
+    'SW_ERR_SPEC_INVALID',
+    'SW_ERR_FRAME_TOO_LARGE',
+  ]) {
     t.ok(c in ERROR_REGISTRY, c);
   }
 });
 
 t.test('the start-up codes are pinned: npm start prints them, operators and docs match on them', async (t) => {
-  for (const c of ['SW_ERR_START_PORT_IN_USE', 'SW_ERR_START_LISTEN', 'SW_ERR_START_DATABASE', 'SW_ERR_START_DATABASE_LOGIN', 'SW_ERR_START_REDIS', 'SW_ERR_START_CONFIG', 'SW_ERR_START_RULES', 'SW_ERR_START_FAILED', 'SW_ERR_DB_EMBEDDED_FAILED', 'SW_ERR_PAN_HASH_KEY']) {
+  for (const c of [
+    'SW_ERR_START_PORT_IN_USE',
+    'SW_ERR_START_LISTEN',
+    'SW_ERR_START_DATABASE',
+    'SW_ERR_START_DATABASE_LOGIN',
+    'SW_ERR_START_REDIS',
+    'SW_ERR_START_CONFIG',
+    'SW_ERR_START_RULES',
+    'SW_ERR_START_FAILED',
+    'SW_ERR_DB_EMBEDDED_FAILED',
+    'SW_ERR_PAN_HASH_KEY',
+  ]) {
     t.ok(c in ERROR_REGISTRY, c);
   }
-  t.equal(renderError('SW_ERR_START_PORT_IN_USE', { what: 'PSP', port: 8583, env: 'PSP_PORT', key: 'psp.port' }), 'PSP port 8583 is in use (set PSP_PORT or psp.port)');
+  t.equal(
+    renderError('SW_ERR_START_PORT_IN_USE', { what: 'PSP', port: 8583, env: 'PSP_PORT', key: 'psp.port' }),
+    'PSP port 8583 is in use (set PSP_PORT or psp.port)',
+  );
 });
 
 t.test('one config code: SW_ERR_CONFIG_INVALID, which start-up reports as SW_ERR_START_CONFIG', async (t) => {
@@ -187,7 +230,11 @@ t.test('errorSummary: one safe summary for every log line', async (t) => {
     t.notMatch(JSON.stringify(s), /4111111111111111|0412AC89ABCDEF01|0123456789ABCDEF/);
     t.same(errorSummary(new Error('card 5500000000000004 and 1234567890123')), { message: 'card [digits] and [digits]' }, '13..19 digits');
     t.same(errorSummary(new Error('a run 41111111111111110000 inside a longer number')), { message: 'a run [digits] inside a longer number' });
-    t.same(errorSummary(new Error('stan 000123 amount 000000001000 port 8583')), { message: 'stan 000123 amount 000000001000 port 8583' }, 'short numbers stay');
+    t.same(
+      errorSummary(new Error('stan 000123 amount 000000001000 port 8583')),
+      { message: 'stan 000123 amount 000000001000 port 8583' },
+      'short numbers stay',
+    );
     t.same(errorSummary(Object.assign(new Error('x'), { code: 'ECONNRESET' })), { code: 'ECONNRESET', message: 'x' });
   });
   await t.test('a code that is not a short identifier is dropped; thrown non-errors are scrubbed too', async (t) => {

@@ -47,7 +47,14 @@ const TERMINAL: Record<string, string> = { 'acq-a': 'a-eur-1', 'acq-b': 'b-eur-1
 const BASE_LATENCY: Record<string, number> = { 'acq-a': 15, 'acq-b': 20, 'acq-c': 30 };
 
 type Strategy = 'static' | 'engine' | 'oracle';
-interface Tally { total: number; approved: number; lost: number; outageTotal: number; outageLost: number; outageApproved: number }
+interface Tally {
+  total: number;
+  approved: number;
+  lost: number;
+  outageTotal: number;
+  outageLost: number;
+  outageApproved: number;
+}
 
 /** The rules of rules/ with one routing rule: all three acquirers' EUR terminals, by priority. */
 function benchRules(): RuleSet {
@@ -55,7 +62,17 @@ function benchRules(): RuleSet {
   const files: RuleFiles = JSON.parse(JSON.stringify(base.files)) as RuleFiles;
   const terms = files.terminals.terminals;
   if (!terms.some((t) => t.id === 'c-eur-1')) {
-    terms.push({ id: 'c-eur-1', acquirer: 'acq-c', terminal_id: 'TC000001', merchant_id: 'MC0000000000001', currencies: ['978'], limits: { max_minor: 10_000_000 }, fee_plan: 'standard', three_ds: false, risk_coverage: 'high' });
+    terms.push({
+      id: 'c-eur-1',
+      acquirer: 'acq-c',
+      terminal_id: 'TC000001',
+      merchant_id: 'MC0000000000001',
+      currencies: ['978'],
+      limits: { max_minor: 10_000_000 },
+      fee_plan: 'standard',
+      three_ds: false,
+      risk_coverage: 'high',
+    });
   }
   files.routing = {
     rules: [{ id: 'bench-default', default: true, then: { terminals: ACQUIRERS.map((a, i) => ({ terminal: TERMINAL[a]!, priority: i + 1, weight: 1 })) } }],
@@ -74,8 +91,25 @@ async function startSide(): Promise<Side> {
   const sims = new Map<string, AcquirerSimulator>();
   const links = new Map<string, AcquirerLink>();
   for (const a of ACQUIRERS) {
-    const sim = await startAcquirerSimulator({ dialect: 'iso87-binary', framer: framerByName('binary2'), control: false, journal: false, behaviour: { latency: { distribution: 'uniform', minMs: BASE_LATENCY[a]! * 0.8, maxMs: BASE_LATENCY[a]! * 1.2 } } });
-    const link = new AcquirerLink({ name: a, host: sim.host, port: sim.port, codec: loadDialect('iso87-binary'), framer: framerByName('binary2'), connections: 2, defaultTimeoutMs: TIMEOUT_MS, echoIdleMs: 0, readTimeoutMs: 0, maxInFlight: 50_000 });
+    const sim = await startAcquirerSimulator({
+      dialect: 'iso87-binary',
+      framer: framerByName('binary2'),
+      control: false,
+      journal: false,
+      behaviour: { latency: { distribution: 'uniform', minMs: BASE_LATENCY[a]! * 0.8, maxMs: BASE_LATENCY[a]! * 1.2 } },
+    });
+    const link = new AcquirerLink({
+      name: a,
+      host: sim.host,
+      port: sim.port,
+      codec: loadDialect('iso87-binary'),
+      framer: framerByName('binary2'),
+      connections: 2,
+      defaultTimeoutMs: TIMEOUT_MS,
+      echoIdleMs: 0,
+      readTimeoutMs: 0,
+      maxInFlight: 50_000,
+    });
     link.onUnmatched(() => undefined); // late answers to timed-out requests are expected here
     link.start();
     await link.waitReady(1, 5000);
@@ -89,8 +123,14 @@ let stan = 0;
 function auth(terminalId: string): IsoMessage {
   stan = (stan % 999_999) + 1;
   return new IsoMessage('0100', {
-    2: '4761739001010119', 3: '000000', 4: '000000001000', 7: transmissionDateTime(), 11: String(stan).padStart(6, '0'),
-    41: terminalId, 42: 'MB0000000000001', 49: '978',
+    2: '4761739001010119',
+    3: '000000',
+    4: '000000001000',
+    7: transmissionDateTime(),
+    11: String(stan).padStart(6, '0'),
+    41: terminalId,
+    42: 'MB0000000000001',
+    49: '978',
   });
 }
 
@@ -120,7 +160,12 @@ async function main(): Promise<void> {
     }, outageEnd - Date.now()),
   ];
 
-  const send = async (side: Side, order: readonly string[], at: number, hooks?: { start(acq: string): void; end(acq: string, ok: boolean, kind: 'answer' | 'timeout' | 'fast'): void }): Promise<void> => {
+  const send = async (
+    side: Side,
+    order: readonly string[],
+    at: number,
+    hooks?: { start(acq: string): void; end(acq: string, ok: boolean, kind: 'answer' | 'timeout' | 'fast'): void },
+  ): Promise<void> => {
     side.tally.total++;
     const outage = inOutage(at);
     if (outage) side.tally.outageTotal++;
@@ -166,24 +211,34 @@ async function main(): Promise<void> {
     pending.push(send(sides.oracle, inOutage(at) ? ['acq-b', 'acq-c'] : ACQUIRERS, at));
     // engine: decide, then report outcomes to the detector and success-rate tracker like the switch does
     pending.push(
-      engine.decide({ bin: '47617390', cardToken: `card-${at % 997}`, amountMinor: 1000, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha', at: new Date(at) }).then((d) => {
-        if (d.kind !== 'route') {
-          sides.engine.tally.total++;
-          sides.engine.tally.lost++;
-          return;
-        }
-        const order = d.routes.map((r) => r.acquirer);
-        const tokens = new Map<string, ReturnType<typeof detector.start>>();
-        return send(sides.engine, order, at, {
-          start: (acq) => tokens.set(acq, detector.start([acq, TERMINAL[acq]!], SLOW_MS)),
-          end: (acq, ok, kind) => {
-            const token = tokens.get(acq)!;
-            if (ok) detector.finish(token);
-            else detector.fail(token, kind === 'fast' ? 'fast' : 'timeout');
-            successRate.record(TERMINAL[acq]!, ok);
-          },
-        });
-      }),
+      engine
+        .decide({
+          bin: '47617390',
+          cardToken: `card-${at % 997}`,
+          amountMinor: 1000,
+          currency: '978',
+          merchantId: 'SHOP00000000001',
+          psp: 'psp-alpha',
+          at: new Date(at),
+        })
+        .then((d) => {
+          if (d.kind !== 'route') {
+            sides.engine.tally.total++;
+            sides.engine.tally.lost++;
+            return;
+          }
+          const order = d.routes.map((r) => r.acquirer);
+          const tokens = new Map<string, ReturnType<typeof detector.start>>();
+          return send(sides.engine, order, at, {
+            start: (acq) => tokens.set(acq, detector.start([acq, TERMINAL[acq]!], SLOW_MS)),
+            end: (acq, ok, kind) => {
+              const token = tokens.get(acq)!;
+              if (ok) detector.finish(token);
+              else detector.fail(token, kind === 'fast' ? 'fast' : 'timeout');
+              successRate.record(TERMINAL[acq]!, ok);
+            },
+          });
+        }),
     );
     if (pending.length > 20_000) pending.splice(0, 10_000);
     if (at - progressAt > 1000) {
@@ -197,20 +252,30 @@ async function main(): Promise<void> {
   schedule.forEach(clearTimeout);
 
   const rate = (t: Tally) => t.approved / Math.max(1, t.total);
-  const rows: [Strategy, Tally][] = [['static', sides.static.tally], ['engine', sides.engine.tally], ['oracle', sides.oracle.tally]];
-  console.log(`outage scenario: ${RATE}/s for ${LEAD_S + OUTAGE_S + TAIL_S}s, acq-a silent for ${OUTAGE_S}s, acq-b latency x2; timeout ${TIMEOUT_MS} ms, detector slow limit ${SLOW_MS} ms, recent window ${RECENT_MS} ms`);
+  const rows: [Strategy, Tally][] = [
+    ['static', sides.static.tally],
+    ['engine', sides.engine.tally],
+    ['oracle', sides.oracle.tally],
+  ];
+  console.log(
+    `outage scenario: ${RATE}/s for ${LEAD_S + OUTAGE_S + TAIL_S}s, acq-a silent for ${OUTAGE_S}s, acq-b latency x2; timeout ${TIMEOUT_MS} ms, detector slow limit ${SLOW_MS} ms, recent window ${RECENT_MS} ms`,
+  );
   console.log('strategy  requests  approved  approval   lost  outage-requests  outage-lost  lost%-outage');
   for (const [name, t] of rows) {
-    console.log(`${name.padEnd(8)}  ${String(t.total).padStart(8)}  ${String(t.approved).padStart(8)}  ${(100 * rate(t)).toFixed(2).padStart(7)}%  ${String(t.lost).padStart(5)}  ${String(t.outageTotal).padStart(15)}  ${String(t.outageLost).padStart(11)}  ${(100 * t.outageLost / Math.max(1, t.outageTotal)).toFixed(2).padStart(11)}%`);
+    console.log(
+      `${name.padEnd(8)}  ${String(t.total).padStart(8)}  ${String(t.approved).padStart(8)}  ${(100 * rate(t)).toFixed(2).padStart(7)}%  ${String(t.lost).padStart(5)}  ${String(t.outageTotal).padStart(15)}  ${String(t.outageLost).padStart(11)}  ${((100 * t.outageLost) / Math.max(1, t.outageTotal)).toFixed(2).padStart(11)}%`,
+    );
   }
   const e = sides.engine.tally;
-  console.log(JSON.stringify({
-    static_approval: Number(rate(sides.static.tally).toFixed(4)),
-    engine_approval: Number(rate(e).toFixed(4)),
-    oracle_approval: Number(rate(sides.oracle.tally).toFixed(4)),
-    engine_vs_oracle: Number((rate(e) / Math.max(1e-9, rate(sides.oracle.tally))).toFixed(4)),
-    engine_lost_pct_outage: Number((100 * e.outageLost / Math.max(1, e.outageTotal)).toFixed(2)),
-  }));
+  console.log(
+    JSON.stringify({
+      static_approval: Number(rate(sides.static.tally).toFixed(4)),
+      engine_approval: Number(rate(e).toFixed(4)),
+      oracle_approval: Number(rate(sides.oracle.tally).toFixed(4)),
+      engine_vs_oracle: Number((rate(e) / Math.max(1e-9, rate(sides.oracle.tally))).toFixed(4)),
+      engine_lost_pct_outage: Number(((100 * e.outageLost) / Math.max(1, e.outageTotal)).toFixed(2)),
+    }),
+  );
   for (const s of Object.values(sides)) {
     for (const l of s.links.values()) await l.close().catch(() => undefined);
     for (const sim of s.sims.values()) await sim.close().catch(() => undefined);

@@ -14,7 +14,10 @@ export function simulatorBehaviour(def: AcquirerDef): Partial<Behaviour> {
   const b: Partial<Behaviour> = { defaultResponseCode: '00', rules: [] };
   if (!s) return b;
   const jitter = s.jitter_ms ?? 0;
-  b.latency = jitter > 0 ? { distribution: 'uniform', minMs: Math.max(0, s.latency_ms - jitter), maxMs: s.latency_ms + jitter } : { distribution: 'fixed', ms: s.latency_ms };
+  b.latency =
+    jitter > 0
+      ? { distribution: 'uniform', minMs: Math.max(0, s.latency_ms - jitter), maxMs: s.latency_ms + jitter }
+      : { distribution: 'fixed', ms: s.latency_ms };
   // Test cards: a PAN ending in 0002 is declined with the acquirer's decline code (docs/switch.md).
   b.rules = [{ when: { panSuffix: '0002' }, respond: s.decline_code ?? '05' }];
   if (s.timeout_rate) b.faults = { neverAnswer: s.timeout_rate };
@@ -24,7 +27,12 @@ export function simulatorBehaviour(def: AcquirerDef): Partial<Behaviour> {
 /** Starts the simulator an acquirer with port 0 talks to, on 127.0.0.1 and a free port, with its control API. */
 export function startBuiltInSimulator(def: AcquirerDef): Promise<AcquirerSimulator> {
   return startAcquirerSimulator({
-    dialect: def.link.dialect, framer: framerByName(def.link.framer), host: '127.0.0.1', port: 0, control: true,
-    behaviour: simulatorBehaviour(def), journal: { max: 50_000 },
+    dialect: def.link.dialect,
+    framer: framerByName(def.link.framer),
+    host: '127.0.0.1',
+    port: 0,
+    control: true,
+    behaviour: simulatorBehaviour(def),
+    journal: { max: 50_000 },
   });
 }

@@ -136,7 +136,12 @@ const behaviourSchema = {
           required: ['distribution', 'meanMs', 'stddevMs'],
           properties: { distribution: { const: 'normal' }, meanMs: ms, stddevMs: ms },
         },
-        { type: 'object', additionalProperties: false, required: ['distribution', 'meanMs'], properties: { distribution: { const: 'exponential' }, meanMs: ms } },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['distribution', 'meanMs'],
+          properties: { distribution: { const: 'exponential' }, meanMs: ms },
+        },
       ],
     },
     faults: {
@@ -190,7 +195,9 @@ function check(fn: typeof validateBehaviourFn, value: unknown, root: string): vo
   if (!fn(value)) {
     const e = fn.errors?.[0];
     const path = `${root}${e?.instancePath ? e.instancePath.replace(/\//g, '.') : ''}`;
-    const reason = e ? `${e.message ?? 'invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}` : 'invalid';
+    const reason = e
+      ? `${e.message ?? 'invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`
+      : 'invalid';
     throw new SwitchError('SW_ERR_CONFIG_INVALID', { path, reason });
   }
 }

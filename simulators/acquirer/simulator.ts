@@ -219,7 +219,11 @@ class Sim implements AcquirerSimulator {
     this.current = mergeBehaviour(this.current, patch);
     this.behaviourSince = Date.now();
     const noRead = !!this.current.faults.acceptNoRead;
-    if (noRead !== wasNoRead) for (const c of this.conns) noRead ? c.socket.pause() : c.socket.resume();
+    if (noRead !== wasNoRead)
+      for (const c of this.conns) {
+        if (noRead) c.socket.pause();
+        else c.socket.resume();
+      }
     if (this.outageMode() === 'down') this.resetConnections();
     return this.current;
   }

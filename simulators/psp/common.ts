@@ -97,7 +97,10 @@ export function buildAuthorization(f: AuthFields, now: Date = new Date()): IsoMe
     13: p(now.getUTCMonth() + 1) + p(now.getUTCDate()),
     22: '051',
     25: '00',
-    37: `${String(now.getUTCFullYear() % 10)}${String(Math.floor((now.getTime() / 86_400_000) % 1000)).padStart(3, '0')}${p(now.getUTCHours())}${f.stan}`.slice(0, 12),
+    37: `${String(now.getUTCFullYear() % 10)}${String(Math.floor((now.getTime() / 86_400_000) % 1000)).padStart(3, '0')}${p(now.getUTCHours())}${f.stan}`.slice(
+      0,
+      12,
+    ),
     41: (f.terminal ?? DEFAULTS.terminal).padEnd(8, ' ').slice(0, 8),
     42: (f.merchant ?? DEFAULTS.merchant).padEnd(15, ' ').slice(0, 15),
     49: currency,

@@ -239,13 +239,26 @@ export async function runLoad(o: LoadOptions, progress: (line: string) => void =
 export function formatLoadResult(r: LoadResult): string {
   const rows: [string, string][] = [
     ['mode', r.rate > 0 ? `open loop, ${r.rate}/s target, ≤${r.depth} in flight per connection` : `closed loop, ${r.connections} × ${r.depth}`],
-    ['cards', r.cards === 'fresh' ? 'a fresh test card per request (411111******1111 series; --pan for one card)' : `one card, ${r.cards} (--pan): risk declines it 59 after 30 in an hour`],
+    [
+      'cards',
+      r.cards === 'fresh'
+        ? 'a fresh test card per request (411111******1111 series; --pan for one card)'
+        : `one card, ${r.cards} (--pan): risk declines it 59 after 30 in an hour`,
+    ],
     ['duration', `${r.duration_s} s`],
     ['sent / answered', `${r.sent} / ${r.answered}`],
     ['timeouts / errors / skipped', `${r.timeouts} / ${r.errors} / ${r.skipped}`],
     ['throughput', `${r.throughput_per_s} answers/s`],
-    ['latency p50 / p90 / p99 / p99.9 / max', `${r.latency_ms.p50} / ${r.latency_ms.p90} / ${r.latency_ms.p99} / ${r.latency_ms.p999} / ${r.latency_ms.max} ms`],
-    ['response codes', Object.entries(r.response_codes).map(([k, v]) => `${k}: ${v}`).join(', ') || '-'],
+    [
+      'latency p50 / p90 / p99 / p99.9 / max',
+      `${r.latency_ms.p50} / ${r.latency_ms.p90} / ${r.latency_ms.p99} / ${r.latency_ms.p999} / ${r.latency_ms.max} ms`,
+    ],
+    [
+      'response codes',
+      Object.entries(r.response_codes)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ') || '-',
+    ],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');

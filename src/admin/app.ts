@@ -92,7 +92,9 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
       const v = fe.validation[0]!;
       const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
       const where = `${fe.validationContext ?? 'body'}${v.instancePath || ''}${missing ? `/${missing}` : ''}`;
-      return reply.code(400).send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: where, reason: v.message ?? 'invalid' }) });
+      return reply
+        .code(400)
+        .send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: where, reason: v.message ?? 'invalid' }) });
     }
     if (err instanceof RuleSetInvalidError) {
       return reply.code(err.httpStatus).send({ code: err.code, message: err.message, problems: err.problems });
@@ -107,11 +109,15 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
     if (sc >= 400 && sc < 500) {
       // fastify's own 4xx (body not JSON, media type, body too large): never echo the body
       const reason =
-        fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
-        : fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large'
-        : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'body is empty'
-        : fe.code?.startsWith('FST_ERR_CTP') || err instanceof SyntaxError ? 'body is not valid JSON'
-        : 'bad request';
+        fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'unsupported content type'
+          : fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+            ? 'body too large'
+            : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+              ? 'body is empty'
+              : fe.code?.startsWith('FST_ERR_CTP') || err instanceof SyntaxError
+                ? 'body is not valid JSON'
+                : 'bad request';
       return reply.code(sc).send({ code: 'SW_ERR_ADMIN_BAD_REQUEST', message: renderError('SW_ERR_ADMIN_BAD_REQUEST', { path: 'body', reason }) });
     }
     deps.logger?.error({ err: errorSummary(err), route: req.routeOptions.url }, 'admin request failed');
@@ -127,7 +133,11 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'ISO 8583 switch admin API', version: API_VERSION, description: 'Rules, acquirers, transactions, ledger, SAF and audit. Bearer tokens with roles viewer, risk-editor, operator.' },
+      info: {
+        title: 'ISO 8583 switch admin API',
+        version: API_VERSION,
+        description: 'Rules, acquirers, transactions, ledger, SAF and audit. Bearer tokens with roles viewer, risk-editor, operator.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

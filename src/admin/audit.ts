@@ -63,7 +63,9 @@ export class AuditLog {
       return await apply();
     } catch (e) {
       const code = e && typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : 'error';
-      await this.record({ ...r, action: `${r.action}.failed`, afterHash: r.beforeHash ?? null, detail: { ...(r.detail ?? {}), error: code } }).catch(() => undefined);
+      await this.record({ ...r, action: `${r.action}.failed`, afterHash: r.beforeHash ?? null, detail: { ...(r.detail ?? {}), error: code } }).catch(
+        () => undefined,
+      );
       throw e;
     }
   }

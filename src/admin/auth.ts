@@ -25,12 +25,16 @@ export function parseTokens(v: unknown, root = 'admin.tokens'): TokenEntry[] {
     const p = `${root}[${i}]`;
     if (!e || typeof e !== 'object' || Array.isArray(e)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: p, reason: 'must be an object' });
     const o = e as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['name', 'role', 'sha256'].includes(k)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.${k}`, reason: 'unknown key' });
-    if (typeof o.name !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(o.name)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.name`, reason: 'must be 1..64 of A-Z a-z 0-9 . _ @ -' });
+    for (const k of Object.keys(o))
+      if (!['name', 'role', 'sha256'].includes(k)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.${k}`, reason: 'unknown key' });
+    if (typeof o.name !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(o.name))
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.name`, reason: 'must be 1..64 of A-Z a-z 0-9 . _ @ -' });
     if (names.has(o.name)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.name`, reason: 'duplicate name' });
     names.add(o.name);
-    if (typeof o.role !== 'string' || !(ROLES as readonly string[]).includes(o.role)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.role`, reason: `must be one of ${ROLES.join(', ')}` });
-    if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.sha256`, reason: 'must be 64 lowercase hex characters (sha256 of the token)' });
+    if (typeof o.role !== 'string' || !(ROLES as readonly string[]).includes(o.role))
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.role`, reason: `must be one of ${ROLES.join(', ')}` });
+    if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256))
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.sha256`, reason: 'must be 64 lowercase hex characters (sha256 of the token)' });
     return { name: o.name, role: o.role as Role, sha256: o.sha256 };
   });
 }
@@ -39,10 +43,13 @@ export function parseTokens(v: unknown, root = 'admin.tokens'): TokenEntry[] {
 export function tokensFromEnv(value: string | undefined): TokenEntry[] {
   if (!value) return [];
   return parseTokens(
-    value.split(',').filter((s) => s.trim() !== '').map((s) => {
-      const [name, role, sha256] = s.trim().split(':');
-      return { name, role, sha256 };
-    }),
+    value
+      .split(',')
+      .filter((s) => s.trim() !== '')
+      .map((s) => {
+        const [name, role, sha256] = s.trim().split(':');
+        return { name, role, sha256 };
+      }),
     'ADMIN_TOKENS',
   );
 }

@@ -39,7 +39,16 @@ export interface AcquirerQueries {
 }
 
 // The read model the admin API shows and the switch store answers lives between them (src/read-model.ts).
-export type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionEvent, TransactionFilter, TransactionQueries, TransactionSummary } from '../read-model.js';
+export type {
+  SafEntry,
+  SafQueries,
+  TrafficQueries,
+  TransactionDetail,
+  TransactionEvent,
+  TransactionFilter,
+  TransactionQueries,
+  TransactionSummary,
+} from '../read-model.js';
 import type { SafQueries, TrafficQueries, TransactionQueries } from '../read-model.js';
 
 export type LedgerQueries = Pick<Ledger, 'balances' | 'plan' | 'reconcile'>;

@@ -18,7 +18,27 @@ export interface ProblemView {
 }
 
 /** Keys first in this order (Postgres jsonb stores keys sorted by length; people read id → when → then). */
-const KEY_ORDER = ['id', 'name', 'description', 'default', 'prefix', 'range', 'when', 'unless', 'then', 'terminal', 'acquirer', 'terminal_id', 'merchant_id', 'priority', 'weight', 'sticky', 'terminals', 'decline', 'reason'];
+const KEY_ORDER = [
+  'id',
+  'name',
+  'description',
+  'default',
+  'prefix',
+  'range',
+  'when',
+  'unless',
+  'then',
+  'terminal',
+  'acquirer',
+  'terminal_id',
+  'merchant_id',
+  'priority',
+  'weight',
+  'sticky',
+  'terminals',
+  'decline',
+  'reason',
+];
 const rank = (k: string): number => {
   const i = KEY_ORDER.indexOf(k);
   return i < 0 ? KEY_ORDER.length : i;
@@ -71,7 +91,14 @@ export function parseRulesInput(files: Record<string, unknown>, base: RuleFiles 
     const err = doc.errors[0];
     if (err) {
       const line = err.linePos?.[0].line ?? lc.linePos(err.pos[0]).line;
-      problems.push({ file: `${name}.yaml`, rule: '(file)', path: '', reason: `YAML ${err.code}: ${err.message.split('\n')[0]!.slice(0, 160)}`, kind: 'syntax', line });
+      problems.push({
+        file: `${name}.yaml`,
+        rule: '(file)',
+        path: '',
+        reason: `YAML ${err.code}: ${err.message.split('\n')[0]!.slice(0, 160)}`,
+        kind: 'syntax',
+        line,
+      });
       delete content[name];
       continue;
     }
@@ -137,7 +164,8 @@ export function diffLines(a: string, b: string): DiffLine[] {
   const n = x.length;
   const m = y.length;
   const lcs: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   const out: DiffLine[] = [];
   let i = 0;
   let j = 0;

@@ -12,7 +12,15 @@
  */
 import type { Logger } from 'pino';
 import type { SwitchHandle } from './runtime.js';
-import { bindBreakerMetrics, bindDetectorMetrics, bindGroupCommitStats, bindPspServerMetrics, bindRulesVersion, bindSafMetrics, type Unbind } from '../metrics/index.js';
+import {
+  bindBreakerMetrics,
+  bindDetectorMetrics,
+  bindGroupCommitStats,
+  bindPspServerMetrics,
+  bindRulesVersion,
+  bindSafMetrics,
+  type Unbind,
+} from '../metrics/index.js';
 import { startAdminServer, type AdminServer } from '../admin/app.js';
 import { parseTokens } from '../admin/auth.js';
 import { LinkStatusBoard } from '../admin/acquirer-status.js';
@@ -73,7 +81,10 @@ export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = 
 }
 
 /** For StartOptions.startAdmin: the admin server on cfg.admin host/port, with the switch's metrics bound. */
-export async function startAdminForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = {}): Promise<{ port: number; url: string; server: AdminServer; close(): Promise<void> }> {
+export async function startAdminForSwitch(
+  h: SwitchHandle,
+  extras: SwitchAdminExtras = {},
+): Promise<{ port: number; url: string; server: AdminServer; close(): Promise<void> }> {
   const deps = adminDepsForSwitch(h, extras);
   const unbind = bindSwitchMetrics(h);
   const server = await startAdminServer(deps, { host: h.config.admin.host, port: h.config.admin.port });

@@ -5,8 +5,18 @@
  */
 import { txLogLine } from '../log.js';
 import {
-  bindLinkMetrics, breakerStateListener, groupCommitObserver, linkMessages, nameLabel, recordLedgerOperation, recordRequest, recordRiskLevel, recordSafEvent,
-  recordRouteOutcome, recordSwitchLatency, responseClass,
+  bindLinkMetrics,
+  breakerStateListener,
+  groupCommitObserver,
+  linkMessages,
+  nameLabel,
+  recordLedgerOperation,
+  recordRequest,
+  recordRiskLevel,
+  recordSafEvent,
+  recordRouteOutcome,
+  recordSwitchLatency,
+  responseClass,
 } from '../metrics/index.js';
 import type { BreakerState } from '../routing/breakers.js';
 import type { AcquirerLink } from '../net/index.js';
@@ -39,7 +49,10 @@ export interface TxLogger {
  * The switch's FlowObserver and SafObserver, recording metrics and (with a logger) one masked JSON line per
  * transaction outcome: `startSwitch(cfg, { ...switchObservers(log), startAdmin })`.
  */
-export function switchObservers(txLog?: TxLogger, writeLine?: (log: TxLogger, o: FlowOutcome) => void): {
+export function switchObservers(
+  txLog?: TxLogger,
+  writeLine?: (log: TxLogger, o: FlowOutcome) => void,
+): {
   observer: {
     outcome(o: FlowOutcome): void;
     lateResponse(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;

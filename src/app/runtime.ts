@@ -127,11 +127,19 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       fellBackAt = Date.now();
       log.warn({ module: 'risk', err: errorSummary(e) }, 'velocity store unreachable: counting in this instance until it is back');
     };
-    const scorer = new RiskScorer({ velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix, { onFallback }) : new MemoryVelocityStore(), logger: log.child({ module: 'risk' }) });
+    const scorer = new RiskScorer({
+      velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix, { onFallback }) : new MemoryVelocityStore(),
+      logger: log.child({ module: 'risk' }),
+    });
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
 
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
-    const ledger = await createLedger({ pool, fees: loadFeeSchedule(feesFile), maxWaitMs: cfg.groupCommitMs, ...(o.onLedgerOperation ? { onOperation: o.onLedgerOperation } : {}) });
+    const ledger = await createLedger({
+      pool,
+      fees: loadFeeSchedule(feesFile),
+      maxWaitMs: cfg.groupCommitMs,
+      ...(o.onLedgerOperation ? { onOperation: o.onLedgerOperation } : {}),
+    });
     cleanup.push(() => ledger.close());
     // The authorization's two durable writes each have a connection of their own (docs/switch.md, "The durable record").
     // Their statements are prepared and every lookup is a key probe: a generic plan is always right, and
@@ -142,11 +150,21 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const answerPool = createPool(db.url, { max: 1, applicationName: 'iso8583-switch answers', session, idleTimeoutMs: 0 });
     cleanup.push(() => intentPool.end());
     cleanup.push(() => answerPool.end());
-    const store = await SwitchStore.open({ pool, intentPool, answerPool, ledger, maxWaitMs: cfg.groupCommitMs, duplicateWindowMs: cfg.duplicateWindowMs, ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}) });
+    const store = await SwitchStore.open({
+      pool,
+      intentPool,
+      answerPool,
+      ledger,
+      maxWaitMs: cfg.groupCommitMs,
+      duplicateWindowMs: cfg.duplicateWindowMs,
+      ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}),
+    });
     cleanup.push(() => store.close());
     // Day partitions ahead of time, for both modules (idempotent; a new day's partitions exist days before it starts).
     const partitions = setInterval(() => {
-      void Promise.all([store.ensurePartitions(), ledger.ensurePartitions()]).catch((e: unknown) => log.error({ err: errorSummary(e) }, 'could not create day partitions'));
+      void Promise.all([store.ensurePartitions(), ledger.ensurePartitions()]).catch((e: unknown) =>
+        log.error({ err: errorSummary(e) }, 'could not create day partitions'),
+      );
     }, 3_600_000);
     partitions.unref();
     cleanup.push(async () => clearInterval(partitions));
@@ -154,7 +172,9 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     let flows: Flows | undefined;
     const acquirers = await AcquirerSet.start({
       acquirers: watcher.current().ruleSet.files.acquirers.acquirers,
-      detector, breakers, successRate,
+      detector,
+      breakers,
+      successRate,
       builtInSimulators: cfg.builtInSimulators,
       ...(o.startSimulator ? { startSimulator: o.startSimulator } : {}),
       ...(o.observeLink ? { observeLink: o.observeLink } : {}),
@@ -171,7 +191,12 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
 
     let saf: SafWorker | undefined;
     flows = new Flows({
-      config: cfg, store, ledger, engine, acquirers, log: log.child({ module: 'flows' }),
+      config: cfg,
+      store,
+      ledger,
+      engine,
+      acquirers,
+      log: log.child({ module: 'flows' }),
       merchants: () => watcher.current().merchants,
       kickSaf: () => saf?.kick(),
       ...(o.observer ? { observer: o.observer } : {}),
@@ -180,10 +205,20 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     saf = new SafWorker(store.saf, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
     cleanup.push(() => saf!.stop());
     const maxTimeout = Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
-    const sweeper = new Sweeper(store, ledger, acquirers, {
-      holdAgeMs: cfg.expiry.holdAgeMs, intervalMs: cfg.expiry.sweepIntervalMs, staleSentMs: maxTimeout + 5000,
-      safExpireMs: cfg.saf.expireAfterMs, unavailableCode: cfg.responseCodes.unavailable, kickSaf: () => saf?.kick(),
-    }, log.child({ module: 'sweeper' }));
+    const sweeper = new Sweeper(
+      store,
+      ledger,
+      acquirers,
+      {
+        holdAgeMs: cfg.expiry.holdAgeMs,
+        intervalMs: cfg.expiry.sweepIntervalMs,
+        staleSentMs: maxTimeout + 5000,
+        safExpireMs: cfg.saf.expireAfterMs,
+        unavailableCode: cfg.responseCodes.unavailable,
+        kickSaf: () => saf?.kick(),
+      },
+      log.child({ module: 'sweeper' }),
+    );
     sweeper.terminalIds = (t) => {
       const ct = watcher.current().terminals.get(t);
       return { terminalId: ct?.terminalId ?? '', merchantId: ct?.merchantId ?? '' };
@@ -215,8 +250,27 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const pspPort = psp.port;
 
     const handle: SwitchHandle = {
-      config: cfg, pool, databaseUrl: db.url, database: { source: db.source, pgData: db.pgData ?? null }, psp, pspPort, adminPort: null, ledger, store, flows, saf, sweeper, acquirers,
-      engine, detector, breakers, successRate, watcher, versions, redis, log,
+      config: cfg,
+      pool,
+      databaseUrl: db.url,
+      database: { source: db.source, pgData: db.pgData ?? null },
+      psp,
+      pspPort,
+      adminPort: null,
+      ledger,
+      store,
+      flows,
+      saf,
+      sweeper,
+      acquirers,
+      engine,
+      detector,
+      breakers,
+      successRate,
+      watcher,
+      versions,
+      redis,
+      log,
       stop: async () => {
         flows!.stop();
         await undo();

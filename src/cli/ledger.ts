@@ -24,8 +24,4 @@ const [cmd, ...extra] = positionals;
 if (cmd !== 'check' && cmd !== 'recon') usageError(spec, cmd === undefined ? 'a command is needed: check or recon' : `unknown command '${cmd}'`);
 if (extra.length) usageError(spec, `unexpected argument '${extra[0]!}'`);
 if (cmd === 'check' && (values.from !== undefined || values.to !== undefined)) usageError(spec, '--from and --to belong to recon');
-exitWith(
-  main([cmd, ...(values.from !== undefined ? ['--from', values.from] : []), ...(values.to !== undefined ? ['--to', values.to] : [])]),
-  'ledger',
-  2,
-);
+exitWith(main([cmd, ...(values.from !== undefined ? ['--from', values.from] : []), ...(values.to !== undefined ? ['--to', values.to] : [])]), 'ledger', 2);

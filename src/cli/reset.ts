@@ -35,13 +35,26 @@ async function main(): Promise<number> {
   const keyFile = panHashKeyFile(cfg);
   const targets = [layout.pgData, ...(layout.home ? [layout.home] : []), layout.dataDir, layout.secretFile, keyFile];
   const present: string[] = [];
-  for (const p of [...new Set(targets)]) if (await fs.lstat(p).then(() => true, () => false)) present.push(p);
+  for (const p of [...new Set(targets)])
+    if (
+      await fs.lstat(p).then(
+        () => true,
+        () => false,
+      )
+    )
+      present.push(p);
   if (values['dry-run']) {
     process.stdout.write(present.length ? `would delete:\n${present.map((p) => `  ${p}\n`).join('')}` : 'nothing to delete\n');
     return 0;
   }
   const removed = await removeEmbeddedCluster(layout);
-  if (await fs.rm(keyFile).then(() => true, () => false)) removed.push(keyFile);
+  if (
+    await fs.rm(keyFile).then(
+      () => true,
+      () => false,
+    )
+  )
+    removed.push(keyFile);
   // data/ itself when nothing else is left in it
   await fs.rmdir(path.dirname(layout.dataDir)).catch(() => undefined);
   process.stdout.write(removed.length ? `deleted:\n${removed.map((p) => `  ${p}\n`).join('')}` : 'nothing to delete\n');

@@ -85,13 +85,16 @@ function parseJsonInput(text: string, what: string): unknown[] {
     return Array.isArray(v) ? v : [v];
   } catch {
     // JSON lines
-    return trimmed.split('\n').filter((l) => l.trim() !== '').map((l, i) => {
-      try {
-        return JSON.parse(l) as unknown;
-      } catch {
-        throw new SwitchError('SW_ERR_ROUTING_BAD_CONTEXT', { path: `line ${i + 1}`, reason: 'not valid JSON' });
-      }
-    });
+    return trimmed
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as unknown;
+        } catch {
+          throw new SwitchError('SW_ERR_ROUTING_BAD_CONTEXT', { path: `line ${i + 1}`, reason: 'not valid JSON' });
+        }
+      });
   }
 }
 
@@ -162,7 +165,9 @@ export async function runRulesCli(argv: string[], io: CliIo): Promise<number> {
       io.err(`re-decided ${r.total} authorizations under ${r.rulesVersion === null ? 'files' : `version ${r.rulesVersion}`} (${r.rulesHash.slice(0, 12)})`);
       io.err(`routes changed: ${r.changed} (${r.total ? ((100 * r.changed) / r.total).toFixed(1) : '0.0'}%)`);
       for (const tr of r.transitions.slice(0, 20)) io.err(`  ${tr.from.padEnd(16)} → ${tr.to.padEnd(16)} ${tr.count}`);
-      io.err(`approval rate: baseline ${(100 * r.baselineApprovalRate).toFixed(2)}%, expected ${(100 * r.expectedApprovalRate).toFixed(2)}% (${r.approvalRateDelta >= 0 ? '+' : ''}${(100 * r.approvalRateDelta).toFixed(2)} pts)`);
+      io.err(
+        `approval rate: baseline ${(100 * r.baselineApprovalRate).toFixed(2)}%, expected ${(100 * r.expectedApprovalRate).toFixed(2)}% (${r.approvalRateDelta >= 0 ? '+' : ''}${(100 * r.approvalRateDelta).toFixed(2)} pts)`,
+      );
       io.out(JSON.stringify(r));
       return 0;
     }

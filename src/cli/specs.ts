@@ -24,8 +24,14 @@ options:
 
 const { values, positionals } = parseCli(spec);
 const [command, file, ...rest] = positionals;
-if (command !== 'import-jpos' || !file || rest.length > 0) usageError(spec, command === undefined ? 'a command is required' : command !== 'import-jpos' ? `unknown command ${command}` : 'one FILE.xml is required');
-const name = values.name ?? path.basename(file!, path.extname(file!)).toLowerCase().replace(/[^a-z0-9.-]+/g, '-');
+if (command !== 'import-jpos' || !file || rest.length > 0)
+  usageError(spec, command === undefined ? 'a command is required' : command !== 'import-jpos' ? `unknown command ${command}` : 'one FILE.xml is required');
+const name =
+  values.name ??
+  path
+    .basename(file!, path.extname(file!))
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-');
 try {
   const dialect = importJposPackager(readFileSync(file!, 'utf8'), name, path.basename(file!));
   compileDialect(dialect);

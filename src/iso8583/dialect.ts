@@ -174,7 +174,7 @@ class CompiledCodec implements Codec {
       mti = n.join('');
     } else if (r.text !== null && this.mtiEncoding === 'ascii') {
       mti = r.text.substring(0, 4);
-      for (let i = 0; i < 4; i++) if (((b[i]! - 0x30) >>> 0) > 9) throw new CodecError('SW_ERR_CODEC_BAD_MTI', '0', 0);
+      for (let i = 0; i < 4; i++) if ((b[i]! - 0x30) >>> 0 > 9) throw new CodecError('SW_ERR_CODEC_BAD_MTI', '0', 0);
     } else {
       mti = '';
       for (let i = 0; i < 4; i++) {

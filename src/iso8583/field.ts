@@ -34,23 +34,35 @@ interface Body {
 
 /** Throws a spec error; compileField callers wrap it with the dialect name. */
 export class SpecProblem extends Error {
-  constructor(readonly path: string, readonly reason: string) {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
     super(`${path}: ${reason}`);
   }
 }
 
 export function naturalUnit(spec: Pick<FieldSpec, 'type'>): LengthUnit {
   switch (spec.type) {
-    case 'n': case 'z': case 'xn': return 'digits';
-    case 'b': case 'tlv': case 'composite': return 'bytes';
-    default: return 'chars';
+    case 'n':
+    case 'z':
+    case 'xn':
+      return 'digits';
+    case 'b':
+    case 'tlv':
+    case 'composite':
+      return 'bytes';
+    default:
+      return 'chars';
   }
 }
 
 function defaultPrefixEncoding(spec: FieldSpec): PrefixEncoding {
   switch (spec.encoding) {
-    case 'hex': return 'ascii';
-    default: return spec.encoding;
+    case 'hex':
+      return 'ascii';
+    default:
+      return spec.encoding;
   }
 }
 
@@ -174,7 +186,13 @@ function valueError(path: string, offset: number, reason: string): never {
 
 function compileBody(spec: FieldSpec, path: string, dialect: string, unit: LengthUnit, lazyTlv: boolean): Body {
   switch (spec.type) {
-    case 'n': case 'a': case 'an': case 'ans': case 'ns': case 'z': case 'xn':
+    case 'n':
+    case 'a':
+    case 'an':
+    case 'ans':
+    case 'ns':
+    case 'z':
+    case 'xn':
       if (spec.encoding === 'bcd') {
         if (spec.type !== 'n' && spec.type !== 'z' && spec.type !== 'xn') throw new SpecProblem(path, `type ${spec.type} cannot be BCD`);
         return bcdBody(spec, path);
@@ -196,7 +214,13 @@ function compileBody(spec: FieldSpec, path: string, dialect: string, unit: Lengt
 
 /** Pads a short fixed-length text value per the spec (numbers left with 0, text right with spaces). */
 function padderFor(spec: FieldSpec): ((s: string, len: number) => string) | null {
-  const p = spec.padding ?? (spec.type === 'n' ? { side: 'left', char: '0' } : spec.type === 'a' || spec.type === 'an' || spec.type === 'ans' || spec.type === 'ns' ? { side: 'right', char: ' ' } : null);
+  const p =
+    spec.padding ??
+    (spec.type === 'n'
+      ? { side: 'left', char: '0' }
+      : spec.type === 'a' || spec.type === 'an' || spec.type === 'ans' || spec.type === 'ns'
+        ? { side: 'right', char: ' ' }
+        : null);
   if (p === null) return null;
   return p.side === 'left' ? (s, len) => s.padStart(len, p.char) : (s, len) => s.padEnd(len, p.char);
 }

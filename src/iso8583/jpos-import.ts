@@ -197,9 +197,15 @@ export function importJposPackager(xml: string, name: string, file = '(input)'):
   const byId = new Map<number, XmlElement>();
   for (const f of fields) {
     const id = Number(f.attrs['id']);
-    if (!Number.isInteger(id) || id < 0 || id > 192 || String(id) !== f.attrs['id']) throw new SwitchError('SW_ERR_JPOS_IMPORT', { file, reason: `a field id "${f.attrs['id'] ?? ''}" is not 0..192` });
+    if (!Number.isInteger(id) || id < 0 || id > 192 || String(id) !== f.attrs['id'])
+      throw new SwitchError('SW_ERR_JPOS_IMPORT', { file, reason: `a field id "${f.attrs['id'] ?? ''}" is not 0..192` });
     if (byId.has(id)) throw new SwitchError('SW_ERR_JPOS_IMPORT', { file, reason: `field ${id} is defined twice` });
-    if (f.name === 'isofieldpackager') throw new SwitchError('SW_ERR_JPOS_UNKNOWN_PACKAGER', { file, field: String(id), packager: `${f.attrs['class'] ?? 'isofieldpackager'} (subfield packagers)` });
+    if (f.name === 'isofieldpackager')
+      throw new SwitchError('SW_ERR_JPOS_UNKNOWN_PACKAGER', {
+        file,
+        field: String(id),
+        packager: `${f.attrs['class'] ?? 'isofieldpackager'} (subfield packagers)`,
+      });
     byId.set(id, f);
   }
   const mtiEl = byId.get(0);
@@ -207,13 +213,19 @@ export function importJposPackager(xml: string, name: string, file = '(input)'):
   if (!mtiEl || !bitmapEl) throw new SwitchError('SW_ERR_JPOS_IMPORT', { file, reason: 'fields 0 (MTI) and 1 (bitmap) are required' });
   const mti = jposClass(mtiEl.attrs['class'] ?? '');
   if (!mti || mti.kind !== 'numeric' || mti.prefix !== 'fixed' || mtiEl.attrs['length'] !== '4') {
-    throw new SwitchError('SW_ERR_JPOS_UNKNOWN_PACKAGER', { file, field: '0', packager: `${mtiEl.attrs['class'] ?? '(no class)'} (the MTI is 4 fixed digits)` });
+    throw new SwitchError('SW_ERR_JPOS_UNKNOWN_PACKAGER', {
+      file,
+      field: '0',
+      packager: `${mtiEl.attrs['class'] ?? '(no class)'} (the MTI is 4 fixed digits)`,
+    });
   }
   const bm = jposClass(bitmapEl.attrs['class'] ?? '');
-  if (!bm || bm.kind !== 'bitmap') throw new SwitchError('SW_ERR_JPOS_UNKNOWN_PACKAGER', { file, field: '1', packager: bitmapEl.attrs['class'] ?? '(no class)' });
+  if (!bm || bm.kind !== 'bitmap')
+    throw new SwitchError('SW_ERR_JPOS_UNKNOWN_PACKAGER', { file, field: '1', packager: bitmapEl.attrs['class'] ?? '(no class)' });
   const bitmapBytes = Number(bitmapEl.attrs['length']);
   const maxFields = bitmapBytes * 8;
-  if (maxFields !== 64 && maxFields !== 128 && maxFields !== 192) throw new SwitchError('SW_ERR_JPOS_IMPORT', { file, reason: `a bitmap of ${bitmapEl.attrs['length'] ?? '?'} bytes (8, 16 or 24)` });
+  if (maxFields !== 64 && maxFields !== 128 && maxFields !== 192)
+    throw new SwitchError('SW_ERR_JPOS_IMPORT', { file, reason: `a bitmap of ${bitmapEl.attrs['length'] ?? '?'} bytes (8, 16 or 24)` });
   const spec: DialectSpec = {
     name,
     description: `imported from jPOS GenericPackager ${file}`,

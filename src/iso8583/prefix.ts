@@ -14,7 +14,13 @@ export interface Prefixer {
 }
 
 export const PREFIX_DIGITS: Readonly<Record<PrefixKind, number>> = {
-  fixed: 0, l: 1, ll: 2, lll: 3, llll: 4, lllll: 5, llllll: 6,
+  fixed: 0,
+  l: 1,
+  ll: 2,
+  lll: 3,
+  llll: 4,
+  lllll: 5,
+  llllll: 6,
 };
 
 function sizeOf(digits: number, encoding: PrefixEncoding): number {
@@ -46,7 +52,9 @@ export function compilePrefix(kind: PrefixKind, encoding: PrefixEncoding): Prefi
     case 'ebcdic': {
       const ebcdic = encoding === 'ebcdic';
       return {
-        digits, size, encoding,
+        digits,
+        size,
+        encoding,
         write(buf, off, length) {
           for (let i = digits - 1, v = length; i >= 0; i--, v = Math.floor(v / 10)) {
             const c = 0x30 + (v % 10);
@@ -68,7 +76,9 @@ export function compilePrefix(kind: PrefixKind, encoding: PrefixEncoding): Prefi
     }
     case 'bcd':
       return {
-        digits, size, encoding,
+        digits,
+        size,
+        encoding,
         write(buf, off, length) {
           let v = length;
           for (let i = size - 1; i >= 0; i--) {
@@ -98,7 +108,9 @@ export function compilePrefix(kind: PrefixKind, encoding: PrefixEncoding): Prefi
       const hex = encoding === 'hex';
       const bytes = hex ? size / 2 : size;
       return {
-        digits, size, encoding,
+        digits,
+        size,
+        encoding,
         write(buf, off, length) {
           if (hex) {
             buf.write(length.toString(16).toUpperCase().padStart(size, '0'), off, size, 'latin1');

@@ -149,7 +149,12 @@ function hexOf(buf: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-function tlvError(code: 'SW_ERR_CODEC_BAD_TLV' | 'SW_ERR_CODEC_UNKNOWN_TAG' | 'SW_ERR_CODEC_BAD_LENGTH', path: string, offset: number, params: Record<string, string | number>): never {
+function tlvError(
+  code: 'SW_ERR_CODEC_BAD_TLV' | 'SW_ERR_CODEC_UNKNOWN_TAG' | 'SW_ERR_CODEC_BAD_LENGTH',
+  path: string,
+  offset: number,
+  params: Record<string, string | number>,
+): never {
   throw new CodecError(code, path, offset, params);
 }
 
@@ -180,24 +185,37 @@ function walkTlv(src: Uint8Array, start: number, end: number, rules: TlvRules, p
     let n = src[p++]!;
     if (n & 0x80) {
       const k = n & 0x7f;
-      if (k === 0 || k > 2) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - 1 - start) * scale, { reason: 'length of length must be 1 or 2 bytes' });
-      if (p + k > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'length runs past the field' });
+      if (k === 0 || k > 2)
+        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - 1 - start) * scale, {
+          reason: 'length of length must be 1 or 2 bytes',
+        });
+      if (p + k > end)
+        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'length runs past the field' });
       n = k === 1 ? src[p]! : (src[p]! << 8) | src[p + 1]!;
       if ((k === 1 && n < 0x80) || (k === 2 && n < 0x100)) {
-        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'length is not minimally encoded' });
+        tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, {
+          reason: 'length is not minimally encoded',
+        });
       }
       p += k;
     }
-    if (p + n > end) tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'value runs past the field' });
+    if (p + n > end)
+      tlvError('SW_ERR_CODEC_BAD_TLV', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { reason: 'value runs past the field' });
     if (known === undefined) {
-      if (rules.unknown === 'error') tlvError('SW_ERR_CODEC_UNKNOWN_TAG', path, base + (p - start) * scale, { tag: tagName(known, src, tagAt, tl), dialect: rules.dialect });
+      if (rules.unknown === 'error')
+        tlvError('SW_ERR_CODEC_UNKNOWN_TAG', path, base + (p - start) * scale, { tag: tagName(known, src, tagAt, tl), dialect: rules.dialect });
       if (rules.unknown === 'skip') {
         skipped++;
         p += n;
         continue;
       }
     } else if (known.spec.maxBytes !== undefined && n > known.spec.maxBytes) {
-      tlvError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, { length: n, min: 0, max: known.spec.maxBytes, unit: 'bytes' });
+      tlvError('SW_ERR_CODEC_BAD_LENGTH', `${path}.${tagName(known, src, tagAt, tl)}`, base + (p - start) * scale, {
+        length: n,
+        min: 0,
+        max: known.spec.maxBytes,
+        unit: 'bytes',
+      });
     }
     if (visit !== null) visit(tagName(known, src, tagAt, tl), p, n);
     p += n;

@@ -39,7 +39,12 @@ const TLV = 4;
  * text fields can be cut from it inline; without it every field goes to its codec. `unknown(n, offset)` raises
  * the error of a field the dialect does not define.
  */
-export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>, codecs: ReadonlyArray<FieldCodec | undefined>, asText: boolean, unknown: (n: number, offset: number) => never): UnpackFields {
+export function compileUnpackFields(
+  specs: ReadonlyArray<FieldSpec | undefined>,
+  codecs: ReadonlyArray<FieldCodec | undefined>,
+  asText: boolean,
+  unknown: (n: number, offset: number) => never,
+): UnpackFields {
   const size = specs.length;
   const how = new Uint8Array(size);
   const length = new Int32Array(size); // fixed: the length; prefixed: the maximum
@@ -85,22 +90,23 @@ export function compileUnpackFields(specs: ReadonlyArray<FieldSpec | undefined>,
     let i = from;
     if (c === DIGITS) {
       for (; i + 4 <= to; i += 4) {
-        if ((((buf[i]! - 0x30) >>> 0) > 9) || (((buf[i + 1]! - 0x30) >>> 0) > 9) || (((buf[i + 2]! - 0x30) >>> 0) > 9) || (((buf[i + 3]! - 0x30) >>> 0) > 9)) return false;
+        if ((buf[i]! - 0x30) >>> 0 > 9 || (buf[i + 1]! - 0x30) >>> 0 > 9 || (buf[i + 2]! - 0x30) >>> 0 > 9 || (buf[i + 3]! - 0x30) >>> 0 > 9) return false;
       }
-      for (; i < to; i++) if (((buf[i]! - 0x30) >>> 0) > 9) return false;
+      for (; i < to; i++) if ((buf[i]! - 0x30) >>> 0 > 9) return false;
       return true;
     }
     if (c === PRINTABLE) {
       for (; i + 4 <= to; i += 4) {
-        if ((((buf[i]! - 0x20) >>> 0) > 0x5e) || (((buf[i + 1]! - 0x20) >>> 0) > 0x5e) || (((buf[i + 2]! - 0x20) >>> 0) > 0x5e) || (((buf[i + 3]! - 0x20) >>> 0) > 0x5e)) return false;
+        if ((buf[i]! - 0x20) >>> 0 > 0x5e || (buf[i + 1]! - 0x20) >>> 0 > 0x5e || (buf[i + 2]! - 0x20) >>> 0 > 0x5e || (buf[i + 3]! - 0x20) >>> 0 > 0x5e)
+          return false;
       }
-      for (; i < to; i++) if (((buf[i]! - 0x20) >>> 0) > 0x5e) return false;
+      for (; i < to; i++) if ((buf[i]! - 0x20) >>> 0 > 0x5e) return false;
       return true;
     }
     if (c === TRACK2) {
       for (; i < to; i++) {
         const b = buf[i]!;
-        if (((b - 0x30) >>> 0) > 9 && b !== 0x3d && b !== 0x44) return false;
+        if ((b - 0x30) >>> 0 > 9 && b !== 0x3d && b !== 0x44) return false;
       }
       return true;
     }

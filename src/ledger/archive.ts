@@ -38,7 +38,10 @@ export async function archiveLedgerDay(pool: pg.Pool, day: string, dir: string, 
       [day],
     );
     await client.query('insert into ledger_archived_day (day, plans, postings, file) values ($1, $2, $3, $4)', [
-      day, rows.ledger_plan, rows.ledger_posting, path.join(dir, `${partitionName('ledger_plan', day)}.ndjson.gz`),
+      day,
+      rows.ledger_plan,
+      rows.ledger_posting,
+      path.join(dir, `${partitionName('ledger_plan', day)}.ndjson.gz`),
     ]);
     for (const t of TABLES) await client.query(`drop table ${partitionName(t, day)}`);
     return { day, archived: true, rows };

@@ -57,35 +57,55 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
     await client.query('begin isolation level repeatable read read only');
     const q = async (sql: string) => (await client.query(sql)).rows as Array<Record<string, unknown>>;
 
-    add('currency-posted-zero', await q(
-      `${BAL} select currency, sum(own)::text as s from bal group by currency having sum(own) <> 0 limit ${LIMIT}`,
-    ), (r) => `currency ${r.currency}: sum of posted balances is ${r.s}, not 0`);
+    add(
+      'currency-posted-zero',
+      await q(`${BAL} select currency, sum(own)::text as s from bal group by currency having sum(own) <> 0 limit ${LIMIT}`),
+      (r) => `currency ${r.currency}: sum of posted balances is ${r.s}, not 0`,
+    );
 
-    add('currency-pending-balanced', await q(
-      `${BAL} select currency, (-sum(min_acc))::text as debits, sum(max_acc)::text as credits from bal
+    add(
+      'currency-pending-balanced',
+      await q(
+        `${BAL} select currency, (-sum(min_acc))::text as debits, sum(max_acc)::text as credits from bal
         group by currency having -sum(min_acc) <> sum(max_acc) limit ${LIMIT}`,
-    ), (r) => `currency ${r.currency}: debits pending ${r.debits} <> credits pending ${r.credits}`);
+      ),
+      (r) => `currency ${r.currency}: debits pending ${r.debits} <> credits pending ${r.credits}`,
+    );
 
-    add('batch-zero-sum', await q(
-      `select x.plan_id, x.batch_id, a.currency, sum(x.d)::text as s from (
+    add(
+      'batch-zero-sum',
+      await q(
+        `select x.plan_id, x.batch_id, a.currency, sum(x.d)::text as s from (
           select plan_id, batch_id, to_account as acc, amount as d from ledger_posting
           union all select plan_id, batch_id, from_account, -amount from ledger_posting) x
         join ledger_account a on a.id = x.acc
         group by x.plan_id, x.batch_id, a.currency having sum(x.d) <> 0 limit ${LIMIT}`,
-    ), (r) => `plan ${r.plan_id} batch ${r.batch_id}: currency ${r.currency} sums to ${r.s}`);
+      ),
+      (r) => `plan ${r.plan_id} batch ${r.batch_id}: currency ${r.currency} sums to ${r.s}`,
+    );
 
-    add('posting-currency', await q(
-      `select p.plan_id, p.batch_id, p.seq from ledger_posting p
+    add(
+      'posting-currency',
+      await q(
+        `select p.plan_id, p.batch_id, p.seq from ledger_posting p
          left join ledger_account a on a.id = p.from_account left join ledger_account b on b.id = p.to_account
         where a.id is null or b.id is null or a.currency <> p.currency or b.currency <> p.currency limit ${LIMIT}`,
-    ), (r) => `plan ${r.plan_id} batch ${r.batch_id} posting ${r.seq}: missing account or currency differs from its accounts`);
+      ),
+      (r) => `plan ${r.plan_id} batch ${r.batch_id} posting ${r.seq}: missing account or currency differs from its accounts`,
+    );
 
-    add('posting-orphan', await q(
-      `select distinct p.plan_id from ledger_posting p left join ledger_plan l on l.id = p.plan_id and l.day = p.day where l.id is null limit ${LIMIT}`,
-    ), (r) => `postings of unknown plan ${r.plan_id}`);
+    add(
+      'posting-orphan',
+      await q(
+        `select distinct p.plan_id from ledger_posting p left join ledger_plan l on l.id = p.plan_id and l.day = p.day where l.id is null limit ${LIMIT}`,
+      ),
+      (r) => `postings of unknown plan ${r.plan_id}`,
+    );
 
-    add('account-balance', await q(
-      `${BAL}, d as (
+    add(
+      'account-balance',
+      await q(
+        `${BAL}, d as (
           select plan_id, day, acc, sum(v) as v from (
             select plan_id, day, to_account as acc, amount as v from ledger_posting
             union all select plan_id, day, from_account, -amount from ledger_posting) x group by plan_id, day, acc),
@@ -99,14 +119,17 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
           from bal a left join e on e.acc = a.id
          where a.own <> coalesce(e.own, 0) + a.archived_own or a.min_acc <> coalesce(e.mn, 0) or a.max_acc <> coalesce(e.mx, 0)
          limit ${LIMIT}`,
-    ), (r) =>
-      `account ${r.id} (${r.code}): stored posted/min/max ${r.own}/${r.min_acc}/${r.max_acc}, journal gives ${r.e_own}/${r.e_min}/${r.e_max}`);
+      ),
+      (r) => `account ${r.id} (${r.code}): stored posted/min/max ${r.own}/${r.min_acc}/${r.max_acc}, journal gives ${r.e_own}/${r.e_min}/${r.e_max}`,
+    );
 
     // The plan row records the hold (step 1); journal rows carry steps 2.. (databases migrated before 002 may
     // also hold a step-1 'hold' row). Steps are contiguous up to the plan's last step, and the closing
     // operation matches the state.
-    add('plan-journal', await q(
-      `with j as (select plan_id, day, min(step) as first_step, max(step) as last_step, max(batch_id) as last_batch,
+    add(
+      'plan-journal',
+      await q(
+        `with j as (select plan_id, day, min(step) as first_step, max(step) as last_step, max(batch_id) as last_batch,
                          bool_or(step = 1 and op <> 'hold') as bad_first,
                          (array_agg(op order by step desc))[1] as last_op, count(*) as n
                     from ledger_journal group by plan_id, day),
@@ -122,28 +145,45 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
                or (l.state = 'COMMIT' and j.last_op <> 'commit')
                or (l.state = 'ROLLBACK' and j.last_op <> 'rollback')))
         limit ${LIMIT}`,
-    ), (r) => `plan ${r.id} (${r.state}): journal disagrees (steps ${r.j_step ?? 'none'} vs ${r.last_step}, batches ${r.j_batch ?? 'none'}/${r.p_batch ?? 'none'} vs ${r.last_batch}, last op ${r.last_op ?? 'none'})`);
+      ),
+      (r) =>
+        `plan ${r.id} (${r.state}): journal disagrees (steps ${r.j_step ?? 'none'} vs ${r.last_step}, batches ${r.j_batch ?? 'none'}/${r.p_batch ?? 'none'} vs ${r.last_batch}, last op ${r.last_op ?? 'none'})`,
+    );
 
-    add('posting-into-closed-plan', await q(
-      `select distinct p.plan_id from ledger_posting p join ledger_plan l on l.id = p.plan_id and l.day = p.day where p.batch_id > l.last_batch limit ${LIMIT}`,
-    ), (r) => `plan ${r.plan_id}: postings beyond its last batch`);
+    add(
+      'posting-into-closed-plan',
+      await q(
+        `select distinct p.plan_id from ledger_posting p join ledger_plan l on l.id = p.plan_id and l.day = p.day where p.batch_id > l.last_batch limit ${LIMIT}`,
+      ),
+      (r) => `plan ${r.plan_id}: postings beyond its last batch`,
+    );
 
-    add('journal-orphan', await q(
-      `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id and l.day = j.day where l.id is null limit ${LIMIT}`,
-    ), (r) => `journal entries of unknown plan ${r.plan_id}`);
+    add(
+      'journal-orphan',
+      await q(
+        `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id and l.day = j.day where l.id is null limit ${LIMIT}`,
+      ),
+      (r) => `journal entries of unknown plan ${r.plan_id}`,
+    );
 
-    add('no-negative', await q(
-      `${BAL} select id, code, (own + min_acc)::text as avail from bal where no_negative and own + min_acc < 0 limit ${LIMIT}`,
-    ), (r) => `account ${r.id} (${r.code}) may not go negative but min available is ${r.avail}`);
+    add(
+      'no-negative',
+      await q(`${BAL} select id, code, (own + min_acc)::text as avail from bal where no_negative and own + min_acc < 0 limit ${LIMIT}`),
+      (r) => `account ${r.id} (${r.code}) may not go negative but min available is ${r.avail}`,
+    );
 
-    add('no-pan', await q(
-      `select id from ledger_plan where length(regexp_replace(coalesce(pan_masked, ''), '[^0-9]', '', 'g')) > 10 limit ${LIMIT}`,
-    ), (r) => `plan ${r.id}: masked PAN keeps more than 10 digits`);
+    add(
+      'no-pan',
+      await q(`select id from ledger_plan where length(regexp_replace(coalesce(pan_masked, ''), '[^0-9]', '', 'g')) > 10 limit ${LIMIT}`),
+      (r) => `plan ${r.id}: masked PAN keeps more than 10 digits`,
+    );
 
-    const s = (await q(
-      `select (select count(*) from ledger_account)::int as accounts, (select count(*) from ledger_plan)::int as plans,
+    const s = (
+      await q(
+        `select (select count(*) from ledger_account)::int as accounts, (select count(*) from ledger_plan)::int as plans,
               (select count(*) from ledger_posting)::int as postings, (select count(distinct currency) from ledger_account)::int as currencies`,
-    ))[0] as CheckReport['stats'];
+      )
+    )[0] as CheckReport['stats'];
     await client.query('commit');
     return { ok: violations.length === 0, violations, stats: s };
   } catch (e) {

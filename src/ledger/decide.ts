@@ -9,9 +9,7 @@
 import { SwitchError, type ErrorCode, type ErrorParams } from '../errors.js';
 import type { FeeSchedule } from './fees.js';
 import { bad, batchRejKey, hashOf, max0, min0 } from './validate.js';
-import type {
-  AccountDelta, CommitResult, HoldResult, LedgerOp, LedgerResult, LoadedState, RPosting, RollbackResult, WPlan, Writes,
-} from './types.js';
+import type { AccountDelta, CommitResult, HoldResult, LedgerOp, LedgerResult, LoadedState, RPosting, RollbackResult, WPlan, Writes } from './types.js';
 
 export const compensationId = (planId: string): string => `${planId}:reversal`;
 
@@ -69,7 +67,8 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       for (const id of [p.from, p.to]) {
         const a = accounts.get(id);
         if (!a) return new SwitchError('SW_ERR_LEDGER_ACCOUNT_NOT_FOUND', { account: String(id) });
-        if (a.currency !== p.currency) return new SwitchError('SW_ERR_LEDGER_CURRENCY_MISMATCH', { planId, index: i, currency: p.currency, account: String(id) });
+        if (a.currency !== p.currency)
+          return new SwitchError('SW_ERR_LEDGER_CURRENCY_MISMATCH', { planId, index: i, currency: p.currency, account: String(id) });
       }
     }
     return undefined;
@@ -152,13 +151,33 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
   }
 
   /** A new plan with batch 1 = `postings` (a hold); with `commitHash` committed in the same step. */
-  function newPlan(r: { planId: string; day: string; hash: string; postings: readonly RPosting[]; row: Writes['plans'][number]['row'] }, commitHash?: string): SwitchError | WPlan {
+  function newPlan(
+    r: { planId: string; day: string; hash: string; postings: readonly RPosting[]; row: Writes['plans'][number]['row'] },
+    commitHash?: string,
+  ): SwitchError | WPlan {
     const err = validatePostings(r.planId, r.postings);
     if (err) return err;
     const np: WPlan = {
-      id: r.planId, day: r.day, isNew: true, state: 'HOLD', kind: r.row.kind, lastBatch: 0, lastStep: 0, holdHash: r.hash, closeHash: null,
-      amount: r.row.amount, fee: r.row.fee, finalAmount: null, finalFee: null, acquirer: r.row.acquirer, terminal: r.row.terminal,
-      merchant: r.row.merchant, currency: r.row.currency, postings: [], batchHashes: new Map(), dirty: false,
+      id: r.planId,
+      day: r.day,
+      isNew: true,
+      state: 'HOLD',
+      kind: r.row.kind,
+      lastBatch: 0,
+      lastStep: 0,
+      holdHash: r.hash,
+      closeHash: null,
+      amount: r.row.amount,
+      fee: r.row.fee,
+      finalAmount: null,
+      finalFee: null,
+      acquirer: r.row.acquirer,
+      terminal: r.row.terminal,
+      merchant: r.row.merchant,
+      currency: r.row.currency,
+      postings: [],
+      batchHashes: new Map(),
+      dirty: false,
     };
     const change = pendingChange(new Map(), netDiff(r.postings));
     const ferr = fundsError(r.planId, change);
@@ -202,7 +221,13 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     if (ferr) return ferr;
     for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
     const hash = hashOf(['release', p.id, String(keep)]);
-    addBatchTo(p, p.lastBatch + 1, p.postings.map((x) => ({ from: x.to, to: x.from, amount: x.amount, currency: x.currency })), hash, 'batch-internal');
+    addBatchTo(
+      p,
+      p.lastBatch + 1,
+      p.postings.map((x) => ({ from: x.to, to: x.from, amount: x.amount, currency: x.currency })),
+      hash,
+      'batch-internal',
+    );
     addBatchTo(p, p.lastBatch + 1, next, hash, 'batch-internal');
     p.finalAmount = keep;
     p.finalFee = fee;
@@ -265,7 +290,17 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       const postings: RPosting[] = [{ from: acqMer.to, to: acqMer.from, amount, currency: acqMer.currency }];
       if (fee > 0n && merFee) postings.push({ from: merFee.to, to: merFee.from, amount: fee, currency: merFee.currency });
       const hash = hashOf(['hold', cid, postings.map((x) => [x.from, x.to, String(x.amount), x.currency]), null, null]);
-      const row = { kind: 'postings' as const, acquirer: null, terminal: null, merchant: null, currency: null, amount: null, fee: null, panHash: null, panMasked: null };
+      const row = {
+        kind: 'postings' as const,
+        acquirer: null,
+        terminal: null,
+        merchant: null,
+        currency: null,
+        amount: null,
+        fee: null,
+        panHash: null,
+        panMasked: null,
+      };
       const np = newPlan({ planId: cid, day: r.day, hash, postings, row }, hashOf(['commit', cid]));
       results.push(np instanceof SwitchError ? np : { planId: p.id, released: 'compensated' });
       continue;

@@ -34,7 +34,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 export const DEFAULT_FEES_FILE = path.join(ROOT, 'rules', 'fees.yaml');
 const SCHEMA_FILE = path.join(ROOT, 'rules', 'schema', 'fees.schema.json');
 
-let validator: ((doc: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null } | undefined;
+let validator: (((doc: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null }) | undefined;
 
 function validate(doc: unknown, file: string): asserts doc is FeeScheduleDoc {
   if (!validator) {

@@ -27,11 +27,42 @@ import { NO_FEES } from './fees.js';
 import * as sql from './store.js';
 import { checkLedger, reconcile } from './audit.js';
 import {
-  bad, big, checkAmount, checkDay, checkMeta, checkPaymentOwners, checkPlanId, CODE_RE, hashOf, isPayment, MAX_POSTINGS, max0, min0, postingsForHash, utcDay,
+  bad,
+  big,
+  checkAmount,
+  checkDay,
+  checkMeta,
+  checkPaymentOwners,
+  checkPlanId,
+  CODE_RE,
+  hashOf,
+  isPayment,
+  MAX_POSTINGS,
+  max0,
+  min0,
+  postingsForHash,
+  utcDay,
 } from './validate.js';
 import type {
-  AccountInfo, AccountKind, AccountSpec, BatchResult, CommitResult, HoldResult, HoldRow, Ledger, LedgerOp, LedgerOptions, LedgerResult, LedgerWriteOp, Payment,
-  PlanMeta, Posting, PreparedHold, ReleaseResult, RollbackResult, RPosting,
+  AccountInfo,
+  AccountKind,
+  AccountSpec,
+  BatchResult,
+  CommitResult,
+  HoldResult,
+  HoldRow,
+  Ledger,
+  LedgerOp,
+  LedgerOptions,
+  LedgerResult,
+  LedgerWriteOp,
+  Payment,
+  PlanMeta,
+  Posting,
+  PreparedHold,
+  ReleaseResult,
+  RollbackResult,
+  RPosting,
 } from './types.js';
 
 export * from './types.js';
@@ -67,14 +98,22 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   }
 
   function cache(r: sql.AccountRow): AccountInfo {
-    const a: AccountInfo = { id: Number(r.id), code: r.code, kind: r.kind as AccountKind, currency: r.currency, minorUnit: r.minor_unit, noNegative: r.no_negative };
+    const a: AccountInfo = {
+      id: Number(r.id),
+      code: r.code,
+      kind: r.kind as AccountKind,
+      currency: r.currency,
+      minorUnit: r.minor_unit,
+      noNegative: r.no_negative,
+    };
     accountCache.set(a.code, a);
     accountById.set(a.id, a);
     return a;
   }
 
   async function ensureAccount(spec: AccountSpec): Promise<AccountInfo> {
-    if (typeof spec.code !== 'string' || !CODE_RE.test(spec.code)) throw bad('-', 'account code must be 1..200 printable ASCII characters, no space at either end');
+    if (typeof spec.code !== 'string' || !CODE_RE.test(spec.code))
+      throw bad('-', 'account code must be 1..200 printable ASCII characters, no space at either end');
     if (!['merchant', 'acquirer', 'fees', 'system'].includes(spec.kind)) throw bad('-', 'unknown account kind');
     const mu = minorUnit(spec.currency, spec.minorUnit);
     const want = { kind: spec.kind, currency: spec.currency, minorUnit: mu, noNegative: spec.noNegative ?? false };
@@ -95,7 +134,8 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     if (!Array.isArray(ps) || ps.length === 0) throw bad(planId, 'a batch needs at least one posting');
     if (ps.length > MAX_POSTINGS) throw bad(planId, `a batch has at most ${MAX_POSTINGS} postings`);
     for (const p of ps) {
-      if (typeof p !== 'object' || p === null || typeof p.from !== 'string' || typeof p.to !== 'string') throw bad(planId, 'posting needs from and to account codes');
+      if (typeof p !== 'object' || p === null || typeof p.from !== 'string' || typeof p.to !== 'string')
+        throw bad(planId, 'posting needs from and to account codes');
       checkAmount(planId, p.amount, 'posting amount');
       if (!Number.isInteger(p.currency) || p.currency < 1 || p.currency > 999) throw bad(planId, 'posting currency must be ISO 4217 numeric');
       if (p.from === p.to) throw bad(planId, 'posting from and to are the same account');
@@ -150,7 +190,11 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   }
 
   /** A payment's plan row, postings and idempotency hash (one definition for every way in). */
-  async function paymentHold(planId: string, p: Payment, meta: PlanMeta | undefined): Promise<{ hash: string; row: HoldRow; postings: RPosting[]; accounts: AccountInfo[] }> {
+  async function paymentHold(
+    planId: string,
+    p: Payment,
+    meta: PlanMeta | undefined,
+  ): Promise<{ hash: string; row: HoldRow; postings: RPosting[]; accounts: AccountInfo[] }> {
     checkPaymentOwners(planId, p);
     checkAmount(planId, p.amount, 'amount');
     minorUnit(p.currency);
@@ -160,7 +204,17 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     const ids = await paymentAccounts(p);
     const postings = paymentPostings({ acq: ids.acq.id, mer: ids.mer.id, fee: ids.fee.id }, p.amount, fee, p.currency);
     const hash = hashOf(['hold', planId, [p.acquirer, p.terminal, p.merchant, p.currency, String(p.amount)], panHash, panMasked]);
-    const row: HoldRow = { kind: 'payment', acquirer: p.acquirer, terminal: p.terminal, merchant: p.merchant, currency: p.currency, amount: p.amount, fee, panHash, panMasked };
+    const row: HoldRow = {
+      kind: 'payment',
+      acquirer: p.acquirer,
+      terminal: p.terminal,
+      merchant: p.merchant,
+      currency: p.currency,
+      amount: p.amount,
+      fee,
+      panHash,
+      panMasked,
+    };
     return { hash, row, postings, accounts: [ids.acq, ids.mer, ids.fee] };
   }
 
@@ -206,7 +260,15 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   foldTimer?.unref();
 
   const ops: Ledger['ops'] = {
-    hold: (h) => ({ op: 'hold', planId: h.planId, day: h.day, hash: h.hash, postings: h.postings, row: h.row, ...(h.commitHash ? { commitHash: h.commitHash } : {}) }),
+    hold: (h) => ({
+      op: 'hold',
+      planId: h.planId,
+      day: h.day,
+      hash: h.hash,
+      postings: h.postings,
+      row: h.row,
+      ...(h.commitHash ? { commitHash: h.commitHash } : {}),
+    }),
     commit: (planId, final) => {
       checkPlanId(planId);
       if (final === undefined) return { op: 'commit', planId, hash: hashOf(['commit', planId]) };
@@ -300,9 +362,23 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         if (d === 0n) continue;
         const acc = accountById.get(id)!;
         if (acc.noNegative && d < 0n) locked = true;
-        deltas.push(commit ? { account: id, currency: acc.currency, own: d, min: 0n, max: 0n } : { account: id, currency: acc.currency, own: 0n, min: min0(d), max: max0(d) });
+        deltas.push(
+          commit
+            ? { account: id, currency: acc.currency, own: d, min: 0n, max: 0n }
+            : { account: id, currency: acc.currency, own: 0n, min: min0(d), max: max0(d) },
+        );
       }
-      return { planId, day: o.day, commit, hash: h.hash, commitHash: commit ? hashOf(['commit', planId]) : null, row: h.row, postings: h.postings, deltas, locked };
+      return {
+        planId,
+        day: o.day,
+        commit,
+        hash: h.hash,
+        commitHash: commit ? hashOf(['commit', planId]) : null,
+        row: h.row,
+        postings: h.postings,
+        deltas,
+        locked,
+      };
     },
 
     holdSql: (holds, gate, firstParam) => sql.holdSql(holds, gate, firstParam),
@@ -318,8 +394,15 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       const mn = BigInt(r.min_acc!);
       const mx = BigInt(r.max_acc!);
       return {
-        accountId: Number(r.id), code: r.code!, currency: Number(r.currency), minorUnit: Number(r.minor_unit),
-        posted: own, debitsPending: -mn, creditsPending: mx, minAvailable: own + mn, maxAvailable: own + mx,
+        accountId: Number(r.id),
+        code: r.code!,
+        currency: Number(r.currency),
+        minorUnit: Number(r.minor_unit),
+        posted: own,
+        debitsPending: -mn,
+        creditsPending: mx,
+        minAvailable: own + mn,
+        maxAvailable: own + mx,
       };
     },
 
@@ -346,7 +429,11 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         createdAt: r.created_at as Date,
         closedAt: (r.closed_at as Date | null) ?? null,
         postings: found.postings.map((x) => ({
-          batchId: x.batch_id as number, from: Number(x.from_account), to: Number(x.to_account), amount: BigInt(x.amount as string), currency: x.currency as number,
+          batchId: x.batch_id as number,
+          from: Number(x.from_account),
+          to: Number(x.to_account),
+          amount: BigInt(x.amount as string),
+          currency: x.currency as number,
         })),
       };
     },

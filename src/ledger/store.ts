@@ -68,7 +68,14 @@ export async function load(client: Queryable, reqs: readonly LedgerOp[], reqAcco
       union all select 'j', row_to_json(jo)::text from jo
       union all select 'r', row_to_json(rj)::text from rj
       union all select 'a', row_to_json(ac)::text from ac`,
-    values: [pgArray(planIds, (x) => x), pgArray(rejKeys, (x) => x), pgArray([...reqAccounts].sort((a, b) => a - b), (x) => x)],
+    values: [
+      pgArray(planIds, (x) => x),
+      pgArray(rejKeys, (x) => x),
+      pgArray(
+        [...reqAccounts].sort((a, b) => a - b),
+        (x) => x,
+      ),
+    ],
   });
   const state: LoadedState = { plans: new Map(), accounts: new Map(), rejections: new Map() };
   const later: Array<{ t: string; v: Record<string, unknown> }> = [];
@@ -76,7 +83,8 @@ export async function load(client: Queryable, reqs: readonly LedgerOp[], reqAcco
   for (const row of q1.rows) {
     const v = JSON.parse(row.j) as Record<string, unknown>;
     if (row.t === 'p') state.plans.set(v.id as string, planFromRow(v));
-    else if (row.t === 'r') state.rejections.set(v.request_key as string, { hash: v.request_hash as string, code: v.code as string, params: v.params as Rejection['params'] });
+    else if (row.t === 'r')
+      state.rejections.set(v.request_key as string, { hash: v.request_hash as string, code: v.code as string, params: v.params as Rejection['params'] });
     else if (row.t === 'a') {
       const a: WAccount = { id: Number(v.id), currency: v.currency as number, noNegative: v.no_negative as boolean, own: 0n, min: 0n, max: 0n };
       state.accounts.set(a.id, a);
@@ -87,7 +95,13 @@ export async function load(client: Queryable, reqs: readonly LedgerOp[], reqAcco
     const p = state.plans.get(v.plan_id as string);
     if (!p) continue;
     if (t === 'o') {
-      p.postings.push({ batchId: v.batch_id as number, from: Number(v.from_account), to: Number(v.to_account), amount: BigInt(v.amount as string), currency: v.currency as number });
+      p.postings.push({
+        batchId: v.batch_id as number,
+        from: Number(v.from_account),
+        to: Number(v.to_account),
+        amount: BigInt(v.amount as string),
+        currency: v.currency as number,
+      });
     } else p.batchHashes.set(v.batch_id as number, v.request_hash as string);
   }
   for (const p of state.plans.values()) p.postings.sort((a, b) => a.batchId - b.batchId);
@@ -95,7 +109,11 @@ export async function load(client: Queryable, reqs: readonly LedgerOp[], reqAcco
     // The locked path: no-negative accounts are locked in id order, then read (row + pending deltas) in a
     // statement that starts after the locks are held, so a fold cannot fall between the two reads.
     guarded.sort((a, b) => a - b);
-    await client.query({ name: 'ledger_lock_guarded', text: 'select id from ledger_account where id = any($1::bigint[]) order by id for update', values: [pgArray(guarded, (x) => x)] });
+    await client.query({
+      name: 'ledger_lock_guarded',
+      text: 'select id from ledger_account where id = any($1::bigint[]) order by id for update',
+      values: [pgArray(guarded, (x) => x)],
+    });
     const { rows } = await client.query<{ id: string; own: string; mn: string; mx: string }>({
       name: 'ledger_read_guarded',
       text: `select a.id, (a.own + coalesce(d.o, 0))::text as own, (a.min_acc + coalesce(d.mi, 0))::text as mn, (a.max_acc + coalesce(d.ma, 0))::text as mx
@@ -243,8 +261,20 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
   }
   const ctes = holdCtes(gate, p0, commits.length > 0);
   const values: unknown[] = [
-    pgRecords(holds, [(h) => h.planId, (h) => h.day, (h) => h.hash, (h) => h.commitHash, (h) => h.row.acquirer, (h) => h.row.terminal, (h) => h.row.merchant,
-      (h) => h.row.currency, (h) => h.row.amount, (h) => h.row.fee, (h) => h.row.panHash, (h) => h.row.panMasked]),
+    pgRecords(holds, [
+      (h) => h.planId,
+      (h) => h.day,
+      (h) => h.hash,
+      (h) => h.commitHash,
+      (h) => h.row.acquirer,
+      (h) => h.row.terminal,
+      (h) => h.row.merchant,
+      (h) => h.row.currency,
+      (h) => h.row.amount,
+      (h) => h.row.fee,
+      (h) => h.row.panHash,
+      (h) => h.row.panMasked,
+    ]),
     pgRecords(postings, [(x) => x.h.planId, (x) => x.h.day, (x) => x.seq, (x) => x.p.from, (x) => x.p.to, (x) => x.p.amount, (x) => x.p.currency]),
     pgRecords(deltas, [(x) => x.h.planId, (x) => x.d.account, (x) => x.d.currency, (x) => x.d.own, (x) => x.d.min, (x) => x.d.max]),
   ];
@@ -273,11 +303,15 @@ function holdCtes(gate: string, p0: number, withCommits: boolean): string {
     lh_posting as (
       insert into ledger_posting (plan_id, day, batch_id, seq, from_account, to_account, amount, currency)
       select u.pid, u.day, 1, u.seq, u.fr, u.tt, u.amt, u.cur from unnest(${$(1)}::ledger_hold_posting_in[]) as u
-       where u.pid in (select id from lh_plan)),${withCommits ? `
+       where u.pid in (select id from lh_plan)),${
+         withCommits
+           ? `
     lh_journal as (
       insert into ledger_journal (plan_id, day, step, op, batch_id, request_hash)
       select u.pid, u.day, 2, 'commit', null, u.h from unnest(${$(3)}::ledger_hold_commit_in[]) as u
-       where u.pid in (select id from lh_plan)),` : ''}
+       where u.pid in (select id from lh_plan)),`
+           : ''
+       }
     lh_delta as (
       insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max)
       select u.acc, u.cur, sum(u.o), sum(u.mi), sum(u.ma) from unnest(${$(2)}::ledger_hold_delta_in[]) as u
@@ -296,7 +330,9 @@ export async function fold(pool: pg.Pool): Promise<number> {
   // Nothing is written before either early return: committing the empty transaction releases the lock as a
   // rollback would.
   return inTransaction(pool, async (client) => {
-    const { rows: lock } = await client.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock($1::int, hashtext(current_schema() || ':fold')) as ok`, [LOCK_NAMESPACE]);
+    const { rows: lock } = await client.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock($1::int, hashtext(current_schema() || ':fold')) as ok`, [
+      LOCK_NAMESPACE,
+    ]);
     if (!lock[0]?.ok) return 0;
     const { rows } = await client.query<{ xs: string | null; accs: string | null }>(
       `select array_agg(distinct xact)::text as xs, array_agg(distinct account_id)::text as accs from ledger_balance_delta`,
@@ -327,7 +363,10 @@ export async function readBalances(pool: pg.Pool, account: string | number): Pro
   return rows[0] as Record<string, string> | undefined;
 }
 
-export async function readPlan(pool: pg.Pool, planId: string): Promise<{ plan: Record<string, unknown>; postings: Array<Record<string, unknown>> } | undefined> {
+export async function readPlan(
+  pool: pg.Pool,
+  planId: string,
+): Promise<{ plan: Record<string, unknown>; postings: Array<Record<string, unknown>> } | undefined> {
   const { rows } = await pool.query(
     `select id, state, kind, last_batch, acquirer, terminal, merchant, currency, amount::text, fee::text,
             final_amount::text, final_fee::text, pan_masked, to_char(day, 'YYYY-MM-DD') as day, created_at, closed_at
@@ -345,10 +384,13 @@ export async function readPlan(pool: pg.Pool, planId: string): Promise<{ plan: R
 }
 
 export async function insertAccount(pool: pg.Pool, a: { code: string; kind: string; currency: number; minorUnit: number; noNegative: boolean }): Promise<void> {
-  await pool.query(
-    `insert into ledger_account (code, kind, currency, minor_unit, no_negative) values ($1, $2, $3, $4, $5) on conflict (code) do nothing`,
-    [a.code, a.kind, a.currency, a.minorUnit, a.noNegative],
-  );
+  await pool.query(`insert into ledger_account (code, kind, currency, minor_unit, no_negative) values ($1, $2, $3, $4, $5) on conflict (code) do nothing`, [
+    a.code,
+    a.kind,
+    a.currency,
+    a.minorUnit,
+    a.noNegative,
+  ]);
 }
 
 export interface AccountRow {
@@ -361,7 +403,10 @@ export interface AccountRow {
 }
 
 export async function selectAccounts(pool: pg.Pool, codes: readonly string[]): Promise<AccountRow[]> {
-  const { rows } = await pool.query<AccountRow>('select id::text, code, kind, currency, minor_unit, no_negative from ledger_account where code = any($1::text[])', [codes]);
+  const { rows } = await pool.query<AccountRow>(
+    'select id::text, code, kind, currency, minor_unit, no_negative from ledger_account where code = any($1::text[])',
+    [codes],
+  );
   return rows;
 }
 

@@ -52,12 +52,14 @@ export const breakerTransitions = new client.Counter({
   registers: [registry],
 });
 
-
 /**
  * Export a failure detector's verdicts (acquirer and terminal ids from `ids`, e.g. the active rules'
  * terminals and acquirers). Read on every scrape; nothing is recorded in between.
  */
-export function bindDetectorMetrics(detector: { health(id: string): { alive: boolean; score: number } }, ids: readonly string[] | (() => readonly string[])): Unbind {
+export function bindDetectorMetrics(
+  detector: { health(id: string): { alive: boolean; score: number } },
+  ids: readonly string[] | (() => readonly string[]),
+): Unbind {
   const src: DetectorSource = { health: (id) => detector.health(id), ids: typeof ids === 'function' ? ids : () => ids };
   detectors.add(src);
   return () => {
@@ -76,4 +78,3 @@ export function bindBreakerMetrics(breakers: Pick<LinkBreakers, 'states'>): Unbi
 export function breakerStateListener(acquirer: string, state: BreakerState): void {
   breakerTransitions.inc({ acquirer: nameLabel(acquirer), state });
 }
-

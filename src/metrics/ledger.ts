@@ -90,8 +90,8 @@ export function bindGroupCommitStats(committer: string, stats: GroupCommitSource
   };
 }
 
-
-for (const op of ['hold', 'addBatch', 'commit', 'rollback', 'release'] as const) for (const result of ['ok', 'error'] as const) ledgerOperations.inc({ op, result }, 0);
+for (const op of ['hold', 'addBatch', 'commit', 'rollback', 'release'] as const)
+  for (const result of ['ok', 'error'] as const) ledgerOperations.inc({ op, result }, 0);
 
 /** One ledger operation as its caller saw it: the ledger's own writes (LedgerOptions.onOperation) and the switch's in its transactions. */
 export function recordLedgerOperation(o: { op: LedgerWriteOp; ok: boolean; ms: number }): void {
@@ -108,4 +108,3 @@ export function groupCommitObserver(committer: string): (info: BatchInfo) => voi
     if (info.isolated) groupCommitIsolated.inc({ committer: c });
   };
 }
-

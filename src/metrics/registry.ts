@@ -17,7 +17,6 @@ export function mtiLabel(mti: string | undefined): string {
   return mti !== undefined && /^[0-9]{4}$/.test(mti) ? mti : 'other';
 }
 
-
 /** Names (psp, acquirer, terminal, rule ids) come from config; cap them defensively. */
 export function nameLabel(s: string | null | undefined): string {
   if (!s) return 'none';

@@ -53,7 +53,6 @@ export function recordSafEvent(event: 'queued' | 'sent' | 'acknowledged' | 'retr
   safEvents.inc({ event });
 }
 
-
 /** SAF depth and dead letters read on every scrape (async sources are awaited). */
 export function bindSafMetrics(source: SafMetricsSource): Unbind {
   safSources.add(source);

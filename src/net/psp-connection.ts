@@ -91,7 +91,13 @@ export class PspConnection {
     const ms = this.server.options.idleTimeoutMs;
     if (this.closed || this.inFlight > 0 || now - this.lastFrameAt < ms) return;
     this.server.stats.idleTimeouts++;
-    this.server.raise('info', new SwitchError('SW_ERR_NET_IDLE_TIMEOUT', { connection: this.id, ms }), this.id, { ms }, 'idle connection closed (no complete frame)');
+    this.server.raise(
+      'info',
+      new SwitchError('SW_ERR_NET_IDLE_TIMEOUT', { connection: this.id, ms }),
+      this.id,
+      { ms },
+      'idle connection closed (no complete frame)',
+    );
     this.end('idle');
   }
 
@@ -130,7 +136,13 @@ export class PspConnection {
       const max = server.options.maxInFlightPerConnection;
       st.inFlightLimitHits++;
       server.emit('limit', { kind: 'inflight', connectionId: this.id });
-      server.raise('warn', new SwitchError('SW_ERR_NET_INFLIGHT_LIMIT', { connection: this.id, max }), this.id, { max }, 'in-flight limit reached, reading paused');
+      server.raise(
+        'warn',
+        new SwitchError('SW_ERR_NET_INFLIGHT_LIMIT', { connection: this.id, max }),
+        this.id,
+        { max },
+        'in-flight limit reached, reading paused',
+      );
       this.pause('inflight');
     }
     const ctx: PspRequestContext = { ...this.ctxBase, receivedAt };
@@ -241,7 +253,13 @@ export class PspConnection {
     const max = server.options.maxBufferedBytes;
     server.stats.slowReaderCutoffs++;
     server.emit('limit', { kind: 'slow-reader', connectionId: this.id });
-    server.raise('warn', new SwitchError('SW_ERR_NET_SLOW_READER', { connection: this.id, bytes: pending, max }), this.id, { bytes: pending, max, why }, 'peer is not reading, cut off');
+    server.raise(
+      'warn',
+      new SwitchError('SW_ERR_NET_SLOW_READER', { connection: this.id, bytes: pending, max }),
+      this.id,
+      { bytes: pending, max, why },
+      'peer is not reading, cut off',
+    );
     this.destroy('slow-reader');
   }
 

@@ -214,7 +214,8 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       if (!Number.isInteger(v) || v < 1) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: k, reason: 'must be a positive integer' });
     }
     for (const [k, v] of Object.entries(this.options.answers)) {
-      if (typeof v !== 'string' || !/^[0-9A-Z]{2}$/.test(v)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `answers.${k}`, reason: 'must be 2 characters 0-9 A-Z' });
+      if (typeof v !== 'string' || !/^[0-9A-Z]{2}$/.test(v))
+        throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `answers.${k}`, reason: 'must be 2 characters 0-9 A-Z' });
     }
     this.log = opts.logger ?? silentLogger;
     if (opts.tls) {
@@ -263,20 +264,39 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     return new Promise((resolve, reject) => {
       const o = this.options;
       const onErr = (e: Error): void =>
-        reject(new SwitchError('SW_ERR_NET_LISTEN_FAILED', { server: o.name, host: o.host, port: o.port, reason: (e as NodeJS.ErrnoException).code ?? e.message }, { cause: e }));
+        reject(
+          new SwitchError(
+            'SW_ERR_NET_LISTEN_FAILED',
+            { server: o.name, host: o.host, port: o.port, reason: (e as NodeJS.ErrnoException).code ?? e.message },
+            { cause: e },
+          ),
+        );
       this.server.once('error', onErr);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', onErr);
         const idle = this.options.idleTimeoutMs;
         if (idle > 0) {
-          this.idleTimer = setInterval(() => {
-            const now = Date.now();
-            for (const c of this.conns.values()) c.checkIdle(now);
-          }, Math.max(10, Math.min(1_000, Math.floor(idle / 4))));
+          this.idleTimer = setInterval(
+            () => {
+              const now = Date.now();
+              for (const c of this.conns.values()) c.checkIdle(now);
+            },
+            Math.max(10, Math.min(1_000, Math.floor(idle / 4))),
+          );
           this.idleTimer.unref();
         }
         const a = this.server.address() as AddressInfo;
-        this.log.info({ server: this.options.name, host: a.address, port: a.port, framer: this.options.framer.name, dialect: this.options.codec.name, tls: !!this.options.tls }, 'PSP server listening');
+        this.log.info(
+          {
+            server: this.options.name,
+            host: a.address,
+            port: a.port,
+            framer: this.options.framer.name,
+            dialect: this.options.codec.name,
+            tls: !!this.options.tls,
+          },
+          'PSP server listening',
+        );
         resolve({ host: a.address, port: a.port });
       });
     });
@@ -365,7 +385,13 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       if (this.conns.size === 0) return resolve();
       const timer = setTimeout(() => {
         for (const c of this.conns.values()) {
-          this.raise('warn', new SwitchError('SW_ERR_NET_SHUTDOWN', { server: this.options.name }), c.id, { inFlight: c.inFlight }, 'shutdown timeout, destroying connection');
+          this.raise(
+            'warn',
+            new SwitchError('SW_ERR_NET_SHUTDOWN', { server: this.options.name }),
+            c.id,
+            { inFlight: c.inFlight },
+            'shutdown timeout, destroying connection',
+          );
           c.destroy('shutdown-timeout');
         }
       }, this.options.shutdownTimeoutMs);

@@ -110,7 +110,8 @@ export class RiskScorer {
     }
     const amount = typeof ctx.amountMinor === 'bigint' ? Number(ctx.amountMinor) : ctx.amountMinor;
     for (const th of cr.thresholds) {
-      if ((th.currency === '*' || th.currency === ctx.currency) && amount > th.above) raise(th.level, `amount_above_${th.above}_${th.currency === '*' ? 'any' : th.currency}`);
+      if ((th.currency === '*' || th.currency === ctx.currency) && amount > th.above)
+        raise(th.level, `amount_above_${th.above}_${th.currency === '*' ? 'any' : th.currency}`);
     }
     if (cr.mismatchLevel) {
       const bin = rules.bins.lookup(ctx.bin);

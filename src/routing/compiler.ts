@@ -4,16 +4,7 @@
  * are indexed by currency (a request only walks the rules that can match its currency, in file order).
  */
 import { BinTable, binKey, binDefToRange } from './bin-table.js';
-import {
-  COVERAGE_MAX,
-  type AuthContext,
-  type BinInfo,
-  type MerchantDef,
-  type RiskFile,
-  type RuleConditions,
-  type RuleSet,
-  type TerminalDef,
-} from './types.js';
+import { COVERAGE_MAX, type AuthContext, type BinInfo, type MerchantDef, type RiskFile, type RuleConditions, type RuleSet, type TerminalDef } from './types.js';
 
 /** Everything the predicates look at, computed once per request. */
 export interface Facts {
@@ -262,8 +253,7 @@ export function compileRuleSet(ruleSet: RuleSet): CompiledRules {
   const merchants = new Map<string, MerchantDef>(files.merchants.merchants.map((m) => [m.id, m]));
 
   const rules: CompiledRule[] = files.routing.rules.map((r, index) => {
-    const combine = (w: Predicate | null, u: Predicate | null): Predicate =>
-      w && u ? (f) => w(f) && !u(f) : w ? w : u ? (f) => !u(f) : () => true;
+    const combine = (w: Predicate | null, u: Predicate | null): Predicate => (w && u ? (f) => w(f) && !u(f) : w ? w : u ? (f) => !u(f) : () => true);
     const unlessP = r.unless ? all(compileConditions(r.unless)) : null;
     const match = combine(r.when ? all(compileConditions(r.when)) : null, unlessP);
     const whenResidual = r.when ? compileConditions(r.when, true) : [];
@@ -274,15 +264,16 @@ export function compileRuleSet(ruleSet: RuleSet): CompiledRules {
         ? Object.freeze({
             kind: 'route' as const,
             sticky: then.sticky === true,
-            candidates: Object.freeze(
-              then.terminals.map((c) => Object.freeze({ terminal: c.terminal, priority: c.priority, weight: c.weight ?? 1 })),
-            ),
+            candidates: Object.freeze(then.terminals.map((c) => Object.freeze({ terminal: c.terminal, priority: c.priority, weight: c.weight ?? 1 }))),
           })
         : Object.freeze({ kind: 'decline' as const, code: then.decline, reason: then.reason ?? `rule ${r.id}` });
     return Object.freeze({ id: r.id, index, match, residual, action });
   });
 
-  const index = buildRuleIndex(files.routing.rules.map((r) => r.when), rules);
+  const index = buildRuleIndex(
+    files.routing.rules.map((r) => r.when),
+    rules,
+  );
   return Object.freeze({
     ruleSet,
     version: ruleSet.version ?? null,
@@ -356,7 +347,15 @@ function buildRuleIndex(whens: readonly (RuleConditions | undefined)[], rules: r
     // `any` at creation, and `any` is complete before the first copy).
     return { get: a.get, any, byValue };
   });
-  const [a0, a1, a2, a3, a4, a5, a6] = attrs as unknown as [typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0], typeof attrs[0]];
+  const [a0, a1, a2, a3, a4, a5, a6] = attrs as unknown as [
+    (typeof attrs)[0],
+    (typeof attrs)[0],
+    (typeof attrs)[0],
+    (typeof attrs)[0],
+    (typeof attrs)[0],
+    (typeof attrs)[0],
+    (typeof attrs)[0],
+  ];
   const pick = (a: typeof a0, v: string | undefined): Uint32Array => (v === undefined ? a.any : (a.byValue.get(v) ?? a.any));
   return (f: Facts): CompiledRule | null => {
     const b0 = pick(a0, f.currency);

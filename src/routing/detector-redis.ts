@@ -119,10 +119,7 @@ export class RedisFailureDetector extends DetectorBase {
     this.isDegraded = d;
     this.version++;
     if (d) {
-      this.log.warn(
-        { code: 'SW_ERR_DETECTOR_UNAVAILABLE', reason },
-        renderError('SW_ERR_DETECTOR_UNAVAILABLE', { reason: reason ?? 'unknown' }),
-      );
+      this.log.warn({ code: 'SW_ERR_DETECTOR_UNAVAILABLE', reason }, renderError('SW_ERR_DETECTOR_UNAVAILABLE', { reason: reason ?? 'unknown' }));
     } else {
       this.log.info({ event: 'detector_store_recovered' }, 'failure detector store is reachable again; health judgements resume');
     }

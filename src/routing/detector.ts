@@ -196,7 +196,10 @@ type RunningToken = CallToken & { entry?: HeapEntry };
 export abstract class DetectorBase implements FailureDetector {
   protected readonly o: DetectorOptions;
   /** Running calls, earliest deadline first. */
-  private readonly running = new MinHeap<HeapEntry>((x, y) => x.deadline < y.deadline, (e, i) => (e.at = i));
+  private readonly running = new MinHeap<HeapEntry>(
+    (x, y) => x.deadline < y.deadline,
+    (e, i) => (e.at = i),
+  );
   private readonly lastProbe = new Map<string, number>();
   private readonly probesSinceDead = new Map<string, number>();
   private readonly cache = new Map<string, { version: number; tick: number; h: ServiceHealth }>();

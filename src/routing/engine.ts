@@ -61,9 +61,11 @@ const bad = (path: string, reason: string): SwitchError => new SwitchError('SW_E
 export function checkContext(ctx: AuthContext): void {
   if (!ctx || typeof ctx !== 'object') throw bad('/', 'must be an object');
   if (typeof ctx.bin !== 'string' || !/^[0-9]{6,8}$/.test(ctx.bin)) throw bad('/bin', 'must be the first 6 to 8 PAN digits');
-  if (typeof ctx.cardToken !== 'string' || ctx.cardToken.length === 0 || ctx.cardToken.length > 128) throw bad('/cardToken', 'must be a non-empty token of at most 128 characters');
+  if (typeof ctx.cardToken !== 'string' || ctx.cardToken.length === 0 || ctx.cardToken.length > 128)
+    throw bad('/cardToken', 'must be a non-empty token of at most 128 characters');
   const a = ctx.amountMinor;
-  if (!((typeof a === 'bigint' && a >= 0n) || (typeof a === 'number' && Number.isSafeInteger(a) && a >= 0))) throw bad('/amountMinor', 'must be a non-negative integer');
+  if (!((typeof a === 'bigint' && a >= 0n) || (typeof a === 'number' && Number.isSafeInteger(a) && a >= 0)))
+    throw bad('/amountMinor', 'must be a non-negative integer');
   if (typeof ctx.currency !== 'string' || !/^[0-9]{3}$/.test(ctx.currency)) throw bad('/currency', 'must be an ISO 4217 numeric code');
   if (ctx.mcc !== undefined && (typeof ctx.mcc !== 'string' || !/^[0-9]{4}$/.test(ctx.mcc))) throw bad('/mcc', 'must be 4 digits');
   if (typeof ctx.merchantId !== 'string' || ctx.merchantId.length === 0) throw bad('/merchantId', 'must be a non-empty string');

@@ -41,7 +41,10 @@ export function encodeExplanation(e: Explanation): string {
     `${enc(e.risk.level)}:${e.risk.reasons.map(enc).join(';')}:${b(e.risk.fallback)}`,
     e.bin ? `${enc(e.bin.brand)}:${enc(e.bin.card_type)}:${enc(e.bin.country)}:${enc(e.bin.issuer)}` : '~',
     e.candidates
-      .map((c) => `${enc(c.terminal)}:${enc(c.acquirer)}:${c.priority}:${c.weight}:${b(c.alive)}:${num(c.failureScore)}:${num(c.successRate)}:${b(c.lotteryWinner)}:${b(c.pinned)}:${b(c.probe)}`)
+      .map(
+        (c) =>
+          `${enc(c.terminal)}:${enc(c.acquirer)}:${c.priority}:${c.weight}:${b(c.alive)}:${num(c.failureScore)}:${num(c.successRate)}:${b(c.lotteryWinner)}:${b(c.pinned)}:${b(c.probe)}`,
+      )
       .join(';'),
     e.rejected.map((r) => `${enc(r.terminal)}:${enc(r.reason)}:${enc(r.detail)}`).join(';'),
     enc(e.ideal),
@@ -61,15 +64,36 @@ export function decodeExplanation(text: string | null | undefined): Explanation 
     rulesVersion: f[1] === '~' ? null : Number(f[1]),
     rulesHash: dec(f[2]) ?? '',
     ruleId: dec(f[3]),
-    risk: { level: dec(level) as RiskLevel, reasons: reasons ? reasons.split(';').map((r) => dec(r) ?? '') : [], ...(fallback === '1' ? { fallback: true } : {}) },
+    risk: {
+      level: dec(level) as RiskLevel,
+      reasons: reasons ? reasons.split(';').map((r) => dec(r) ?? '') : [],
+      ...(fallback === '1' ? { fallback: true } : {}),
+    },
     bin: bin
-      ? { brand: dec(bin[0]) ?? '', card_type: dec(bin[1]) as NonNullable<Explanation['bin']>['card_type'], country: dec(bin[2]) ?? '', ...(dec(bin[3]) !== null ? { issuer: dec(bin[3])! } : {}) }
+      ? {
+          brand: dec(bin[0]) ?? '',
+          card_type: dec(bin[1]) as NonNullable<Explanation['bin']>['card_type'],
+          country: dec(bin[2]) ?? '',
+          ...(dec(bin[3]) !== null ? { issuer: dec(bin[3])! } : {}),
+        }
       : null,
     candidates: list(f[6]).map((c): CandidateExplanation => ({
-      terminal: dec(c[0]) ?? '', acquirer: dec(c[1]) ?? '', priority: Number(c[2]), weight: Number(c[3]), alive: c[4] === '1', ...(c[9] === '1' ? { probe: true } : {}),
-      failureScore: Number(c[5]), successRate: Number(c[6]), lotteryWinner: c[7] === '1', pinned: c[8] === '1',
+      terminal: dec(c[0]) ?? '',
+      acquirer: dec(c[1]) ?? '',
+      priority: Number(c[2]),
+      weight: Number(c[3]),
+      alive: c[4] === '1',
+      ...(c[9] === '1' ? { probe: true } : {}),
+      failureScore: Number(c[5]),
+      successRate: Number(c[6]),
+      lotteryWinner: c[7] === '1',
+      pinned: c[8] === '1',
     })),
-    rejected: list(f[7]).map((r): RejectedCandidate => ({ terminal: dec(r[0]) ?? '', reason: dec(r[1]) as RejectedCandidate['reason'], ...(dec(r[2]) !== null ? { detail: dec(r[2])! } : {}) })),
+    rejected: list(f[7]).map((r): RejectedCandidate => ({
+      terminal: dec(r[0]) ?? '',
+      reason: dec(r[1]) as RejectedCandidate['reason'],
+      ...(dec(r[2]) !== null ? { detail: dec(r[2])! } : {}),
+    })),
     ideal: dec(f[8]),
   };
   if (f[9] === '1') e.allDead = true;

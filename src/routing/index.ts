@@ -5,7 +5,15 @@ export { BinTable } from './bin-table.js';
 export { compileRuleSet, type CompiledRules, type CompiledTerminal } from './compiler.js';
 export { select, PERFECT_HEALTH, type HealthView, type BreakerView, type SuccessRateView, type SelectorDeps } from './selector.js';
 export { RoutingEngine, checkContext, type RoutingEngineOptions } from './engine.js';
-export { MemoryFailureDetector, DEFAULT_DETECTOR_OPTIONS, type FailureDetector, type CallToken, type FailureKind, type ServiceHealth, type DetectorOptions } from './detector.js';
+export {
+  MemoryFailureDetector,
+  DEFAULT_DETECTOR_OPTIONS,
+  type FailureDetector,
+  type CallToken,
+  type FailureKind,
+  type ServiceHealth,
+  type DetectorOptions,
+} from './detector.js';
 export { RedisFailureDetector, type RedisDetectorOptions } from './detector-redis.js';
 export { SuccessRateTracker } from './success-rate.js';
 export { LinkBreakers, type BreakerState, type LinkBreakerOptions } from './breakers.js';

@@ -115,10 +115,7 @@ function describeAjvErrors(file: string, data: unknown, errors: ErrorObject[]): 
         const alts = errors
           .filter((x) => x.instancePath === e.instancePath && x.schemaPath.includes('/oneOf/') && x.keyword === 'required')
           .map((x) => String(x.params.missingProperty));
-        reason =
-          alts.length > 0
-            ? `needs exactly one of: ${alts.join(', ')}`
-            : `must match exactly one alternative (${e.message ?? 'oneOf'})`;
+        reason = alts.length > 0 ? `needs exactly one of: ${alts.join(', ')}` : `must match exactly one alternative (${e.message ?? 'oneOf'})`;
         break;
       }
       case 'enum':
@@ -152,15 +149,41 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
     });
     return s;
   };
-  const acquirers = dup('acquirers.yaml', 'acquirers', files.acquirers.acquirers.map((a) => a.id), 'acquirer');
-  const terminals = dup('terminals.yaml', 'terminals', files.terminals.terminals.map((t) => t.id), 'terminal');
-  const merchants = dup('merchants.yaml', 'merchants', files.merchants.merchants.map((m) => m.id), 'merchant');
-  dup('routing.yaml', 'rules', files.routing.rules.map((r) => r.id), 'rule');
+  const acquirers = dup(
+    'acquirers.yaml',
+    'acquirers',
+    files.acquirers.acquirers.map((a) => a.id),
+    'acquirer',
+  );
+  const terminals = dup(
+    'terminals.yaml',
+    'terminals',
+    files.terminals.terminals.map((t) => t.id),
+    'terminal',
+  );
+  const merchants = dup(
+    'merchants.yaml',
+    'merchants',
+    files.merchants.merchants.map((m) => m.id),
+    'merchant',
+  );
+  dup(
+    'routing.yaml',
+    'rules',
+    files.routing.rules.map((r) => r.id),
+    'rule',
+  );
 
   files.acquirers.acquirers.forEach((a, i) => {
     const tm = a.link.timeouts_ms;
     if (tm.slow !== undefined && tm.slow > tm.response) {
-      problems.push({ file: 'acquirers.yaml', rule: `acquirer '${a.id}'`, path: `/acquirers/${i}/link/timeouts_ms/slow`, reason: 'slow is above the response timeout', kind: 'schema' });
+      problems.push({
+        file: 'acquirers.yaml',
+        rule: `acquirer '${a.id}'`,
+        path: `/acquirers/${i}/link/timeouts_ms/slow`,
+        reason: 'slow is above the response timeout',
+        kind: 'schema',
+      });
     }
   });
 
@@ -168,11 +191,25 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
   files.terminals.terminals.forEach((t, i) => {
     const label = `terminal '${t.id}'`;
     if (!acquirers.has(t.acquirer)) {
-      problems.push({ file: 'terminals.yaml', rule: label, path: `/terminals/${i}/acquirer`, reason: 'unknown acquirer', kind: 'reference', refKind: 'acquirer', ref: t.acquirer });
+      problems.push({
+        file: 'terminals.yaml',
+        rule: label,
+        path: `/terminals/${i}/acquirer`,
+        reason: 'unknown acquirer',
+        kind: 'reference',
+        refKind: 'acquirer',
+        ref: t.acquirer,
+      });
     }
     const k = `${t.acquirer}|${t.terminal_id}`;
     if (deKey.has(k)) {
-      problems.push({ file: 'terminals.yaml', rule: label, path: `/terminals/${i}/terminal_id`, reason: `terminal_id is used twice at acquirer ${t.acquirer}`, kind: 'schema' });
+      problems.push({
+        file: 'terminals.yaml',
+        rule: label,
+        path: `/terminals/${i}/terminal_id`,
+        reason: `terminal_id is used twice at acquirer ${t.acquirer}`,
+        kind: 'schema',
+      });
     }
     deKey.add(k);
     if (t.limits.min_minor !== undefined && t.limits.min_minor > t.limits.max_minor) {
@@ -184,7 +221,13 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
     if (b.range) {
       const [lo, hi] = b.range;
       if (lo.length !== hi.length) {
-        problems.push({ file: 'bins.yaml', rule: `bin #${i}`, path: `/bins/${i}/range`, reason: 'range ends must have the same number of digits', kind: 'schema' });
+        problems.push({
+          file: 'bins.yaml',
+          rule: `bin #${i}`,
+          path: `/bins/${i}/range`,
+          reason: 'range ends must have the same number of digits',
+          kind: 'schema',
+        });
       } else if (lo > hi) {
         problems.push({ file: 'bins.yaml', rule: `bin #${i}`, path: `/bins/${i}/range`, reason: 'range start is above its end', kind: 'schema' });
       }
@@ -200,7 +243,13 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
         problems.push({ file: 'routing.yaml', rule: label, path: `${base}/default`, reason: 'the default rule must be the last rule', kind: 'schema' });
       }
       if (r.when || r.unless) {
-        problems.push({ file: 'routing.yaml', rule: label, path: `${base}/${r.when ? 'when' : 'unless'}`, reason: 'the default rule has no conditions', kind: 'schema' });
+        problems.push({
+          file: 'routing.yaml',
+          rule: label,
+          path: `${base}/${r.when ? 'when' : 'unless'}`,
+          reason: 'the default rule has no conditions',
+          kind: 'schema',
+        });
       }
     }
     for (const part of ['when', 'unless'] as const) {
@@ -211,7 +260,13 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
       }
       c.bin_range?.forEach(([lo, hi], j) => {
         if (lo.length !== hi.length || lo > hi) {
-          problems.push({ file: 'routing.yaml', rule: label, path: `${base}/${part}/bin_range/${j}`, reason: 'range ends must have the same number of digits, start ≤ end', kind: 'schema' });
+          problems.push({
+            file: 'routing.yaml',
+            rule: label,
+            path: `${base}/${part}/bin_range/${j}`,
+            reason: 'range ends must have the same number of digits, start ≤ end',
+            kind: 'schema',
+          });
         }
       });
       if (c.time && c.time.from === c.time.to) {
@@ -219,7 +274,15 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
       }
       c.merchant?.forEach((m, j) => {
         if (!merchants.has(m)) {
-          problems.push({ file: 'routing.yaml', rule: label, path: `${base}/${part}/merchant/${j}`, reason: 'unknown merchant', kind: 'reference', refKind: 'merchant', ref: m });
+          problems.push({
+            file: 'routing.yaml',
+            rule: label,
+            path: `${base}/${part}/merchant/${j}`,
+            reason: 'unknown merchant',
+            kind: 'reference',
+            refKind: 'merchant',
+            ref: m,
+          });
         }
       });
     }
@@ -228,10 +291,24 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
       const seen = new Set<string>();
       then.terminals.forEach((c, j) => {
         if (!terminals.has(c.terminal)) {
-          problems.push({ file: 'routing.yaml', rule: label, path: `${base}/then/terminals/${j}/terminal`, reason: 'unknown terminal', kind: 'reference', refKind: 'terminal', ref: c.terminal });
+          problems.push({
+            file: 'routing.yaml',
+            rule: label,
+            path: `${base}/then/terminals/${j}/terminal`,
+            reason: 'unknown terminal',
+            kind: 'reference',
+            refKind: 'terminal',
+            ref: c.terminal,
+          });
         }
         if (seen.has(c.terminal)) {
-          problems.push({ file: 'routing.yaml', rule: label, path: `${base}/then/terminals/${j}/terminal`, reason: `terminal '${c.terminal}' is listed twice`, kind: 'schema' });
+          problems.push({
+            file: 'routing.yaml',
+            rule: label,
+            path: `${base}/then/terminals/${j}/terminal`,
+            reason: `terminal '${c.terminal}' is listed twice`,
+            kind: 'schema',
+          });
         }
         seen.add(c.terminal);
       });
@@ -239,12 +316,26 @@ export function crossCheck(files: RuleFiles): RuleProblem[] {
   });
   const last = rules[rules.length - 1];
   if (!last || !last.default) {
-    problems.push({ file: 'routing.yaml', rule: last ? `rule '${last.id}'` : '(file)', path: '/rules', reason: 'a default rule (default: true, no conditions) is required as the last rule', kind: 'schema' });
+    problems.push({
+      file: 'routing.yaml',
+      rule: last ? `rule '${last.id}'` : '(file)',
+      path: '/rules',
+      reason: 'a default rule (default: true, no conditions) is required as the last rule',
+      kind: 'schema',
+    });
   }
 
   (files.risk.trusted_merchants ?? []).forEach((m, j) => {
     if (!merchants.has(m)) {
-      problems.push({ file: 'risk.yaml', rule: 'trusted_merchants', path: `/trusted_merchants/${j}`, reason: 'unknown merchant', kind: 'reference', refKind: 'merchant', ref: m });
+      problems.push({
+        file: 'risk.yaml',
+        rule: 'trusted_merchants',
+        path: `/trusted_merchants/${j}`,
+        reason: 'unknown merchant',
+        kind: 'reference',
+        refKind: 'merchant',
+        ref: m,
+      });
     }
   });
   return problems;

@@ -118,9 +118,7 @@ export interface RuleCandidate {
   weight?: number;
 }
 
-export type RuleAction =
-  | { terminals: RuleCandidate[]; sticky?: boolean }
-  | { decline: string; reason?: string };
+export type RuleAction = { terminals: RuleCandidate[]; sticky?: boolean } | { decline: string; reason?: string };
 
 export interface RoutingRule {
   id: string;
@@ -229,16 +227,7 @@ export interface CandidateExplanation {
 
 export interface RejectedCandidate {
   terminal: string;
-  reason:
-    | 'unknown_terminal'
-    | 'disabled'
-    | 'currency'
-    | 'mcc'
-    | 'amount_below_min'
-    | 'amount_above_max'
-    | 'risk_coverage'
-    | 'dead'
-    | 'breaker_open';
+  reason: 'unknown_terminal' | 'disabled' | 'currency' | 'mcc' | 'amount_below_min' | 'amount_above_max' | 'risk_coverage' | 'dead' | 'breaker_open';
   detail?: string;
 }
 
@@ -265,5 +254,4 @@ export interface RouteChoice {
 }
 
 export type Decision =
-  | { kind: 'route'; routes: RouteChoice[]; explanation: Explanation }
-  | { kind: 'decline'; code: string; reason: string; explanation: Explanation };
+  { kind: 'route'; routes: RouteChoice[]; explanation: Explanation } | { kind: 'decline'; code: string; reason: string; explanation: Explanation };

@@ -89,10 +89,9 @@ export class RuleVersionStore {
 
   /** The rule set of a version, validated (a stored version that no longer validates is refused). */
   async get(version: number): Promise<RuleSet> {
-    const r = await this.pool.query<{ content: unknown; content_hash: string }>(
-      'select content, content_hash from routing_rule_versions where version = $1',
-      [version],
-    );
+    const r = await this.pool.query<{ content: unknown; content_hash: string }>('select content, content_hash from routing_rule_versions where version = $1', [
+      version,
+    ]);
     const row = r.rows[0];
     if (!row) throw new SwitchError('SW_ERR_RULES_VERSION_NOT_FOUND', { version });
     const rs = ruleSetFromContent(row.content, version);
@@ -151,9 +150,7 @@ export class RuleVersionStore {
 
   /** Re-activate the version that was active before the current one. */
   async rollback(meta: { actor: string; comment?: string }): Promise<ActiveInfo> {
-    const r = await this.pool.query<{ previous: string | null }>(
-      'select previous from routing_activations order by id desc limit 1',
-    );
+    const r = await this.pool.query<{ previous: string | null }>('select previous from routing_activations order by id desc limit 1');
     const prev = r.rows[0]?.previous;
     if (prev === undefined || prev === null) throw new SwitchError('SW_ERR_RULES_VERSION_NOT_FOUND', { version: 'previous' });
     return this.activate(Number(prev), meta, 'rollback');

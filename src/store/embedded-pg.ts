@@ -174,7 +174,8 @@ function postgresUser(): RunAs {
   };
   const found = lookup();
   if (found) return found;
-  const fix = 'create it (useradd --system --user-group postgres), run the switch as an ordinary user, set SWITCH_PG_CREATE_USER=1 to let the switch create it, or set DATABASE_URL';
+  const fix =
+    'create it (useradd --system --user-group postgres), run the switch as an ordinary user, set SWITCH_PG_CREATE_USER=1 to let the switch create it, or set DATABASE_URL';
   if (process.env.SWITCH_PG_CREATE_USER !== '1') throw fail('start', 'running as root, PostgreSQL needs the system user "postgres", and there is none', fix);
   try {
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
@@ -294,7 +295,10 @@ function runInitdb(bin: string, args: string[], as: RunAs | null, cwd: string, l
 
 function lastLines(out: string): string {
   // without the log line prefix ("2026-01-02 10:00:00.123 UTC [4242] ")
-  const lines = out.split('\n').map((l) => l.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \S+ \[\d+\] /, '').trim()).filter(Boolean);
+  const lines = out
+    .split('\n')
+    .map((l) => l.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \S+ \[\d+\] /, '').trim())
+    .filter(Boolean);
   const important = lines.filter((l) => /FATAL|ERROR|PANIC|DETAIL|HINT|error|could not/i.test(l));
   return (important.length ? important : lines).slice(-3).join(' ');
 }
@@ -305,9 +309,11 @@ function fixFor(reason: string, pgData: string): string {
   if (/lock file .* already exists/.test(reason)) {
     return `another PostgreSQL${pid ? ` (pid ${pid})` : ''} uses ${pgData}: stop the switch that runs it, or kill ${pid ?? 'it'} if that switch is gone`;
   }
-  if (/incompatible with server/.test(reason)) return `the cluster in ${pgData} was made by another PostgreSQL version: npm run reset removes it (and its data), or set DATABASE_URL`;
+  if (/incompatible with server/.test(reason))
+    return `the cluster in ${pgData} was made by another PostgreSQL version: npm run reset removes it (and its data), or set DATABASE_URL`;
   if (/Address already in use|could not bind/.test(reason)) return 'its port was taken meanwhile: start the switch again';
-  if (/Permission denied|wrong ownership|invalid permissions/.test(reason)) return `fix the ownership and mode of ${pgData} (owned by the server's user, mode 0700), or npm run reset to start afresh`;
+  if (/Permission denied|wrong ownership|invalid permissions/.test(reason))
+    return `fix the ownership and mode of ${pgData} (owned by the server's user, mode 0700), or npm run reset to start afresh`;
   return 'npm run reset starts from an empty cluster (deleting its data), or set DATABASE_URL to use another PostgreSQL';
 }
 
@@ -418,7 +424,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   } catch {
     if (initialised) {
       // e.g. data/ deleted by hand while, as root, the cluster itself lives under /var/lib/iso8583-switch
-      throw fail('start', `its cluster in ${layout.pgData} exists but the password file ${layout.secretFile} is gone`, 'npm run reset removes the cluster (and its data) to start afresh, or set DATABASE_URL');
+      throw fail(
+        'start',
+        `its cluster in ${layout.pgData} exists but the password file ${layout.secretFile} is gone`,
+        'npm run reset removes the cluster (and its data) to start afresh, or set DATABASE_URL',
+      );
     }
     password = crypto.randomBytes(18).toString('base64url');
   }
@@ -429,7 +439,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
       await fs.mkdir(path.dirname(layout.pgData), { recursive: true });
       await fs.writeFile(pwFile, password + '\n', { mode: 0o600 });
       if (as) await fs.chown(pwFile, as.uid, as.gid);
-      await runInitdb(initdb, [`--pgdata=${layout.pgData}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'], as, cwd, log);
+      await runInitdb(
+        initdb,
+        [`--pgdata=${layout.pgData}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'],
+        as,
+        cwd,
+        log,
+      );
       await fs.writeFile(layout.secretFile, password + '\n', { mode: 0o600 });
     } catch (e) {
       throw fail('initialise', `${layout.pgData}: ${errText(e)}`, initFix(e, nativeDir), e);
@@ -442,8 +458,23 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   try {
     child = await runServer(
       postgres,
-      ['-D', layout.pgData, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'synchronous_commit=on', '-c', 'lc_messages=C'],
-      as, cwd, log,
+      [
+        '-D',
+        layout.pgData,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'synchronous_commit=on',
+        '-c',
+        'lc_messages=C',
+      ],
+      as,
+      cwd,
+      log,
     );
   } catch (e) {
     const reason = errText(e);
@@ -474,7 +505,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
 
 function initFix(e: unknown, nativeDir: string): string {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EACCES' || code === 'ENOENT') return `the server's user cannot run ${nativeDir}/bin: run npm install again, or set DATABASE_URL to use another PostgreSQL`;
+  if (code === 'EACCES' || code === 'ENOENT')
+    return `the server's user cannot run ${nativeDir}/bin: run npm install again, or set DATABASE_URL to use another PostgreSQL`;
   return 'npm run reset starts from an empty cluster (deleting its data), or set DATABASE_URL to use another PostgreSQL';
 }
 

@@ -252,8 +252,7 @@ export function createGroupCommit<Req, Res>(opts: GroupCommitOptions<Req, Res>):
         const tx = err as TxError;
         const inner = tx.inner;
         const conn = isConnectionError(inner);
-        const retryable =
-          isTransientError(inner) || (conn && (tx.phase !== 'commit' || opts.idempotent === true));
+        const retryable = isTransientError(inner) || (conn && (tx.phase !== 'commit' || opts.idempotent === true));
         if (retryable && attempt < retries) {
           attempt++;
           stats.retries++;

@@ -45,10 +45,7 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions): Promise<Migr
       await client.query(`create table if not exists schema_migrations (
         module text not null, file text not null, checksum text not null,
         applied_at timestamptz not null default now(), primary key (module, file))`);
-      const { rows } = await client.query<{ file: string; checksum: string }>(
-        'select file, checksum from schema_migrations where module = $1',
-        [opts.module],
-      );
+      const { rows } = await client.query<{ file: string; checksum: string }>('select file, checksum from schema_migrations where module = $1', [opts.module]);
       const done = new Map(rows.map((r) => [r.file, r.checksum]));
       const result: MigrateResult = { module: opts.module, applied: [], skipped: [] };
       for (const s of scripts) {
@@ -61,11 +58,7 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions): Promise<Migr
         try {
           await client.query('begin');
           await client.query(s.sql);
-          await client.query('insert into schema_migrations (module, file, checksum) values ($1, $2, $3)', [
-            opts.module,
-            s.file,
-            s.checksum,
-          ]);
+          await client.query('insert into schema_migrations (module, file, checksum) values ($1, $2, $3)', [opts.module, s.file, s.checksum]);
           await client.query('commit');
         } catch (e) {
           await client.query('rollback').catch(() => {

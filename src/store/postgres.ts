@@ -90,9 +90,7 @@ export interface ResolvedDatabase {
  * The database the app uses: DATABASE_URL when set, else an embedded server with data under `dataDir`
  * (default ./data/pg, or SWITCH_PG_DATA).
  */
-export async function resolveDatabaseUrl(
-  opts: { env?: NodeJS.ProcessEnv; dataDir?: string; onLog?: (line: string) => void } = {},
-): Promise<ResolvedDatabase> {
+export async function resolveDatabaseUrl(opts: { env?: NodeJS.ProcessEnv; dataDir?: string; onLog?: (line: string) => void } = {}): Promise<ResolvedDatabase> {
   const env = opts.env ?? process.env;
   const fromEnv = env.DATABASE_URL?.trim();
   if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => undefined };
@@ -118,7 +116,11 @@ export async function checkDatabase(url: string, timeoutMs = 10_000): Promise<vo
     const err = e as { code?: string; message?: string };
     const reason = (err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 200);
     if (err.code && LOGIN_REFUSED.has(err.code)) throw new SwitchError('SW_ERR_DB_LOGIN_REFUSED', { target: redactUrl(url), reason }, { cause: e });
-    throw new SwitchError('SW_ERR_DB_UNAVAILABLE', { target: redactUrl(url), reason: err.code && !reason.includes(err.code) ? `${err.code} ${reason}` : reason }, { cause: e });
+    throw new SwitchError(
+      'SW_ERR_DB_UNAVAILABLE',
+      { target: redactUrl(url), reason: err.code && !reason.includes(err.code) ? `${err.code} ${reason}` : reason },
+      { cause: e },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -19,8 +19,12 @@ import type { SuccessRateTracker } from '../routing/success-rate.js';
  * made a busy or misconfigured switch mark a healthy acquirer down.
  */
 const LOCAL_REFUSALS = new Set<ErrorCode>([
-  'SW_ERR_LINK_INFLIGHT_LIMIT', 'SW_ERR_LINK_BACKPRESSURE', 'SW_ERR_BREAKER_OPEN', 'SW_ERR_LINK_PACK_FAILED',
-  'SW_ERR_LINK_DUPLICATE_KEY', 'SW_ERR_LINK_MISSING_KEY_FIELD',
+  'SW_ERR_LINK_INFLIGHT_LIMIT',
+  'SW_ERR_LINK_BACKPRESSURE',
+  'SW_ERR_BREAKER_OPEN',
+  'SW_ERR_LINK_PACK_FAILED',
+  'SW_ERR_LINK_DUPLICATE_KEY',
+  'SW_ERR_LINK_MISSING_KEY_FIELD',
 ]);
 
 /**
@@ -91,7 +95,10 @@ export class AcquirerSet {
   private async add(def: AcquirerDef): Promise<void> {
     const codec = loadWireCodec(def.link.dialect, def.link.action_codes ? { actionCodes: def.link.action_codes } : {});
     if (def.link.action_codes && codec.spec.version !== 1993) {
-      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `acquirers.${def.id}.link.action_codes`, reason: `action codes are ISO 8583:1993; ${def.link.dialect} is 1987 (response_codes maps its codes)` });
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', {
+        path: `acquirers.${def.id}.link.action_codes`,
+        reason: `action codes are ISO 8583:1993; ${def.link.dialect} is 1987 (response_codes maps its codes)`,
+      });
     }
     const framer = framerByName(def.link.framer);
     let host = def.link.host ?? '127.0.0.1';
@@ -100,7 +107,10 @@ export class AcquirerSet {
     if (port === 0) {
       if (!this.o.builtInSimulators || !this.o.startSimulator) {
         const why = this.o.builtInSimulators ? 'this entry point starts none (npm start does)' : 'builtInSimulators is off';
-        throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `acquirers.${def.id}.link.port`, reason: `port 0 needs a built-in simulator and ${why}: set the acquirer's host and port` });
+        throw new SwitchError('SW_ERR_CONFIG_INVALID', {
+          path: `acquirers.${def.id}.link.port`,
+          reason: `port 0 needs a built-in simulator and ${why}: set the acquirer's host and port`,
+        });
       }
       simulator = await this.o.startSimulator(def);
       host = simulator.host;

@@ -51,9 +51,21 @@ interface LeafOptions {
   invalid?: string;
 }
 
-function leaf<T>(schema: Record<string, unknown>, def: T | undefined, doc: string, o: LeafOptions & { parse?: (v: string, name: string) => unknown } = {}): Leaf<T> {
+function leaf<T>(
+  schema: Record<string, unknown>,
+  def: T | undefined,
+  doc: string,
+  o: LeafOptions & { parse?: (v: string, name: string) => unknown } = {},
+): Leaf<T> {
   const parse = o.parse ?? ((v: string) => v);
-  return { kind: 'leaf', schema, default: def, doc, ...(o.env ? { env: { name: o.env, parse: (v: string) => parse(v, o.env!) } } : {}), ...(o.invalid ? { invalid: o.invalid } : {}) };
+  return {
+    kind: 'leaf',
+    schema,
+    default: def,
+    doc,
+    ...(o.env ? { env: { name: o.env, parse: (v: string) => parse(v, o.env!) } } : {}),
+    ...(o.invalid ? { invalid: o.invalid } : {}),
+  };
 }
 
 /** An environment variable holding a whole number. */
@@ -71,8 +83,12 @@ const decimal = (def: number, doc: string, o: { min: number; max: number }): Lea
 const flag = (def: boolean, doc: string): Leaf<boolean> => leaf({ type: 'boolean' }, def, doc);
 const oneOf = <const V extends readonly string[]>(values: V, def: V[number] | undefined, doc: string, o: LeafOptions = {}): Leaf<V[number]> =>
   leaf({ enum: [...values] }, def, doc, o);
-const list = <I extends Shape>(item: Group<I, false>, def: Array<InferShape<I>>, doc: string, o: LeafOptions & { parse: (v: string) => unknown }): Leaf<Array<InferShape<I>>> =>
-  leaf({ type: 'array', items: jsonSchema(item) }, def, doc, o);
+const list = <I extends Shape>(
+  item: Group<I, false>,
+  def: Array<InferShape<I>>,
+  doc: string,
+  o: LeafOptions & { parse: (v: string) => unknown },
+): Leaf<Array<InferShape<I>>> => leaf({ type: 'array', items: jsonSchema(item) }, def, doc, o);
 const group = <P extends Shape>(doc: string, props: P): Group<P, false> => ({ kind: 'group', props, doc, optional: false });
 const optional = <P extends Shape>(doc: string, props: P): Group<P, true> => ({ kind: 'group', props, doc, optional: true });
 
@@ -86,7 +102,7 @@ function pick<O extends object>(o: O, ...keys: Array<keyof O & string>): Record<
 const code = (def: string, doc: string): Leaf<string> => text(def, doc, { pattern: '^[0-9A-Z]{2}$' });
 
 export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configuration").', {
-  psp: group('The PSP server: where PSPs connect, their dialect and the server\'s limits (docs/network.md).', {
+  psp: group("The PSP server: where PSPs connect, their dialect and the server's limits (docs/network.md).", {
     host: text('127.0.0.1', 'Address PSPs connect to.', { env: 'PSP_HOST' }),
     port: whole(8583, 'Port PSPs connect to (0: any free port, printed at start).', { max: 65535, env: 'PSP_PORT' }),
     dialect: text('iso87-ascii-bbitmap', 'PSP dialect: a spec in specs/ (docs/codec.md).'),
@@ -94,7 +110,10 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
     name: text('psp-alpha', 'PSP name recorded on transactions from this listener (merchants list the PSPs they accept).'),
     maxConnections: whole(1000, 'PSP connections at most (TLS handshakes under way count).'),
     maxInFlightPerConnection: whole(512, 'Requests in flight on one connection; beyond it reading pauses.'),
-    maxInFlight: whole(10_000, 'Requests in flight across every PSP connection; beyond it a request is answered responseCodes.unavailable (91) at once (metric switch_psp_limit_hits_total{kind="inflight-total"}).'),
+    maxInFlight: whole(
+      10_000,
+      'Requests in flight across every PSP connection; beyond it a request is answered responseCodes.unavailable (91) at once (metric switch_psp_limit_hits_total{kind="inflight-total"}).',
+    ),
     idleTimeoutMs: whole(300_000, 'A connection without a complete frame for this long is closed.'),
     drainTimeoutMs: whole(10_000, 'At shutdown (SIGTERM): how long requests in flight get to be answered; those still at an acquirer then are reversed.'),
     tls: optional('TLS for PSPs; absent: plain TCP.', {
@@ -116,10 +135,14 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
       'Bearer tokens of the admin API (env "name:role:sha256,…"); none: npm start prints a one-run operator token.',
       {
         env: 'ADMIN_TOKENS',
-        parse: (v) => v.split(',').filter((x) => x.trim() !== '').map((x) => {
-          const [name, role, sha256] = x.trim().split(':');
-          return { name, role, sha256 };
-        }),
+        parse: (v) =>
+          v
+            .split(',')
+            .filter((x) => x.trim() !== '')
+            .map((x) => {
+              const [name, role, sha256] = x.trim().split(':');
+              return { name, role, sha256 };
+            }),
       },
     ),
   }),
@@ -133,35 +156,52 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
     prefix: text('sw:', 'Key prefix (instances sharing health use the same).', { minLength: 1, maxLength: 64 }),
   }),
   rulesDir: text('rules', 'Rule files, imported as version 1 on a first start (docs/routing.md).', { env: 'RULES_DIR' }),
-  acquirerTimeoutMs: whole(0, 'Overrides every acquirer\'s response timeout when > 0 (0: each acquirer\'s own, rules/acquirers.yaml).', { env: 'ACQUIRER_TIMEOUT_MS' }),
-  duplicateWindowMs: whole(10 * 60_000, 'A request without DE12/DE13 with the same MTI class, DE11, DE41 and DE42 as one this recent is a duplicate (docs/switch.md, "Duplicates and repeats").'),
-  groupCommitMs: decimal(0, 'Group commit: longest wait of a write stream\'s first write (0: a batch goes as soon as the stream is idle).', { min: 0, max: 50 }),
+  acquirerTimeoutMs: whole(0, "Overrides every acquirer's response timeout when > 0 (0: each acquirer's own, rules/acquirers.yaml).", {
+    env: 'ACQUIRER_TIMEOUT_MS',
+  }),
+  duplicateWindowMs: whole(
+    10 * 60_000,
+    'A request without DE12/DE13 with the same MTI class, DE11, DE41 and DE42 as one this recent is a duplicate (docs/switch.md, "Duplicates and repeats").',
+  ),
+  groupCommitMs: decimal(0, "Group commit: longest wait of a write stream's first write (0: a batch goes as soon as the stream is idle).", { min: 0, max: 50 }),
   expiry: group('Authorization expiry (docs/switch.md, "Authorization expiry").', {
     holdAgeMs: whole(7 * 24 * 3600_000, 'Approved authorizations (0100) older than this are rolled back.'),
     sweepIntervalMs: whole(60_000, 'Period of the sweeper: expiry, recovery after a crash, stale capture claims.', { min: 10 }),
   }),
   saf: group(
-    'Store-and-forward: an entry is repeated with back-off (retryInitialMs doubling up to retryMaxMs) until the acquirer answers it with a code that closes it, and becomes a dead letter only once it is expireAfterMs old. An operator\'s retry of a dead letter repeats it for retryWindowMs more; if that fails too, it is a dead letter again.',
+    "Store-and-forward: an entry is repeated with back-off (retryInitialMs doubling up to retryMaxMs) until the acquirer answers it with a code that closes it, and becomes a dead letter only once it is expireAfterMs old. An operator's retry of a dead letter repeats it for retryWindowMs more; if that fails too, it is a dead letter again.",
     {
       pollMs: whole(500, 'How often the queue is looked at (a queued entry also wakes it).', { min: 10 }),
       retryInitialMs: whole(1000, 'Wait before the first repeat.'),
       retryMaxMs: whole(60_000, 'Longest wait between repeats.'),
       expireAfterMs: whole(24 * 3600_000, 'Age at which an entry still not closed becomes a dead letter (with an alert).'),
       timeoutMs: whole(10_000, 'Response timeout of each repeat.', { min: 1 }),
-      retryWindowMs: whole(3600_000, 'How long an operator\'s retry of a dead letter repeats it.', { min: 1 }),
+      retryWindowMs: whole(3600_000, "How long an operator's retry of a dead letter repeats it.", { min: 1 }),
     },
   ),
-  panHashKey: text('', 'HMAC key of PAN hashes in the database; empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts).', {
-    env: 'PAN_HASH_KEY', pattern: '^(|.{16,})$', invalid: 'must be 16 characters or more, or empty (a generated key, with the embedded database only)',
-  }),
-  responseCodes: group('DE39 codes the switch forms itself, two characters 0-9 A-Z (docs/switch.md, "Response codes"; the fixed ones are in src/switch/response-codes.ts).', {
-    unavailable: code(ISSUER_INOPERATIVE, 'Acquirer unavailable: no link, a timeout or a lost connection (the reversal queued), the database unavailable, an approval that could not be held, too many requests in flight, the switch stopping, a reversal of an original still in flight.'),
-    formatError: code(FORMAT_ERROR, 'A required field missing, a PAN not 12-19 digits, an amount not 1-12 digits, an unknown currency, a bad DE90.'),
-    duplicate: code(DUPLICATE_TRANSMISSION, 'A duplicate whose original never got an answer, or the same duplicate key with another amount or card.'),
-    unknownMerchant: code(INVALID_MERCHANT, 'Unknown merchant (DE42), or the PSP not among those it accepts.'),
-    reversedBeforeArrival: code(DO_NOT_HONOUR, 'An authorization whose reversal arrived first (an orphan reversal).'),
-    systemError: code(SYSTEM_MALFUNCTION, 'Routing failed unexpectedly.'),
-  }),
+  panHashKey: text(
+    '',
+    'HMAC key of PAN hashes in the database; empty: generated into data/pan-hash.key with the embedded database, refused with any other (src/switch/pan-key.ts).',
+    {
+      env: 'PAN_HASH_KEY',
+      pattern: '^(|.{16,})$',
+      invalid: 'must be 16 characters or more, or empty (a generated key, with the embedded database only)',
+    },
+  ),
+  responseCodes: group(
+    'DE39 codes the switch forms itself, two characters 0-9 A-Z (docs/switch.md, "Response codes"; the fixed ones are in src/switch/response-codes.ts).',
+    {
+      unavailable: code(
+        ISSUER_INOPERATIVE,
+        'Acquirer unavailable: no link, a timeout or a lost connection (the reversal queued), the database unavailable, an approval that could not be held, too many requests in flight, the switch stopping, a reversal of an original still in flight.',
+      ),
+      formatError: code(FORMAT_ERROR, 'A required field missing, a PAN not 12-19 digits, an amount not 1-12 digits, an unknown currency, a bad DE90.'),
+      duplicate: code(DUPLICATE_TRANSMISSION, 'A duplicate whose original never got an answer, or the same duplicate key with another amount or card.'),
+      unknownMerchant: code(INVALID_MERCHANT, 'Unknown merchant (DE42), or the PSP not among those it accepts.'),
+      reversedBeforeArrival: code(DO_NOT_HONOUR, 'An authorization whose reversal arrived first (an orphan reversal).'),
+      systemError: code(SYSTEM_MALFUNCTION, 'Routing failed unexpectedly.'),
+    },
+  ),
   builtInSimulators: flag(true, 'Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0.'),
   logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'pino log level.', { env: 'LOG_LEVEL' }),
 });
@@ -171,7 +211,8 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
  * (a value that would silently do nothing is worse than a start refused).
  */
 export const REMOVED_KEYS: Readonly<Record<string, string>> = {
-  'responseCodes.noRoute': 'removed: set no_route_decline_code in rules/routing.yaml (the active rule set decides the code of a request no route takes, docs/routing.md)',
+  'responseCodes.noRoute':
+    'removed: set no_route_decline_code in rules/routing.yaml (the active rule set decides the code of a request no route takes, docs/routing.md)',
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -203,7 +244,9 @@ function jsonSchema(n: ConfigNode): Record<string, unknown> {
   const entries = Object.entries(n.props);
   const required = entries.filter(([, c]) => c.kind === 'leaf' && c.default === undefined).map(([k]) => k);
   return {
-    type: 'object', description: n.doc, additionalProperties: false,
+    type: 'object',
+    description: n.doc,
+    additionalProperties: false,
     properties: Object.fromEntries(entries.map(([k, c]) => [k, jsonSchema(c)])),
     ...(required.length ? { required } : {}),
   };
@@ -261,7 +304,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     } catch (e) {
       throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: file, reason: `cannot read JSON (${(e as Error).message})` });
     }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: file, reason: 'must be a JSON object' });
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: file, reason: 'must be a JSON object' });
     cfg = mergeConfig(cfg, parsed as Plain);
     check(cfg, file); // a key the file got wrong is named with the file
   }

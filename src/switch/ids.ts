@@ -19,4 +19,3 @@ export class RrnGenerator {
     return `${now.getUTCFullYear() % 10}${String(day).padStart(3, '0')}${String(now.getUTCHours()).padStart(2, '0')}${String(this.n).padStart(6, '0')}`;
   }
 }
-

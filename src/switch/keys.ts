@@ -28,7 +28,13 @@ export function localDateTime(de12: string | undefined, de13: string | undefined
  * (a duplicate just across the boundary, looked for within `windowMs` exactly).
  */
 export function requestKeys(
-  cls: string, stan: string, terminal: string, merchant: string, local: string | null, now: number, windowMs: number,
+  cls: string,
+  stan: string,
+  terminal: string,
+  merchant: string,
+  local: string | null,
+  now: number,
+  windowMs: number,
 ): { key: string; prevKey: string | null } {
   const bucket = Math.floor(now / windowMs);
   return { key: dupKey(cls, stan, terminal, merchant, local, bucket), prevKey: local ? null : dupKey(cls, stan, terminal, merchant, null, bucket - 1) };

@@ -43,18 +43,28 @@ export async function resolvePanHashKey(cfg: Pick<SwitchConfig, 'database' | 'pa
   try {
     const st = await fs.stat(file);
     if ((st.mode & 0o077) !== 0) {
-      throw new SwitchError('SW_ERR_PAN_HASH_KEY', { reason: `${file} can be read by other users (mode ${(st.mode & 0o777).toString(8)})`, fix: `chmod 600 ${file}` });
+      throw new SwitchError('SW_ERR_PAN_HASH_KEY', {
+        reason: `${file} can be read by other users (mode ${(st.mode & 0o777).toString(8)})`,
+        fix: `chmod 600 ${file}`,
+      });
     }
     text = (await fs.readFile(file, 'utf8')).trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       if (e instanceof SwitchError) throw e;
-      throw new SwitchError('SW_ERR_PAN_HASH_KEY', { reason: `${file} cannot be read (${(e as Error).message})`, fix: `make it readable by the switch's user, or ${HOW}` }, { cause: e });
+      throw new SwitchError(
+        'SW_ERR_PAN_HASH_KEY',
+        { reason: `${file} cannot be read (${(e as Error).message})`, fix: `make it readable by the switch's user, or ${HOW}` },
+        { cause: e },
+      );
     }
   }
   if (text !== null) {
     if (text.length < 16 || text === PUBLISHED_DEV_PAN_HASH_KEY) {
-      throw new SwitchError('SW_ERR_PAN_HASH_KEY', { reason: `${file} does not hold a usable key (16 characters or more, not the development key)`, fix: `npm run reset to start afresh, or ${HOW}` });
+      throw new SwitchError('SW_ERR_PAN_HASH_KEY', {
+        reason: `${file} does not hold a usable key (16 characters or more, not the development key)`,
+        fix: `npm run reset to start afresh, or ${HOW}`,
+      });
     }
     return text;
   }
@@ -65,7 +75,11 @@ export async function resolvePanHashKey(cfg: Pick<SwitchConfig, 'database' | 'pa
   } catch (e) {
     // another process of this checkout wrote it first: use that one
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return resolvePanHashKey(cfg, log);
-    throw new SwitchError('SW_ERR_PAN_HASH_KEY', { reason: `${file} cannot be written (${(e as Error).message})`, fix: `make ${path.dirname(file)} writable, or ${HOW}` }, { cause: e });
+    throw new SwitchError(
+      'SW_ERR_PAN_HASH_KEY',
+      { reason: `${file} cannot be written (${(e as Error).message})`, fix: `make ${path.dirname(file)} writable, or ${HOW}` },
+      { cause: e },
+    );
   }
   log.info({ file }, `PAN hash key generated and kept in ${file} (mode 0600): keep it with the embedded database, its PAN hashes depend on it`);
   return key;

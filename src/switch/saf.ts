@@ -54,7 +54,8 @@ export class SafWorker {
       this.again = true;
       return;
     }
-    this.running = this.pass().then(() => undefined)
+    this.running = this.pass()
+      .then(() => undefined)
       .catch((e: unknown) => this.log.error({ err: errorSummary(e) }, 'SAF pass failed'))
       .finally(() => {
         this.running = undefined;

@@ -26,7 +26,11 @@ export function startFailure(e: unknown, o: { rulesDir?: string } = {}): SwitchE
         const l = LISTENERS[String(p.server)];
         if (!l) break;
         if (p.reason === 'EADDRINUSE') return new SwitchError('SW_ERR_START_PORT_IN_USE', { what: l.what, port: p.port, env: l.env, key: l.key }, { cause: e });
-        return new SwitchError('SW_ERR_START_LISTEN', { what: l.what, host: p.host, port: p.port, reason: p.reason, env: `${l.hostEnv}/${l.env}`, key: `${l.hostKey}/${l.key}` }, { cause: e });
+        return new SwitchError(
+          'SW_ERR_START_LISTEN',
+          { what: l.what, host: p.host, port: p.port, reason: p.reason, env: `${l.hostEnv}/${l.env}`, key: `${l.hostKey}/${l.key}` },
+          { cause: e },
+        );
       }
       case 'SW_ERR_DB_UNAVAILABLE':
         return new SwitchError('SW_ERR_START_DATABASE', { target: p.target, reason: p.reason }, { cause: e });
@@ -46,7 +50,11 @@ export function startFailure(e: unknown, o: { rulesDir?: string } = {}): SwitchE
   }
   const err = e as { code?: string; message?: string } | undefined;
   const text = oneLine(err?.message ?? String(e));
-  return new SwitchError('SW_ERR_START_FAILED', { reason: err?.code && !text.includes(err.code) ? `${err.code}: ${text}` : text || 'unknown error' }, { cause: e });
+  return new SwitchError(
+    'SW_ERR_START_FAILED',
+    { reason: err?.code && !text.includes(err.code) ? `${err.code}: ${text}` : text || 'unknown error' },
+    { cause: e },
+  );
 }
 
 /** `switch failed to start: <cause> (<fix>) [CODE]`: one line. */

@@ -75,7 +75,17 @@ export class Sweeper {
       const n = await this.store.sweep.withWatermark('recovery', 0, async (tx, from) => {
         const rows = await this.store.sweep.lostIntents(tx, from, cutoff, BATCH);
         for (const r of rows) {
-          if (!(await tx.transition({ txnId: r.id, day: r.day, seq: 1, state: 'timed_out', code: this.o.unavailableCode ?? ISSUER_INOPERATIVE, reason: 'recovered after a crash' }))) continue;
+          if (
+            !(await tx.transition({
+              txnId: r.id,
+              day: r.day,
+              seq: 1,
+              state: 'timed_out',
+              code: this.o.unavailableCode ?? ISSUER_INOPERATIVE,
+              reason: 'recovered after a crash',
+            }))
+          )
+            continue;
           const fields = this.adviceOf(r, String(r.amount ?? '0'));
           await tx.queueSaf({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0420', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) });
         }
@@ -132,13 +142,25 @@ export class Sweeper {
       let done = 0;
       for (const r of rows) {
         const amount = BigInt(r.amount);
-        if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'captured', ref: r.ref, amount, reason: 'capture completed by recovery' }))) continue;
+        if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'captured', ref: r.ref, amount, reason: 'capture completed by recovery' })))
+          continue;
         const [res] = await this.ledger.runInTx(tx.client, [this.ledger.ops.commit(r.id, amount < BigInt(r.authorized) ? { amount } : undefined)]);
         if (res instanceof Error) throw res;
         const fields = this.adviceOf(r, r.amount);
-        await tx.queueAdvice({ txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0220', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) }, true);
+        await tx.queueAdvice(
+          { txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0220', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) },
+          true,
+        );
         // the capture's own row: answered, so that the PSP's repeat of it replays 00
-        if (r.ref) await tx.transition({ txnId: r.ref, day: dayOf(txnIdTime(r.ref)), seq: 1, state: 'approved', code: APPROVED, reason: 'captured by recovery; advice queued' });
+        if (r.ref)
+          await tx.transition({
+            txnId: r.ref,
+            day: dayOf(txnIdTime(r.ref)),
+            seq: 1,
+            state: 'approved',
+            code: APPROVED,
+            reason: 'captured by recovery; advice queued',
+          });
         done++;
       }
       return done;
@@ -155,13 +177,30 @@ export class Sweeper {
    * DE41/DE42 stored with its intent), for `amount`, with a new DE11 of the acquirer's link.
    */
   private adviceOf(
-    r: { mti: string; acquirer: string; terminal: string | null; currency: string | null; acq_stan: string | null; acq_dt: string | null; acq_rrn: string | null; acq_tid: string | null; acq_mid: string | null },
+    r: {
+      mti: string;
+      acquirer: string;
+      terminal: string | null;
+      currency: string | null;
+      acq_stan: string | null;
+      acq_dt: string | null;
+      acq_rrn: string | null;
+      acq_tid: string | null;
+      acq_mid: string | null;
+    },
     amount: string,
   ): Record<string, string> {
     const acq = this.acquirers.all().find((a) => a.def.id === r.acquirer);
     const ids = r.acq_tid !== null && r.acq_mid !== null ? { terminalId: r.acq_tid, merchantId: r.acq_mid } : this.terminalIds(r.terminal ?? '');
     return adviceFields(acq ? acq.link.nextStan() : (r.acq_stan ?? ''), {
-      mti: r.mti, stan: r.acq_stan ?? '', dt: r.acq_dt ?? '', rrn: r.acq_rrn ?? '', ...ids, processingCode: '000000', amount, currency: r.currency ?? '',
+      mti: r.mti,
+      stan: r.acq_stan ?? '',
+      dt: r.acq_dt ?? '',
+      rrn: r.acq_rrn ?? '',
+      ...ids,
+      processingCode: '000000',
+      amount,
+      currency: r.currency ?? '',
     });
   }
 

@@ -81,7 +81,13 @@ export interface ReversalSubject {
  */
 export function adviceFields(stan: string, o: ReversalSubject): Record<string, string> {
   return {
-    '11': stan, '3': o.processingCode, '4': o.amount.padStart(12, '0'), '37': o.rrn, '41': o.terminalId,
-    '42': o.merchantId, '49': o.currency, '90': originalData(o.mti, o.stan, o.dt),
+    '11': stan,
+    '3': o.processingCode,
+    '4': o.amount.padStart(12, '0'),
+    '37': o.rrn,
+    '41': o.terminalId,
+    '42': o.merchantId,
+    '49': o.currency,
+    '90': originalData(o.mti, o.stan, o.dt),
   };
 }

@@ -18,7 +18,16 @@ t.test('acquirers: live link state, breaker, detector score, last error; /metric
   const framer = createFramer({ header: 'binary2' });
   const sim = await startAcquirerSimulator({ codec, framer, seed: 9, control: false });
   const up = new AcquirerLink({ name: 'acq-up', host: sim.host, port: sim.port, codec, framer, connections: 2, reconnect: { initialMs: 20, maxMs: 200 } });
-  const down = new AcquirerLink({ name: 'acq-down', host: '127.0.0.1', port: 1, codec, framer, connections: 1, connectTimeoutMs: 500, reconnect: { initialMs: 50, maxMs: 200 } });
+  const down = new AcquirerLink({
+    name: 'acq-down',
+    host: '127.0.0.1',
+    port: 1,
+    codec,
+    framer,
+    connections: 1,
+    connectTimeoutMs: 500,
+    reconnect: { initialMs: 50, maxMs: 200 },
+  });
   const detector = new MemoryFailureDetector();
   for (let i = 0; i < 30; i++) detector.fail(detector.start('acq-down'), 'fast');
   const breakers = new LinkBreakers({ volumeThreshold: 1 });

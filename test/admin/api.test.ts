@@ -13,7 +13,13 @@ import { createSwitchTables, PgSaf, PgTraffic, PgTransactions, seedHistory, TOKE
 type Who = keyof typeof TOKENS | 'none' | 'bad';
 
 function call(app: FastifyInstance) {
-  return async (who: Who, method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse & { j: any }> => {
+  return async (
+    who: Who,
+    method: 'GET' | 'POST',
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<LightMyRequestResponse & { j: any }> => {
     const h: Record<string, string> = { ...headers };
     if (who === 'bad') h.authorization = 'Bearer not-a-real-token';
     else if (who !== 'none') h.authorization = `Bearer ${TOKENS[who]}`;
@@ -34,7 +40,13 @@ t.test('tokens: hashed config, validated, constant-time lookup', async (t) => {
     [[{ name: 'a', role: 'root', sha256: hashToken('x') }], 'admin.tokens[0].role'],
     [[{ name: 'a', role: 'viewer', sha256: 'plain-token' }], 'admin.tokens[0].sha256'],
     [[{ name: 'a', role: 'viewer', sha256: hashToken('x'), extra: 1 }], 'admin.tokens[0].extra'],
-    [[{ name: 'a', role: 'viewer', sha256: hashToken('x') }, { name: 'a', role: 'viewer', sha256: hashToken('y') }], 'admin.tokens[1].name'],
+    [
+      [
+        { name: 'a', role: 'viewer', sha256: hashToken('x') },
+        { name: 'a', role: 'viewer', sha256: hashToken('y') },
+      ],
+      'admin.tokens[1].name',
+    ],
     [{}, 'admin.tokens'],
   ] as const) {
     try {
@@ -60,7 +72,12 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
   await db.pool.query(`insert into test_saf (id, tx_id, acquirer, mti, attempts, state, last_error) values
     ('saf-1', 'tx-0001', 'acq-a', '0420', 1, 'pending', null), ('saf-2', 'tx-0002', 'acq-b', '0421', 12, 'dead', 'expired after 12 attempts')`);
   const app = await buildAdminApp({
-    pool: db.pool, tokens: TOKEN_ENTRIES, traffic: new PgTraffic(db.pool), transactions: new PgTransactions(db.pool), saf, ledger,
+    pool: db.pool,
+    tokens: TOKEN_ENTRIES,
+    traffic: new PgTraffic(db.pool),
+    transactions: new PgTransactions(db.pool),
+    saf,
+    ledger,
   });
   t.teardown(() => app.close());
   const api = call(app);
@@ -77,7 +94,16 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     const doc = await api('none', 'GET', '/docs/json');
     t.equal(doc.statusCode, 200);
     t.equal(doc.j.openapi, '3.0.3');
-    for (const p of ['/api/rules/versions', '/api/rules/versions/{version}/activate', '/api/rules/backtest', '/api/transactions/', '/api/ledger/reconciliation', '/api/saf/dead-letters/{id}/retry', '/api/audit/', '/api/acquirers/']) {
+    for (const p of [
+      '/api/rules/versions',
+      '/api/rules/versions/{version}/activate',
+      '/api/rules/backtest',
+      '/api/transactions/',
+      '/api/ledger/reconciliation',
+      '/api/saf/dead-letters/{id}/retry',
+      '/api/audit/',
+      '/api/acquirers/',
+    ]) {
       t.ok(doc.j.paths[p], `OpenAPI documents ${p}`);
     }
     const ui = await api('none', 'GET', '/docs/');
@@ -162,11 +188,25 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     const diff = await api('viewer', 'GET', `/api/rules/diff?from=${v1}&to=${v2}`);
     const rf = diff.j.files.find((f: any) => f.file === 'routing.yaml');
     t.equal(rf.changed, true);
-    t.same(rf.lines.filter((l: any) => l.op !== ' '), [{ op: '-', text: '          priority: 1' }, { op: '+', text: '          priority: 3' }]);
+    t.same(
+      rf.lines.filter((l: any) => l.op !== ' '),
+      [
+        { op: '-', text: '          priority: 1' },
+        { op: '+', text: '          priority: 3' },
+      ],
+    );
     t.equal(diff.j.files.find((f: any) => f.file === 'bins.yaml').changed, false);
     t.equal((await api('viewer', 'GET', `/api/rules/diff?from=${v2}`)).j.to, v1, 'to defaults to the active version');
 
-    const ctx = { bin: '41111111', cardToken: 'tok-1', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha', at: '2026-11-22T12:00:00Z' };
+    const ctx = {
+      bin: '41111111',
+      cardToken: 'tok-1',
+      amountMinor: 1500,
+      currency: '978',
+      merchantId: 'SHOP00000000001',
+      psp: 'psp-alpha',
+      at: '2026-11-22T12:00:00Z',
+    };
     const ev1 = await api('viewer', 'POST', '/api/rules/evaluate', { context: ctx });
     t.equal(ev1.j.kind, 'route');
     t.equal(ev1.j.explanation.rulesVersion, v1);
@@ -190,13 +230,22 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     t.equal(act.j.version, v2);
     const list = await api('viewer', 'GET', '/api/rules/versions');
     t.equal(list.j.active.version, v2);
-    t.same(list.j.versions.map((v: any) => v.version), [v2, v1]);
-    t.same(list.j.versions.map((v: any) => v.active), [true, false]);
+    t.same(
+      list.j.versions.map((v: any) => v.version),
+      [v2, v1],
+    );
+    t.same(
+      list.j.versions.map((v: any) => v.active),
+      [true, false],
+    );
     const rb = await api('operator', 'POST', '/api/rules/rollback', { comment: 'revert' });
     t.equal(rb.statusCode, 200);
     t.equal(rb.j.version, v1);
     const hist = await api('viewer', 'GET', '/api/rules/activations');
-    t.same(hist.j.activations.map((a: any) => a.kind), ['rollback', 'activate', 'activate']);
+    t.same(
+      hist.j.activations.map((a: any) => a.kind),
+      ['rollback', 'activate', 'activate'],
+    );
 
     const audit = await api('viewer', 'GET', '/api/audit?limit=10');
     const actions = audit.j.entries.map((e: any) => `${e.actor}:${e.action}`);
@@ -225,7 +274,10 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     const all = (await api('viewer', 'GET', '/api/transactions?limit=500')).j.transactions;
     const from = all[29].at;
     const to = all[19].at;
-    t.equal((await api('viewer', 'GET', `/api/transactions?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=500`)).j.transactions.length, 10);
+    t.equal(
+      (await api('viewer', 'GET', `/api/transactions?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=500`)).j.transactions.length,
+      10,
+    );
     const full = await api('viewer', 'GET', '/api/transactions?pan=4111111111111111');
     t.equal(full.statusCode, 400);
     t.equal(full.j.code, 'SW_ERR_ADMIN_BAD_REQUEST');
@@ -236,7 +288,10 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     const inverted = await api('viewer', 'GET', `/api/transactions?from=${encodeURIComponent(to)}&to=${encodeURIComponent(from)}`);
     t.equal(inverted.statusCode, 400);
     const one = await api('viewer', 'GET', '/api/transactions/tx-0005');
-    t.same(one.j.events.map((e: any) => e.type), ['received', 'routed', 'answered']);
+    t.same(
+      one.j.events.map((e: any) => e.type),
+      ['received', 'routed', 'answered'],
+    );
     t.equal(one.j.explanation.ruleId, 'eur');
     t.equal(one.j.routedTerminal, 'a-eur-1');
     const missing = await api('viewer', 'GET', '/api/transactions/tx-none');
@@ -248,7 +303,11 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
   });
 
   await t.test('ledger: balances, plan, reconciliation JSON and CSV', async (t) => {
-    for (const [code, kind] of [[ledger.accountCode('acquirer', 'acq-a', 978), 'acquirer'], [ledger.accountCode('merchant', 'SHOP1', 978), 'merchant'], [ledger.feesAccountCode(978), 'fees']] as const) {
+    for (const [code, kind] of [
+      [ledger.accountCode('acquirer', 'acq-a', 978), 'acquirer'],
+      [ledger.accountCode('merchant', 'SHOP1', 978), 'merchant'],
+      [ledger.feesAccountCode(978), 'fees'],
+    ] as const) {
       await ledger.ensureAccount({ code, kind, currency: 978 });
     }
     await ledger.hold('plan-1', { acquirer: 'acq-a', terminal: 'a-eur-1', merchant: 'SHOP1', currency: 978, amount: 2500n }, { panMasked: '411111******1111' });
@@ -277,9 +336,15 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
   });
 
   await t.test('SAF and dead letters: list, retry (operator, audited), conflicts', async (t) => {
-    t.same((await api('viewer', 'GET', '/api/saf')).j.entries.map((e: any) => e.id), ['saf-1']);
+    t.same(
+      (await api('viewer', 'GET', '/api/saf')).j.entries.map((e: any) => e.id),
+      ['saf-1'],
+    );
     const dead = await api('viewer', 'GET', '/api/saf/dead-letters');
-    t.same(dead.j.entries.map((e: any) => [e.id, e.state, e.attempts]), [['saf-2', 'dead', 12]]);
+    t.same(
+      dead.j.entries.map((e: any) => [e.id, e.state, e.attempts]),
+      [['saf-2', 'dead', 12]],
+    );
     t.equal((await api('viewer', 'POST', '/api/saf/dead-letters/saf-2/retry')).statusCode, 403);
     const r = await api('operator', 'POST', '/api/saf/dead-letters/saf-2/retry');
     t.equal(r.statusCode, 200);
@@ -297,7 +362,12 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
   });
 
   await t.test('bad input: stable codes, clear messages, nothing echoed', async (t) => {
-    const notJson = await app.inject({ method: 'POST', url: '/api/rules/validate', headers: { authorization: `Bearer ${TOKENS.viewer}`, 'content-type': 'application/json' }, payload: '{"files": 4111111111111111' });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/api/rules/validate',
+      headers: { authorization: `Bearer ${TOKENS.viewer}`, 'content-type': 'application/json' },
+      payload: '{"files": 4111111111111111',
+    });
     t.equal(notJson.statusCode, 400);
     t.equal(notJson.json().code, 'SW_ERR_ADMIN_BAD_REQUEST');
     t.equal(notJson.json().message, 'admin API: request is invalid at body: body is not valid JSON');
@@ -345,7 +415,10 @@ t.test('a change that fails after its audit entry is followed by a .failed entry
   t.equal(r.statusCode, 503);
   t.equal(r.j.code, 'SW_ERR_DB_UNAVAILABLE');
   const entries = (await api('viewer', 'GET', '/api/audit')).j.entries;
-  t.same(entries.slice(0, 2).map((e: any) => e.action), ['rules.activate.failed', 'rules.activate']);
+  t.same(
+    entries.slice(0, 2).map((e: any) => e.action),
+    ['rules.activate.failed', 'rules.activate'],
+  );
   t.equal(entries[0].detail.error, 'SW_ERR_DB_UNAVAILABLE');
   t.equal(entries[0].afterHash, entries[0].beforeHash, 'the failed entry records that nothing changed');
   t.equal((await store.active())!.version, v1);

@@ -32,7 +32,11 @@ t.test('an overloaded group committer answers 503 with its code', async (t) => {
   t.equal(r.statusCode, 503);
   t.same(r.json(), { code: 'SW_ERR_GROUP_COMMIT_OVERLOADED', message: 'group committer intent queue is full (4096 requests waiting)' });
   const failed = lines.find((l) => l['msg'] === 'admin request failed');
-  t.match(failed?.['err'], { code: 'SW_ERR_GROUP_COMMIT_OVERLOADED', message: 'group committer intent queue is full (4096 requests waiting)' }, '5xx logged with the safe summary');
+  t.match(
+    failed?.['err'],
+    { code: 'SW_ERR_GROUP_COMMIT_OVERLOADED', message: 'group committer intent queue is full (4096 requests waiting)' },
+    '5xx logged with the safe summary',
+  );
 });
 
 t.test('every code answers with the status of its registry entry', async (t) => {
@@ -47,7 +51,9 @@ t.test('every code answers with the status of its registry entry', async (t) => 
 });
 
 t.test('an error that is not a SwitchError: 500 SW_ERR_ADMIN_INTERNAL, logged scrubbed, nothing echoed', async (t) => {
-  const { get, lines } = await appThrowing(t, () => Object.assign(new Error('row for pan 4111111111111111 key 0123456789ABCDEF0123456789ABCDEF broke'), { code: 'XX000' }));
+  const { get, lines } = await appThrowing(t, () =>
+    Object.assign(new Error('row for pan 4111111111111111 key 0123456789ABCDEF0123456789ABCDEF broke'), { code: 'XX000' }),
+  );
   const r = await get();
   t.equal(r.statusCode, 500);
   t.same(r.json(), { code: 'SW_ERR_ADMIN_INTERNAL', message: 'admin API: internal error (see the server log)' });

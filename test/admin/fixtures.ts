@@ -8,7 +8,16 @@ import { SwitchError } from '../../src/errors.js';
 import { hashToken } from '../../src/admin/auth.js';
 import { maskPan } from '../../src/iso8583/mask.js';
 import type { PastDecision } from '../../src/routing/backtest.js';
-import type { SafEntry, SafQueries, TokenEntry, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../src/admin/deps.js';
+import type {
+  SafEntry,
+  SafQueries,
+  TokenEntry,
+  TrafficQueries,
+  TransactionDetail,
+  TransactionFilter,
+  TransactionQueries,
+  TransactionSummary,
+} from '../../src/admin/deps.js';
 
 export const TOKENS = { viewer: 'viewer-token-0123456789', editor: 'editor-token-0123456789', operator: 'operator-token-0123456789' };
 export const TOKEN_ENTRIES: TokenEntry[] = [
@@ -49,14 +58,49 @@ export interface SeedTx {
 
 export async function seedTx(pool: pg.Pool, s: SeedTx): Promise<void> {
   const cls = s.responseCode === '00' ? 'approved' : s.responseCode === '91' ? 'error' : 'declined';
-  const context = { bin: s.bin ?? s.pan.slice(0, 8), cardToken: `tok-${s.pan.slice(-4)}-${s.id}`, amountMinor: s.amount, currency: s.currency ?? '978', merchantId: s.merchant ?? 'SHOP00000000001', psp: s.psp ?? 'psp-alpha', at: s.at.toISOString(), ...(s.mcc ? { mcc: s.mcc } : {}) };
-  const explanation = { rulesVersion: 1, rulesHash: 'x', ruleId: 'eur', risk: { level: 'low', reasons: [] }, bin: null, candidates: [], rejected: [], ideal: s.routedTerminal };
-  await pool.query(
-    `insert into test_tx values ($1,$2,$3,'0100',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,'done',$15,$16,'low')`,
-    [s.id, s.at, s.psp ?? 'psp-alpha', s.stan, s.rrn, s.terminal ?? 'TERM0001', s.merchant ?? 'SHOP00000000001', maskPan(s.pan), s.amount, s.currency ?? '978', s.responseCode, cls, s.acquirer, s.routedTerminal, JSON.stringify(explanation), JSON.stringify(context)],
-  );
+  const context = {
+    bin: s.bin ?? s.pan.slice(0, 8),
+    cardToken: `tok-${s.pan.slice(-4)}-${s.id}`,
+    amountMinor: s.amount,
+    currency: s.currency ?? '978',
+    merchantId: s.merchant ?? 'SHOP00000000001',
+    psp: s.psp ?? 'psp-alpha',
+    at: s.at.toISOString(),
+    ...(s.mcc ? { mcc: s.mcc } : {}),
+  };
+  const explanation = {
+    rulesVersion: 1,
+    rulesHash: 'x',
+    ruleId: 'eur',
+    risk: { level: 'low', reasons: [] },
+    bin: null,
+    candidates: [],
+    rejected: [],
+    ideal: s.routedTerminal,
+  };
+  await pool.query(`insert into test_tx values ($1,$2,$3,'0100',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,'done',$15,$16,'low')`, [
+    s.id,
+    s.at,
+    s.psp ?? 'psp-alpha',
+    s.stan,
+    s.rrn,
+    s.terminal ?? 'TERM0001',
+    s.merchant ?? 'SHOP00000000001',
+    maskPan(s.pan),
+    s.amount,
+    s.currency ?? '978',
+    s.responseCode,
+    cls,
+    s.acquirer,
+    s.routedTerminal,
+    JSON.stringify(explanation),
+    JSON.stringify(context),
+  ]);
   await pool.query(`insert into test_tx_event (tx_id, at, type, detail) values ($1, $2, 'received', '{}'), ($1, $2, 'routed', $3), ($1, $2, 'answered', $4)`, [
-    s.id, s.at, JSON.stringify({ terminal: s.routedTerminal, acquirer: s.acquirer }), JSON.stringify({ responseCode: s.responseCode }),
+    s.id,
+    s.at,
+    JSON.stringify({ terminal: s.routedTerminal, acquirer: s.acquirer }),
+    JSON.stringify({ responseCode: s.responseCode }),
   ]);
 }
 
@@ -64,9 +108,22 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 function summary(r: Record<string, any>): TransactionSummary {
   return {
-    id: r.id, at: r.at.toISOString(), psp: r.psp, mti: r.mti, stan: r.stan, rrn: r.rrn, terminal: r.terminal, merchant: r.merchant,
-    panMasked: r.pan_masked, amountMinor: String(r.amount), currency: r.currency, responseCode: r.response_code, class: r.class,
-    acquirer: r.acquirer, routedTerminal: r.routed_terminal, state: r.state,
+    id: r.id,
+    at: r.at.toISOString(),
+    psp: r.psp,
+    mti: r.mti,
+    stan: r.stan,
+    rrn: r.rrn,
+    terminal: r.terminal,
+    merchant: r.merchant,
+    panMasked: r.pan_masked,
+    amountMinor: String(r.amount),
+    currency: r.currency,
+    responseCode: r.response_code,
+    class: r.class,
+    acquirer: r.acquirer,
+    routedTerminal: r.routed_terminal,
+    state: r.state,
   };
 }
 
@@ -85,12 +142,26 @@ export class PgTransactions implements TransactionQueries {
     const r = await this.pool.query('select * from test_tx where id = $1', [id]);
     if (!r.rows[0]) return null;
     const ev = await this.pool.query('select at, type, detail from test_tx_event where tx_id = $1 order by seq', [id]);
-    return { ...summary(r.rows[0]), events: ev.rows.map((e) => ({ at: e.at.toISOString(), type: e.type, detail: e.detail })), explanation: r.rows[0].explanation };
+    return {
+      ...summary(r.rows[0]),
+      events: ev.rows.map((e) => ({ at: e.at.toISOString(), type: e.type, detail: e.detail })),
+      explanation: r.rows[0].explanation,
+    };
   }
 }
 
 function safRow(r: Record<string, any>): SafEntry {
-  return { id: r.id, txId: r.tx_id, acquirer: r.acquirer, mti: r.mti, attempts: r.attempts, state: r.state, nextAttemptAt: iso(r.next_attempt_at), lastError: r.last_error, createdAt: r.created_at.toISOString() };
+  return {
+    id: r.id,
+    txId: r.tx_id,
+    acquirer: r.acquirer,
+    mti: r.mti,
+    attempts: r.attempts,
+    state: r.state,
+    nextAttemptAt: iso(r.next_attempt_at),
+    lastError: r.last_error,
+    createdAt: r.created_at.toISOString(),
+  };
 }
 
 export class PgSaf implements SafQueries {
@@ -109,7 +180,9 @@ export class PgSaf implements SafQueries {
     return safRow(r.rows[0]);
   }
   async counts(): Promise<{ depth: number; dead: number }> {
-    const r = await this.pool.query(`select count(*) filter (where state = 'pending')::int as depth, count(*) filter (where state = 'dead')::int as dead from test_saf`);
+    const r = await this.pool.query(
+      `select count(*) filter (where state = 'pending')::int as depth, count(*) filter (where state = 'dead')::int as dead from test_saf`,
+    );
     return r.rows[0];
   }
 }
@@ -135,9 +208,18 @@ export async function seedHistory(pool: pg.Pool, n = 40): Promise<void> {
   for (let i = 0; i < n; i++) {
     const pan = TEST_PANS[i % TEST_PANS.length]!;
     await seedTx(pool, {
-      id: `tx-${String(i).padStart(4, '0')}`, at: new Date(t0 + i * 1000), stan: String(100000 + i), rrn: `RRN${String(i).padStart(9, '0')}`,
-      terminal: i % 2 ? 'TERM0001' : 'TERM0002', merchant: 'SHOP00000000001', pan, amount: 1000 + i, responseCode: i % 10 === 9 ? '05' : '00',
-      acquirer: 'acq-a', routedTerminal: 'a-eur-1', bin: pan.slice(0, 8),
+      id: `tx-${String(i).padStart(4, '0')}`,
+      at: new Date(t0 + i * 1000),
+      stan: String(100000 + i),
+      rrn: `RRN${String(i).padStart(9, '0')}`,
+      terminal: i % 2 ? 'TERM0001' : 'TERM0002',
+      merchant: 'SHOP00000000001',
+      pan,
+      amount: 1000 + i,
+      responseCode: i % 10 === 9 ? '05' : '00',
+      acquirer: 'acq-a',
+      routedTerminal: 'a-eur-1',
+      bin: pan.slice(0, 8),
     });
   }
 }

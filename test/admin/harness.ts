@@ -48,7 +48,12 @@ export const realQueries = (h: SwitchHandle): SwitchAdminExtras => ({
 });
 
 /** Start the switch for a test; everything is stopped at teardown. */
-export async function startTestSwitch(t: Teardownable, name: string, extras: (h: SwitchHandle) => SwitchAdminExtras = realQueries, overrides: Record<string, unknown> = {}): Promise<TestSwitch> {
+export async function startTestSwitch(
+  t: Teardownable,
+  name: string,
+  extras: (h: SwitchHandle) => SwitchAdminExtras = realQueries,
+  overrides: Record<string, unknown> = {},
+): Promise<TestSwitch> {
   const db = await testDb(t);
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const logFile = path.join(LOG_DIR, `${name}-${process.pid}.log`);
@@ -77,7 +82,14 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
       sims.set(def.id, sim);
       return sim;
     },
-    observer: { outcome: (o) => { outcomes.push(o); obs.observer.outcome(o); }, lateResponse: (o) => obs.observer.lateResponse(o), ledger: (o) => obs.observer.ledger(o) },
+    observer: {
+      outcome: (o) => {
+        outcomes.push(o);
+        obs.observer.outcome(o);
+      },
+      lateResponse: (o) => obs.observer.lateResponse(o),
+      ledger: (o) => obs.observer.ledger(o),
+    },
     safObserver: obs.safObserver,
     onBreakerChange: obs.onBreakerChange,
     onLedgerOperation: obs.onLedgerOperation,
@@ -92,7 +104,10 @@ export async function startTestSwitch(t: Teardownable, name: string, extras: (h:
     dest.flushSync();
   });
   return {
-    h, db, logFile, outcomes,
+    h,
+    db,
+    logFile,
+    outcomes,
     sims,
     adminUrl: `http://127.0.0.1:${h.adminPort}`,
     client: async () => {

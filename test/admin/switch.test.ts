@@ -21,7 +21,14 @@ t.test('admin API on the running switch: transactions, SAF, dead letters, readin
   const client = await sw.client();
   const started = new Date(Date.now() - 1000).toISOString();
   for (let i = 1; i <= 6; i++) {
-    const r = await client.send(buildAuthorization({ stan: String(810000 + i), pan: i <= 4 ? '4000056655665556' : '5555555555554444', terminal: i % 2 ? 'TERMODD1' : 'TERMEVN1', merchant: 'SHOP00000000001' }));
+    const r = await client.send(
+      buildAuthorization({
+        stan: String(810000 + i),
+        pan: i <= 4 ? '4000056655665556' : '5555555555554444',
+        terminal: i % 2 ? 'TERMODD1' : 'TERMEVN1',
+        merchant: 'SHOP00000000001',
+      }),
+    );
     t.equal(r.getString(39), '00');
   }
   const byStan = await get('viewer', '/api/transactions?stan=810003');
@@ -63,9 +70,15 @@ t.test('admin API on the running switch: transactions, SAF, dead letters, readin
 
   // the acquirer is back; an operator retries the dead letter
   for (const sim of sw.sims.values()) sim.setBehaviour({ faults: { neverAnswer: 0 } });
-  const denied = await fetch(`${sw.adminUrl}/api/saf/dead-letters/${dead[0].id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.editor}` } });
+  const denied = await fetch(`${sw.adminUrl}/api/saf/dead-letters/${dead[0].id}/retry`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKENS.editor}` },
+  });
   t.equal(denied.status, 403);
-  const retry = await fetch(`${sw.adminUrl}/api/saf/dead-letters/${dead[0].id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.operator}` } });
+  const retry = await fetch(`${sw.adminUrl}/api/saf/dead-letters/${dead[0].id}/retry`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKENS.operator}` },
+  });
   t.equal(retry.status, 200);
   t.equal((await retry.json()).state, 'pending');
   const end2 = Date.now() + 60_000;

@@ -27,15 +27,35 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
   p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) => p.once('close', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stdout, stderr });
-  }));
+  return new Promise((resolve) =>
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
 }
 
 t.test('the entry points the issue names are all there', async (t) => {
   const names = entries.map((e) => e.name);
-  for (const n of ['start', 'reset', 'send', 'load', 'rules', 'ledger:check', 'ledger:recon', 'archive', 'sim:acquirer', 'fuzz', 'bench:codec', 'bench:link', 'bench:ledger', 'bench:routing', 'bench:outage', 'bench:e2e', 'bench:growth']) {
+  for (const n of [
+    'start',
+    'reset',
+    'send',
+    'load',
+    'rules',
+    'ledger:check',
+    'ledger:recon',
+    'archive',
+    'sim:acquirer',
+    'fuzz',
+    'bench:codec',
+    'bench:link',
+    'bench:ledger',
+    'bench:routing',
+    'bench:outage',
+    'bench:e2e',
+    'bench:growth',
+  ]) {
     t.ok(names.includes(n), n);
   }
 });
@@ -53,15 +73,16 @@ for (const e of entries) {
   });
 }
 
-t.test('a failure after parsing: `prefix: message` on stderr and the command\'s exit code (exitWith)', async (t) => {
+t.test("a failure after parsing: `prefix: message` on stderr and the command's exit code (exitWith)", async (t) => {
   // a database that refuses the connection at once
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: 'postgres://127.0.0.1:1/none' };
-  const runWith = (file: string, args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    p.once('close', (code) => resolve({ code, stderr }));
-  });
+  const runWith = (file: string, args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      p.once('close', (code) => resolve({ code, stderr }));
+    });
   const [ledger, archive] = await Promise.all([runWith('src/cli/ledger.ts', ['check']), runWith('src/cli/archive.ts', [])]);
   t.equal(ledger.code, 2, 'ledger: 2, the database cannot be used');
   t.match(ledger.stderr, /^ledger: .*ECONNREFUSED/m);

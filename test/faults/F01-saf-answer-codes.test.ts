@@ -17,7 +17,9 @@ const sentAt = (sim: AcquirerSimulator, rrn: string, mtis: string[]) => sim.jour
 
 async function saf(s: TestSwitch, txnId: string) {
   const { rows } = await s.db.pool.query<{ done_at: Date | null; attempts: number; response_code: string | null; last_error: string | null }>(
-    'select done_at, attempts, response_code, last_error from switch_saf where txn_id = $1', [txnId]);
+    'select done_at, attempts, response_code, last_error from switch_saf where txn_id = $1',
+    [txnId],
+  );
   return rows[0];
 }
 
@@ -26,7 +28,10 @@ t.test('F01: answers that do not close a queued reversal', async (t) => {
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 600, saf: { retryInitialMs: 100, retryMaxMs: 800 } } });
 
   t.test('a timed-out authorization: 91, 96, 06 (and Q1 mapped to 91) keep it queued; 25 closes it', async (t) => {
-    script(s, [{ when: { panSuffix: '0093' }, action: 'drop' }, { when: { mti: ['0420', '0421'] }, respond: '91' }]);
+    script(s, [
+      { when: { panSuffix: '0093' }, action: 'drop' },
+      { when: { mti: ['0420', '0421'] }, respond: '91' },
+    ]);
     const req = auth({ pan: '4111111111110093', amount: 9_300 });
     t.equal(rc(await s.client.send(req)), '91');
     const row = (await txnOf(s.db.pool, req))!;
@@ -44,7 +49,10 @@ t.test('F01: answers that do not close a queued reversal', async (t) => {
     t.equal(sim.journal.find({ direction: 'in', mti: '0420', rrn: row.acq_rrn! }).length, 1, 'sent once as 0420');
     t.ok(times.length >= 10, 'then repeated as 0421');
     const gaps = times.slice(1).map((x, i) => x - times[i]!);
-    t.ok(gaps.slice(0, 4).every((g, i) => i === 0 || g + 40 >= gaps[i - 1]!), `back-off grows: ${gaps.slice(0, 4).join(', ')} ms`);
+    t.ok(
+      gaps.slice(0, 4).every((g, i) => i === 0 || g + 40 >= gaps[i - 1]!),
+      `back-off grows: ${gaps.slice(0, 4).join(', ')} ms`,
+    );
     t.ok(Math.max(...gaps) >= 700, 'up to the maximum back-off');
 
     script(s, [{ when: { mti: ['0420', '0421'] }, respond: '25' }]);

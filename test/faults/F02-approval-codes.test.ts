@@ -27,7 +27,10 @@ t.test('F02: approval codes other than 00', async (t) => {
   const console = new SwitchTransactionQueries(s.db.pool);
   const classOnConsole = async (id: string) => (await console.get(id))?.class;
 
-  for (const [code, amount] of [['08', 1008], ['11', 1011]] as const) {
+  for (const [code, amount] of [
+    ['08', 1008],
+    ['11', 1011],
+  ] as const) {
     t.test(`${code}: an approval, held in full`, async (t) => {
       const req = auth({ amount });
       const res = await s.client.send(req);
@@ -71,7 +74,10 @@ t.test('F02: approval codes other than 00', async (t) => {
     t.equal(plan.amount, 600n);
   });
 
-  for (const [what, amount] of [['zero', 2010], ['above the amount asked', 3010]] as const) {
+  for (const [what, amount] of [
+    ['zero', 2010],
+    ['above the amount asked', 3010],
+  ] as const) {
     t.test(`10 with an approved amount ${what}: never an approval without a sound hold`, async (t) => {
       const req = auth({ amount });
       t.equal(rc(await s.client.send(req)), '91');

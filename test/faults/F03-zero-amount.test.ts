@@ -24,7 +24,7 @@ t.test('F03: zero-amount authorizations', async (t) => {
       for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { amountMax: 0 }, respond: code }] });
       const req = auth({ amount: 0 });
       const res = await s.client.send(req);
-      t.equal(rc(res), code, 'the acquirer\'s code, not 91');
+      t.equal(rc(res), code, "the acquirer's code, not 91");
       const row = (await txnOf(s.db.pool, req))!;
       t.equal(row.state, 'approved');
       t.equal(s.sim(row.acquirer!).journal.count({ direction: 'in', mti: '0100', rrn: row.acq_rrn! }), 1, 'forwarded');

@@ -89,7 +89,9 @@ t.test('F04: duplicates and repeats', async (t) => {
     later.set(7, transmissionDateTime());
     t.equal(rc(await s.client.send(later)), '00', 'the same DE11 after the window');
     t.equal(sent(s, ['0100', '0101']), before + 1, 'is a new authorization, sent');
-    const { rows } = await s.db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where kind = 'auth' and psp_stan = $1 and amount = 4020`, [req.getString(11)]);
+    const { rows } = await s.db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where kind = 'auth' and psp_stan = $1 and amount = 4020`, [
+      req.getString(11),
+    ]);
     t.equal(rows[0]!.n, 2, 'two transactions');
     t.ok(row.id, 'the first one kept');
   });

@@ -16,7 +16,9 @@ function script(s: TestSwitch, rules: Rule[]): void {
 
 async function advice(s: TestSwitch, txnId: string) {
   const { rows } = await s.db.pool.query<{ mti: string; done_at: Date | null; attempts: number; response_code: string | null; fields: Record<string, string> }>(
-    `select mti, done_at, attempts, response_code, fields from switch_saf where txn_id = $1 and mti = '0220'`, [txnId]);
+    `select mti, done_at, attempts, response_code, fields from switch_saf where txn_id = $1 and mti = '0220'`,
+    [txnId],
+  );
   return rows[0];
 }
 
@@ -69,7 +71,10 @@ t.test('F05: a capture the acquirer does not answer', async (t) => {
     t.equal(rc(await s.client.send(req)), '00');
     const row = (await txnOf(s.db.pool, req))!;
     const sim = s.sim(row.acquirer!);
-    script(s, [{ when: { mti: ['0220'] }, action: 'drop' }, { when: { mti: ['0221'] }, respond: '91' }]);
+    script(s, [
+      { when: { mti: ['0220'] }, action: 'drop' },
+      { when: { mti: ['0221'] }, respond: '91' },
+    ]);
     t.equal(rc(await s.client.send(capture(req, 5_100))), '00');
     await eventually(() => sim.journal.count({ direction: 'out', rrn: row.acq_rrn!, responseCode: '91' }) >= 2, 'two repeats answered 91');
     t.equal((await advice(s, row.id))!.done_at, null, 'still queued');
@@ -85,7 +90,9 @@ t.test('F05: a capture the acquirer does not answer', async (t) => {
     sim.startOutage(3_600_000, 'down');
     await eventually(() => s.h.acquirers.get(row.acquirer!).link.readyCount === 0, 'link down');
     t.equal(rc(await s.client.send(capture(req, 5_200))), '00', 'accepted: stored');
-    const { rows: [queued] } = await s.db.pool.query<{ sent: boolean }>(`select sent from switch_saf where txn_id = $1 and mti = '0220'`, [row.id]);
+    const {
+      rows: [queued],
+    } = await s.db.pool.query<{ sent: boolean }>(`select sent from switch_saf where txn_id = $1 and mti = '0220'`, [row.id]);
     t.equal(queued!.sent, false, 'it never left');
     t.equal((await ledger.plan(row.id))!.state, 'COMMIT');
     sim.startOutage(0, 'down');

@@ -26,7 +26,10 @@ t.test('F06: kill -9 between the acquirer approving a capture and the switch rec
   const row = (await txnOf(db.pool, req))!;
   const sim = sims.get(row.acquirer!)!;
   const cap = capture(req, 6_000);
-  const answer = await client.send(cap).then(() => 'answered', (e: unknown) => (e as { code?: string }).code ?? 'error');
+  const answer = await client.send(cap).then(
+    () => 'answered',
+    (e: unknown) => (e as { code?: string }).code ?? 'error',
+  );
   t.not(answer, 'answered', 'the PSP got no answer: the switch died first');
   await child.kill9();
   await client.close().catch(() => undefined);
@@ -53,6 +56,11 @@ t.test('F06: kill -9 between the acquirer approving a capture and the switch rec
   t.equal((await ledger.plan(row.id))!.postings.length, plan.postings.length, 'committed once');
   t.ok((await ledger.check()).ok);
   t.equal(await again.stop(), 0);
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url }, encoding: 'utf8', timeout: 60_000 });
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: db.url },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
 });

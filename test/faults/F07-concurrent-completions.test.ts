@@ -37,7 +37,10 @@ t.test('F07: 200 concurrent captures and reversals on one connection', async (t)
     captures += f.total;
   }
   t.equal(captures, 100, 'each capture reached its acquirer once');
-  t.ok(atOnce >= 50, `${atOnce} captures were at the acquirers before the first was answered (a pool of 2 could not allow more than 2 if a flow held its connection)`);
+  t.ok(
+    atOnce >= 50,
+    `${atOnce} captures were at the acquirers before the first was answered (a pool of 2 could not allow more than 2 if a flow held its connection)`,
+  );
 
   for (const [i, req] of auths.entries()) {
     const row = (await txnOf(s.db.pool, req))!;

@@ -12,7 +12,13 @@ import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventuall
 t.test('F08: SIGTERM with requests in flight at the acquirer', async (t) => {
   const db = await testDb(t, { max: 3 });
   const sims = await startSimulators(t);
-  for (const sim of sims.values()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0008' }, action: 'drop' }, { when: { panSuffix: '0018' }, delayMs: 400 }] });
+  for (const sim of sims.values())
+    sim.setBehaviour({
+      rules: [
+        { when: { panSuffix: '0008' }, action: 'drop' },
+        { when: { panSuffix: '0018' }, delayMs: 400 },
+      ],
+    });
   // the acquirers' own timeout (30 s) is far beyond the drain: only the shutdown can end the dropped ones
   const rulesDir = rulesFor(t, Object.fromEntries([...sims].map(([id, s]) => [id, s.port])), { responseTimeoutMs: 30_000 });
   const overrides = { rulesDir, acquirerTimeoutMs: 0, psp: { drainTimeoutMs: 1_500 } };
@@ -22,13 +28,21 @@ t.test('F08: SIGTERM with requests in flight at the acquirer', async (t) => {
 
   const unanswered = [1, 2, 3].map((i) => auth({ pan: `41111177000${i}0008`, amount: 800 + i }));
   const slow = [1, 2, 3].map((i) => auth({ pan: `41111177000${i}0018`, amount: 810 + i }));
-  const results = [...unanswered, ...slow].map((m) => client.send(m).then((r) => rc(r), (e: unknown) => `error ${(e as { code?: string }).code ?? ''}`));
+  const results = [...unanswered, ...slow].map((m) =>
+    client.send(m).then(
+      (r) => rc(r),
+      (e: unknown) => `error ${(e as { code?: string }).code ?? ''}`,
+    ),
+  );
   await eventually(() => [...sims.values()].reduce((n, s) => n + s.journal.count({ direction: 'in', mti: '0100' }), 0) >= 6, 'all six at the acquirers');
   const t0 = Date.now();
   child.proc.kill('SIGTERM');
   const codes = await Promise.all(results);
   t.same(codes.slice(3), ['00', '00', '00'], 'answered within the drain: their approvals go out');
-  t.ok(codes.slice(0, 3).every((c) => c !== '00'), `never an approval for the unanswered ones (${codes.slice(0, 3).join(', ')})`);
+  t.ok(
+    codes.slice(0, 3).every((c) => c !== '00'),
+    `never an approval for the unanswered ones (${codes.slice(0, 3).join(', ')})`,
+  );
   const exit = await new Promise<number | null>((r) => (child.proc.exitCode !== null ? r(child.proc.exitCode) : child.proc.once('exit', (c) => r(c))));
   t.equal(exit, 0, 'a clean exit');
   // A liveness bound, not a benchmark: the drain (1.5 s) and the exit take about 2 s; 20 s is ten times that

@@ -10,7 +10,10 @@ import { startTestSwitch, auth, rc, txnOf, eventually, ledgerOn, type TestSwitch
 
 /** The routes a request was tried on, in order, and whether each reached its acquirer (its simulator's journal). */
 async function attempts(s: TestSwitch, txnId: string): Promise<{ acquirer: string; reached: boolean }[]> {
-  const { rows } = await s.db.pool.query<{ acquirer: string; acq_rrn: string }>('select acquirer, acq_rrn from switch_intent where txn_id = $1 order by attempt', [txnId]);
+  const { rows } = await s.db.pool.query<{ acquirer: string; acq_rrn: string }>(
+    'select acquirer, acq_rrn from switch_intent where txn_id = $1 order by attempt',
+    [txnId],
+  );
   return rows.map((r) => ({ acquirer: r.acquirer, reached: s.sim(r.acquirer).journal.count({ direction: 'in', mti: '0100', rrn: r.acq_rrn }) > 0 }));
 }
 
@@ -19,7 +22,13 @@ t.test('F09: a link reset with requests in flight', async (t) => {
   const ledger = await ledgerOn(t, s.db.pool);
 
   t.test('in flight when the connection resets: 91, reversed at the same acquirer, never sent elsewhere', async (t) => {
-    for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0009' }, action: 'reset' }, { when: { panSuffix: '0019' }, delayMs: 600 }] });
+    for (const sim of s.sims())
+      sim.setBehaviour({
+        rules: [
+          { when: { panSuffix: '0009' }, action: 'reset' },
+          { when: { panSuffix: '0019' }, delayMs: 600 },
+        ],
+      });
     const slow = Array.from({ length: 20 }, (_, i) => auth({ pan: `41111100${String(i).padStart(4, '0')}0019`, amount: 900 + i }));
     const pending = slow.map((m) => s.client.send(m));
     // the slow ones are at the acquirer now: reset their connections
@@ -36,7 +45,10 @@ t.test('F09: a link reset with requests in flight', async (t) => {
       const tried = await attempts(s, row.id);
       const reached = tried.filter((a) => a.reached);
       // (a request can be written and still never be read: the reset can cut it off on the way)
-      t.ok(reached.length <= 1, `request ${i} reached one acquirer at most (tried ${tried.map((a) => `${a.acquirer}${a.reached ? ' (read)' : ''}`).join(', ')})`);
+      t.ok(
+        reached.length <= 1,
+        `request ${i} reached one acquirer at most (tried ${tried.map((a) => `${a.acquirer}${a.reached ? ' (read)' : ''}`).join(', ')})`,
+      );
       if (reached.length) t.equal(reached[0]!.acquirer, row.acquirer, 'the last one tried: nothing was tried after a request reached an acquirer');
       if (code === '00') {
         t.equal((await ledger.plan(row.id))?.state, 'HOLD');
@@ -46,7 +58,11 @@ t.test('F09: a link reset with requests in flight', async (t) => {
       t.equal(code, '91');
       await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', `request ${i} reversed`);
       const { rows } = await s.db.pool.query<{ acquirer: string }>('select acquirer from switch_saf where txn_id = $1', [row.id]);
-      t.same(rows.map((r) => r.acquirer), [row.acquirer], 'its reversal went to the acquirer that had it');
+      t.same(
+        rows.map((r) => r.acquirer),
+        [row.acquirer],
+        'its reversal went to the acquirer that had it',
+      );
       t.equal(await ledger.plan(row.id), undefined, 'nothing held');
     }
     t.ok(lost > resets.length, `${lost - resets.length} slow requests were on a connection that reset, and were reversed`);

@@ -14,12 +14,18 @@ function de95(actual: number): string {
 }
 
 async function safOf(s: TestSwitch, reversalTxn: string) {
-  const { rows } = await s.db.pool.query<{ mti: string; fields: Record<string, string>; done_at: Date | null; acquirer: string }>('select mti, fields, done_at, acquirer from switch_saf where txn_id = $1', [reversalTxn]);
+  const { rows } = await s.db.pool.query<{ mti: string; fields: Record<string, string>; done_at: Date | null; acquirer: string }>(
+    'select mti, fields, done_at, acquirer from switch_saf where txn_id = $1',
+    [reversalTxn],
+  );
   return rows[0];
 }
 
 async function reversalRow(s: TestSwitch, rev: ReturnType<typeof reversal>) {
-  const { rows } = await s.db.pool.query<{ id: string }>(`select id from switch_txn where kind = 'reversal' and psp_stan = $1 and psp_dt = $2`, [rev.getString(11), rev.getString(7)]);
+  const { rows } = await s.db.pool.query<{ id: string }>(`select id from switch_txn where kind = 'reversal' and psp_stan = $1 and psp_dt = $2`, [
+    rev.getString(11),
+    rev.getString(7),
+  ]);
   return rows[0]!.id;
 }
 

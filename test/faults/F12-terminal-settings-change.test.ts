@@ -11,7 +11,9 @@ type Req = ReturnType<typeof auth>;
 
 /** Activates a rules version where every terminal has new ids at its acquirer; resolves once in use. */
 async function renumberTerminals(s: TestSwitch, prefix: string): Promise<void> {
-  const files = JSON.parse(JSON.stringify((await s.h.versions.activeRuleSet()).files)) as Awaited<ReturnType<TestSwitch['h']['versions']['activeRuleSet']>>['files'];
+  const files = JSON.parse(JSON.stringify((await s.h.versions.activeRuleSet()).files)) as Awaited<
+    ReturnType<TestSwitch['h']['versions']['activeRuleSet']>
+  >['files'];
   for (const [i, term] of files.terminals.terminals.entries()) {
     term.terminal_id = `${prefix}${String(i).padStart(4, '0')}`;
     term.merchant_id = `${prefix}MERCHANT${String(i).padStart(3, '0')}`;
@@ -23,7 +25,13 @@ async function renumberTerminals(s: TestSwitch, prefix: string): Promise<void> {
 
 t.test('F12: capture and reversals keep the ids the original was sent with', async (t) => {
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 800 } });
-  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0012' }, action: 'drop' }, { when: { panSuffix: '0002' }, respond: '05' }] });
+  for (const sim of s.sims())
+    sim.setBehaviour({
+      rules: [
+        { when: { panSuffix: '0012' }, action: 'drop' },
+        { when: { panSuffix: '0002' }, respond: '05' },
+      ],
+    });
   const toCapture = auth({ amount: 1_200 });
   const toReverse = auth({ amount: 1_201 });
   const timesOut = auth({ pan: '4111111111110012', amount: 1_202 });
@@ -42,7 +50,11 @@ t.test('F12: capture and reversals keep the ids the original was sent with', asy
   const fresh = auth({ amount: 1_203 });
   t.equal(rc(await s.client.send(fresh)), '00');
   const freshRow = (await txnOf(s.db.pool, fresh))!;
-  t.match(s.sim(freshRow.acquirer!).journal.find({ direction: 'in', mti: '0100', rrn: freshRow.acq_rrn! })[0]!.terminal, /^NEWT/, 'new authorizations use the new ids');
+  t.match(
+    s.sim(freshRow.acquirer!).journal.find({ direction: 'in', mti: '0100', rrn: freshRow.acq_rrn! })[0]!.terminal,
+    /^NEWT/,
+    'new authorizations use the new ids',
+  );
 
   t.test('capture after the change', async (t) => {
     const o = sent.get(toCapture)!;
@@ -63,7 +75,13 @@ t.test('F12: capture and reversals keep the ids the original was sent with', asy
 
   t.test('the reversal owed for a timeout, queued before the change and sent after it', async (t) => {
     // the acquirer does not answer 0420 yet: the entry is repeated across the rules change
-    for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0012' }, action: 'drop' }, { when: { mti: ['0420', '0421'] }, respond: '91' }] });
+    for (const sim of s.sims())
+      sim.setBehaviour({
+        rules: [
+          { when: { panSuffix: '0012' }, action: 'drop' },
+          { when: { mti: ['0420', '0421'] }, respond: '91' },
+        ],
+      });
     t.equal(rc(await s.client.send(timesOut)), '91');
     const row = (await txnOf(s.db.pool, timesOut))!;
     const [orig] = s.sim(row.acquirer!).journal.find({ direction: 'in', mti: '0100', rrn: row.acq_rrn! });
@@ -73,7 +91,10 @@ t.test('F12: capture and reversals keep the ids the original was sent with', asy
     await eventually(async () => (await txnOf(s.db.pool, timesOut))!.state === 'reversed', 'reversed');
     const all = s.sim(row.acquirer!).journal.find({ direction: 'in', mti: ['0420', '0421'], rrn: row.acq_rrn! });
     t.ok(all.length >= 1);
-    t.ok(all.every((e) => e.terminal === orig!.terminal && e.merchant === orig!.merchant), 'every attempt with the ids the original was sent with');
+    t.ok(
+      all.every((e) => e.terminal === orig!.terminal && e.merchant === orig!.merchant),
+      'every attempt with the ids the original was sent with',
+    );
   });
 
   t.test('ledger check', async (t) => {

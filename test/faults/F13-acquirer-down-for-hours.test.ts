@@ -13,7 +13,10 @@ import { startTestSwitch, auth, rc, txnOf, eventually, type TestSwitch } from '.
 const DECLINE_0002: Rule = { when: { panSuffix: '0002' }, respond: '05' };
 
 async function entry(s: TestSwitch, txnId: string) {
-  const { rows } = await s.db.pool.query<{ id: string; done_at: Date | null; attempts: number }>('select id, done_at, attempts from switch_saf where txn_id = $1', [txnId]);
+  const { rows } = await s.db.pool.query<{ id: string; done_at: Date | null; attempts: number }>(
+    'select id, done_at, attempts from switch_saf where txn_id = $1',
+    [txnId],
+  );
   return rows[0];
 }
 
@@ -25,7 +28,9 @@ t.test('the defaults outlast a two-hour outage', async (t) => {
 t.test('F13: reversals repeated until they expire, not until an attempt count', async (t) => {
   // entries expire 25 s after they are queued; each attempt fails fast (the link is down), back-off 10-20 ms: quiet,
   // hundreds of attempts fit; with both cores busy (stress-ng) a few per second, still past the old limit of 30
-  const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 600, saf: { retryInitialMs: 10, retryMaxMs: 20, timeoutMs: 300, expireAfterMs: 25_000, retryWindowMs: 1_500 } } });
+  const s = await startTestSwitch(t, {
+    overrides: { acquirerTimeoutMs: 600, saf: { retryInitialMs: 10, retryMaxMs: 20, timeoutMs: 300, expireAfterMs: 25_000, retryWindowMs: 1_500 } },
+  });
   const queries = new SwitchSafQueries(s.db.pool, s.h.saf);
   for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0013' }, action: 'drop' }, DECLINE_0002] });
   const req = auth({ pan: '4111111111110013', amount: 1_300 });
@@ -34,17 +39,23 @@ t.test('F13: reversals repeated until they expire, not until an attempt count', 
   const sim = s.sim(row.acquirer!);
   sim.startOutage(3600_000, 'down');
 
-  const busy = await eventually(async () => {
-    const e = await entry(s, row.id);
-    return e && e.attempts >= 31 ? e : undefined;
-  }, '31 attempts', 25_000);
+  const busy = await eventually(
+    async () => {
+      const e = await entry(s, row.id);
+      return e && e.attempts >= 31 ? e : undefined;
+    },
+    '31 attempts',
+    25_000,
+  );
   t.equal(busy.done_at, null, 'past 31 attempts (the old limit was 30) it is still queued');
   t.same(await queries.deadLetters(10), [], 'not a dead letter');
 
   const dead = await eventually(async () => (await queries.deadLetters(10))[0], 'dead letter once expired', 45_000);
   t.equal(dead.txId, row.id);
   t.equal(dead.state, 'dead');
-  const { rows: [dl] } = await s.db.pool.query<{ reason: string; attempts: number }>('select reason, attempts from switch_dead_letter where txn_id = $1', [row.id]);
+  const {
+    rows: [dl],
+  } = await s.db.pool.query<{ reason: string; attempts: number }>('select reason, attempts from switch_dead_letter where txn_id = $1', [row.id]);
   t.match(dl!.reason, /expired/);
   t.ok(dl!.attempts >= 31, `after ${dl!.attempts} attempts`);
   t.equal((await txnOf(s.db.pool, req))!.state, 'timed_out', 'the transaction waits for its reversal');

@@ -40,7 +40,17 @@ t.test('F14: frames the switch cannot work, on one connection with a request in 
   send(codec.pack(auth({ mti: '0300' }))); // a request class the switch does not serve
   send(Buffer.concat([Buffer.from('0100'), Buffer.from([0x40, 0, 0, 0, 0, 0, 0, 0])])); // broken body
   await waitFor(() => answers.length >= 2, 20_000, 'answers to 0300 and the broken 0100');
-  t.same(answers.slice(0, 2).map((m) => [m.mti, m.getString(39)]).sort(), [['0110', '30'], ['0310', '12']], '0300 → 12, the broken 0100 → 30');
+  t.same(
+    answers
+      .slice(0, 2)
+      .map((m) => [m.mti, m.getString(39)])
+      .sort(),
+    [
+      ['0110', '30'],
+      ['0310', '12'],
+    ],
+    '0300 → 12, the broken 0100 → 30',
+  );
   await waitFor(() => answers.length >= 3, 20_000, 'the slow authorization answered');
   t.equal(answers[2]!.getString(11), slow.getString(11), 'the request in flight is still answered');
   t.equal(rc(answers[2]!), '00');
@@ -55,7 +65,15 @@ t.test('F14: frames the switch cannot work, on one connection with a request in 
   // a framing error: the stream is out of step, so that connection closes
   const frameErrors = s.h.psp.stats.frameErrors;
   sock.write(Buffer.from([0xff, 0xff, 0x30, 0x31]));
-  t.ok(await until(() => closed, (c) => c, 20_000, 10), 'closed on a framing error');
+  t.ok(
+    await until(
+      () => closed,
+      (c) => c,
+      20_000,
+      10,
+    ),
+    'closed on a framing error',
+  );
   t.equal(s.h.psp.stats.frameErrors, frameErrors + 1, 'closed for the framing error, counted');
   t.equal(answers.length, 4, 'without an answer to it');
   const other = await s.connect();

@@ -23,10 +23,12 @@ const framer = createFramer();
 const fixtures = new URL('../net/fixtures/', import.meta.url);
 
 /** A handler answering 00, once `gate` (if given) has resolved: the test decides when the requests in flight end. */
-const answer = (gate?: Promise<unknown>): PspHandler => async (m) => {
-  if (gate) await gate;
-  return new IsoMessage(responseMti(m.mti), { 11: m.getString(11)!, 37: m.getString(37)!, 41: m.getString(41)!, 39: '00' });
-};
+const answer =
+  (gate?: Promise<unknown>): PspHandler =>
+  async (m) => {
+    if (gate) await gate;
+    return new IsoMessage(responseMti(m.mti), { 11: m.getString(11)!, 37: m.getString(37)!, 41: m.getString(41)!, 39: '00' });
+  };
 
 async function server(t: { teardown(f: () => unknown): void }, o: Partial<PspServerOptions>) {
   const s = await startPspServer({ codec, framer, handler: answer(), ...o });
@@ -58,7 +60,12 @@ t.test('slow loris: bytes that never make a frame do not keep a connection open'
     alive.sock.write(keepAliveFrame(framer));
   }, 100);
   t.teardown(() => clearInterval(drip));
-  const cut = await until(() => loris.closed(), (c) => c, 10_000, 10);
+  const cut = await until(
+    () => loris.closed(),
+    (c) => c,
+    10_000,
+    10,
+  );
   const openFor = Date.now() - beforeConnect;
   t.ok(cut, `a byte every 100 ms did not keep it open past the 600 ms idle timeout (cut after ${openFor} ms)`);
   t.ok(openFor >= 590, 'and it was the idle timeout that cut it, not something sooner (a loaded machine is only later)');
@@ -106,13 +113,25 @@ t.test('requests in flight across connections: beyond the cap, 91 at once, with 
   const slow = Array.from({ length: 10 }, (_, i) => clients[i % 3]!.send(authRequest(stanOf(100 + i))));
   await waitFor(() => s.stats.inFlight === 10, 10_000, 'ten in flight');
   let slowAnswered = 0;
-  for (const p of slow) void p.then(() => slowAnswered++, () => undefined);
+  for (const p of slow)
+    void p.then(
+      () => slowAnswered++,
+      () => undefined,
+    );
   const over = await Promise.all([clients[0]!.send(authRequest(stanOf(200))), clients[2]!.send(authRequest(stanOf(201)))]);
-  t.same(over.map((r) => r.getString(39)), ['91', '91'], 'refused');
+  t.same(
+    over.map((r) => r.getString(39)),
+    ['91', '91'],
+    'refused',
+  );
   t.equal(slowAnswered, 0, 'at once: answered while the ten in flight are still held, not after them');
   t.equal(s.stats.inFlight, 10, 'the ten are still in flight');
   release();
-  t.same((await Promise.all(slow)).map((r) => r.getString(39)), Array(10).fill('00'), 'the ten in flight are answered');
+  t.same(
+    (await Promise.all(slow)).map((r) => r.getString(39)),
+    Array(10).fill('00'),
+    'the ten in flight are answered',
+  );
   t.equal(s.stats.inFlightRefused, 2);
   t.equal((await metric()) - before, 2, 'switch_psp_limit_hits_total{kind="inflight-total"} counted them');
 });

@@ -25,13 +25,15 @@ t.test('F17: Redis down for 10 s under load on two instances', async (t) => {
 
   const codes: { code: string; during: boolean }[] = [];
   let phase: 'before' | 'during' | 'after' | 'done' = 'before';
-  const load = Promise.all([a.client, b.client, await a.connect(), await b.connect()].map(async (c) => {
-    while (phase !== 'done') {
-      const during = phase === 'during';
-      const r = await c.send(auth({ amount: 1_700 }), { timeoutMs: 30_000 }).then(rc, () => 'no answer');
-      codes.push({ code: r ?? '', during });
-    }
-  }));
+  const load = Promise.all(
+    [a.client, b.client, await a.connect(), await b.connect()].map(async (c) => {
+      while (phase !== 'done') {
+        const during = phase === 'during';
+        const r = await c.send(auth({ amount: 1_700 }), { timeoutMs: 30_000 }).then(rc, () => 'no answer');
+        codes.push({ code: r ?? '', during });
+      }
+    }),
+  );
   await eventually(() => codes.length >= 40, 'load flowing');
   phase = 'during';
   const downAt = new Date();
@@ -59,14 +61,20 @@ t.test('F17: Redis down for 10 s under load on two instances', async (t) => {
 
   // scored from the local velocity counts, not the scorer's error fallback
   const { rows } = await db.pool.query<{ explanation: string | null }>(
-    `select explanation from switch_txn where kind = 'auth' and created_at between $1 and $2`, [downAt, upAgainAt]);
+    `select explanation from switch_txn where kind = 'auth' and created_at between $1 and $2`,
+    [downAt, upAgainAt],
+  );
   const fallbacks = rows.filter((r) => decodeExplanation(r.explanation)?.risk.reasons.includes('scorer_failed')).length;
   t.ok(rows.length >= 40, `${rows.length} scored during the outage`);
-  t.equal(fallbacks, 0, 'none of them on the scorer\'s failure fallback');
+  t.equal(fallbacks, 0, "none of them on the scorer's failure fallback");
 
   // converged: failures one instance records reach the other through Redis again
   for (let i = 0; i < 30; i++) a.h.detector.fail(a.h.detector.start(['f17-probe']), 'fast');
-  const seen = await until(() => b.h.detector.health('f17-probe'), (h) => !h.alive && h.volume === 30, 10_000);
+  const seen = await until(
+    () => b.h.detector.health('f17-probe'),
+    (h) => !h.alive && h.volume === 30,
+    10_000,
+  );
   t.notOk(seen.alive, 'instance B judges the route dead');
   t.equal(seen.volume, 30, 'from the 30 failures A recorded (it recorded none itself)');
   t.notOk(b.h.detector.degraded, 'from the shared counts, not in degraded mode');

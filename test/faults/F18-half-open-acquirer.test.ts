@@ -29,7 +29,16 @@ t.test('F18: a half-open acquirer with requests in flight', async (t) => {
   const routingFile = path.join(rulesDir, 'routing.yaml');
   const routing = parseYaml(readFileSync(routingFile, 'utf8')) as { rules: Array<{ id: string; default?: boolean }> };
   routing.rules = [
-    { id: 'f18-eur', when: { currency: ['978'] }, then: { terminals: [{ terminal: 'a-eur-1', priority: 1 }, { terminal: 'b-eur-1', priority: 2 }] } } as { id: string },
+    {
+      id: 'f18-eur',
+      when: { currency: ['978'] },
+      then: {
+        terminals: [
+          { terminal: 'a-eur-1', priority: 1 },
+          { terminal: 'b-eur-1', priority: 2 },
+        ],
+      },
+    } as { id: string },
     ...routing.rules.filter((r) => r.default === true),
   ];
   writeFileSync(routingFile, stringifyYaml(routing));
@@ -57,7 +66,11 @@ t.test('F18: a half-open acquirer with requests in flight', async (t) => {
     t.ok(answers[i]!.ms < RESPONSE_MS / 2, `found dead well before the ${RESPONSE_MS} ms response timeout (echo interval ${ECHO_MS} ms)`);
     t.equal(row.state, 'timed_out', 'the timeout path');
     const { rows } = await s.db.pool.query<{ acquirer: string }>('select acquirer from switch_saf where txn_id = $1', [row.id]);
-    t.same(rows.map((r) => r.acquirer), [silentId], 'its reversal queued to the silent acquirer');
+    t.same(
+      rows.map((r) => r.acquirer),
+      [silentId],
+      'its reversal queued to the silent acquirer',
+    );
     t.equal(await ledger.plan(row.id), undefined, 'nothing held');
   }
   t.equal(atSilent, 3, 'all 3 were at the silent acquirer');
@@ -73,7 +86,8 @@ t.test('F18: a half-open acquirer with requests in flight', async (t) => {
   silent.startOutage(0, 'silent');
   for (const req of inFlight) {
     const row = (await txnOf(s.db.pool, req))!;
-    if (row.acquirer === silentId) await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', 'reversed once the acquirer answers again');
+    if (row.acquirer === silentId)
+      await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', 'reversed once the acquirer answers again');
   }
   t.ok((await ledger.check()).ok);
 });

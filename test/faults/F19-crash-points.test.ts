@@ -27,7 +27,10 @@ t.test('kill -9 at each crash point of an authorization', async (t) => {
       ledger ??= await ledgerOn(t, db.pool); // once the switch has migrated the schema
       const client = await PspClient.connect({ port: child.pspPort, timeoutMs: 10_000 });
       const req = auth({ amount: 3_300 });
-      const answer = await client.send(req).then(() => 'answered', (e: unknown) => (e as { code?: string }).code ?? 'error');
+      const answer = await client.send(req).then(
+        () => 'answered',
+        (e: unknown) => (e as { code?: string }).code ?? 'error',
+      );
       t.not(answer, 'answered', 'the PSP got no answer: the switch died first');
       await child.kill9();
       await client.close().catch(() => undefined);
@@ -61,6 +64,11 @@ t.test('kill -9 at each crash point of an authorization', async (t) => {
       t.equal(await again.stop(), 0);
     });
   }
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url }, encoding: 'utf8', timeout: 60_000 });
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: db.url },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
 });

@@ -40,7 +40,10 @@ const card = (i: number) => `card-${i}`;
 
 t.test('velocity store: a million cards over a week, 1 h and 24 h windows', async (t) => {
   const v = new MemoryVelocityStore();
-  const r = week((i) => v.hitSync(card(i), [HOUR, DAY], i * STEP), () => v.size);
+  const r = week(
+    (i) => v.hitSync(card(i), [HOUR, DAY], i * STEP),
+    () => v.size,
+  );
   const perDay = Math.ceil(DAY / STEP) + 1;
   t.ok(r.maxSize <= perDay, `at most a day's cards held: ${r.maxSize} ≤ ${perDay}`);
   t.ok(v.size <= perDay);
@@ -62,7 +65,10 @@ t.test('velocity store: the key cap holds even when every key is still inside it
 
 t.test('timed-out requests: kept 10 minutes, at most 100,000', async (t) => {
   const m = new ExpiringMap<string, { txnId: string; day: string }>(600_000, 100_000);
-  const r = week((i) => m.set(`acq-a|T0000001|${i}`, { txnId: `t${i}`, day: '2026-12-02' }, i * STEP), () => m.size);
+  const r = week(
+    (i) => m.set(`acq-a|T0000001|${i}`, { txnId: `t${i}`, day: '2026-12-02' }, i * STEP),
+    () => m.size,
+  );
   const perTtl = Math.ceil(600_000 / STEP) + 1;
   t.ok(r.maxSize <= perTtl, `${r.maxSize} ≤ ${perTtl} held`);
   t.ok(r.late < 10 * r.early + 1000, `${r.early.toFixed(0)} → ${r.late.toFixed(0)} ns per set (a liveness bound, as above)`);

@@ -21,13 +21,21 @@ export interface CharsetOverrides {
 
 export function charsFor(type: FieldSpec['type'], o: CharsetOverrides = {}): string[] {
   switch (type) {
-    case 'n': case 'xn': return DIGITS;
-    case 'z': return [...DIGITS, ...DIGITS, '='];
-    case 'a': return [...LETTERS, ' '];
-    case 'an': return o.an ?? [...LETTERS, ...DIGITS, ' '];
-    case 'ans': return o.ans ?? [...LETTERS, ...DIGITS, ...SPECIALS];
-    case 'ns': return o.ns ?? [...DIGITS, ...SPECIALS];
-    default: return DIGITS;
+    case 'n':
+    case 'xn':
+      return DIGITS;
+    case 'z':
+      return [...DIGITS, ...DIGITS, '='];
+    case 'a':
+      return [...LETTERS, ' '];
+    case 'an':
+      return o.an ?? [...LETTERS, ...DIGITS, ' '];
+    case 'ans':
+      return o.ans ?? [...LETTERS, ...DIGITS, ...SPECIALS];
+    case 'ns':
+      return o.ns ?? [...DIGITS, ...SPECIALS];
+    default:
+      return DIGITS;
   }
 }
 
@@ -41,13 +49,15 @@ function textArb(spec: FieldSpec, o: CharsetOverrides, maxVar: number): fc.Arbit
 
 function tlvArb(spec: FieldSpec): fc.Arbitrary<TlvEntry[]> {
   const known = Object.entries(spec.tags ?? {});
-  const knownEntry = fc.constantFrom(...known).chain(([tag, t]) =>
-    fc.uint8Array({ minLength: 0, maxLength: Math.min(t.maxBytes ?? 40, 40) }).map((v) => ({ tag, value: Buffer.from(v) })),
-  );
+  const knownEntry = fc
+    .constantFrom(...known)
+    .chain(([tag, t]) => fc.uint8Array({ minLength: 0, maxLength: Math.min(t.maxBytes ?? 40, 40) }).map((v) => ({ tag, value: Buffer.from(v) })));
   // Unknown tags: private-class two-byte tags (DF01..DF7F) the dialect keeps as they are.
-  const unknownEntry = fc.integer({ min: 1, max: 0x7f }).chain((t) =>
-    fc.uint8Array({ minLength: 0, maxLength: 140 }).map((v) => ({ tag: 'DF' + t.toString(16).toUpperCase().padStart(2, '0'), value: Buffer.from(v) })),
-  );
+  const unknownEntry = fc
+    .integer({ min: 1, max: 0x7f })
+    .chain((t) =>
+      fc.uint8Array({ minLength: 0, maxLength: 140 }).map((v) => ({ tag: 'DF' + t.toString(16).toUpperCase().padStart(2, '0'), value: Buffer.from(v) })),
+    );
   const entries = spec.unknownTags === 'keep' ? fc.oneof({ arbitrary: knownEntry, weight: 4 }, { arbitrary: unknownEntry, weight: 1 }) : knownEntry;
   return fc.array(entries, { minLength: 0, maxLength: 8 }).filter((list) => {
     // Fits the field: each entry is tag + length (≤3) + value bytes.
@@ -99,7 +109,13 @@ export function messageArb(codec: Codec, opts: MessageArbOptions = {}): fc.Arbit
 export function view(m: IsoMessage): Record<string, unknown> {
   const o: Record<string, unknown> = { mti: m.mti };
   const conv = (v: FieldValue): unknown =>
-    typeof v === 'string' ? v : v instanceof Uint8Array ? `hex:${Buffer.from(v).toString('hex')}` : Array.isArray(v) ? v.map((e) => `${e.tag}=${e.value.toString('hex')}`) : Object.fromEntries(Object.entries(v).map(([k, sv]) => [k, conv(sv)]));
+    typeof v === 'string'
+      ? v
+      : v instanceof Uint8Array
+        ? `hex:${Buffer.from(v).toString('hex')}`
+        : Array.isArray(v)
+          ? v.map((e) => `${e.tag}=${e.value.toString('hex')}`)
+          : Object.fromEntries(Object.entries(v).map(([k, sv]) => [k, conv(sv)]));
   for (const n of m.fieldNumbers()) o[n] = conv(m.get(n)!);
   return o;
 }

@@ -28,7 +28,10 @@ export interface FuzzResult {
 }
 
 export class FuzzFailure extends Error {
-  constructor(readonly input: Buffer, cause: unknown) {
+  constructor(
+    readonly input: Buffer,
+    cause: unknown,
+  ) {
     super(`decoder failed outside the error registry on a ${input.length}-byte input: ${String(cause)}`, { cause });
   }
 }
@@ -56,7 +59,8 @@ function mutate(src: Buffer, next: () => number): Buffer {
     case 6: // set the bitmap's high bits
       if (b.length > 5) b[4 + (next() % Math.min(8, b.length - 4))] |= 0x80 >> (next() % 8);
       return b;
-    default: { // random frame
+    default: {
+      // random frame
       const n = next() % 300;
       const out = Buffer.allocUnsafe(n);
       for (let i = 0; i < n; i++) out[i] = next() & 0xff;

@@ -43,10 +43,11 @@ export async function tcpProxy(targetHost: string, targetPort: number): Promise<
     up() {
       isDown = false;
     },
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 

@@ -52,7 +52,10 @@ async function resolveServer(): Promise<string> {
   if (dockerHost) {
     try {
       const { GenericContainer, Wait } = await import('testcontainers');
-      const c = await new GenericContainer('redis:7-alpine').withExposedPorts(6379).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).start();
+      const c = await new GenericContainer('redis:7-alpine')
+        .withExposedPorts(6379)
+        .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+        .start();
       process.once('exit', () => void c.stop().catch(() => undefined));
       return `redis://${c.getHost()}:${c.getMappedPort(6379)}`;
     } catch (e) {

@@ -178,7 +178,10 @@ export function reversal(orig: IsoMessage, o: { mti?: string; stan?: string; dt?
 export const rc = (m: IsoMessage): string | undefined => m.getString(39);
 
 /** The columns of a switch_txn row (the view over src/switch/store) the tests read. */
-export type TxnRowLite = Pick<TxnRow, 'id' | 'kind' | 'state' | 'acquirer' | 'terminal' | 'acq_stan' | 'acq_rrn' | 'acq_dt' | 'response_code' | 'amount' | 'captured_amount' | 'mti' | 'day'>;
+export type TxnRowLite = Pick<
+  TxnRow,
+  'id' | 'kind' | 'state' | 'acquirer' | 'terminal' | 'acq_stan' | 'acq_rrn' | 'acq_dt' | 'response_code' | 'amount' | 'captured_amount' | 'mti' | 'day'
+>;
 
 /** The authorization/financial row the PSP request `req` created. */
 export async function txnOf(pool: pg.Pool, req: IsoMessage, psp = 'psp-alpha'): Promise<TxnRowLite | undefined> {
@@ -202,7 +205,11 @@ export function journalFor(sim: AcquirerSimulator, f: { mti?: string | string[];
 }
 
 /** Replaces a simulator's rules, keeping the test-card decline (PAN ending 0002). */
-export function setRules(sim: AcquirerSimulator, rules: Rule[], declineCode = sim.behaviour().rules.find((r) => r.when?.panSuffix === '0002')?.respond ?? '05'): void {
+export function setRules(
+  sim: AcquirerSimulator,
+  rules: Rule[],
+  declineCode = sim.behaviour().rules.find((r) => r.when?.panSuffix === '0002')?.respond ?? '05',
+): void {
   sim.setBehaviour({ rules: [...rules, { when: { panSuffix: '0002' }, respond: declineCode }] });
 }
 
@@ -270,7 +277,8 @@ export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides
     else await new Promise((r) => setTimeout(r, 50));
   }
   const simulators = new Map<string, { port: number; controlUrl: string }>();
-  for (const m of out.matchAll(/acquirer (\S+)\s+built-in simulator [0-9.]+:(\d+) \(control (\S+)\)/g)) simulators.set(m[1]!, { port: Number(m[2]), controlUrl: m[3]! });
+  for (const m of out.matchAll(/acquirer (\S+)\s+built-in simulator [0-9.]+:(\d+) \(control (\S+)\)/g))
+    simulators.set(m[1]!, { port: Number(m[2]), controlUrl: m[3]! });
   return {
     proc,
     pspPort: port,
@@ -310,11 +318,16 @@ export function rulesFor(t: Teardownable, ports: Record<string, number>, o: { re
 
 /** Acquirer simulators in the dialects rules/acquirers.yaml gives acq-a/b/c, zero latency, test-card decline. */
 export async function startSimulators(t: Teardownable): Promise<Map<string, AcquirerSimulator>> {
-  const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as { acquirers: Array<{ id: string; link: { dialect: string; framer: string }; simulator?: { decline_code?: string } }> };
+  const doc = parseYaml(readFileSync(path.join(ROOT, 'rules', 'acquirers.yaml'), 'utf8')) as {
+    acquirers: Array<{ id: string; link: { dialect: string; framer: string }; simulator?: { decline_code?: string } }>;
+  };
   const out = new Map<string, AcquirerSimulator>();
   for (const a of doc.acquirers) {
     const sim = await startAcquirerSimulator({
-      dialect: a.link.dialect, framer: framerByName(a.link.framer), port: 0, control: false,
+      dialect: a.link.dialect,
+      framer: framerByName(a.link.framer),
+      port: 0,
+      control: false,
       behaviour: { defaultResponseCode: '00', rules: [{ when: { panSuffix: '0002' }, respond: a.simulator?.decline_code ?? '05' }] },
     });
     t.teardown(() => sim.close());

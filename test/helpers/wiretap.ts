@@ -53,9 +53,10 @@ export async function wireTap(targetHost: string, targetPort: number): Promise<W
     port: (srv.address() as net.AddressInfo).port,
     sent: () => conns.flatMap((c) => split(c.up)),
     received: () => conns.flatMap((c) => split(c.down)),
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }

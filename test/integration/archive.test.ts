@@ -18,7 +18,11 @@ const run = promisify(execFile);
 
 async function archive(url: string, args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/archive.ts', ...args], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, timeout: 120_000 });
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/archive.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: url },
+      timeout: 120_000,
+    });
     return { code: 0, out: r.stdout };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -39,10 +43,32 @@ t.test('archive: settled days go to files and away; a day still holding money st
     const id = newTxnId(Date.parse(`${day}T12:00:00Z`));
     const stan = nextStan();
     return {
-      txnId: id, attempt: 1, day, kind: 'auth', psp: 'psp-alpha', mti: '0100', pspStan: stan, pspTerminal: 'TERM0001', pspMerchant: 'SHOP00000000001',
-      pspDt: '1001120000', dupKey: `1001120000|0100|${stan}|TERM0001|${id}`, originalId: null, originalDay: null, amount: 4_000n, currency: '978',
-      panHash: null, panMasked: '411111******1111', acquirer: 'acq-a', terminal: 'a-eur-1', acqStan: '000001', acqRrn: '627512000001', acqDt: '1001120000',
-      acqTid: 'TA000001', acqMid: 'MA0000000000001', rulesVersion: 1, explanation: null,
+      txnId: id,
+      attempt: 1,
+      day,
+      kind: 'auth',
+      psp: 'psp-alpha',
+      mti: '0100',
+      pspStan: stan,
+      pspTerminal: 'TERM0001',
+      pspMerchant: 'SHOP00000000001',
+      pspDt: '1001120000',
+      dupKey: `1001120000|0100|${stan}|TERM0001|${id}`,
+      originalId: null,
+      originalDay: null,
+      amount: 4_000n,
+      currency: '978',
+      panHash: null,
+      panMasked: '411111******1111',
+      acquirer: 'acq-a',
+      terminal: 'a-eur-1',
+      acqStan: '000001',
+      acqRrn: '627512000001',
+      acqDt: '1001120000',
+      acqTid: 'TA000001',
+      acqMid: 'MA0000000000001',
+      rulesVersion: 1,
+      explanation: null,
     };
   };
   const approve = async (i: Intent) => {
@@ -73,13 +99,26 @@ t.test('archive: settled days go to files and away; a day still holding money st
   t.match(first.out, /switch 2026-10-02: kept \(1 transaction\(s\) not settled/);
   t.match(first.out, /ledger 2026-10-01: archived/);
   t.match(first.out, /ledger 2026-10-02: kept \(1 plan\(s\) still in HOLD\)/);
-  const lines = (f: string) => gunzipSync(readFileSync(path.join(dir, f))).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.same(lines('switch_intent_20261001.ndjson.gz').map((r) => r.txn_id).sort(), [captured.txnId, declined.txnId].sort(), 'the day\'s intents are in the file');
+  const lines = (f: string) =>
+    gunzipSync(readFileSync(path.join(dir, f)))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(
+    lines('switch_intent_20261001.ndjson.gz')
+      .map((r) => r.txn_id)
+      .sort(),
+    [captured.txnId, declined.txnId].sort(),
+    "the day's intents are in the file",
+  );
   t.equal(lines('switch_outcome_20261001.ndjson.gz').length, 2, 'and its outcomes');
   t.equal(lines('ledger_plan_20261001.ndjson.gz')[0]!.id, captured.txnId);
   t.equal(lines('ledger_posting_20261001.ndjson.gz').length, 6, 'hold, its reversal and the final batch: two postings each');
-  const { rows: parts } = await h.pool.query<{ n: number }>(`select count(*)::int as n from pg_class where relname in ('switch_intent_20261001', 'ledger_plan_20261001', 'ledger_posting_20261001')`);
-  t.equal(parts[0]!.n, 0, 'the settled day\'s partitions are gone');
+  const { rows: parts } = await h.pool.query<{ n: number }>(
+    `select count(*)::int as n from pg_class where relname in ('switch_intent_20261001', 'ledger_plan_20261001', 'ledger_posting_20261001')`,
+  );
+  t.equal(parts[0]!.n, 0, "the settled day's partitions are gone");
   t.equal(await h.ledger.plan(captured.txnId), undefined);
   t.equal((await h.ledger.plan(open.txnId))?.state, 'HOLD', 'the open day is untouched');
   t.same(await h.ledger.balances('merchant:SHOP00000000001:978'), merchantBefore, 'balances do not change');
@@ -100,9 +139,17 @@ t.test('archive: settled days go to files and away; a day still holding money st
   const bad = await archive(s.db.url, ['--nope']);
   t.equal(bad.code, 2);
   t.match(bad.out, /usage: npm run archive/);
-  for (const args of [['--keep-days', '0'], ['--keep-days', '1.5'], ['--before', '2026/10/03']]) {
+  for (const args of [
+    ['--keep-days', '0'],
+    ['--keep-days', '1.5'],
+    ['--before', '2026/10/03'],
+  ]) {
     const r = await archive(s.db.url, args);
     t.equal(r.code, 2, `${args.join(' ')}: a usage error`);
-    t.match(r.out, /^archive: --keep-days takes a whole number of days ≥ 1, --before a YYYY-MM-DD day\nusage: npm run archive/, 'names what is wrong, then the usage');
+    t.match(
+      r.out,
+      /^archive: --keep-days takes a whole number of days ≥ 1, --before a YYYY-MM-DD day\nusage: npm run archive/,
+      'names what is wrong, then the usage',
+    );
   }
 });

@@ -22,7 +22,18 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 const NEW_RULE = (terminal: string): string =>
-  ['  - id: console-test', '    description: pinned from the console test', '    when:', '      merchant:', '        - SHOP00000000001', '    then:', '      terminals:', `        - terminal: ${terminal}`, '          priority: 1', ''].join('\n');
+  [
+    '  - id: console-test',
+    '    description: pinned from the console test',
+    '    when:',
+    '      merchant:',
+    '        - SHOP00000000001',
+    '    then:',
+    '      terminals:',
+    `        - terminal: ${terminal}`,
+    '          priority: 1',
+    '',
+  ].join('\n');
 
 t.test('console: edit, validate, backtest, activate, route, roll back', async (t) => {
   t.ok(fs.existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`);
@@ -31,7 +42,14 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   // recent traffic under v1: the backtest input
   const client = await sw.client();
   for (let i = 1; i <= 20; i++) {
-    const r = await client.send(buildAuthorization({ stan: String(400000 + i), pan: i % 2 ? '4000056655665556' : '5555555555554444', merchant: 'SHOP00000000001', amount: `${10 + i}.00` }));
+    const r = await client.send(
+      buildAuthorization({
+        stan: String(400000 + i),
+        pan: i % 2 ? '4000056655665556' : '5555555555554444',
+        merchant: 'SHOP00000000001',
+        amount: `${10 + i}.00`,
+      }),
+    );
     t.equal(r.getString(39), '00', `history ${i} approved`);
   }
   // v1 sends this traffic to a-eur-*/b-eur-*; c-eur-1 only as a fallback when the others look unhealthy
@@ -42,7 +60,15 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   const ctx: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     timeout: 60_000,
   });
   t.teardown(async () => {
@@ -79,7 +105,11 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await page.click('#validate');
   await page.waitForSelector('#problems li');
   const problem = (await page.textContent('#problems li')) ?? '';
-  t.match(problem, /routing\.yaml line \d+: rule 'console-test' at \/rules\/0\/then\/terminals\/0\/terminal: .*c-eur-9/, 'the problem names file, line, rule, path and the unknown terminal');
+  t.match(
+    problem,
+    /routing\.yaml line \d+: rule 'console-test' at \/rules\/0\/then\/terminals\/0\/terminal: .*c-eur-9/,
+    'the problem names file, line, rule, path and the unknown terminal',
+  );
   const badLine = bad.split('\n').findIndex((l) => l.includes('c-eur-9')) + 1;
   t.equal(await page.getAttribute('#gutter .err', 'data-line'), String(badLine), 'the wrong line is marked in the gutter');
   await shot(page, '02-validation-error');
@@ -94,7 +124,10 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await page.click('#backtest');
   await page.waitForSelector('#backtest-summary');
   const summary = (await page.textContent('#backtest-summary')) ?? '';
-  t.ok(summary.startsWith(`Of 20 recent authorizations, ${willMove} (${((willMove / 20) * 100).toFixed(1)}%) would be routed differently. Expected approval rate`), `every past authorization not on c-eur-1 moves there: ${summary}`);
+  t.ok(
+    summary.startsWith(`Of 20 recent authorizations, ${willMove} (${((willMove / 20) * 100).toFixed(1)}%) would be routed differently. Expected approval rate`),
+    `every past authorization not on c-eur-1 moves there: ${summary}`,
+  );
   t.match(summary, /Largest moves: [a-z0-9-]+ → c-eur-1 \(\d+\)/);
   await shot(page, '03-backtest');
 
@@ -119,7 +152,16 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await shot(page, '05-v2-active');
 
   // the switch routes with v2
-  t.equal(await until(() => sw.h.watcher.version, (v) => v === 2, 20_000, 50), 2, 'the running switch swapped to v2');
+  t.equal(
+    await until(
+      () => sw.h.watcher.version,
+      (v) => v === 2,
+      20_000,
+      50,
+    ),
+    2,
+    'the running switch swapped to v2',
+  );
   const before = sw.outcomes.length;
   for (let i = 1; i <= 5; i++) {
     const r = await client.send(buildAuthorization({ stan: String(500000 + i), pan: '4000056655665556', merchant: 'SHOP00000000001', amount: '12.34' }));
@@ -135,7 +177,16 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await page.click('#confirm-ok');
   await page.waitForSelector('#active-version:has-text("v1")');
   await shot(page, '06-rolled-back');
-  t.equal(await until(() => sw.h.watcher.version, (v) => v === 1, 20_000, 50), 1, 'the running switch back on v1');
+  t.equal(
+    await until(
+      () => sw.h.watcher.version,
+      (v) => v === 1,
+      20_000,
+      50,
+    ),
+    1,
+    'the running switch back on v1',
+  );
   const r = await client.send(buildAuthorization({ stan: '600001', pan: '4000056655665556', merchant: 'SHOP00000000001' }));
   t.equal(r.getString(39), '00');
   t.not(sw.outcomes.at(-1)!.rule, 'console-test', 'after the rollback the rule is gone');
@@ -152,7 +203,12 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   t.match((await page.textContent('#message')) ?? '', /role viewer may not/);
   t.equal(await page.textContent('#active-version'), 'v1');
 
-  const audit = await fetch(`${sw.adminUrl}/api/audit`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } }).then((x) => x.json() as Promise<{ entries: { actor: string; action: string }[] }>);
-  t.same(audit.entries.map((e) => `${e.actor}:${e.action}`), ['rita:rules.rollback', 'rita:rules.activate', 'rita:rules.create']);
+  const audit = await fetch(`${sw.adminUrl}/api/audit`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } }).then(
+    (x) => x.json() as Promise<{ entries: { actor: string; action: string }[] }>,
+  );
+  t.same(
+    audit.entries.map((e) => `${e.actor}:${e.action}`),
+    ['rita:rules.rollback', 'rita:rules.activate', 'rita:rules.create'],
+  );
   t.same(pageErrors, [], 'no script errors in the page');
 });

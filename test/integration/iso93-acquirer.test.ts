@@ -18,7 +18,10 @@ const wire = loadDialect('iso93-ascii');
 
 t.test('a 1987 PSP through the switch to a 1993 acquirer and back', async (t) => {
   const sim = await startAcquirerSimulator({
-    dialect: 'iso93-ascii', framer: framerByName('binary2'), port: 0, control: false,
+    dialect: 'iso93-ascii',
+    framer: framerByName('binary2'),
+    port: 0,
+    control: false,
     behaviour: {
       defaultResponseCode: '00',
       rules: [
@@ -37,21 +40,32 @@ t.test('a 1987 PSP through the switch to a 1993 acquirer and back', async (t) =>
   t.teardown(() => rmSync(rulesDir, { recursive: true, force: true }));
   cpSync(path.join(ROOT, 'rules'), rulesDir, { recursive: true });
   const acqFile = path.join(rulesDir, 'acquirers.yaml');
-  const acqs = parseYaml(readFileSync(acqFile, 'utf8')) as { acquirers: Array<{ id: string; link: Record<string, unknown> & { timeouts_ms: Record<string, number> } }> };
+  const acqs = parseYaml(readFileSync(acqFile, 'utf8')) as {
+    acquirers: Array<{ id: string; link: Record<string, unknown> & { timeouts_ms: Record<string, number> } }>;
+  };
   const a = acqs.acquirers.find((x) => x.id === 'acq-a')!;
   Object.assign(a.link, { port: tap.port, dialect: 'iso93-ascii', framer: 'binary2', connections: 1, action_codes: { '190': '61' } });
   a.link.timeouts_ms.echo_interval = 1_000;
   writeFileSync(acqFile, stringifyYaml(acqs));
   const routingFile = path.join(rulesDir, 'routing.yaml');
   const routing = parseYaml(readFileSync(routingFile, 'utf8')) as { rules: Array<{ default?: boolean }> };
-  routing.rules = [{ id: 'iso93', when: { currency: ['978'] }, then: { terminals: [{ terminal: 'a-eur-1', priority: 1 }] } } as object, ...routing.rules.filter((r) => r.default === true)];
+  routing.rules = [
+    { id: 'iso93', when: { currency: ['978'] }, then: { terminals: [{ terminal: 'a-eur-1', priority: 1 }] } } as object,
+    ...routing.rules.filter((r) => r.default === true),
+  ];
   writeFileSync(routingFile, stringifyYaml(routing));
 
   const s = await startTestSwitch(t, { overrides: { rulesDir, acquirerTimeoutMs: 600 } });
   const ledger = await ledgerOn(t, s.db.pool);
   const exchanged = (acqStan: string): { req: IsoMessage; res: IsoMessage } => {
-    const req = tap.sent().map((b) => wire.unpack(b)).find((m) => m.get(11) === acqStan && !m.mti.startsWith('18'));
-    const res = tap.received().map((b) => wire.unpack(b)).find((m) => m.get(11) === acqStan && !m.mti.startsWith('18'));
+    const req = tap
+      .sent()
+      .map((b) => wire.unpack(b))
+      .find((m) => m.get(11) === acqStan && !m.mti.startsWith('18'));
+    const res = tap
+      .received()
+      .map((b) => wire.unpack(b))
+      .find((m) => m.get(11) === acqStan && !m.mti.startsWith('18'));
     if (!req || !res) throw new Error(`no 1993 exchange with STAN ${acqStan} on the wire`);
     return { req, res };
   };
@@ -99,7 +113,10 @@ t.test('a 1987 PSP through the switch to a 1993 acquirer and back', async (t) =>
     const res = await s.client.send(cap);
     t.equal(res.mti, '0230');
     t.equal(rc(res), '00');
-    const sent = tap.sent().map((b) => wire.unpack(b)).filter((m) => m.mti === '1220');
+    const sent = tap
+      .sent()
+      .map((b) => wire.unpack(b))
+      .filter((m) => m.mti === '1220');
     const origRow = (await txnOf(s.db.pool, orig))!;
     const w = sent.find((m) => typeof m.get(56) === 'string' && (m.get(56) as string).startsWith(`1100${origRow.acq_stan}`));
     t.ok(w, '1220 names its original in DE56 (1993 MTI, STAN, date and time)');
@@ -116,7 +133,10 @@ t.test('a 1987 PSP through the switch to a 1993 acquirer and back', async (t) =>
     t.equal(rc(r1), '00');
     const fullRow = (await txnOf(s.db.pool, full))!;
     await eventually(async () => (await txnOf(s.db.pool, full))!.state === 'reversed', 'reversed');
-    const w1 = tap.sent().map((b) => wire.unpack(b)).find((m) => m.mti === '1400' && String(m.get(56)).startsWith(`1100${fullRow.acq_stan}`));
+    const w1 = tap
+      .sent()
+      .map((b) => wire.unpack(b))
+      .find((m) => m.mti === '1400' && String(m.get(56)).startsWith(`1100${fullRow.acq_stan}`));
     t.equal(w1?.get(24), '400', 'full reversal');
     t.equal(exchanged(w1!.getString(11)!).res.get(39), '400', 'accepted (400), read as 00');
     t.equal((await ledger.plan(fullRow.id))?.state, 'ROLLBACK', 'released');
@@ -126,7 +146,14 @@ t.test('a 1987 PSP through the switch to a 1993 acquirer and back', async (t) =>
     const pr = reversal(part).set(95, `${'000000001000'}${'0'.repeat(12)}C00000000C00000000`);
     t.equal(rc(await s.client.send(pr)), '00');
     const partRow = (await txnOf(s.db.pool, part))!;
-    const w2 = await eventually(() => tap.sent().map((b) => wire.unpack(b)).find((m) => m.mti === '1400' && String(m.get(56)).startsWith(`1100${partRow.acq_stan}`)), 'the partial reversal on the wire');
+    const w2 = await eventually(
+      () =>
+        tap
+          .sent()
+          .map((b) => wire.unpack(b))
+          .find((m) => m.mti === '1400' && String(m.get(56)).startsWith(`1100${partRow.acq_stan}`)),
+      'the partial reversal on the wire',
+    );
     t.equal(w2.get(24), '401', 'partial reversal');
     t.equal(w2.get(4), '000000001000', '1993 DE4: the amount that stands');
     t.equal(String(w2.get(30)).slice(0, 12), '000000003000', 'DE30: the original amount');
@@ -139,15 +166,34 @@ t.test('a 1987 PSP through the switch to a 1993 acquirer and back', async (t) =>
     t.equal(rc(await s.client.send(req)), '91');
     const row = (await txnOf(s.db.pool, req))!;
     await eventually(async () => (await txnOf(s.db.pool, req))!.state === 'reversed', 'reversed by the queued 1420');
-    const w = tap.sent().map((b) => wire.unpack(b)).find((m) => m.mti === '1420' && String(m.get(56)).startsWith(`1100${row.acq_stan}`));
+    const w = tap
+      .sent()
+      .map((b) => wire.unpack(b))
+      .find((m) => m.mti === '1420' && String(m.get(56)).startsWith(`1100${row.acq_stan}`));
     t.equal(w?.get(24), '400');
     t.equal(exchanged(w!.getString(11)!).res.mti, '1430');
   });
 
   await t.test('network management: the link echo is 1804 (831), answered 1814 (800)', async (t) => {
-    const echo = await eventually(() => tap.sent().map((b) => wire.unpack(b)).find((m) => m.mti === '1804' && m.get(24) === '831'), 'an echo on the wire', 10_000);
+    const echo = await eventually(
+      () =>
+        tap
+          .sent()
+          .map((b) => wire.unpack(b))
+          .find((m) => m.mti === '1804' && m.get(24) === '831'),
+      'an echo on the wire',
+      10_000,
+    );
     t.equal(echo.get(70), undefined, 'no 1987 DE70');
-    const answer = await eventually(() => tap.received().map((b) => wire.unpack(b)).find((m) => m.mti === '1814' && m.get(11) === echo.get(11)), 'its answer', 10_000);
+    const answer = await eventually(
+      () =>
+        tap
+          .received()
+          .map((b) => wire.unpack(b))
+          .find((m) => m.mti === '1814' && m.get(11) === echo.get(11)),
+      'its answer',
+      10_000,
+    );
     t.equal(answer.get(39), '800');
     t.equal(answer.get(24), '831');
   });

@@ -70,7 +70,10 @@ t.test('dashboards: provisioning files and panels are well formed', async (t) =>
   t.match(ds, /uid: prometheus/);
   t.match(fs.readFileSync(path.join(GRAFANA, 'provisioning', 'dashboards', 'switch.yml'), 'utf8'), /type: file/);
   const all = dashboards();
-  t.same(all.map((d) => d.file), ['acquirers.json', 'ledger-saf.json', 'overview.json', 'routing-risk.json']);
+  t.same(
+    all.map((d) => d.file),
+    ['acquirers.json', 'ledger-saf.json', 'overview.json', 'routing-risk.json'],
+  );
   for (const d of all) {
     t.ok(d.panels.length >= 6, `${d.title} has panels`);
     for (const p of d.panels) {
@@ -107,12 +110,16 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'prometheus.yml'), config);
-  const prom = spawn(PROMETHEUS, [
-    `--config.file=${path.join(dir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${path.join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--storage.tsdb.retention.time=1h',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const prom = spawn(
+    PROMETHEUS,
+    [
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=1h',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let promLog = '';
   prom.stderr.on('data', (b: Buffer) => {
     promLog = (promLog + b.toString('utf8')).slice(-20_000);
@@ -162,7 +169,12 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
     while (!stop) {
       const n = sent++;
       const c = clients[w % clients.length]!;
-      const msg = buildAuthorization({ stan: String(100000 + n).slice(-6), pan: pans[n % pans.length]!, amount: `${1 + (n % 50)}.${String(n % 100).padStart(2, '0')}`, terminal: `TERM000${w}` });
+      const msg = buildAuthorization({
+        stan: String(100000 + n).slice(-6),
+        pan: pans[n % pans.length]!,
+        amount: `${1 + (n % 50)}.${String(n % 100).padStart(2, '0')}`,
+        terminal: `TERM000${w}`,
+      });
       const r = await c.send(msg).catch(() => null);
       const rc = r?.getString(39) ?? 'none';
       answers.set(rc, (answers.get(rc) ?? 0) + 1);
@@ -176,11 +188,15 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
     await load;
   });
   const started = Date.now();
-  await until('load and scrapes', async () => {
-    if (sent < 300 || Date.now() - started < 8000) return false;
-    const r = await api('/api/v1/query?query=' + encodeURIComponent('sum(increase(switch_requests_total[1m]))'));
-    return Number(r.data.result[0]?.value[1] ?? 0) > 50;
-  }, 120_000);
+  await until(
+    'load and scrapes',
+    async () => {
+      if (sent < 300 || Date.now() - started < 8000) return false;
+      const r = await api('/api/v1/query?query=' + encodeURIComponent('sum(increase(switch_requests_total[1m]))'));
+      return Number(r.data.result[0]?.value[1] ?? 0) > 50;
+    },
+    120_000,
+  );
   t.ok((answers.get('00') ?? 0) > 100, `approvals through the switch (${JSON.stringify(Object.fromEntries(answers))})`);
 
   const names = new Set<string>((await api('/api/v1/label/__name__/values')).data as string[]);
@@ -194,12 +210,19 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
           t.ok(names.has(metric), `${label}: metric ${metric} exists in Prometheus`);
         }
         let r: any;
-        await until(`${label} returns data`, async () => {
-          r = await api('/api/v1/query?query=' + encodeURIComponent(q.expr));
-          return r.status === 'success' && r.data.result.some((x: any) => Number.isFinite(Number(x.value[1])));
-        }, 30_000).catch(() => undefined);
+        await until(
+          `${label} returns data`,
+          async () => {
+            r = await api('/api/v1/query?query=' + encodeURIComponent(q.expr));
+            return r.status === 'success' && r.data.result.some((x: any) => Number.isFinite(Number(x.value[1])));
+          },
+          30_000,
+        ).catch(() => undefined);
         t.equal(r?.status, 'success', `${label}: query is valid`);
-        t.ok(r?.data?.result?.some((x: any) => Number.isFinite(Number(x.value[1]))), `${label}: returns data`);
+        t.ok(
+          r?.data?.result?.some((x: any) => Number.isFinite(Number(x.value[1]))),
+          `${label}: returns data`,
+        );
         checked++;
       }
     }
@@ -209,7 +232,10 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
   // spot checks: the values mean what they say
   const q1 = async (e: string): Promise<any[]> => (await api('/api/v1/query?query=' + encodeURIComponent(e))).data.result;
   t.same((await q1('switch_link_up')).map((x) => x.metric.acquirer).sort(), ['acq-a', 'acq-b', 'acq-c']);
-  t.ok((await q1('switch_link_up')).every((x) => x.value[1] === '1'), 'every link up');
+  t.ok(
+    (await q1('switch_link_up')).every((x) => x.value[1] === '1'),
+    'every link up',
+  );
   t.ok(Number((await q1('sum(switch_group_commit_requests_total)'))[0].value[1]) > 0, 'group commit counted');
   t.ok(Number((await q1('sum(switch_ledger_operations_total{op="hold",result="ok"})'))[0].value[1]) > 0, 'ledger holds counted');
   t.equal((await q1('switch_rules_version'))[0].value[1], '1');
@@ -218,7 +244,9 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
   const rules = await api('/api/v1/rules');
   const all = rules.data.groups.flatMap((g: any) => g.rules);
   t.same(all.map((r: any) => r.name).sort(), ['AcquirerDead', 'AcquirerFailing', 'ApprovalRateDrop', 'DeadLetters', 'SafBacklog']);
-  await until('rules evaluated', async () => (await api('/api/v1/rules')).data.groups.flatMap((g: any) => g.rules).every((r: any) => r.lastEvaluation && !r.lastEvaluation.startsWith('0001')));
+  await until('rules evaluated', async () =>
+    (await api('/api/v1/rules')).data.groups.flatMap((g: any) => g.rules).every((r: any) => r.lastEvaluation && !r.lastEvaluation.startsWith('0001')),
+  );
   for (const r of (await api('/api/v1/rules')).data.groups.flatMap((g: any) => g.rules)) {
     t.equal(r.health, 'ok', `${r.name} evaluates without error${r.lastError ? `: ${r.lastError}` : ''}`);
     t.not(r.state, 'firing', `${r.name} does not fire on a healthy switch`);
@@ -239,18 +267,29 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
   for (const sim of sw.sims.values()) sim.setBehaviour({ faults: { neverAnswer: 1 } });
   let wave = 0;
   let last = '';
-  await until('breakers open, reversals queued, a dead letter', async () => {
-    const codes = await Promise.all(Array.from({ length: 30 }, (_, i) => {
-      const n = 500_000 + wave * 100 + i;
-      return clients[i % clients.length]!.send(buildAuthorization({ stan: String(n).slice(-6), pan: luhnPan(`4761739${String(n).padStart(8, '0')}`), amount: '7.00', terminal: 'TERM0009' })).then((m) => m.getString(39) ?? 'none', (e: Error) => e.message.slice(0, 60));
-    }));
-    wave++;
-    const open = await q1('max(max_over_time(switch_breaker_state[5m]))');
-    const depth = await q1('max(max_over_time(switch_saf_depth[5m]))');
-    const dead = await q1('max(max_over_time(switch_dead_letters[5m]))');
-    last = `breaker state max ${open[0]?.value[1]}, SAF depth max ${depth[0]?.value[1]}, dead letters max ${dead[0]?.value[1]} after ${wave} waves, last answers ${[...new Set(codes)].join(' ')}`;
-    return Number(open[0]?.value[1] ?? 0) === 2 && Number(depth[0]?.value[1] ?? 0) > 0 && Number(dead[0]?.value[1] ?? 0) > 0;
-  }, 120_000).catch((e: Error) => {
+  await until(
+    'breakers open, reversals queued, a dead letter',
+    async () => {
+      const codes = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => {
+          const n = 500_000 + wave * 100 + i;
+          return clients[i % clients.length]!.send(
+            buildAuthorization({ stan: String(n).slice(-6), pan: luhnPan(`4761739${String(n).padStart(8, '0')}`), amount: '7.00', terminal: 'TERM0009' }),
+          ).then(
+            (m) => m.getString(39) ?? 'none',
+            (e: Error) => e.message.slice(0, 60),
+          );
+        }),
+      );
+      wave++;
+      const open = await q1('max(max_over_time(switch_breaker_state[5m]))');
+      const depth = await q1('max(max_over_time(switch_saf_depth[5m]))');
+      const dead = await q1('max(max_over_time(switch_dead_letters[5m]))');
+      last = `breaker state max ${open[0]?.value[1]}, SAF depth max ${depth[0]?.value[1]}, dead letters max ${dead[0]?.value[1]} after ${wave} waves, last answers ${[...new Set(codes)].join(' ')}`;
+      return Number(open[0]?.value[1] ?? 0) === 2 && Number(depth[0]?.value[1] ?? 0) > 0 && Number(dead[0]?.value[1] ?? 0) > 0;
+    },
+    120_000,
+  ).catch((e: Error) => {
     throw new Error(`${last}: ${e.message.slice(0, 200)}`);
   });
   raw.destroy();
@@ -259,7 +298,10 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
   const moved: string[] = [];
   const still: string[] = [];
   const panelMetrics = new Set<string>();
-  for (const d of dashboards()) for (const p of d.panels) for (const q of p.targets) for (const m of q.expr.matchAll(/\b((?:switch|process|nodejs)_[a-z0-9_]+)/g)) panelMetrics.add(m[1]!.replace(/_(bucket|sum|count)$/, ''));
+  for (const d of dashboards())
+    for (const p of d.panels)
+      for (const q of p.targets)
+        for (const m of q.expr.matchAll(/\b((?:switch|process|nodejs)_[a-z0-9_]+)/g)) panelMetrics.add(m[1]!.replace(/_(bucket|sum|count)$/, ''));
   for (const metric of [...panelMetrics].sort()) {
     const series = names.has(metric) ? metric : `${metric}_count`;
     const r = await q1(`max(max_over_time(${series}[10m]))`);

@@ -11,7 +11,7 @@ import { startTestSwitch } from '../helpers/switch.js';
 // machine would be a 91, so the switch waits as long as a real one would
 const overrides = { acquirerTimeoutMs: 10_000 };
 
-t.test('load: a fresh card per request by default, so every answer is the simulators\' approval', async (t) => {
+t.test("load: a fresh card per request by default, so every answer is the simulators' approval", async (t) => {
   const s = await startTestSwitch(t, { overrides });
   const o = { ...parseLoadArgs(['--port', String(s.h.pspPort), '--connections', '2', '--depth', '4', '--duration', '1.5']), progress: false, cardSeed: 4242 };
   t.equal(o.pan, undefined, 'no --pan: no fixed card');
@@ -19,7 +19,12 @@ t.test('load: a fresh card per request by default, so every answer is the simula
   t.ok(r.answered > 40, `enough answers to mean something (${r.answered})`);
   t.equal(r.errors + r.timeouts, 0);
   // the built-in simulators answer 00 to every PAN not ending in 0002 (src/switch/acquirers.ts simulatorBehaviour)
-  for (const sim of s.sims()) t.same(sim.behaviour().rules.map((x) => x.when?.panSuffix), ['0002'], 'only the 0002 test card is declined');
+  for (const sim of s.sims())
+    t.same(
+      sim.behaviour().rules.map((x) => x.when?.panSuffix),
+      ['0002'],
+      'only the 0002 test card is declined',
+    );
   t.same(r.response_codes, { '00': r.answered }, 'approval rate 100 %, as the simulators are configured');
   t.equal(r.cards, 'fresh');
   t.match(formatLoadResult(r), /cards\s+a fresh test card per request/);

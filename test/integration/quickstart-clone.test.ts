@@ -68,7 +68,10 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): 
   let done = false;
   void exited.then(() => (done = true));
   return {
-    p, exited, out: () => out, err: () => err,
+    p,
+    exited,
+    out: () => out,
+    err: () => err,
     signal: (sig) => {
       if (!done && p.pid) process.kill(-p.pid, sig);
     },
@@ -92,7 +95,14 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   const layout = embeddedLayout(path.join(repo, 'data', 'pg'));
   // A new user's environment: no DATABASE_URL (CI may set one), no REDIS_URL, no PAN_HASH_KEY; ports 0 so the
   // test does not depend on 8583 and 8080 being free.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PSP_PORT: '0', ADMIN_PORT: '0', npm_config_update_notifier: 'false', npm_config_fund: 'false' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PSP_PORT: '0',
+    ADMIN_PORT: '0',
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+  };
   let sw: Proc | undefined;
   t.teardown(async () => {
     if (sw && sw.p.exitCode === null) {
@@ -115,7 +125,11 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   await sw.waitFor(/ISO 8583 switch is up\.[\s\S]*Ctrl-C stops it\./);
   const port = Number((await sw.waitFor(/PSPs connect to\s+127\.0\.0\.1:(\d+)/))[1]);
   t.ok(port > 0, `PSP port ${port}`);
-  t.match(sw.out(), new RegExp(`database\\s+embedded PostgreSQL .*files in ${layout.pgData.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'says where the cluster lives');
+  t.match(
+    sw.out(),
+    new RegExp(`database\\s+embedded PostgreSQL .*files in ${layout.pgData.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    'says where the cluster lives',
+  );
 
   // the data folder: the PAN hash key (0600), and as root a link to the cluster the server's user can reach
   const keyFile = path.join(repo, 'data', 'pan-hash.key');
@@ -131,8 +145,14 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   const send = run('npm', ['run', '--silent', 'send', '--', '--port', String(port), '--pan', '4761739001010119', '--amount', '12.34'], repo, env);
   t.equal(await send.exited, 0, 'send exits 0');
   t.match(send.out(), /← 0110 in [\d.]+ ms: 00 approved/, 'the authorization is approved');
-  const logLines = sw.out().split('\n').filter((l) => l.startsWith('{'));
-  t.ok(logLines.some((l) => l.includes('476173******0119')), 'the transaction log line has the PAN masked');
+  const logLines = sw
+    .out()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
+  t.ok(
+    logLines.some((l) => l.includes('476173******0119')),
+    'the transaction log line has the PAN masked',
+  );
   t.notMatch(send.out() + logLines.join('\n'), /4761739001010119/, 'and never in full');
 
   sw.signal('SIGINT'); // Ctrl-C

@@ -38,7 +38,11 @@ async function race(t: Test, a: TestSwitch, ca: PspClient, b: TestSwitch, cb: Ps
       t.equal(plan?.state, 'ROLLBACK');
       t.equal(comp, undefined, 'no compensation needed');
       const sims = [...a.sims(), ...b.sims()];
-      t.equal(sims.reduce((n, s) => n + s.journal.count({ direction: 'in', mti: '0220', rrn: row.acq_rrn! }), 0), 0, 'no completion sent');
+      t.equal(
+        sims.reduce((n, s) => n + s.journal.count({ direction: 'in', mti: '0220', rrn: row.acq_rrn! }), 0),
+        0,
+        'no completion sent',
+      );
     }
     const evs = await eventsOf(pool, row.id);
     t.equal(evs.filter((e) => e === 'reversed').length, 1, 'reversed once');
@@ -65,7 +69,11 @@ t.test('capture racing a reversal', async (t) => {
     const before = [...a.sims(), ...b.sims()].reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0);
     const res = await b.client.send(orig);
     t.equal(rc(res), '05', 'instance B declines the original');
-    t.equal([...a.sims(), ...b.sims()].reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0), before, 'not sent to an acquirer');
+    t.equal(
+      [...a.sims(), ...b.sims()].reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0),
+      before,
+      'not sent to an acquirer',
+    );
     const row = (await txnOf(a.db.pool, orig))!;
     t.equal(row.state, 'declined');
     t.equal(await a.h.ledger.plan(row.id), undefined);
@@ -85,7 +93,14 @@ t.test('capture racing a reversal', async (t) => {
     const ids = await Promise.all(reqs.map(async (r) => (await txnOf(a.db.pool, r))!.id));
     const { rows: open } = await a.db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where state = 'approved' and kind = 'auth'`);
     t.equal(open[0]!.n, reqs.length);
-    const mk = (s: TestSwitch) => new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, { holdAgeMs: 1, intervalMs: 60_000, staleSentMs: 60_000, safExpireMs: 60_000, kickSaf: () => undefined }, pino({ level: 'silent' }));
+    const mk = (s: TestSwitch) =>
+      new Sweeper(
+        s.h.store,
+        s.h.ledger,
+        s.h.acquirers,
+        { holdAgeMs: 1, intervalMs: 60_000, staleSentMs: 60_000, safExpireMs: 60_000, kickSaf: () => undefined },
+        pino({ level: 'silent' }),
+      );
     // every hold older than the sweepers' holdAgeMs (1 ms), judged as they judge it: by the time in the id
     await clockPast(Math.max(...ids.map(txnIdTime)) + 1);
     const [x, y, z] = await Promise.all([mk(a).expire(), mk(b).expire(), mk(b).expire()]);

@@ -22,7 +22,10 @@ t.test('kill -9 after the reversal is queued: delivered after the restart', asyn
   const db = await testDb(t, { max: 3 });
   const sims = await startSimulators(t);
   const rulesDir = rulesFor(t, Object.fromEntries([...sims].map(([id, s]) => [id, s.port])));
-  script(sims, [{ when: { panSuffix: '0091' }, action: 'drop' }, { when: { mti: ['0420', '0421'] }, action: 'drop' }]);
+  script(sims, [
+    { when: { panSuffix: '0091' }, action: 'drop' },
+    { when: { mti: ['0420', '0421'] }, action: 'drop' },
+  ]);
   const child = await startChildSwitch(t, db.url, { rulesDir });
   const client = await PspClient.connect({ port: child.pspPort });
   const req = auth({ pan: '4111111111110091', amount: 9_100 });
@@ -106,14 +109,24 @@ t.test('kill -9 under load', async (t) => {
   script(sims, []);
   const again = await startChildSwitch(t, db.url, overrides);
   // requests the crash left 'sent' are recovered: treated as timed out, their reversal queued and delivered
-  await eventually(async () => {
-    const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where state = 'sent'`);
-    return rows[0]!.n === 0;
-  }, 'no transaction left in flight', 60_000, 200);
-  await eventually(async () => {
-    const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from switch_saf where done_at is null');
-    return rows[0]!.n === 0;
-  }, 'SAF queue drained', 60_000, 200);
+  await eventually(
+    async () => {
+      const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from switch_txn where state = 'sent'`);
+      return rows[0]!.n === 0;
+    },
+    'no transaction left in flight',
+    60_000,
+    200,
+  );
+  await eventually(
+    async () => {
+      const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from switch_saf where done_at is null');
+      return rows[0]!.n === 0;
+    },
+    'SAF queue drained',
+    60_000,
+    200,
+  );
   t.comment(`recovered and drained ${((Date.now() - tKill) / 1000).toFixed(1)} s after the kill`);
 
   const ledger = await ledgerOn(t, db.pool);
@@ -133,7 +146,9 @@ t.test('kill -9 under load', async (t) => {
     }
   }
   t.equal(bad, 0, `every one of ${approved.length} approvals the PSP saw has exactly one hold`);
-  const { rows: dup } = await db.pool.query<{ n: number }>(`select count(*)::int as n from (select psp, dup_key from switch_txn group by 1, 2 having count(*) > 1) d`);
+  const { rows: dup } = await db.pool.query<{ n: number }>(
+    `select count(*)::int as n from (select psp, dup_key from switch_txn group by 1, 2 having count(*) > 1) d`,
+  );
   t.equal(dup[0]!.n, 0, 'one row per request');
   let holding = 0;
   for (const o of declined) {
@@ -151,7 +166,12 @@ t.test('kill -9 under load', async (t) => {
   }
   const report = await ledger.check();
   t.ok(report.ok, JSON.stringify(report.violations));
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url }, encoding: 'utf8', timeout: 60_000 });
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: db.url },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
   t.equal(await again.stop(), 0);
 });

@@ -60,12 +60,21 @@ t.test('switch flows', async (t) => {
     t.notOk(res.getString(38), 'no auth code');
     const row = (await txnOf(db.pool, req))!;
     t.equal(row.state, 'declined');
-    t.equal(s.sim(row.acquirer!).journal.count({ direction: 'out', mti: '0110', stan: row.acq_stan!, responseCode: row.acquirer === 'acq-b' ? '51' : '05' }), 1);
+    t.equal(
+      s.sim(row.acquirer!).journal.count({ direction: 'out', mti: '0110', stan: row.acq_stan!, responseCode: row.acquirer === 'acq-b' ? '51' : '05' }),
+      1,
+    );
     t.equal(await h.ledger.plan(row.id), undefined, 'no plan');
   });
 
   t.test('acquirer code mapped: acq-a answers N7 → PSP sees 05', async (t) => {
-    for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0077' }, respond: 'N7' }, { when: { panSuffix: '0002' }, respond: '05' }] });
+    for (const sim of s.sims())
+      sim.setBehaviour({
+        rules: [
+          { when: { panSuffix: '0077' }, respond: 'N7' },
+          { when: { panSuffix: '0002' }, respond: '05' },
+        ],
+      });
     t.teardown(() => {
       for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0002' }, respond: '05' }] });
     });
@@ -92,7 +101,11 @@ t.test('switch flows', async (t) => {
     const row = (await txnOf(db.pool, req))!;
     t.equal(row.state, 'declined');
     t.equal(row.acquirer, null);
-    t.equal(s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0), before, 'no request at any acquirer');
+    t.equal(
+      s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0),
+      before,
+      'no request at any acquirer',
+    );
     t.equal(await h.ledger.plan(row.id), undefined);
     // a merchant that does not accept this PSP is refused the same way
     const res2 = await client.send(auth({ merchant: 'SHOP00000000003' }));
@@ -101,7 +114,15 @@ t.test('switch flows', async (t) => {
 
   t.test('format error → 30 (missing DE4, bad PAN), nothing sent', async (t) => {
     const before = s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in' }), 0);
-    const m = new IsoMessage('0100', { 2: '4111111111111111', 3: '000000', 7: transmissionDateTime(), 11: nextStan(), 41: 'TERM0001', 42: 'SHOP00000000001', 49: '978' });
+    const m = new IsoMessage('0100', {
+      2: '4111111111111111',
+      3: '000000',
+      7: transmissionDateTime(),
+      11: nextStan(),
+      41: 'TERM0001',
+      42: 'SHOP00000000001',
+      49: '978',
+    });
     const res = await client.send(m);
     t.equal(res.mti, '0110');
     t.equal(rc(res), '30');
@@ -115,7 +136,11 @@ t.test('switch flows', async (t) => {
     const fe = await unmatched;
     t.equal(fe.mti, '0110');
     t.equal(rc(fe), '30');
-    t.equal(s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in' }), 0), before, 'nothing reached an acquirer');
+    t.equal(
+      s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in' }), 0),
+      before,
+      'nothing reached an acquirer',
+    );
   });
 
   t.test('partial capture: 0220 below the authorization → 0230 00, forwarded, plan COMMIT with the final amount', async (t) => {
@@ -179,11 +204,18 @@ t.test('switch flows', async (t) => {
     const res = await client.send(reversal(orig));
     t.equal(rc(res), '00', 'acknowledged');
     const { rows } = await db.pool.query('select * from switch_orphan_reversal where psp = $1', ['psp-alpha']);
-    t.ok(rows.some((r: { orig_key: string }) => r.orig_key.startsWith(orig.getString(11)!)), 'recorded');
+    t.ok(
+      rows.some((r: { orig_key: string }) => r.orig_key.startsWith(orig.getString(11)!)),
+      'recorded',
+    );
     const before = s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0);
     const late = await client.send(orig);
     t.equal(rc(late), '05', 'original declined');
-    t.equal(s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0), before, 'not sent to an acquirer');
+    t.equal(
+      s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti: '0100' }), 0),
+      before,
+      'not sent to an acquirer',
+    );
     const row = (await txnOf(db.pool, orig))!;
     t.equal(row.state, 'declined');
     t.equal(await h.ledger.plan(row.id), undefined);
@@ -200,26 +232,42 @@ t.test('switch flows', async (t) => {
     t.ok(await h.store.transact((tx) => tx.transition({ txnId: row.id, day: row.day, seq: seq + 1, state: 'capturing', ref: 'capture-elsewhere' })));
     return {
       row,
-      giveBack: () => h.store.transact((tx) => tx.transition({ txnId: row.id, day: row.day, seq: seq + 2, state: 'approved', ref: 'capture-elsewhere', reason: 'capture declined' })),
+      giveBack: () =>
+        h.store.transact((tx) =>
+          tx.transition({ txnId: row.id, day: row.day, seq: seq + 2, state: 'approved', ref: 'capture-elsewhere', reason: 'capture declined' }),
+        ),
     };
   };
   /** Resolves once a flow has read the original `txnId` while it is claimed ('capturing'): that flow now waits. */
-  const claimSeen = (txnId: string) => new Promise<void>((resolve) => {
-    const read = h.store.original.bind(h.store);
-    h.store.original = async (...args: Parameters<typeof read>) => {
-      const r = await read(...args);
-      if (r?.id === txnId && r.state === 'capturing') {
-        h.store.original = read;
-        resolve();
-      }
-      return r;
-    };
-    t.teardown(() => void (h.store.original = read));
-  });
+  const claimSeen = (txnId: string) =>
+    new Promise<void>((resolve) => {
+      const read = h.store.original.bind(h.store);
+      h.store.original = async (...args: Parameters<typeof read>) => {
+        const r = await read(...args);
+        if (r?.id === txnId && r.state === 'capturing') {
+          h.store.original = read;
+          resolve();
+        }
+        return r;
+      };
+      t.teardown(() => void (h.store.original = read));
+    });
 
   const whileClaimed = [
-    { name: 'reversal while another instance captures: waits for the claim, then reverses', amount: 1_800, send: (req: IsoMessage) => reversal(req), state: 'reversed', plan: 'ROLLBACK' },
-    { name: 'capture while another instance captures: waits for the claim, then captures', amount: 2_200, send: (req: IsoMessage) => capture(req, 2_200), state: 'captured', plan: 'COMMIT' },
+    {
+      name: 'reversal while another instance captures: waits for the claim, then reverses',
+      amount: 1_800,
+      send: (req: IsoMessage) => reversal(req),
+      state: 'reversed',
+      plan: 'ROLLBACK',
+    },
+    {
+      name: 'capture while another instance captures: waits for the claim, then captures',
+      amount: 2_200,
+      send: (req: IsoMessage) => capture(req, 2_200),
+      state: 'captured',
+      plan: 'COMMIT',
+    },
   ] as const;
   for (const c of whileClaimed) {
     t.test(c.name, async (t) => {
@@ -267,7 +315,16 @@ t.test('switch flows', async (t) => {
   });
 
   t.test('no full PAN in the switch tables (masked PAN and keyed hash only)', async (t) => {
-    const tables = ['switch_intent', 'switch_outcome', 'switch_note', 'switch_saf', 'switch_orphan_reversal', 'ledger_plan', 'ledger_posting', 'ledger_journal'];
+    const tables = [
+      'switch_intent',
+      'switch_outcome',
+      'switch_note',
+      'switch_saf',
+      'switch_orphan_reversal',
+      'ledger_plan',
+      'ledger_posting',
+      'ledger_journal',
+    ];
     for (const table of tables) {
       const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from ${table} x where x::text ~ '411111[0-9]{6}(1111|0002|0077)'`);
       t.equal(rows[0]!.n, 0, `${table}: no full PAN`);

@@ -19,7 +19,8 @@ function repeatOf(m: IsoMessage): IsoMessage {
   return r;
 }
 
-const sentToAcquirers = (s: Awaited<ReturnType<typeof startTestSwitch>>, mti: string) => s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti }), 0);
+const sentToAcquirers = (s: Awaited<ReturnType<typeof startTestSwitch>>, mti: string) =>
+  s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti }), 0);
 
 t.test('a hold the ledger refuses: 91, no money, the reversal delivered, and the repeat replays 91', async (t) => {
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 3_000, saf: { timeoutMs: 3_000 } } });
@@ -38,7 +39,11 @@ t.test('a hold the ledger refuses: 91, no money, the reversal delivered, and the
   const again = await s.client.send(repeatOf(req));
   t.equal(rc(again), '91', 'the 0101 repeat replays 91, not 00');
   t.notOk(again.getString(38), 'and no auth code');
-  t.equal(sim.journal.count({ direction: 'in', mti: '0100', rrn: row.acq_rrn! }) + sim.journal.count({ direction: 'in', mti: '0101' }), 1, 'the repeat is not sent again');
+  t.equal(
+    sim.journal.count({ direction: 'in', mti: '0100', rrn: row.acq_rrn! }) + sim.journal.count({ direction: 'in', mti: '0101' }),
+    1,
+    'the repeat is not sent again',
+  );
   t.ok((await s.h.ledger.check()).ok);
 });
 
@@ -47,7 +52,10 @@ t.test('unknown currency, a merchant id with a space', async (t) => {
   t.teardown(() => rmSync(rulesDir, { recursive: true, force: true }));
   cpSync(path.join(ROOT, 'rules'), rulesDir, { recursive: true });
   const merchants = path.join(rulesDir, 'merchants.yaml');
-  writeFileSync(merchants, readFileSync(merchants, 'utf8') + '  - { id: "MY SHOP 0000001", name: "Spaced Shop", mcc: "5411", country: "DE", psps: ["psp-alpha"] }\n');
+  writeFileSync(
+    merchants,
+    readFileSync(merchants, 'utf8') + '  - { id: "MY SHOP 0000001", name: "Spaced Shop", mcc: "5411", country: "DE", psps: ["psp-alpha"] }\n',
+  );
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 3_000, rulesDir } });
 
   t.test('unknown currency: 30, nothing sent', async (t) => {

@@ -18,7 +18,10 @@ const reversalsIn = (sim: AcquirerSimulator, rrn: string) => sim.journal.count({
 const reversalsAnswered = (sim: AcquirerSimulator, rrn: string) => sim.journal.count({ direction: 'out', mti: ['0430', '0431', '0410', '0411'], rrn });
 
 async function safRow(s: TestSwitch, txnId: string) {
-  const { rows } = await s.db.pool.query<{ done_at: Date | null; attempts: number; response_code: string | null }>('select done_at, attempts, response_code from switch_saf where txn_id = $1', [txnId]);
+  const { rows } = await s.db.pool.query<{ done_at: Date | null; attempts: number; response_code: string | null }>(
+    'select done_at, attempts, response_code from switch_saf where txn_id = $1',
+    [txnId],
+  );
   return rows;
 }
 
@@ -32,7 +35,10 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
 
   t.test('timeout → 91; 0420 queued first, repeated as 0421, exactly one reversal delivered; no hold', async (t) => {
     // the authorization is never answered, and the first reversals are lost too
-    script(s, [{ when: { panSuffix: '0091' }, action: 'drop' }, { when: { mti: ['0420', '0421'] }, action: 'drop' }]);
+    script(s, [
+      { when: { panSuffix: '0091' }, action: 'drop' },
+      { when: { mti: ['0420', '0421'] }, action: 'drop' },
+    ]);
     const req = auth({ pan: '4111111111110091', amount: 4_200 });
     const res = await client.send(req);
     t.equal(res.mti, '0110');
@@ -47,7 +53,10 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
     await eventually(() => reversalsIn(sim, row.acq_rrn!) >= 3, 'three reversal attempts reached the acquirer (dropped)');
     const attempts = sim.journal.find({ direction: 'in', mti: ['0420', '0421'], rrn: row.acq_rrn! });
     t.equal(attempts[0]!.mti, '0420', 'first attempt is 0420');
-    t.ok(attempts.slice(1).every((a) => a.mti === '0421'), 'repeats are 0421');
+    t.ok(
+      attempts.slice(1).every((a) => a.mti === '0421'),
+      'repeats are 0421',
+    );
     // the acquirer comes back
     script(s, []);
     await eventually(async () => (await safRow(s, row.id))[0]?.done_at, 'SAF entry done');
@@ -92,7 +101,11 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
     t.equal(again.getString(38), first.getString(38));
     const row = (await txnOf(db.pool, req))!;
     t.equal(s.sim(row.acquirer!).journal.count({ direction: 'in', mti: '0100', rrn: row.acq_rrn! }), 1);
-    const { rows } = await db.pool.query('select count(*)::int as n from switch_txn where psp_stan = $1 and psp_terminal = $2 and psp_dt = $3', [req.getString(11), req.getString(41), req.getString(7)]);
+    const { rows } = await db.pool.query('select count(*)::int as n from switch_txn where psp_stan = $1 and psp_terminal = $2 and psp_dt = $3', [
+      req.getString(11),
+      req.getString(41),
+      req.getString(7),
+    ]);
     t.equal(rows[0].n, 1, 'one transaction row');
     const { rows: plans } = await db.pool.query(`select count(*)::int as n from ledger_plan where id like $1`, [`${row.id}%`]);
     t.equal(plans[0].n, 1, 'one plan');
@@ -133,7 +146,10 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
   });
 
   t.test('repeats of a reversal (0401, 0421): replayed, one reversal at the acquirer, one rollback', async (t) => {
-    for (const [mti, repeatMti] of [['0400', '0401'], ['0420', '0421']] as const) {
+    for (const [mti, repeatMti] of [
+      ['0400', '0401'],
+      ['0420', '0421'],
+    ] as const) {
       const req = auth({ amount: 4_000 });
       t.equal(rc(await client.send(req)), '00');
       const row = (await txnOf(db.pool, req))!;
@@ -148,9 +164,14 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
       t.equal(rc(await client.send(rev)), '00');
       const sim = s.sim(row.acquirer!);
       // nothing more can go out once the queue says so: one reversal queued in all (the replays queued none), done
-      const queued = async () => (await db.pool.query<{ n: number; open: number }>(
-        `select count(*)::int as n, (count(*) filter (where done_at is null))::int as open from switch_saf
-          where txn_id = $1 or txn_id in (select id from switch_txn where original_id = $1)`, [row.id])).rows[0]!;
+      const queued = async () =>
+        (
+          await db.pool.query<{ n: number; open: number }>(
+            `select count(*)::int as n, (count(*) filter (where done_at is null))::int as open from switch_saf
+          where txn_id = $1 or txn_id in (select id from switch_txn where original_id = $1)`,
+            [row.id],
+          )
+        ).rows[0]!;
       await eventually(async () => {
         const q = await queued();
         return q.n > 0 && q.open === 0 && reversalsAnswered(sim, row.acq_rrn!) >= 1;
@@ -169,10 +190,15 @@ t.test('timeouts, SAF, late answers, duplicates, repeats', async (t) => {
     const res = await client.send(auth({ amount: 100 }));
     t.equal(res.mti, '0110');
     t.equal(rc(res), '91', 'acquirer unavailable');
-    const back = await eventually(async () => {
-      const r = await client.send(auth({ amount: 101 }));
-      return rc(r) === '00' ? r : undefined;
-    }, 'approvals once the acquirers are back', 30_000, 200);
+    const back = await eventually(
+      async () => {
+        const r = await client.send(auth({ amount: 101 }));
+        return rc(r) === '00' ? r : undefined;
+      },
+      'approvals once the acquirers are back',
+      30_000,
+      200,
+    );
     t.equal(rc(back), '00');
   });
 

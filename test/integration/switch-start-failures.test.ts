@@ -25,7 +25,11 @@ interface Run {
 /** Runs main with `env` on top of a clean environment (no DATABASE_URL, REDIS_URL … from the caller's). */
 function runMain(env: Record<string, string>, args: string[] = []): Promise<Run> {
   const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PSP_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn' };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/switch.ts', ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/switch.ts', ...args], {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -85,7 +89,13 @@ t.test('admin port in use', async (t) => {
 t.test('DATABASE_URL unreachable', async (t) => {
   const free = await closedPort();
   const r = await runMain({ DATABASE_URL: `postgres://postgres:secret@127.0.0.1:${free}/test`, PAN_HASH_KEY: TEST_PAN_HASH_KEY });
-  clearLine(t, r, 'SW_ERR_START_DATABASE', new RegExp(`database postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${free}/test is unreachable: .*ECONNREFUSED`), /start PostgreSQL there, correct DATABASE_URL/);
+  clearLine(
+    t,
+    r,
+    'SW_ERR_START_DATABASE',
+    new RegExp(`database postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${free}/test is unreachable: .*ECONNREFUSED`),
+    /start PostgreSQL there, correct DATABASE_URL/,
+  );
   t.notMatch(r.stderr + r.stdout, /secret/, 'the password is not printed');
 });
 
@@ -101,7 +111,13 @@ t.test('DATABASE_URL refusing the login', async (t) => {
 t.test('REDIS_URL set but unreachable', async (t) => {
   const port = await closedPort();
   const r = await runMain({ ...(await dbEnv(t)), REDIS_URL: `redis://127.0.0.1:${port}/0` });
-  clearLine(t, r, 'SW_ERR_START_REDIS', new RegExp(`Redis redis://127\\.0\\.0\\.1:${port}/0 is unreachable: .*ECONNREFUSED`), /unset both to keep the failure detector and velocity counts in memory/);
+  clearLine(
+    t,
+    r,
+    'SW_ERR_START_REDIS',
+    new RegExp(`Redis redis://127\\.0\\.0\\.1:${port}/0 is unreachable: .*ECONNREFUSED`),
+    /unset both to keep the failure detector and velocity counts in memory/,
+  );
 });
 
 t.test('a config file with an unknown key', async (t) => {
@@ -110,7 +126,13 @@ t.test('a config file with an unknown key', async (t) => {
   const file = path.join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ psp: { prot: 9000 } }));
   const r = await runMain({ SWITCH_CONFIG: file });
-  clearLine(t, r, 'SW_ERR_START_CONFIG', new RegExp(`psp\\.prot: unknown key in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), /remove it or correct its spelling/);
+  clearLine(
+    t,
+    r,
+    'SW_ERR_START_CONFIG',
+    new RegExp(`psp\\.prot: unknown key in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    /remove it or correct its spelling/,
+  );
 });
 
 t.test('rule files that fail validation', async (t) => {
@@ -144,7 +166,13 @@ t.test('embedded PostgreSQL unable to start', async (t) => {
   });
   // no DATABASE_URL (runMain starts from a clean environment): the embedded server
   const r = await runMain({ SWITCH_DATA_DIR: dataDir });
-  clearLine(t, r, 'SW_ERR_DB_EMBEDDED_FAILED', /embedded PostgreSQL could not start: .*incompatible with server/, /made by another PostgreSQL version: npm run reset removes it/);
+  clearLine(
+    t,
+    r,
+    'SW_ERR_DB_EMBEDDED_FAILED',
+    /embedded PostgreSQL could not start: .*incompatible with server/,
+    /made by another PostgreSQL version: npm run reset removes it/,
+  );
 });
 
 t.test('a flag main does not know: the error and the usage, exit 2; --help: the usage, exit 0', async (t) => {

@@ -24,9 +24,24 @@ t.test('two instances sharing Redis agree on a dead route; a version activated o
   const sims = await startSimulators(t);
   const dir = rulesFor(t, Object.fromEntries([...sims].map(([id, s]) => [id, s.port])));
   // One rule: acq-a first, then acq-b, then acq-c.
-  writeFileSync(path.join(dir, 'routing.yaml'), stringifyYaml({
-    rules: [{ id: 'chain', default: true, then: { terminals: [{ terminal: 'a-eur-1', priority: 1 }, { terminal: 'b-eur-1', priority: 2 }, { terminal: 'c-eur-1', priority: 3 }] } }],
-  }));
+  writeFileSync(
+    path.join(dir, 'routing.yaml'),
+    stringifyYaml({
+      rules: [
+        {
+          id: 'chain',
+          default: true,
+          then: {
+            terminals: [
+              { terminal: 'a-eur-1', priority: 1 },
+              { terminal: 'b-eur-1', priority: 2 },
+              { terminal: 'c-eur-1', priority: 3 },
+            ],
+          },
+        },
+      ],
+    }),
+  );
   const start = async (): Promise<SwitchHandle> => {
     const cfg = loadConfig({
       env: {},
@@ -52,7 +67,11 @@ t.test('two instances sharing Redis agree on a dead route; a version activated o
   })();
   await eventually(() => !a.detector.isAlive('acq-a') || undefined, 'instance A judges acq-a dead', 30_000);
   await sending;
-  const seenByB = await until(() => b.detector.health('acq-a'), (h) => !h.alive, 5_000);
+  const seenByB = await until(
+    () => b.detector.health('acq-a'),
+    (h) => !h.alive,
+    5_000,
+  );
   t.notOk(a.detector.isAlive('acq-a'), 'instance A considers acq-a dead');
   t.notOk(seenByB.alive, 'and so does instance B, which sent nothing to acq-a');
   t.ok(seenByB.volume > 0, 'B judges from the calls A recorded');
@@ -73,7 +92,12 @@ t.test('two instances sharing Redis agree on a dead route; a version activated o
   await a.versions.activate(v.version, { actor: 'test' });
   // a liveness bound, not a benchmark: LISTEN/NOTIFY takes some milliseconds, the poll fallback a second; 15 s is
   // ten times the 1.5 s this used to assert, for a loaded machine
-  const onB = await until(() => b.watcher.current().version, (x) => x === v.version, 15_000, 10);
+  const onB = await until(
+    () => b.watcher.current().version,
+    (x) => x === v.version,
+    15_000,
+    10,
+  );
   const ms = Date.now() - t0;
   t.not(before, v.version);
   t.equal(onB, v.version, `instance B switched to version ${v.version} ${ms} ms after activation`);

@@ -43,9 +43,19 @@ t.test('trailing bytes, oversized input, bad MTI, bad bitmap', async (t) => {
   expectCodecError(t, () => codec.unpack(Buffer.from('01X0' + '\0'.repeat(8))), 'SW_ERR_CODEC_BAD_MTI', '0');
   const hexCodec = loadDialect('iso87-ascii');
   expectCodecError(t, () => hexCodec.unpack(Buffer.from('0800ZZ20000000000000')), 'SW_ERR_CODEC_BAD_BITMAP', '1', 4);
-  const small = compileDialect({ name: 'small', mti: { encoding: 'ascii' }, bitmap: { encoding: 'binary', maxFields: 64 }, fields: { 3: { type: 'n', length: 6, encoding: 'ascii' } } });
+  const small = compileDialect({
+    name: 'small',
+    mti: { encoding: 'ascii' },
+    bitmap: { encoding: 'binary', maxFields: 64 },
+    fields: { 3: { type: 'n', length: 6, encoding: 'ascii' } },
+  });
   expectCodecError(t, () => small.unpack(Buffer.concat([Buffer.from('0800'), Buffer.from('8000000000000000', 'hex')])), 'SW_ERR_CODEC_BAD_BITMAP', '1');
-  expectCodecError(t, () => small.unpack(Buffer.concat([Buffer.from('0800'), Buffer.from('1000000000000000', 'hex'), Buffer.from('000000')])), 'SW_ERR_CODEC_UNKNOWN_FIELD', '4');
+  expectCodecError(
+    t,
+    () => small.unpack(Buffer.concat([Buffer.from('0800'), Buffer.from('1000000000000000', 'hex'), Buffer.from('000000')])),
+    'SW_ERR_CODEC_UNKNOWN_FIELD',
+    '4',
+  );
 });
 
 t.test('wrong lengths and bad characters', async (t) => {
@@ -84,9 +94,23 @@ t.test('DE55 TLV: malformed data and the unknown-tag policy', async (t) => {
     name: `tlv-${unknownTags}`,
     mti: { encoding: 'ascii' },
     bitmap: { encoding: 'binary', maxFields: 64 },
-    fields: { 55: { type: 'tlv', length: 999, encoding: 'binary', prefix: { kind: 'lll', encoding: 'ascii' }, tags: { '9F02': { type: 'n', maxBytes: 6 } }, unknownTags } },
+    fields: {
+      55: {
+        type: 'tlv',
+        length: 999,
+        encoding: 'binary',
+        prefix: { kind: 'lll', encoding: 'ascii' },
+        tags: { '9F02': { type: 'n', maxBytes: 6 } },
+        unknownTags,
+      },
+    },
   });
-  const withUnknown = new IsoMessage('0100', { 55: [{ tag: '9F02', value: Buffer.from('000000001000', 'hex') }, { tag: 'DF01', value: Buffer.from('AB', 'hex') }] });
+  const withUnknown = new IsoMessage('0100', {
+    55: [
+      { tag: '9F02', value: Buffer.from('000000001000', 'hex') },
+      { tag: 'DF01', value: Buffer.from('AB', 'hex') },
+    ],
+  });
   const keep = compileDialect(spec('keep'));
   const bytes = keep.pack(withUnknown);
   t.same(keep.unpack(bytes).get(55), withUnknown.get(55), 'keep: unknown tags survive');
@@ -95,7 +119,13 @@ t.test('DE55 TLV: malformed data and the unknown-tag policy', async (t) => {
   const strict = compileDialect(spec('error'));
   expectCodecError(t, () => strict.unpack(bytes), 'SW_ERR_CODEC_UNKNOWN_TAG', '55');
   expectCodecError(t, () => strict.pack(withUnknown), 'SW_ERR_CODEC_UNKNOWN_TAG', '55');
-  const frame = (tlvHex: string): Buffer => Buffer.concat([Buffer.from('0100'), Buffer.from('0000000000000200', 'hex'), Buffer.from(String(tlvHex.length / 2).padStart(3, '0')), Buffer.from(tlvHex, 'hex')]);
+  const frame = (tlvHex: string): Buffer =>
+    Buffer.concat([
+      Buffer.from('0100'),
+      Buffer.from('0000000000000200', 'hex'),
+      Buffer.from(String(tlvHex.length / 2).padStart(3, '0')),
+      Buffer.from(tlvHex, 'hex'),
+    ]);
   expectCodecError(t, () => keep.unpack(frame('9F')), 'SW_ERR_CODEC_BAD_TLV', '55');
   expectCodecError(t, () => keep.unpack(frame('9F02')), 'SW_ERR_CODEC_BAD_TLV', '55.9F02');
   expectCodecError(t, () => keep.unpack(frame('9F020600')), 'SW_ERR_CODEC_BAD_TLV', '55.9F02');

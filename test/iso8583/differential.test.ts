@@ -33,7 +33,9 @@ const Peer = require('iso_8583') as new (msg?: PeerMsg) => PeerInstance;
 
 const codec = loadDialect('iso87-ascii-bbitmap');
 const EXCLUDED = new Set([40, 53, 55, 58, 59, 64, 96, 118, 119, 120, 121, 122, 123, 127, 128]);
-const FIELDS = Object.keys(codec.spec.fields).map(Number).filter((n) => n <= 128 && !EXCLUDED.has(n));
+const FIELDS = Object.keys(codec.spec.fields)
+  .map(Number)
+  .filter((n) => n <= 128 && !EXCLUDED.has(n));
 const AN = charsFor('an').filter((c) => c !== ' ');
 const ANS = charsFor('ans').filter((c) => !'#@\\'.includes(c));
 const NS = charsFor('ns').filter((c) => !'#@\\'.includes(c));
@@ -63,7 +65,8 @@ const withMti = (a: fc.Arbitrary<IsoMessage>): fc.Arbitrary<IsoMessage> =>
 const peerArb = messageArb(codec, { fields: FIELDS, an: AN, ans: ANS, ns: NS, maxFields: 30, nonEmpty: true });
 
 t.test(`${RUNS} messages packed by ours unpack to the same fields with iso_8583`, async (t) => {
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(withMti(arb), (m) => {
       const bytes = codec.pack(m);
       const got = new Peer().getIsoJSON(bytes, { lenHeader: false });
@@ -80,7 +83,8 @@ t.test(`${RUNS} messages packed by ours unpack to the same fields with iso_8583`
 });
 
 t.test(`${RUNS} messages packed by iso_8583 unpack to the same fields with ours`, async (t) => {
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(withMti(peerArb), (m) => {
       const want = toPeer(m);
       const bytes = new Peer(want).getRawMessage();

@@ -23,7 +23,12 @@ const rows: [string, FieldSpec, string | Buffer, string][] = [
   ['n fixed bcd odd right F', { type: 'n', length: 3, encoding: 'bcd', bcdPad: { side: 'right', nibble: 15 } }, '301', '301f'],
   ['n fixed ebcdic', { type: 'n', length: 3, encoding: 'ebcdic' }, '301', 'f3f0f1'],
   ['n ll ascii', { type: 'n', length: 19, encoding: 'ascii', prefix: { kind: 'll', encoding: 'ascii' } }, '12345', '303531323334' + '35'],
-  ['n ll bcd prefix counts digits, right pad 0', { type: 'n', length: 19, encoding: 'bcd', prefix: { kind: 'll', encoding: 'bcd' }, bcdPad: { side: 'right', nibble: 0 } }, '12345', '05123450'],
+  [
+    'n ll bcd prefix counts digits, right pad 0',
+    { type: 'n', length: 19, encoding: 'bcd', prefix: { kind: 'll', encoding: 'bcd' }, bcdPad: { side: 'right', nibble: 0 } },
+    '12345',
+    '05123450',
+  ],
   ['n lll bcd prefix is two bytes', { type: 'n', length: 104, encoding: 'bcd', prefix: { kind: 'lll', encoding: 'bcd' } }, '12', '000212'],
   ['n ll binary prefix', { type: 'n', length: 19, encoding: 'ascii', prefix: { kind: 'll', encoding: 'binary' } }, '12345', '05' + '3132333435'],
   ['n lll binary prefix is two bytes', { type: 'n', length: 999, encoding: 'ascii', prefix: { kind: 'lll', encoding: 'binary' } }, '1', '0001' + '31'],
@@ -31,8 +36,18 @@ const rows: [string, FieldSpec, string | Buffer, string][] = [
   ['n l ascii prefix', { type: 'n', length: 9, encoding: 'ascii', prefix: { kind: 'l', encoding: 'ascii' } }, '12', '32' + '3132'],
   ['n llll ascii prefix', { type: 'n', length: 9999, encoding: 'ascii', prefix: { kind: 'llll', encoding: 'ascii' } }, '12', '30303032' + '3132'],
   ['ans lllll ascii prefix', { type: 'ans', length: 99999, encoding: 'ascii', prefix: { kind: 'lllll', encoding: 'ascii' } }, 'A', '3030303031' + '41'],
-  ['ans llllll bcd prefix is three bytes', { type: 'ans', length: 999999, encoding: 'ascii', prefix: { kind: 'llllll', encoding: 'bcd' } }, 'A', '000001' + '41'],
-  ['ans llllll binary prefix is three bytes', { type: 'ans', length: 999999, encoding: 'ascii', prefix: { kind: 'llllll', encoding: 'binary' } }, 'AB', '000002' + '4142'],
+  [
+    'ans llllll bcd prefix is three bytes',
+    { type: 'ans', length: 999999, encoding: 'ascii', prefix: { kind: 'llllll', encoding: 'bcd' } },
+    'A',
+    '000001' + '41',
+  ],
+  [
+    'ans llllll binary prefix is three bytes',
+    { type: 'ans', length: 999999, encoding: 'ascii', prefix: { kind: 'llllll', encoding: 'binary' } },
+    'AB',
+    '000002' + '4142',
+  ],
   ['an fixed pads right with spaces', { type: 'an', length: 4, encoding: 'ascii' }, 'AB', '41422020'],
   ['an fixed custom padding', { type: 'an', length: 4, encoding: 'ascii', padding: { side: 'left', char: 'X' } }, 'AB', '58584142'],
   ['ans ebcdic specials', { type: 'ans', length: 5, encoding: 'ebcdic' }, 'a.B/ ', '814bc26140'],
@@ -43,7 +58,12 @@ const rows: [string, FieldSpec, string | Buffer, string][] = [
   ['xn bcd: sign as ASCII then BCD', { type: 'xn', length: 8, encoding: 'bcd' }, 'D00000100', '44' + '00000100'],
   ['b fixed binary', { type: 'b', length: 4, encoding: 'binary' }, Buffer.from('deadbeef', 'hex'), 'deadbeef'],
   ['b fixed hex text', { type: 'b', length: 4, encoding: 'hex' }, Buffer.from('deadbeef', 'hex'), Buffer.from('DEADBEEF').toString('hex')],
-  ['b ll hex: prefix counts bytes', { type: 'b', length: 8, encoding: 'hex', prefix: { kind: 'll', encoding: 'ascii' } }, Buffer.from('ab', 'hex'), '3031' + '4142'],
+  [
+    'b ll hex: prefix counts bytes',
+    { type: 'b', length: 8, encoding: 'hex', prefix: { kind: 'll', encoding: 'ascii' } },
+    Buffer.from('ab', 'hex'),
+    '3031' + '4142',
+  ],
   ['b lll binary: bcd prefix', { type: 'b', length: 999, encoding: 'binary', prefix: { kind: 'lll', encoding: 'bcd' } }, Buffer.from('ab', 'hex'), '0001ab'],
   ['n ll hex prefix', { type: 'n', length: 99, encoding: 'ascii', prefix: { kind: 'll', encoding: 'hex' } }, '12', '3032' + '3132'],
 ];
@@ -61,7 +81,10 @@ t.test('composite fields: positional subfields with their own prefixes', async (
     bitmap: { encoding: 'binary', maxFields: 64 },
     fields: {
       48: {
-        type: 'composite', length: 999, encoding: 'ascii', prefix: { kind: 'lll', encoding: 'ascii' },
+        type: 'composite',
+        length: 999,
+        encoding: 'ascii',
+        prefix: { kind: 'lll', encoding: 'ascii' },
         subfields: {
           '1': { type: 'n', length: 2, encoding: 'ascii' },
           '2': { type: 'ans', length: 20, encoding: 'ascii', prefix: { kind: 'll', encoding: 'ascii' } },
@@ -76,14 +99,25 @@ t.test('composite fields: positional subfields with their own prefixes', async (
   t.same(codec.unpack(bytes).get(48), m.get(48));
   const partial = new IsoMessage('0100', { 48: { '1': '07' } });
   t.same(codec.unpack(codec.pack(partial)).get(48), { '1': '07' }, 'trailing subfields may be left out of a variable composite');
-  t.throws(() => codec.pack(new IsoMessage('0100', { 48: { '1': '07', '3': Buffer.alloc(2) } })), { code: 'SW_ERR_CODEC_VALUE_INVALID' }, 'a gap before a later subfield is refused');
+  t.throws(
+    () => codec.pack(new IsoMessage('0100', { 48: { '1': '07', '3': Buffer.alloc(2) } })),
+    { code: 'SW_ERR_CODEC_VALUE_INVALID' },
+    'a gap before a later subfield is refused',
+  );
 });
 
 t.test('bitmaps: secondary and tertiary set automatically; hex and ebcdic-hex encodings', async (t) => {
-  const spec = (enc: 'binary' | 'hex' | 'ebcdic-hex') => compileDialect({
-    name: `bm-${enc}`, mti: { encoding: 'ascii' }, bitmap: { encoding: enc, maxFields: 192 },
-    fields: { 3: { type: 'n', length: 1, encoding: 'ascii' }, 70: { type: 'n', length: 1, encoding: 'ascii' }, 130: { type: 'n', length: 1, encoding: 'ascii' } },
-  });
+  const spec = (enc: 'binary' | 'hex' | 'ebcdic-hex') =>
+    compileDialect({
+      name: `bm-${enc}`,
+      mti: { encoding: 'ascii' },
+      bitmap: { encoding: enc, maxFields: 192 },
+      fields: {
+        3: { type: 'n', length: 1, encoding: 'ascii' },
+        70: { type: 'n', length: 1, encoding: 'ascii' },
+        130: { type: 'n', length: 1, encoding: 'ascii' },
+      },
+    });
   const bin = spec('binary');
   t.equal(bin.pack(new IsoMessage('0800', { 3: '1' })).length, 4 + 8 + 1, 'primary only');
   t.equal(bin.pack(new IsoMessage('0800', { 3: '1', 70: '2' })).length, 4 + 16 + 2, 'secondary when a field above 64 is present');
@@ -102,8 +136,17 @@ t.test('bitmaps: secondary and tertiary set automatically; hex and ebcdic-hex en
 });
 
 t.test('MTI encodings', async (t) => {
-  for (const [enc, hex] of [['ascii', '30313030'], ['bcd', '0100'], ['ebcdic', 'f0f1f0f0']] as const) {
-    const c = compileDialect({ name: `mti-${enc}`, mti: { encoding: enc }, bitmap: { encoding: 'binary', maxFields: 64 }, fields: { 3: { type: 'n', length: 2, encoding: 'ascii' } } });
+  for (const [enc, hex] of [
+    ['ascii', '30313030'],
+    ['bcd', '0100'],
+    ['ebcdic', 'f0f1f0f0'],
+  ] as const) {
+    const c = compileDialect({
+      name: `mti-${enc}`,
+      mti: { encoding: enc },
+      bitmap: { encoding: 'binary', maxFields: 64 },
+      fields: { 3: { type: 'n', length: 2, encoding: 'ascii' } },
+    });
     const b = c.pack(new IsoMessage('0100', { 3: '12' }));
     t.equal(b.subarray(0, hex.length / 2).toString('hex'), hex, enc);
     t.equal(c.unpack(b).mti, '0100');

@@ -14,7 +14,11 @@ t.test(`decoder fuzz: ${CASES * DIALECTS.length} mutated and random frames give 
     t.comment(`${name} (seed ${seed}): ${res.decoded} decoded, ${res.rejected} rejected ${JSON.stringify(res.byCode)}`);
     t.ok(res.rejected > 0 && res.decoded > 0, `${name}: both outcomes exercised`);
     const codes = Object.keys(res.byCode);
-    t.same(codes.filter((c) => !c.startsWith('SW_ERR_CODEC_')), [], `${name}: every refusal is a codec error, not another module's`);
+    t.same(
+      codes.filter((c) => !c.startsWith('SW_ERR_CODEC_')),
+      [],
+      `${name}: every refusal is a codec error, not another module's`,
+    );
     // bitmap, MTI, charset, length prefix, truncation, trailing bytes...: one catch-all code would hide which check refused
     t.ok(codes.length >= 5, `${name}: refused for ${codes.length} distinct reasons`);
   }

@@ -30,7 +30,18 @@ const VARIABLE: Record<string, string> = {
   'iso87-ascii-bbitmap': ascii('0100') + VBITMAP + ascii('164761739001010119' + '0512345' + '0912345=678' + 'T1      '),
   // BCD: LL prefixes count digits in one BCD byte; odd PAN-like numbers pad right with 0, track 2 with F, '=' is D.
   'iso87-binary': '0100' + VBITMAP + '16' + '4761739001010119' + '05' + '123450' + '09' + '12345d678f' + ascii('T1      '),
-  'iso87-ebcdic': ebcdicDigits('0100') + VBITMAP + ebcdicDigits('16') + ebcdicDigits('4761739001010119') + ebcdicDigits('05') + ebcdicDigits('12345') + ebcdicDigits('09') + ebcdicDigits('12345') + '7e' + ebcdicDigits('678') + 'e3f1404040404040',
+  'iso87-ebcdic':
+    ebcdicDigits('0100') +
+    VBITMAP +
+    ebcdicDigits('16') +
+    ebcdicDigits('4761739001010119') +
+    ebcdicDigits('05') +
+    ebcdicDigits('12345') +
+    ebcdicDigits('09') +
+    ebcdicDigits('12345') +
+    '7e' +
+    ebcdicDigits('678') +
+    'e3f1404040404040',
 };
 
 for (const name of Object.keys(ECHO)) {

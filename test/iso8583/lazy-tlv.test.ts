@@ -28,9 +28,28 @@ t.test('a bad DE55 fails at unpack, not later when read', async (t) => {
   const at = good.indexOf(Buffer.from('9f26', 'hex'));
   t.ok(at > 0, 'found tag 9F26 in the packed message');
   const cases: Array<[string, (b: Buffer) => void, string]> = [
-    ['a value that runs past the field', (b) => { b[at + 2] = 0x7f; }, 'SW_ERR_CODEC_BAD_TLV'],
-    ['a length not minimally encoded', (b) => { b[at + 2] = 0x81; }, 'SW_ERR_CODEC_BAD_TLV'],
-    ['a known tag over its maximum length', (b) => { b[at + 1] = 0x36; b[at + 2] = 0x08; }, 'SW_ERR_CODEC_BAD_LENGTH'], // 9F36 is 2 bytes at most
+    [
+      'a value that runs past the field',
+      (b) => {
+        b[at + 2] = 0x7f;
+      },
+      'SW_ERR_CODEC_BAD_TLV',
+    ],
+    [
+      'a length not minimally encoded',
+      (b) => {
+        b[at + 2] = 0x81;
+      },
+      'SW_ERR_CODEC_BAD_TLV',
+    ],
+    [
+      'a known tag over its maximum length',
+      (b) => {
+        b[at + 1] = 0x36;
+        b[at + 2] = 0x08;
+      },
+      'SW_ERR_CODEC_BAD_LENGTH',
+    ], // 9F36 is 2 bytes at most
   ];
   for (const [what, spoil, code] of cases) {
     const bad = Buffer.from(good);
@@ -60,13 +79,31 @@ t.test('values are the caller’s own: the input may be reused, and a read entry
 
 t.test('unknown tags under "skip": dropped from the entries and from a pack', async (t) => {
   const spec: DialectSpec = {
-    name: 'lazy-skip', mti: { encoding: 'ascii' }, bitmap: { encoding: 'binary' },
-    fields: { 55: { type: 'tlv', length: 999, encoding: 'binary', prefix: { kind: 'lll', encoding: 'ascii' }, tags: { '9F02': { type: 'n', maxBytes: 6 } }, unknownTags: 'skip' } },
+    name: 'lazy-skip',
+    mti: { encoding: 'ascii' },
+    bitmap: { encoding: 'binary' },
+    fields: {
+      55: {
+        type: 'tlv',
+        length: 999,
+        encoding: 'binary',
+        prefix: { kind: 'lll', encoding: 'ascii' },
+        tags: { '9F02': { type: 'n', maxBytes: 6 } },
+        unknownTags: 'skip',
+      },
+    },
   };
   const keep = compileDialect({ ...spec, name: 'lazy-keep', fields: { 55: { ...spec.fields['55']!, unknownTags: 'keep' } } });
   const skip = compileDialect(spec);
   const { IsoMessage } = await import('../../src/iso8583/index.js');
-  const bytes = keep.pack(new IsoMessage('0100', { 55: [{ tag: '9F02', value: Buffer.from('000000001000', 'hex') }, { tag: '9F7C', value: Buffer.from('01', 'hex') }] }));
+  const bytes = keep.pack(
+    new IsoMessage('0100', {
+      55: [
+        { tag: '9F02', value: Buffer.from('000000001000', 'hex') },
+        { tag: '9F7C', value: Buffer.from('01', 'hex') },
+      ],
+    }),
+  );
   const once = skip.pack(skip.unpack(bytes));
   t.not(once.toString('hex'), bytes.toString('hex'), 'the unknown tag is not written back');
   t.same(skip.unpack(once).get(55), [{ tag: '9F02', value: Buffer.from('000000001000', 'hex') }]);
@@ -78,12 +115,18 @@ t.test('the range checks for n, z and ans agree with the character table on ever
     const digit = c >= 0x30 && c <= 0x39;
     const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
     switch (type) {
-      case 'n': return digit;
-      case 'z': return digit || c === 0x3d || c === 0x44;
-      case 'ans': return c >= 0x20 && c <= 0x7e;
-      case 'a': return letter || c === 0x20;
-      case 'an': return letter || digit || c === 0x20;
-      case 'ns': return !letter && c >= 0x20 && c <= 0x7e;
+      case 'n':
+        return digit;
+      case 'z':
+        return digit || c === 0x3d || c === 0x44;
+      case 'ans':
+        return c >= 0x20 && c <= 0x7e;
+      case 'a':
+        return letter || c === 0x20;
+      case 'an':
+        return letter || digit || c === 0x20;
+      case 'ns':
+        return !letter && c >= 0x20 && c <= 0x7e;
     }
   };
   for (const type of ['n', 'z', 'ans', 'a', 'an', 'ns'] as const) {
@@ -101,9 +144,16 @@ t.test('the quick DE55 check (plainTlv) passes only what the full walk passes, a
   const { plainTlv, readTlv, tlvRules, writeTlv } = await import('../../src/iso8583/tlv.js');
   const { Writer } = await import('../../src/iso8583/buffer.js');
   const { rng } = await import('../helpers/fuzz-engine.js');
-  const tags = { '9F02': { type: 'n' as const, maxBytes: 6 }, '9A': { type: 'n' as const, maxBytes: 3 }, '5F2A': { type: 'n' as const, maxBytes: 2 }, '9F26': { type: 'b' as const, maxBytes: 8 } };
+  const tags = {
+    '9F02': { type: 'n' as const, maxBytes: 6 },
+    '9A': { type: 'n' as const, maxBytes: 3 },
+    '5F2A': { type: 'n' as const, maxBytes: 2 },
+    '9F26': { type: 'b' as const, maxBytes: 8 },
+  };
   const w = new Writer(512);
-  const good = emvTags().slice(0, 4).concat([{ tag: '9F1E', value: Buffer.alloc(200, 0x41) }]); // 0x81 0xC8 length
+  const good = emvTags()
+    .slice(0, 4)
+    .concat([{ tag: '9F1E', value: Buffer.alloc(200, 0x41) }]); // 0x81 0xC8 length
   const next = rng(55);
   const below = (n: number): number => next() % n;
   let quick = 0;

@@ -10,7 +10,8 @@ const RUNS = Number(process.env.PROPERTY_RUNS ?? 1500);
 for (const name of DIALECTS) {
   t.test(`${name}: unpack(pack(m)) equals m and pack(unpack(bytes)) equals bytes`, async (t) => {
     const codec = loadDialect(name);
-    await propertyHolds(t,
+    await propertyHolds(
+      t,
       fc.property(messageArb(codec), (m) => {
         const bytes = codec.pack(m);
         const back = codec.unpack(bytes);
@@ -31,7 +32,8 @@ t.test('every dialect covers DE55 TLV with unknown tags kept, and tertiary bitma
     // what the runs exercised: the name's promise holds only if they met unknown tags and the tertiary bitmap
     let unknownTags = 0;
     let tertiary = 0;
-    await propertyHolds(t,
+    await propertyHolds(
+      t,
       fc.property(messageArb(codec, { fields: [2, 55, 70, 130, 192] }), (m) => {
         const back = codec.unpack(codec.pack(m));
         const de55 = back.get(55);

@@ -32,7 +32,8 @@ import { startAcquirerSimulator } from '../../simulators/acquirer/index.js';
 import { realistic0100 } from '../../bench/fixtures.js';
 
 for (const tool of ['tshark', 'dumpcap']) {
-  if (spawnSync(tool, ['--version'], { encoding: 'utf8' }).status !== 0) throw new Error(`${tool} is needed (Debian package tshark, listed in .ci/apt-packages)`);
+  if (spawnSync(tool, ['--version'], { encoding: 'utf8' }).status !== 0)
+    throw new Error(`${tool} is needed (Debian package tshark, listed in .ci/apt-packages)`);
 }
 
 interface Case {
@@ -58,8 +59,15 @@ function requests(omit: number[]): IsoMessage[] {
   const financial = realistic0100().set(11, '000102').set(4, '000000012345').delete(35).delete(55);
   financial.mti = '0200';
   const rev = new IsoMessage('0420', {
-    3: '000000', 4: '000000005000', 7: '1122131500', 11: '000103', 37: '633213000123', 41: 'TERM0001', 42: 'MERCHANT0000001',
-    49: '978', 90: `0100000101${'1122131411'}${'0'.repeat(22)}`,
+    3: '000000',
+    4: '000000005000',
+    7: '1122131500',
+    11: '000103',
+    37: '633213000123',
+    41: 'TERM0001',
+    42: 'MERCHANT0000001',
+    49: '978',
+    90: `0100000101${'1122131411'}${'0'.repeat(22)}`,
   });
   const echo = new IsoMessage('0800', { 7: '1122131501', 11: '000104', 70: '301' });
   const all = [auth, financial, rev, echo];
@@ -69,7 +77,8 @@ function requests(omit: number[]): IsoMessage[] {
 
 /** Waits until a probe connection to `port` shows in the capture file: then dumpcap is capturing. */
 async function probeSeen(file: string, port: number, atLeast: number): Promise<number> {
-  const count = (): number => spawnSync('tshark', ['-r', file, '-Y', 'tcp.flags.syn==1 && tcp.flags.ack==0'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
+  const count = (): number =>
+    spawnSync('tshark', ['-r', file, '-Y', 'tcp.flags.syn==1 && tcp.flags.ack==0'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
   for (let i = 0; i < 200; i++) {
     const c = net.connect(port, '127.0.0.1');
     await once(c, 'connect');
@@ -85,7 +94,10 @@ function ourView(v: unknown): string {
   if (typeof v === 'string') return v;
   if (Buffer.isBuffer(v)) return v.toString('hex').toUpperCase();
   if (Array.isArray(v)) {
-    return (v as TlvEntry[]).map((e) => e.tag + e.value.length.toString(16).padStart(2, '0') + e.value.toString('hex')).join('').toUpperCase();
+    return (v as TlvEntry[])
+      .map((e) => e.tag + e.value.length.toString(16).padStart(2, '0') + e.value.toString('hex'))
+      .join('')
+      .toUpperCase();
   }
   return JSON.stringify(v);
 }
@@ -115,10 +127,18 @@ for (const c of CASES) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tshark-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'capture.pcapng');
-    const sim = await startAcquirerSimulator({ dialect: c.dialect, framer: framerByName('binary2'), port: 0, control: false, behaviour: { defaultResponseCode: '00', rules: [] } });
+    const sim = await startAcquirerSimulator({
+      dialect: c.dialect,
+      framer: framerByName('binary2'),
+      port: 0,
+      control: false,
+      behaviour: { defaultResponseCode: '00', rules: [] },
+    });
     t.teardown(() => sim.close());
     const cap: ChildProcess = spawn('dumpcap', ['-i', 'lo', '-f', `tcp port ${sim.port}`, '-w', file, '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    t.teardown(() => { if (cap.exitCode === null) cap.kill('SIGKILL'); });
+    t.teardown(() => {
+      if (cap.exitCode === null) cap.kill('SIGKILL');
+    });
     let err = '';
     await new Promise<void>((resolve, reject) => {
       cap.stderr!.on('data', (d: Buffer) => {
@@ -129,7 +149,14 @@ for (const c of CASES) {
     });
     const probes = await probeSeen(file, sim.port, 1);
 
-    const link = new AcquirerLink({ name: 'tshark', host: '127.0.0.1', port: sim.port, codec: loadWireCodec(c.dialect), framer: framerByName('binary2'), connections: 1 });
+    const link = new AcquirerLink({
+      name: 'tshark',
+      host: '127.0.0.1',
+      port: sim.port,
+      codec: loadWireCodec(c.dialect),
+      framer: framerByName('binary2'),
+      connections: 1,
+    });
     link.start();
     await link.waitReady(1, 10_000);
     const sent = requests(c.omit);
@@ -143,21 +170,33 @@ for (const c of CASES) {
     await once(cap, 'exit');
 
     const prefs = ['-o', 'iso8583.len_endian:Big endian', '-o', `iso8583.charset:${c.charset}`, '-o', `iso8583.binencode:${c.binencode}`];
-    const decoded = spawnSync('tshark', ['-r', file, '-d', `tcp.port==${sim.port},iso8583`, ...prefs, '-Y', 'iso8583 || _ws.malformed', '-T', 'json', '--no-duplicate-keys'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const decoded = spawnSync(
+      'tshark',
+      ['-r', file, '-d', `tcp.port==${sim.port},iso8583`, ...prefs, '-Y', 'iso8583 || _ws.malformed', '-T', 'json', '--no-duplicate-keys'],
+      { encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
     t.equal(decoded.status, 0, decoded.stderr);
     const packets = JSON.parse(decoded.stdout) as Array<{ _source: { layers: Record<string, unknown> } }>;
-    const raw = spawnSync('tshark', ['-r', file, '-Y', 'tcp.len>0', '-T', 'fields', '-e', 'tcp.srcport', '-e', 'tcp.payload'], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.split('\t'));
+    const raw = spawnSync('tshark', ['-r', file, '-Y', 'tcp.len>0', '-T', 'fields', '-e', 'tcp.srcport', '-e', 'tcp.payload'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
 
     const wire = loadDialect(c.dialect); // the dialect as written: no 1993 translation
-    for (const [direction, fromPort] of [['to the acquirer', (p: string) => p !== String(sim.port)], ['from the acquirer', (p: string) => p === String(sim.port)]] as const) {
+    for (const [direction, fromPort] of [
+      ['to the acquirer', (p: string) => p !== String(sim.port)],
+      ['from the acquirer', (p: string) => p === String(sim.port)],
+    ] as const) {
       const ours = frames(raw.filter(([p]) => fromPort(p!)).map(([, hex]) => hex!)).map((b) => wire.unpack(b));
-      const theirs = packets.filter((p) => fromPort(String((p._source.layers['tcp'] as Record<string, string>)['tcp.srcport']))).flatMap((p) => {
-        const l = p._source.layers;
-        t.notOk('_ws.malformed' in l, `no frame ${direction} is marked malformed`);
-        const iso = l['iso8583'];
-        if (iso === undefined) return []; // a probe connection, a bare ACK: TCP's own expert notes are not ours
-        return (Array.isArray(iso) ? iso : [iso]) as Array<Record<string, unknown>>;
-      });
+      const theirs = packets
+        .filter((p) => fromPort(String((p._source.layers['tcp'] as Record<string, string>)['tcp.srcport'])))
+        .flatMap((p) => {
+          const l = p._source.layers;
+          t.notOk('_ws.malformed' in l, `no frame ${direction} is marked malformed`);
+          const iso = l['iso8583'];
+          if (iso === undefined) return []; // a probe connection, a bare ACK: TCP's own expert notes are not ours
+          return (Array.isArray(iso) ? iso : [iso]) as Array<Record<string, unknown>>;
+        });
       t.equal(theirs.length, ours.length, `${ours.length} messages ${direction}, both decoders`);
       t.ok(ours.length >= sent.length, `at least the ${sent.length} requests and their answers`);
       for (const [i, m] of ours.entries()) {
@@ -165,8 +204,15 @@ for (const c of CASES) {
         t.notOk('_ws.expert' in d, `${m.mti}: no expert mark`);
         t.equal(d['iso8583.mti'], m.mti, `${direction} #${i}: MTI`);
         t.equal(String(d['iso8583.map1']).toUpperCase(), primaryBitmap(m), `${m.mti}: primary bitmap`);
-        const theirFields = Object.keys(d).filter((k) => /^iso8583\.bit[0-9]+$/.test(k)).map((k) => Number(k.slice(11))).filter((n) => n !== 1 && n !== 65);
-        t.same(theirFields.sort((a, b) => a - b), m.fieldNumbers(), `${m.mti}: the same fields`);
+        const theirFields = Object.keys(d)
+          .filter((k) => /^iso8583\.bit[0-9]+$/.test(k))
+          .map((k) => Number(k.slice(11)))
+          .filter((n) => n !== 1 && n !== 65);
+        t.same(
+          theirFields.sort((a, b) => a - b),
+          m.fieldNumbers(),
+          `${m.mti}: the same fields`,
+        );
         for (const n of m.fieldNumbers()) {
           let theirs = String(d[`iso8583.bit${n}`]);
           // track 2 in nibbles: the dissector shows the separator as the hex digit D

@@ -39,14 +39,22 @@ t.test('the database refuses what the code would never do', async (t) => {
   await t.rejects(q(`update ledger_plan set state = 'ROLLBACK', close_hash = '\\x00' where id = 'p1'`), { message: /final/ });
   await t.rejects(q(`update ledger_plan set amount = 1 where id = 'p2'`), { message: /immutable/ });
   await t.rejects(q(`update ledger_plan set last_batch = 0 where id = 'p2'`), { message: /batches only grow|last_batch/ });
-  await t.rejects(q(`insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, close_hash) values ('p3', 'COMMIT', 'postings', 1, 1, '\\x00', '\\x00')`), { message: /created in HOLD/ });
+  await t.rejects(
+    q(`insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, close_hash) values ('p3', 'COMMIT', 'postings', 1, 1, '\\x00', '\\x00')`),
+    { message: /created in HOLD/ },
+  );
   await t.rejects(q(`update ledger_account set own = own + 5 where code = 'merchant:m1:978'`), { message: /conserve/ });
   await t.rejects(q(`update ledger_account set currency = 840 where code = 'fees:978'`), { message: /immutable/ });
   await t.rejects(q(`insert into ledger_posting select 'p2', 9, 0, 1, 2, 5, 840`), { message: /mixes currencies/ });
   await t.rejects(q(`insert into ledger_posting values ('p2', 9, 0, 1, 1, 5, 978)`), { code: '23514' });
   await t.rejects(q(`insert into ledger_account (code, kind, currency, minor_unit, own) values ('rich', 'system', 978, 2, 100)`), { message: /zero balances/ });
   await t.rejects(q(`update ledger_plan set pan_masked = '4111111111111111' where id = 'p2'`), { message: /immutable|pan_masked/ });
-  await t.rejects(q(`insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, pan_masked) values ('p4', 'HOLD', 'postings', 1, 1, '\\x00', '4111111111111111')`), { code: '23514' });
+  await t.rejects(
+    q(
+      `insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, pan_masked) values ('p4', 'HOLD', 'postings', 1, 1, '\\x00', '4111111111111111')`,
+    ),
+    { code: '23514' },
+  );
   // a balanced update that moves money between accounts of one currency passes the conservation trigger, but
   // the audit still sees that the balances no longer match the journal
   const c = await db.pool.connect();
@@ -57,7 +65,10 @@ t.test('the database refuses what the code would never do', async (t) => {
   }
   const r = await ledger.check();
   t.notOk(r.ok);
-  t.same(r.violations.map((v) => v.rule), ['account-balance', 'account-balance']);
+  t.same(
+    r.violations.map((v) => v.rule),
+    ['account-balance', 'account-balance'],
+  );
   t.match(r.violations[0]!.detail, /merchant:m1:978|fees:978/);
 });
 
@@ -77,10 +88,14 @@ t.test('check names corruption that bypassed the triggers; the command exits non
   try {
     await c.query(`set session_replication_role = replica`); // superuser: triggers off, to simulate corruption
     await c.query(`update ledger_account set own = own + 1 where code = 'merchant:m1:978'`);
-    await c.query(`insert into ledger_posting values ('p2', 1, 7, (select id from ledger_account where code = 'merchant:m2:978'), (select id from ledger_account where code = 'usd'), 3, 840)`);
+    await c.query(
+      `insert into ledger_posting values ('p2', 1, 7, (select id from ledger_account where code = 'merchant:m2:978'), (select id from ledger_account where code = 'usd'), 3, 840)`,
+    );
     await c.query(`update ledger_plan set state = 'ROLLBACK', close_hash = '\\x01' where id = 'p2'`);
     // a posting into a closed plan (the database leaves this to the application since 002; the audit catches it)
-    await c.query(`insert into ledger_posting values ('p1', 9, 0, (select id from ledger_account where code = 'merchant:m1:978'), (select id from ledger_account where code = 'fees:978'), 5, 978)`);
+    await c.query(
+      `insert into ledger_posting values ('p1', 9, 0, (select id from ledger_account where code = 'merchant:m1:978'), (select id from ledger_account where code = 'fees:978'), 5, 978)`,
+    );
   } finally {
     await c.query(`reset session_replication_role`);
     c.release();
@@ -88,7 +103,8 @@ t.test('check names corruption that bypassed the triggers; the command exits non
   const r = await ledger.check();
   t.throws(() => assertLedgerOk(r), { code: 'SW_ERR_LEDGER_CHECK_FAILED', message: /ledger check found \d+ violations: \[/ });
   const rules = new Set(r.violations.map((v) => v.rule));
-  for (const rule of ['currency-posted-zero', 'account-balance', 'batch-zero-sum', 'posting-currency', 'plan-journal', 'posting-into-closed-plan']) t.ok(rules.has(rule), rule);
+  for (const rule of ['currency-posted-zero', 'account-balance', 'batch-zero-sum', 'posting-currency', 'plan-journal', 'posting-into-closed-plan'])
+    t.ok(rules.has(rule), rule);
   const bad = await cli(db.url, ['check']);
   t.equal(bad.code, 1);
   t.match(bad.out, /FAILED/);
@@ -114,10 +130,21 @@ t.test('reconciliation per day, acquirer, terminal, merchant: function and CSV c
   const day = new Date().toISOString().slice(0, 10);
   t.equal(rows.length, 2);
   t.same(rows[0], {
-    day, acquirer: 'acq-a', terminal: 'T0000001', merchant: 'm1', currency: 978,
-    count: 3, amount: 15_000n, fees: 125n + 29n + 41n,
-    heldCount: 1, heldAmount: 3_000n, committedCount: 1, committedAmount: 4_000n, committedFees: 53n,
-    rolledBackCount: 1, rolledBackAmount: 2_000n,
+    day,
+    acquirer: 'acq-a',
+    terminal: 'T0000001',
+    merchant: 'm1',
+    currency: 978,
+    count: 3,
+    amount: 15_000n,
+    fees: 125n + 29n + 41n,
+    heldCount: 1,
+    heldAmount: 3_000n,
+    committedCount: 1,
+    committedAmount: 4_000n,
+    committedFees: 53n,
+    rolledBackCount: 1,
+    rolledBackAmount: 2_000n,
   });
   t.same(rows[1]!.committedAmount, 1_000n);
   t.same(rows[1]!.committedFees, 25n, 'acquirer default 1.5% + 10');

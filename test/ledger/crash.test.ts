@@ -48,17 +48,32 @@ t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
   t.ok(holds.length >= target / 2, `${holds.length} holds and ${commits.length} commits acknowledged`);
 
   // the killed child's backends go away (their open transactions roll back); then the audit must pass
-  await eventually(async () => {
-    const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`crash-${db.schema}`]);
-    return rows[0]!.n === 0;
-  }, 'the killed child\'s database sessions gone', 30_000, 100);
+  await eventually(
+    async () => {
+      const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [
+        `crash-${db.schema}`,
+      ]);
+      return rows[0]!.n === 0;
+    },
+    "the killed child's database sessions gone",
+    30_000,
+    100,
+  );
   const report = await ledger.check();
   t.same(report.violations, []);
 
   const { rows } = await db.pool.query(`select id, state from ledger_plan where id like 'c1-%'`);
   const state = new Map(rows.map((r) => [r.id as string, r.state as string]));
-  t.same(holds.filter((id) => !state.has(id)), [], 'every acknowledged hold is present');
-  t.same(commits.filter((id) => state.get(id) !== 'COMMIT'), [], 'every acknowledged commit is present');
+  t.same(
+    holds.filter((id) => !state.has(id)),
+    [],
+    'every acknowledged hold is present',
+  );
+  t.same(
+    commits.filter((id) => state.get(id) !== 'COMMIT'),
+    [],
+    'every acknowledged commit is present',
+  );
   t.ok(state.size >= holds.length);
 
   // restart: replays answer the same, open plans can be finished

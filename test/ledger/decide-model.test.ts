@@ -97,11 +97,12 @@ class Model {
       const s = this.acc.get(k)!;
       if (k === 'A' && dm < 0 && s.own + s.min + dm < 0) return false;
     }
-    if (apply) for (const [k, dm, dx] of changes) {
-      const s = this.acc.get(k)!;
-      s.min += dm;
-      s.max += dx;
-    }
+    if (apply)
+      for (const [k, dm, dx] of changes) {
+        const s = this.acc.get(k)!;
+        s.min += dm;
+        s.max += dx;
+      }
     return true;
   }
   apply(id: string, o: Call): string {
@@ -216,9 +217,26 @@ class MemDb {
       const v = this.plans.get(id);
       if (!v) continue;
       const p: WPlan = {
-        id: v.id, day: v.day, isNew: false, state: v.state, kind: v.kind, lastBatch: v.lastBatch, lastStep: v.lastStep, holdHash: v.holdHash,
-        closeHash: v.closeHash, amount: v.row.amount, fee: v.row.fee, finalAmount: v.finalAmount, finalFee: v.finalFee, acquirer: v.row.acquirer,
-        terminal: v.row.terminal, merchant: v.row.merchant, currency: v.row.currency, postings: [], batchHashes: new Map(), dirty: false,
+        id: v.id,
+        day: v.day,
+        isNew: false,
+        state: v.state,
+        kind: v.kind,
+        lastBatch: v.lastBatch,
+        lastStep: v.lastStep,
+        holdHash: v.holdHash,
+        closeHash: v.closeHash,
+        amount: v.row.amount,
+        fee: v.row.fee,
+        finalAmount: v.finalAmount,
+        finalFee: v.finalFee,
+        acquirer: v.row.acquirer,
+        terminal: v.row.terminal,
+        merchant: v.row.merchant,
+        currency: v.row.currency,
+        postings: [],
+        batchHashes: new Map(),
+        dirty: false,
       };
       for (const x of this.postings.get(id) ?? []) {
         p.postings.push({ batchId: x.batchId, from: x.from, to: x.to, amount: x.amount, currency: x.currency });
@@ -284,7 +302,8 @@ class MemDb {
       c.pending += d.min + d.max;
       perCurrency.set(d.currency, c);
     }
-    for (const [cur, c] of perCurrency) if (c.own !== 0n || c.pending !== 0n) refuse(`deltas do not conserve currency ${cur} (posted ${c.own}, pending ${c.pending})`);
+    for (const [cur, c] of perCurrency)
+      if (c.own !== 0n || c.pending !== 0n) refuse(`deltas do not conserve currency ${cur} (posted ${c.own}, pending ${c.pending})`);
     for (const p of w.dirty) {
       const old = this.plans.get(p.id);
       if (!old || old.day !== p.day) continue; // the update matches no row
@@ -295,8 +314,17 @@ class MemDb {
     for (const { plan, hash, row } of w.plans) {
       const held = plan.state === 'HOLD';
       this.plans.set(plan.id, {
-        id: plan.id, day: plan.day, state: plan.state, kind: row.kind, lastBatch: 1, lastStep: plan.lastStep, holdHash: hash, closeHash: plan.closeHash,
-        row: { ...row }, finalAmount: held ? null : plan.finalAmount, finalFee: held ? null : plan.finalFee,
+        id: plan.id,
+        day: plan.day,
+        state: plan.state,
+        kind: row.kind,
+        lastBatch: 1,
+        lastStep: plan.lastStep,
+        holdHash: hash,
+        closeHash: plan.closeHash,
+        row: { ...row },
+        finalAmount: held ? null : plan.finalAmount,
+        finalFee: held ? null : plan.finalFee,
       });
     }
     for (const x of w.postings) push(this.postings, x.planId, { ...x });
@@ -313,7 +341,14 @@ class MemDb {
     for (const p of w.dirty) {
       const old = this.plans.get(p.id);
       if (!old || old.day !== p.day) continue;
-      Object.assign(old, { state: p.state, lastBatch: p.lastBatch, lastStep: p.lastStep, closeHash: p.closeHash, finalAmount: p.finalAmount, finalFee: p.finalFee });
+      Object.assign(old, {
+        state: p.state,
+        lastBatch: p.lastBatch,
+        lastStep: p.lastStep,
+        closeHash: p.closeHash,
+        finalAmount: p.finalAmount,
+        finalFee: p.finalFee,
+      });
     }
   }
 }
@@ -351,7 +386,17 @@ function resolve(ps: readonly Posting[]): RPosting[] {
 function ledgerOp(id: string, o: Call): LedgerOp {
   if (o.t === 'hold') {
     const spec = toPostings(o.ps);
-    const row: HoldRow = { kind: 'postings', acquirer: null, terminal: null, merchant: null, currency: null, amount: null, fee: null, panHash: null, panMasked: null };
+    const row: HoldRow = {
+      kind: 'postings',
+      acquirer: null,
+      terminal: null,
+      merchant: null,
+      currency: null,
+      amount: null,
+      fee: null,
+      panHash: null,
+      panMasked: null,
+    };
     return { op: 'hold', planId: id, day: DAY, hash: hashOf(['hold', id, postingsForHash(spec), null, null]), postings: resolve(spec), row };
   }
   if (o.t === 'batch') {
@@ -402,7 +447,8 @@ function runSequence(seq: readonly Op[], decideFn: Decide = decide): string[] {
     const res = results[0]!;
     const got = res instanceof Error ? ((res as { code?: string }).code ?? String(res)) : 'ok';
     if (got !== expected) throw new Error(`${where}: decide ${got}, model ${expected}`);
-    if (!(res instanceof Error) && !isDeepStrictEqual(res, expectedResult(id, o))) throw new Error(`${where}: result ${show(res)}, expected ${show(expectedResult(id, o))}`);
+    if (!(res instanceof Error) && !isDeepStrictEqual(res, expectedResult(id, o)))
+      throw new Error(`${where}: result ${show(res)}, expected ${show(expectedResult(id, o))}`);
     db.write(writes);
     checkPersisted(where, db, req, state, writes);
     checkBalances(where, db, model);
@@ -433,21 +479,36 @@ function checkPersisted(where: string, db: MemDb, req: LedgerOp, left: LoadedSta
     const b = read.postings.map(key).sort();
     if (!isDeepStrictEqual(a, b)) throw new Error(`${where}: postings decided ${show(a)}, read back ${show(b)}`);
     for (const [batch, h] of mine.batchHashes) {
-      if (batch >= 2 && read.batchHashes.get(batch) !== h) throw new Error(`${where}: batch ${batch} hash decided ${h}, read back ${read.batchHashes.get(batch)}`);
+      if (batch >= 2 && read.batchHashes.get(batch) !== h)
+        throw new Error(`${where}: batch ${batch} hash decided ${h}, read back ${read.batchHashes.get(batch)}`);
     }
     for (const [batch, h] of read.batchHashes) {
-      if (batch >= 2 && mine.batchHashes.get(batch) !== h) throw new Error(`${where}: batch ${batch} hash read back ${h}, decided ${mine.batchHashes.get(batch)}`);
+      if (batch >= 2 && mine.batchHashes.get(batch) !== h)
+        throw new Error(`${where}: batch ${batch} hash read back ${h}, decided ${mine.batchHashes.get(batch)}`);
     }
     // the journal has steps 2..last_step (the plan row is step 1), closed by the commit or rollback; batches 1..last_batch
     const js = (db.journal.get(req.planId) ?? []).map((j) => j.step).sort((x, y) => x - y);
-    if (!isDeepStrictEqual(js, Array.from({ length: read.lastStep - 1 }, (_, i) => i + 2))) throw new Error(`${where}: journal steps ${show(js)}, last step ${read.lastStep}`);
+    if (
+      !isDeepStrictEqual(
+        js,
+        Array.from({ length: read.lastStep - 1 }, (_, i) => i + 2),
+      )
+    )
+      throw new Error(`${where}: journal steps ${show(js)}, last step ${read.lastStep}`);
     const last = (db.journal.get(req.planId) ?? []).find((j) => j.step === read.lastStep);
     if (read.state !== 'HOLD' && last?.op !== read.state.toLowerCase()) throw new Error(`${where}: ${read.state} plan's last journal step is ${show(last)}`);
     const bs = [...new Set(read.postings.map((x) => x.batchId))].sort((x, y) => x - y);
-    if (!isDeepStrictEqual(bs, Array.from({ length: read.lastBatch }, (_, i) => i + 1))) throw new Error(`${where}: posting batches ${show(bs)}, last batch ${read.lastBatch}`);
+    if (
+      !isDeepStrictEqual(
+        bs,
+        Array.from({ length: read.lastBatch }, (_, i) => i + 1),
+      )
+    )
+      throw new Error(`${where}: posting batches ${show(bs)}, last batch ${read.lastBatch}`);
   }
   for (const r of writes.rejections) {
-    if (!isDeepStrictEqual(left.rejections.get(r.key), db.rejections.get(r.key))) throw new Error(`${where}: rejection ${r.key} decided ${show(left.rejections.get(r.key))}, stored ${show(db.rejections.get(r.key))}`);
+    if (!isDeepStrictEqual(left.rejections.get(r.key), db.rejections.get(r.key)))
+      throw new Error(`${where}: rejection ${r.key} decided ${show(left.rejections.get(r.key))}, stored ${show(db.rejections.get(r.key))}`);
   }
   for (const [id, a] of left.accounts) {
     if (!a.noNegative) continue;
@@ -475,7 +536,8 @@ function checkBalances(where: string, db: MemDb, model: Model): void {
     sums.set(info.currency, s);
   }
   for (const [cur, s] of sums) {
-    if (s.posted !== 0n || s.debits !== s.credits) throw new Error(`${where}: currency ${cur}: Σ posted ${s.posted}, Σ pending debits ${s.debits}, credits ${s.credits}`);
+    if (s.posted !== 0n || s.debits !== s.credits)
+      throw new Error(`${where}: currency ${cur}: Σ posted ${s.posted}, Σ pending debits ${s.debits}, credits ${s.credits}`);
   }
 }
 
@@ -501,7 +563,14 @@ t.test('decide() agrees with the model on random operation sequences', async (t)
   );
   t.comment(`${calls} calls (${replays} replays) in ${Math.round(performance.now() - t0)} ms; answers ${show(Object.fromEntries([...codes].sort()))}`);
   // the sequences reach every answer the model knows, so each branch was compared
-  for (const c of ['ok', 'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH', 'SW_ERR_LEDGER_INSUFFICIENT_FUNDS', 'SW_ERR_LEDGER_PLAN_NOT_FOUND', 'SW_ERR_LEDGER_PLAN_STATE', 'SW_ERR_LEDGER_BATCH_ORDER']) {
+  for (const c of [
+    'ok',
+    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH',
+    'SW_ERR_LEDGER_INSUFFICIENT_FUNDS',
+    'SW_ERR_LEDGER_PLAN_NOT_FOUND',
+    'SW_ERR_LEDGER_PLAN_STATE',
+    'SW_ERR_LEDGER_BATCH_ORDER',
+  ]) {
     t.ok((codes.get(c) ?? 0) > 0, `answered ${c} (${codes.get(c) ?? 0} times)`);
   }
 });
@@ -527,9 +596,22 @@ t.test('a hand-built sequence gives the answers docs/ledger.md ("Idempotency") n
     { t: 'rollback', p: 3 }, // 16 no such plan
   ];
   t.same(runSequence(seq), [
-    'ok', 'ok', 'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH', 'SW_ERR_LEDGER_INSUFFICIENT_FUNDS', 'ok', 'ok', 'SW_ERR_LEDGER_INSUFFICIENT_FUNDS',
-    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH', 'SW_ERR_LEDGER_BATCH_ORDER', 'ok', 'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH', 'ok',
-    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH', 'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH', 'SW_ERR_LEDGER_PLAN_STATE', 'SW_ERR_LEDGER_PLAN_NOT_FOUND',
+    'ok',
+    'ok',
+    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH',
+    'SW_ERR_LEDGER_INSUFFICIENT_FUNDS',
+    'ok',
+    'ok',
+    'SW_ERR_LEDGER_INSUFFICIENT_FUNDS',
+    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH',
+    'SW_ERR_LEDGER_BATCH_ORDER',
+    'ok',
+    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH',
+    'ok',
+    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH',
+    'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH',
+    'SW_ERR_LEDGER_PLAN_STATE',
+    'SW_ERR_LEDGER_PLAN_NOT_FOUND',
   ]);
   // the checks are not vacuous: the replay of call 3 is refused by decide, and a run that expected otherwise fails
   const mismatchOk: Decide = (state, reqs, fees) => {
@@ -538,7 +620,11 @@ t.test('a hand-built sequence gives the answers docs/ledger.md ("Idempotency") n
       (r as { code?: string }).code === 'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH' ? { planId: reqs[0]!.planId, state: 'HOLD', batchId: 1 } : r;
     return { ...out, results: out.results.map(answered) };
   };
-  t.throws(() => runSequence(seq.slice(0, 3), mismatchOk), /hold.*on p0 \(call 3\): decide ok, model SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH/, 'a replay with a different payload answered ok fails the check');
+  t.throws(
+    () => runSequence(seq.slice(0, 3), mismatchOk),
+    /hold.*on p0 \(call 3\): decide ok, model SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH/,
+    'a replay with a different payload answered ok fails the check',
+  );
 });
 
 /** decide() with a planted fault; the property must find a counterexample. */
@@ -546,7 +632,11 @@ const mutants: Array<{ name: string; fault: Decide; finds: RegExp }> = [
   {
     name: 'idempotency by plan id only (a hold replay with another payload answered as the first)',
     fault: (state, reqs, fees) =>
-      decide(state, reqs.map((r) => (r.op === 'hold' && state.plans.has(r.planId) ? { ...r, hash: state.plans.get(r.planId)!.holdHash } : r)), fees),
+      decide(
+        state,
+        reqs.map((r) => (r.op === 'hold' && state.plans.has(r.planId) ? { ...r, hash: state.plans.get(r.planId)!.holdHash } : r)),
+        fees,
+      ),
     finds: /decide ok, model SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH/,
   },
   {
@@ -579,8 +669,15 @@ const mutants: Array<{ name: string; fault: Decide; finds: RegExp }> = [
 
 t.test('the property finds planted faults in decide()', async (t) => {
   for (const m of mutants) {
-    const r = fc.check(fc.property(sequences, (seq) => void runSequence(seq, m.fault)), { numRuns: NUM_RUNS, seed: SEED });
+    const r = fc.check(
+      fc.property(sequences, (seq) => void runSequence(seq, m.fault)),
+      { numRuns: NUM_RUNS, seed: SEED },
+    );
     t.ok(r.failed, `found: ${m.name}${r.failed ? ` (after ${r.numRuns} runs, shrunk to ${r.counterexample?.[0].length} calls)` : ''}`);
-    t.match(String((r.errorInstance as Error | undefined)?.message ?? ''), m.finds, `  with the expected disagreement: ${String((r.errorInstance as Error | undefined)?.message ?? '').slice(0, 160)}`);
+    t.match(
+      String((r.errorInstance as Error | undefined)?.message ?? ''),
+      m.finds,
+      `  with the expected disagreement: ${String((r.errorInstance as Error | undefined)?.message ?? '').slice(0, 160)}`,
+    );
   }
 });

@@ -18,7 +18,10 @@ const pay = (amount: bigint, merchant = 'm1') => ({ acquirer: 'acq-a', terminal:
 /** The caller's statement: a gate CTE naming the plan ids that may commit, then the ledger's CTEs. */
 async function writeGated(l: Ledger, client: pg.Pool | pg.PoolClient, holds: PreparedHold[], allowed: string[]): Promise<string[]> {
   const f = l.holdSql(holds, 'gate', 2);
-  const { rows } = await client.query<{ id: string }>(`with gate as (select unnest($1::text[]) as id), ${f.ctes} select id from lh_plan`, [allowed, ...f.values]);
+  const { rows } = await client.query<{ id: string }>(`with gate as (select unnest($1::text[]) as id), ${f.ctes} select id from lh_plan`, [
+    allowed,
+    ...f.values,
+  ]);
   return rows.map((r) => r.id).sort();
 }
 
@@ -135,7 +138,11 @@ t.test('release: a hold is rolled back, committed money moved back, once', async
   t.same(await l.release('r-posted'), { planId: 'r-posted', released: 'compensated' }, 'idempotent');
   const comp = await l.plan('r-posted:reversal');
   t.equal(comp?.state, 'COMMIT');
-  t.same(comp?.postings.map((p) => p.amount), [2_500n, 35n], 'the captured amount and its fee (1.2% + 5) go back');
+  t.same(
+    comp?.postings.map((p) => p.amount),
+    [2_500n, 35n],
+    'the captured amount and its fee (1.2% + 5) go back',
+  );
   t.same(await l.release('nobody'), { planId: 'nobody', released: 'nothing' });
   const m = await l.balances('merchant:m1:978');
   t.equal(m.posted, 0n, 'the merchant is back where it started');
@@ -149,9 +156,20 @@ t.test('the database refuses balance changes that do not conserve money', async 
   const a = await l.ensureAccount({ code: 'x', kind: 'system', currency: 978 });
   const b = await l.ensureAccount({ code: 'y', kind: 'system', currency: 978 });
   const usd = await l.ensureAccount({ code: 'z', kind: 'system', currency: 840 });
-  await t.rejects(db.pool.query('insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max) values ($1, 978, 5, 0, 0)', [a.id]), { message: /conserve/ });
-  await t.rejects(db.pool.query('insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max) values ($1, 978, 0, -5, 0), ($2, 978, 0, 0, 4)', [a.id, b.id]), { message: /conserve/ });
-  await t.rejects(db.pool.query('insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max) values ($1, 978, 5, 0, 0), ($2, 978, -5, 0, 0)', [a.id, usd.id]), { message: /mixes currencies/ });
+  await t.rejects(db.pool.query('insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max) values ($1, 978, 5, 0, 0)', [a.id]), {
+    message: /conserve/,
+  });
+  await t.rejects(
+    db.pool.query('insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max) values ($1, 978, 0, -5, 0), ($2, 978, 0, 0, 4)', [a.id, b.id]),
+    { message: /conserve/ },
+  );
+  await t.rejects(
+    db.pool.query('insert into ledger_balance_delta (account_id, currency, d_own, d_min, d_max) values ($1, 978, 5, 0, 0), ($2, 978, -5, 0, 0)', [
+      a.id,
+      usd.id,
+    ]),
+    { message: /mixes currencies/ },
+  );
   await t.rejects(db.pool.query('update ledger_balance_delta set d_own = 0'), { message: /append-only/ });
   t.ok((await l.check()).ok);
 });

@@ -38,7 +38,10 @@ t.test('fee schedule: percent + fixed, stated rounding, lookup order, integer on
   t.equal(roundDiv(11n, 10n, 'up'), 2n);
   t.equal(roundDiv(19n, 10n, 'down'), 1n);
   t.throws(() => feeSchedule({ version: 1, rounding: 'half-up', default: { percent: 1.5, fixed: 0 } }), { code: 'SW_ERR_LEDGER_FEES_INVALID' });
-  t.throws(() => feeSchedule({ version: 1, rounding: 'nearest', default: { percent: '1', fixed: 0 } }), { code: 'SW_ERR_LEDGER_FEES_INVALID', message: /rounding/ });
+  t.throws(() => feeSchedule({ version: 1, rounding: 'nearest', default: { percent: '1', fixed: 0 } }), {
+    code: 'SW_ERR_LEDGER_FEES_INVALID',
+    message: /rounding/,
+  });
   t.throws(() => feeSchedule({ version: 1, rounding: 'up', default: { percent: '1', fixed: 0 }, extra: 1 }), { code: 'SW_ERR_LEDGER_FEES_INVALID' });
 });
 
@@ -68,8 +71,14 @@ t.test('partial capture: revert batch + final batch, fees recomputed on the fina
   t.same(c, { planId: 'tx-p', state: 'COMMIT', amount: 4_000n, fee: 53n }); // 48 + 5
   const v = await ledger.plan('tx-p');
   t.equal(v?.lastBatch, 3, 'hold, revert, final');
-  t.same(v?.postings.filter((p) => p.batchId === 2).map((p) => p.amount), [10_000n, 125n]);
-  t.same(v?.postings.filter((p) => p.batchId === 3).map((p) => p.amount), [4_000n, 53n]);
+  t.same(
+    v?.postings.filter((p) => p.batchId === 2).map((p) => p.amount),
+    [10_000n, 125n],
+  );
+  t.same(
+    v?.postings.filter((p) => p.batchId === 3).map((p) => p.amount),
+    [4_000n, 53n],
+  );
   t.same(await bal(ledger, 'merchant:m1:978'), { posted: 3_947n, min: 3_947n, max: 3_947n });
   t.same(await bal(ledger, 'acquirer:acq-a:978'), { posted: -4_000n, min: -4_000n, max: -4_000n });
   // replay returns the same answer; a different final amount is a typed error
@@ -139,12 +148,19 @@ t.test('generic postings: batches, order, no-negative accounts, rejected replay 
   await t.rejects(ledger.hold('x', pay(1n, { currency: 1 })), { code: 'SW_ERR_LEDGER_UNKNOWN_CURRENCY' });
   await t.rejects(ledger.hold('x', pay(1n, { merchant: 'bad:merchant' })), { code: 'SW_ERR_LEDGER_BAD_REQUEST' }, 'a colon would split the account code');
   await t.rejects(ledger.hold('x', pay(1n, { merchant: ' padded' })), { code: 'SW_ERR_LEDGER_BAD_REQUEST' }, 'no space at either end');
-  const panErr = await ledger.hold('x', pay(1n), { panMasked: '4111111111111111' }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
+  const panErr = await ledger.hold('x', pay(1n), { panMasked: '4111111111111111' }).then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: string },
+  );
   t.equal(panErr?.code, 'SW_ERR_LEDGER_PAN_FORBIDDEN');
   t.notOk(panErr?.message.includes('4111111111111111'), 'the error does not echo the PAN');
   t.equal(await ledger.plan('x'), undefined);
   // a merchant id with a space inside (DE42 is ans 15, and rules/merchants.yaml allows it) is a valid owner
-  t.same(await ledger.hold('spaced', pay(500n, { merchant: 'MY SHOP 01' })), { planId: 'spaced', state: 'HOLD', batchId: 1, amount: 500n, fee: 11n }, 'fee 1.2% + 5');
+  t.same(
+    await ledger.hold('spaced', pay(500n, { merchant: 'MY SHOP 01' })),
+    { planId: 'spaced', state: 'HOLD', batchId: 1, amount: 500n, fee: 11n },
+    'fee 1.2% + 5',
+  );
   t.ok(await ledger.balances('merchant:MY SHOP 01:978'));
   t.same((await ledger.check()).violations, []);
 });
@@ -165,7 +181,10 @@ t.test('one bad request in a group-committed batch fails alone', async (t) => {
     ledger.hold('ok-2', pay(300n)),
   ];
   const out = await Promise.allSettled(ops);
-  t.same(out.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled', 'rejected']);
+  t.same(
+    out.map((o) => o.status),
+    ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled', 'rejected'],
+  );
   t.match((out[1] as PromiseRejectedResult).reason, { code: 'SW_ERR_LEDGER_INSUFFICIENT_FUNDS' });
   t.match((out[2] as PromiseRejectedResult).reason, { code: 'SW_ERR_LEDGER_PLAN_NOT_FOUND' });
   t.match((out[5] as PromiseRejectedResult).reason, { code: 'SW_ERR_LEDGER_IDEMPOTENCY_MISMATCH' });
@@ -185,13 +204,19 @@ t.test('plan ids with array-literal metacharacters round-trip through the multi-
   const { ledger } = await setup(t, { maxWaitMs: 20 });
   const ids = ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', "h'i", 'x\\"y'];
   const held = await Promise.all(ids.map((id) => ledger.hold(id, pay(100n))));
-  t.same(held.map((h) => h.planId), ids);
+  t.same(
+    held.map((h) => h.planId),
+    ids,
+  );
   await Promise.all(ids.map((id) => ledger.commit(id)));
   for (const id of ids) t.equal((await ledger.plan(id))?.state, 'COMMIT', id);
   t.same((await ledger.check()).violations, []);
 });
 
 t.test('request hashes are stable: a retry after an upgrade still matches the hash its journal step holds', async (t) => {
-  const ps = [{ from: 'merchant:m1:978', to: 'fees:978', amount: 125n, currency: 978 }, { from: 'acquirer:acq-a:978', to: 'merchant:m1:978', amount: 10_000n, currency: 978 }];
+  const ps = [
+    { from: 'merchant:m1:978', to: 'fees:978', amount: 125n, currency: 978 },
+    { from: 'acquirer:acq-a:978', to: 'merchant:m1:978', amount: 10_000n, currency: 978 },
+  ];
   t.equal(hashOf(['batch', 'p-1', 2, postingsForHash(ps)]), '\\x2a750506d5c577f157d4920369c9bb7c');
 });

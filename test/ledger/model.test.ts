@@ -66,11 +66,12 @@ class Model {
       const s = this.acc.get(k)!;
       if (k === 'A' && dm < 0 && s.own + s.min + dm < 0) return false;
     }
-    if (apply) for (const [k, dm, dx] of changes) {
-      const s = this.acc.get(k)!;
-      s.min += dm;
-      s.max += dx;
-    }
+    if (apply)
+      for (const [k, dm, dx] of changes) {
+        const s = this.acc.get(k)!;
+        s.min += dm;
+        s.max += dx;
+      }
     return true;
   }
   apply(id: string, o: Exclude<Op, { t: 'replay' }>): string {
@@ -137,7 +138,8 @@ t.test('ledger agrees with the model on random operation sequences', async (t) =
   let run = 0;
   let ops = 0;
   // FC_SEED replays another run (propertyHolds reads it); the failure report prints the seed and path
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (seq) => {
       run++;
       const done: Array<Exclude<Op, { t: 'replay' }>> = [];
@@ -146,8 +148,7 @@ t.test('ledger agrees with the model on random operation sequences', async (t) =
         if (!o) continue;
         // commit/rollback payloads: normalise so replays of "the same call" hash the same in both worlds
         const id = `r${run}-p${o.p}`;
-        const mo: Exclude<Op, { t: 'replay' }> =
-          o.t === 'commit' ? (o.ps ? { t: 'commit', p: o.p, ps: o.ps } : { t: 'commit', p: o.p }) : o;
+        const mo: Exclude<Op, { t: 'replay' }> = o.t === 'commit' ? (o.ps ? { t: 'commit', p: o.p, ps: o.ps } : { t: 'commit', p: o.p }) : o;
         const expected = model.apply(id, mo);
         let got: string;
         try {

@@ -13,7 +13,15 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; 
       cb();
     },
   });
-  return { stream, raw: () => buf, lines: () => buf.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    raw: () => buf,
+    lines: () =>
+      buf
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 t.test('redaction: PAN keys masked 6+4, track / CVV / PIN block / ICC removed, at any depth', async (t) => {
@@ -44,12 +52,32 @@ t.test('txLogLine: one JSON line with masked PAN, route and timings', async (t) 
   const c = capture();
   const log = createLogger({ destination: c.stream });
   txLogLine(log, {
-    txId: 'tx-1', psp: 'psp-alpha', mti: '0100', responseMti: '0110', stan: '000123', rrn: '000000000123', terminal: 'TERM0001',
-    merchant: 'SHOP00000000001', pan: PAN, amountMinor: 1000n, currency: '978', responseCode: '00', class: 'approved',
-    route: { acquirer: 'acq-a', terminal: 'a-eur-1', ruleId: 'eur', rulesVersion: 3 }, risk: 'low',
+    txId: 'tx-1',
+    psp: 'psp-alpha',
+    mti: '0100',
+    responseMti: '0110',
+    stan: '000123',
+    rrn: '000000000123',
+    terminal: 'TERM0001',
+    merchant: 'SHOP00000000001',
+    pan: PAN,
+    amountMinor: 1000n,
+    currency: '978',
+    responseCode: '00',
+    class: 'approved',
+    route: { acquirer: 'acq-a', terminal: 'a-eur-1', ruleId: 'eur', rulesVersion: 3 },
+    risk: 'low',
     timings: { totalMs: 25.1234, acquirerMs: 20, routingMs: 0.2 },
   });
-  txLogLine(log, { psp: 'psp-alpha', mti: '0100', pan: '411111******1111', class: 'error', errorCode: 'SW_ERR_LINK_TIMEOUT', route: null, timings: { totalMs: 5000 } });
+  txLogLine(log, {
+    psp: 'psp-alpha',
+    mti: '0100',
+    pan: '411111******1111',
+    class: 'error',
+    errorCode: 'SW_ERR_LINK_TIMEOUT',
+    route: null,
+    timings: { totalMs: 5000 },
+  });
   const lines = c.lines();
   t.equal(lines.length, 2);
   const [a, b] = lines;
@@ -79,11 +107,14 @@ t.test('admin access log: route template, status, actor; never the raw URL', asy
   await app.inject({ method: 'GET', url: `/api/transactions?pan=${PAN}`, headers: { authorization: `Bearer ${TOKENS.viewer}` } });
   await app.inject({ method: 'GET', url: '/api/rules/versions', headers: { authorization: 'Bearer wrong' } });
   const lines = c.lines().filter((l) => l.event === 'admin_request');
-  t.same(lines.map((l) => [l.method, l.route, l.status, l.actor]), [
-    ['GET', '/api/transactions/:id', 501, 'vera'],
-    ['GET', '/api/transactions', 400, 'vera'],
-    ['GET', '/api/rules/versions', 401, null],
-  ]);
+  t.same(
+    lines.map((l) => [l.method, l.route, l.status, l.actor]),
+    [
+      ['GET', '/api/transactions/:id', 501, 'vera'],
+      ['GET', '/api/transactions', 400, 'vera'],
+      ['GET', '/api/rules/versions', 401, null],
+    ],
+  );
   t.notMatch(c.raw(), new RegExp(PAN));
   t.notMatch(c.raw(), /viewer-token|wrong/, 'tokens never logged');
 });

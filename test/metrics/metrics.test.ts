@@ -19,10 +19,15 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     if (!line.startsWith(name)) continue;
     const mm = /^([a-z_:]+)(\{([^}]*)\})? (\S+)$/.exec(line);
     if (!mm || mm[1] !== name) continue;
-    const have = Object.fromEntries((mm[3] ?? '').split(',').filter(Boolean).map((kv) => {
-      const i = kv.indexOf('=');
-      return [kv.slice(0, i), JSON.parse(kv.slice(i + 1)) as string];
-    }));
+    const have = Object.fromEntries(
+      (mm[3] ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => {
+          const i = kv.indexOf('=');
+          return [kv.slice(0, i), JSON.parse(kv.slice(i + 1)) as string];
+        }),
+    );
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(mm[4]);
   }
   return undefined;
@@ -47,12 +52,23 @@ t.test('link, PSP server, detector, breaker adapters on real sockets', async (t)
   const codec = loadDialect('iso87-binary');
   const framer = createFramer({ header: 'binary2' });
   const sim = await startAcquirerSimulator({ codec, framer, seed: 3, control: false });
-  const link = new AcquirerLink({ name: 'acq-x', host: sim.host, port: sim.port, codec, framer, connections: 2, defaultTimeoutMs: 10_000, reconnect: { initialMs: 20, maxMs: 200 } });
+  const link = new AcquirerLink({
+    name: 'acq-x',
+    host: sim.host,
+    port: sim.port,
+    codec,
+    framer,
+    connections: 2,
+    defaultTimeoutMs: 10_000,
+    reconnect: { initialMs: 20, maxMs: 200 },
+  });
   const unbindLink = m.bindLinkMetrics(link);
   link.start();
   await link.waitReady(2, 20_000);
   const server = new PspServer({
-    codec, framer, psp: 'psp-m',
+    codec,
+    framer,
+    psp: 'psp-m',
     handler: async (req) => {
       const r = await link.request(req);
       m.recordRequest('psp-m', req.mti, r.getString(39));
@@ -92,9 +108,15 @@ t.test('link, PSP server, detector, breaker adapters on real sockets', async (t)
   t.equal(sample(text, 'switch_acquirer_roundtrip_seconds_count', { acquirer: 'acq-x', mti: '0100' }), 20);
   t.equal(sample(text, 'switch_link_messages_total', { acquirer: 'acq-x', direction: 'out' }), 20);
   t.ok((sample(text, 'switch_link_events_total', { acquirer: 'acq-x', event: 'ready' }) ?? 0) >= 2);
-  const answered = (['approved', 'declined', 'error'] as const).reduce((n, c) => n + (sample(text, 'switch_acquirer_responses_total', { acquirer: 'acq-x', mti: '0100', class: c }) ?? 0), 0);
+  const answered = (['approved', 'declined', 'error'] as const).reduce(
+    (n, c) => n + (sample(text, 'switch_acquirer_responses_total', { acquirer: 'acq-x', mti: '0100', class: c }) ?? 0),
+    0,
+  );
   t.equal(answered, 20);
-  const byClass = (['approved', 'declined', 'error'] as const).reduce((n, c) => n + (sample(text, 'switch_requests_total', { psp: 'psp-m', mti: '0100', class: c }) ?? 0), 0);
+  const byClass = (['approved', 'declined', 'error'] as const).reduce(
+    (n, c) => n + (sample(text, 'switch_requests_total', { psp: 'psp-m', mti: '0100', class: c }) ?? 0),
+    0,
+  );
   t.equal(byClass, 20);
   t.equal(sample(text, 'switch_psp_response_seconds_count', { psp: 'psp-m', mti: '0100' }), 20);
   t.equal(sample(text, 'switch_psp_connections', { psp: 'psp-m' }), 1);
@@ -119,7 +141,16 @@ t.test('link down: link_up 0, failures counted, timeouts classed', async (t) => 
   const codec = loadDialect('iso87-binary');
   const framer = createFramer({ header: 'binary2' });
   const sim = await startAcquirerSimulator({ codec, framer, seed: 4, control: false });
-  const link = new AcquirerLink({ name: 'acq-y', host: sim.host, port: sim.port, codec, framer, connections: 1, defaultTimeoutMs: 300, reconnect: { initialMs: 20, maxMs: 100 } });
+  const link = new AcquirerLink({
+    name: 'acq-y',
+    host: sim.host,
+    port: sim.port,
+    codec,
+    framer,
+    connections: 1,
+    defaultTimeoutMs: 300,
+    reconnect: { initialMs: 20, maxMs: 100 },
+  });
   const unbind = m.bindLinkMetrics(link);
   t.teardown(async () => {
     unbind();
@@ -135,7 +166,11 @@ t.test('link down: link_up 0, failures counted, timeouts classed', async (t) => 
   await sim.close();
   await waitFor(() => link.readyCount === 0, 20_000, 'link down');
   // the reconnect attempts fail against the closed port: waited for in the metric itself
-  const failed = await until(async () => sample(await m.metricsText(), 'switch_link_events_total', { acquirer: 'acq-y', event: 'failed' }) ?? 0, (n) => n >= 1, 20_000);
+  const failed = await until(
+    async () => sample(await m.metricsText(), 'switch_link_events_total', { acquirer: 'acq-y', event: 'failed' }) ?? 0,
+    (n) => n >= 1,
+    20_000,
+  );
   t.ok(failed >= 1, `failed reconnects counted (${failed})`);
   text = await m.metricsText();
   t.equal(sample(text, 'switch_link_up', { acquirer: 'acq-y' }), 0, 'link_up 0 while the reconnects fail');
@@ -151,7 +186,10 @@ t.test('routing outcomes, rules version, SAF sources, group commit observer, the
   const db = await testDb(t);
   await db.pool.query('create table gc_probe (v int)');
   const gc = createGroupCommit<number, number>({
-    pool: db.pool, name: 'probe', maxWaitMs: 5, onBatch: m.groupCommitObserver('probe'),
+    pool: db.pool,
+    name: 'probe',
+    maxWaitMs: 5,
+    onBatch: m.groupCommitObserver('probe'),
     flush: async (c, reqs) => {
       for (const r of reqs) await c.query('insert into gc_probe values ($1)', [r]);
       return reqs.map((r) => r);

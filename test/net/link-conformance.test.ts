@@ -161,7 +161,8 @@ for (const v of VARIANTS) {
       t.equal(link.inFlight, 5, 'the five held requests are still in flight');
       t.equal(link.stats.rejectedInFlightCap, 1);
       await link.close();
-      for (const h of await Promise.all(held)) t.equal(h.ok ? 'ok' : h.error.code, 'SW_ERR_LINK_CONNECTION_LOST', 'written before the close: lost, not refused');
+      for (const h of await Promise.all(held))
+        t.equal(h.ok ? 'ok' : h.error.code, 'SW_ERR_LINK_CONNECTION_LOST', 'written before the close: lost, not refused');
     });
 
     t.test('reset: pending requests fail at once, then reconnect and sign-on before traffic', async (t) => {
@@ -269,7 +270,14 @@ t.test('a link to nothing: not ready, fails fast, keeps retrying with backoff', 
   const sim = await startAcquirerSimulator({ control: false });
   const port = sim.port;
   await sim.close();
-  const link = new AcquirerLink({ name: 'nowhere', host: '127.0.0.1', port, codec: loadDialect('iso87-binary'), connections: 1, reconnect: { initialMs: 10, maxMs: 80, jitter: 0.5 } });
+  const link = new AcquirerLink({
+    name: 'nowhere',
+    host: '127.0.0.1',
+    port,
+    codec: loadDialect('iso87-binary'),
+    connections: 1,
+    reconnect: { initialMs: 10, maxMs: 80, jitter: 0.5 },
+  });
   const delays: number[] = [];
   link.on('failed', (e) => {
     if (e.retryInMs !== undefined) delays.push(e.retryInMs);
@@ -279,7 +287,10 @@ t.test('a link to nothing: not ready, fails fast, keeps retrying with backoff', 
   t.equal(r.ok ? 'ok' : r.error.code, 'SW_ERR_LINK_NOT_READY');
   await waitFor(() => delays.length >= 6, 20_000, 'retries');
   await link.close();
-  t.ok(delays.every((d) => d >= 1 && d <= 80), 'capped');
+  t.ok(
+    delays.every((d) => d >= 1 && d <= 80),
+    'capped',
+  );
   t.ok(delays[0]! <= 10, 'starts at the initial delay');
   t.ok(Math.max(...delays.slice(3)) > delays[0]!, 'grows');
 });

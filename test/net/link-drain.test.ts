@@ -58,7 +58,19 @@ async function acquirer(t: Tap, o: { hold: boolean; read?: boolean }): Promise<{
 }
 
 function makeLink(t: Tap, port: number, o: Partial<AcquirerLinkOptions> = {}): AcquirerLink {
-  const link = new AcquirerLink({ name: 'drain', host: '127.0.0.1', port, codec, framer, connections: 1, signOn: false, echoIdleMs: 0, readTimeoutMs: 0, defaultTimeoutMs: 20_000, ...o });
+  const link = new AcquirerLink({
+    name: 'drain',
+    host: '127.0.0.1',
+    port,
+    codec,
+    framer,
+    connections: 1,
+    signOn: false,
+    echoIdleMs: 0,
+    readTimeoutMs: 0,
+    defaultTimeoutMs: 20_000,
+    ...o,
+  });
   t.teardown(() => link.close());
   return link;
 }

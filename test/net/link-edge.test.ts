@@ -107,7 +107,10 @@ t.test('signOn: false makes a connection ready without any 0800', async (t) => {
   link.start();
   await link.waitReady(1);
   t.equal((await link.request(authRequest('000001'))).getString(39), '00');
-  t.same(got.map((m) => m.mti), ['0100']);
+  t.same(
+    got.map((m) => m.mti),
+    ['0100'],
+  );
 });
 
 t.test('custom match keys: by data and by function; a message without any key field is refused', async (t) => {

@@ -41,7 +41,11 @@ async function client(t: Tap, port: number, f: Framer = framer): Promise<PspClie
 }
 
 /** A raw socket that collects frames. */
-async function raw(t: Tap, port: number, f: Framer = framer): Promise<{ sock: net.Socket; frames: Buffer[]; tpdus: (Buffer | undefined)[]; closed: () => boolean }> {
+async function raw(
+  t: Tap,
+  port: number,
+  f: Framer = framer,
+): Promise<{ sock: net.Socket; frames: Buffer[]; tpdus: (Buffer | undefined)[]; closed: () => boolean }> {
   const sock = net.connect({ port, host: '127.0.0.1' });
   await new Promise((r) => sock.once('connect', r));
   const frames: Buffer[] = [];
@@ -64,7 +68,10 @@ t.test('pipelined requests are answered as each is ready, out of order, each mat
   const order: number[] = [];
   const rs = await Promise.all(Array.from({ length: 300 }, (_, i) => c.send(authRequest(stanOf(i + 1))).then((r) => (order.push(i), r))));
   t.equal(rs.filter((r, i) => r.mti === '0110' && r.getString(11) === stanOf(i + 1)).length, 300);
-  t.ok(order.some((v, pos) => v !== pos), 'answers overtook each other');
+  t.ok(
+    order.some((v, pos) => v !== pos),
+    'answers overtook each other',
+  );
   t.equal(s.stats.framesIn, 300);
   t.equal(s.stats.framesOut, 300);
   t.equal(s.stats.inFlight, 0);
@@ -100,7 +107,11 @@ t.test('a frame that fails to unpack: format error 30 when the MTI is readable, 
 t.test('frames split into 1-byte writes and merged in one write are both handled; keep-alives are counted', async (t) => {
   const s = await server(t);
   const r = await raw(t, s.port);
-  const stream = Buffer.concat([keepAliveFrame(framer), ...[1, 2, 3].map((i) => encodeFrame(framer, codec.pack(authRequest(stanOf(i))))), keepAliveFrame(framer)]);
+  const stream = Buffer.concat([
+    keepAliveFrame(framer),
+    ...[1, 2, 3].map((i) => encodeFrame(framer, codec.pack(authRequest(stanOf(i))))),
+    keepAliveFrame(framer),
+  ]);
   for (let i = 0; i < stream.length; i++) {
     r.sock.write(stream.subarray(i, i + 1));
     if (i % 50 === 0) await new Promise((res) => setImmediate(res));
@@ -240,7 +251,9 @@ t.test('a slow-reading PSP is cut off, the heap stays bounded, other connections
   const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 20);
   // the slow peer writes as fast as its socket lets it, respecting its own backpressure
   const frame = encodeFrame(framer, codec.pack(authRequest('000001')));
-  const batch = Buffer.concat(Array.from({ length: 200 }, (_, i) => encodeFrame(framer, codec.pack(authRequest(stanOf(i + 1), { terminal: `S${String(i).padStart(7, '0')}` })))));
+  const batch = Buffer.concat(
+    Array.from({ length: 200 }, (_, i) => encodeFrame(framer, codec.pack(authRequest(stanOf(i + 1), { terminal: `S${String(i).padStart(7, '0')}` })))),
+  );
   void frame;
   let written = 0;
   const writer = (async () => {
@@ -284,9 +297,13 @@ t.test('TLS: TLS 1.2+ with the configured certificate; older clients are refused
   t.teardown(() => c.close());
   t.equal((await c.send(authRequest('000001'))).getString(39), '00');
   t.match((c.socket as tls.TLSSocket).getProtocol(), /^TLSv1\.[23]$/);
-  const old = await settle(PspClient.connect({ port: s.port, codec, framer, tls: { ca: cert, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' } }));
+  const old = await settle(
+    PspClient.connect({ port: s.port, codec, framer, tls: { ca: cert, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' } }),
+  );
   t.equal(old.ok, false, 'TLS 1.1 handshake refused');
-  t.throws(() => new (s.constructor as new (o: PspServerOptions) => PspServer)({ codec, handler: approve(), tls: { cert: '', key: '' } }), { code: 'SW_ERR_NET_TLS_CONFIG' });
+  t.throws(() => new (s.constructor as new (o: PspServerOptions) => PspServer)({ codec, handler: approve(), tls: { cert: '', key: '' } }), {
+    code: 'SW_ERR_NET_TLS_CONFIG',
+  });
 });
 
 t.test('limits log a clear pino line with their code, never card data', async (t) => {
@@ -338,16 +355,22 @@ t.test('the answers the server forms itself carry the DE39 codes of its `answers
   t.equal(codec.unpack(r.frames[0]!).getString(39), 'F1', 'unreadable request: formatError');
   const partial = await server(t, { answers: { systemError: 'S2' } });
   t.same(partial.options.answers, { formatError: '30', systemError: 'S2', unavailable: '91' }, 'unset ones keep the ISO defaults');
-  t.throws(() => new (s.constructor as new (o: PspServerOptions) => PspServer)({ codec, handler: approve(), answers: { formatError: '300' } }), { code: 'SW_ERR_CONFIG_INVALID', message: /answers\.formatError/ });
+  t.throws(() => new (s.constructor as new (o: PspServerOptions) => PspServer)({ codec, handler: approve(), answers: { formatError: '300' } }), {
+    code: 'SW_ERR_CONFIG_INVALID',
+    message: /answers\.formatError/,
+  });
 });
 
-t.test('the server\'s own SW_ERR_NET_* are SwitchErrors: emitted on netError and logged with their code and message', async (t) => {
+t.test("the server's own SW_ERR_NET_* are SwitchErrors: emitted on netError and logged with their code and message", async (t) => {
   const { pino } = await import('pino');
   const { SwitchError } = await import('../../src/errors.js');
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
   const s = await server(t, {
-    logger, maxConnections: 1, maxInFlightPerConnection: 1, idleTimeoutMs: 300,
+    logger,
+    maxConnections: 1,
+    maxInFlightPerConnection: 1,
+    idleTimeoutMs: 300,
     handler: async (m) => {
       if (m.getString(11) === '000009') throw Object.assign(new Error('failed on 4111111111111111'), { code: 'EBROKEN' });
       return approve(() => 30)(m, { connectionId: '', psp: '', remoteAddress: '', receivedAt: 0 });
@@ -363,7 +386,13 @@ t.test('the server\'s own SW_ERR_NET_* are SwitchErrors: emitted on netError and
   await waitFor(() => extra.closed(), 20_000, 'refused');
   await waitFor(() => seen.some((e) => e.error.code === 'SW_ERR_NET_IDLE_TIMEOUT'), 20_000, 'idle close');
   const codes = new Set(seen.map((e) => e.error.code));
-  for (const code of ['SW_ERR_NET_INFLIGHT_LIMIT', 'SW_ERR_NET_HANDLER_FAILED', 'SW_ERR_NET_UNREADABLE_FRAME', 'SW_ERR_NET_CONNECTION_LIMIT', 'SW_ERR_NET_IDLE_TIMEOUT']) {
+  for (const code of [
+    'SW_ERR_NET_INFLIGHT_LIMIT',
+    'SW_ERR_NET_HANDLER_FAILED',
+    'SW_ERR_NET_UNREADABLE_FRAME',
+    'SW_ERR_NET_CONNECTION_LIMIT',
+    'SW_ERR_NET_IDLE_TIMEOUT',
+  ]) {
     t.ok(codes.has(code as never), `${code} raised`);
     const ev = seen.find((e) => e.error.code === code)!;
     t.ok(ev.error instanceof SwitchError, `${code} is a SwitchError`);

@@ -101,11 +101,30 @@ t.test('scorer failure → configured fallback level (default high), logged', as
   r = await new RiskScorer({ velocity: slow }).score(fixture([], risk({ velocity: vel, timeout_ms: 20 })), ctx());
   t.same(r, { level: 'high', reasons: ['scorer_failed'], fallback: true }, 'time budget exceeded');
   // Through the engine: the fallback level filters terminals by coverage.
-  const rules = fixture([{ id: 'r', when: { psp: ['psp1'] }, then: { terminals: [{ terminal: 't2', priority: 1 }, { terminal: 't1', priority: 2 }] } }], risk({ velocity: vel }));
+  const rules = fixture(
+    [
+      {
+        id: 'r',
+        when: { psp: ['psp1'] },
+        then: {
+          terminals: [
+            { terminal: 't2', priority: 1 },
+            { terminal: 't1', priority: 2 },
+          ],
+        },
+      },
+    ],
+    risk({ velocity: vel }),
+  );
   const engine = new RoutingEngine({ rules, scorer: new RiskScorer({ velocity: broken }) });
   const d = await engine.decide(ctx({ mcc: '5411' }));
   t.equal(d.kind, 'route');
-  if (d.kind === 'route') t.same(d.routes.map((x) => x.terminal), ['t1'], 'low-coverage t2 filtered at fallback high');
+  if (d.kind === 'route')
+    t.same(
+      d.routes.map((x) => x.terminal),
+      ['t1'],
+      'low-coverage t2 filtered at fallback high',
+    );
   t.same(d.explanation.rejected, [{ terminal: 't2', reason: 'risk_coverage', detail: 'high > low' }]);
   t.equal(d.explanation.risk.fallback, true);
 });

@@ -5,9 +5,13 @@ import { propertyHolds } from '../helpers/seed.js';
 
 t.test('memory velocity counts equal a brute-force count over random, partly out-of-order events', async (t) => {
   const windows = [1000, 10_000, 60_000];
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(
-      fc.array(fc.record({ key: fc.constantFrom('card:a', 'card:b', 'merchant:m'), dt: fc.integer({ min: -500, max: 3000 }) }), { minLength: 1, maxLength: 3000 }),
+      fc.array(fc.record({ key: fc.constantFrom('card:a', 'card:b', 'merchant:m'), dt: fc.integer({ min: -500, max: 3000 }) }), {
+        minLength: 1,
+        maxLength: 3000,
+      }),
       (steps) => {
         const store = new MemoryVelocityStore();
         const seen = new Map<string, number[]>();

@@ -72,10 +72,11 @@ t.test('equal width: the earlier entry wins; adjacent and touching ranges', asyn
 });
 
 t.test('matches a brute-force most-specific search (10,000 random ranges)', async (t) => {
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
       let s = seed;
-      const rnd = (): number => ((s = (Math.imul(s, 48271) % 2147483647) >>> 0) / 2147483647);
+      const rnd = (): number => (s = (Math.imul(s, 48271) % 2147483647) >>> 0) / 2147483647;
       const n = 200 + Math.floor(rnd() * 300);
       const ranges: BinRange[] = [];
       for (let i = 0; i < n; i++) {

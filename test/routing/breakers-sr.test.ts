@@ -24,7 +24,12 @@ t.test('breaker: volume threshold, open, half-open probe, close; state readable'
   t.equal(br.state('acq-a'), 'open', 'opens once the volume is reached');
   t.ok(br.isOpen('acq-a'));
   await t.rejects(b.fire(1), /open/i, 'rejects at once while open');
-  const after = await until(() => br.state('acq-a'), (st) => st === 'half_open', 10_000, 10);
+  const after = await until(
+    () => br.state('acq-a'),
+    (st) => st === 'half_open',
+    10_000,
+    10,
+  );
   const openFor = Date.now() - beforeOpen;
   t.equal(after, 'half_open', 'half-open after the reset timeout');
   t.ok(openFor >= 190, `half-open ${openFor} ms after opening: not before the 200 ms reset timeout (a loaded machine is only later)`);
@@ -33,7 +38,10 @@ t.test('breaker: volume threshold, open, half-open probe, close; state readable'
   t.equal(await b.fire(21), 42);
   t.equal(br.state('acq-a'), 'closed');
   t.same(br.states(), { 'acq-a': 'closed' });
-  t.same(changes.map((c) => c[1]), ['open', 'half_open', 'closed']);
+  t.same(
+    changes.map((c) => c[1]),
+    ['open', 'half_open', 'closed'],
+  );
   // no latency percentiles (never read here): opossum would sort every call's latency of the window each bucket
   t.equal((b.stats as { percentiles: Record<string, number> }).percentiles['0.5'], -1);
 });

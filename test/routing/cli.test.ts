@@ -17,7 +17,15 @@ function io(env: NodeJS.ProcessEnv = {}, stdin = ''): CliIo & { outs: string[]; 
   return { outs, errs, out: (s) => void outs.push(s), err: (s) => void errs.push(s), stdin: () => stdin, env };
 }
 
-const AUTH = { bin: '40000012', cardToken: 'tok', amountMinor: 1000, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha', at: '2026-01-07T12:00:00Z' };
+const AUTH = {
+  bin: '40000012',
+  cardToken: 'tok',
+  amountMinor: 1000,
+  currency: '978',
+  merchantId: 'SHOP00000000001',
+  psp: 'psp-alpha',
+  at: '2026-01-07T12:00:00Z',
+};
 
 t.test('validate: ok, and problems naming file/rule/path with exit 1', async (t) => {
   const a = io();
@@ -26,7 +34,13 @@ t.test('validate: ok, and problems naming file/rule/path with exit 1', async (t)
   const dir = mkdtempSync(join(tmpdir(), 'rules-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(DEFAULT_RULES_DIR, dir, { recursive: true });
-  writeFileSync(join(dir, 'routing.yaml'), readFileSync(join(dir, 'routing.yaml'), 'utf8').replace('when: { brand: [amex] }\n    then:\n      terminals:\n        - { terminal: c-eur-1', 'when: { brand: [amex] }\n    then:\n      terminals:\n        - { terminal: c-eur-9'));
+  writeFileSync(
+    join(dir, 'routing.yaml'),
+    readFileSync(join(dir, 'routing.yaml'), 'utf8').replace(
+      'when: { brand: [amex] }\n    then:\n      terminals:\n        - { terminal: c-eur-1',
+      'when: { brand: [amex] }\n    then:\n      terminals:\n        - { terminal: c-eur-9',
+    ),
+  );
   const b = io();
   t.equal(await runRulesCli(['validate', '--dir', dir], b), 1);
   t.match(b.errs.join('\n'), /routing\.yaml: rule 'amex' at \/rules\/1\/then\/terminals\/0\/terminal: unknown terminal 'c-eur-9'/);

@@ -53,7 +53,10 @@ t.test('two instances on one Redis agree on a dead route, and on its recovery', 
   const tok = b.start(['acq-x', 'term-x'], 300);
   b.finish(tok);
   t.ok(b.isAlive('acq-x'), 'B: alive right after its own successful probe');
-  await waitFor(() => a.isAlive('acq-x'), 5000).catch((e) => { t.comment(JSON.stringify({ a: a.health('acq-x'), b: b.health('acq-x') })); throw e; });
+  await waitFor(() => a.isAlive('acq-x'), 5000).catch((e) => {
+    t.comment(JSON.stringify({ a: a.health('acq-x'), b: b.health('acq-x') }));
+    throw e;
+  });
   t.ok(a.isAlive('acq-x'), 'A agrees after the next sync');
 });
 
@@ -72,8 +75,14 @@ t.test('fast failures recorded by one instance reach the other', async (t) => {
   t.equal(b.health('acq-y').reason, 'fast_failures');
   await a.sync();
   const fields = await (await r.client()).hgetall(`${r.prefix}fd:acq-y`);
-  t.ok(Object.keys(fields).some((f) => f.startsWith('c:')), 'coarse buckets in Redis');
-  t.ok(Object.keys(fields).some((f) => f.startsWith('r:')), 'recent buckets in Redis');
+  t.ok(
+    Object.keys(fields).some((f) => f.startsWith('c:')),
+    'coarse buckets in Redis',
+  );
+  t.ok(
+    Object.keys(fields).some((f) => f.startsWith('r:')),
+    'recent buckets in Redis',
+  );
   t.ok((await (await r.client()).pttl(`${r.prefix}fd:acq-y`)) > 0, 'keys expire');
 });
 
@@ -91,7 +100,7 @@ t.test('Redis unreachable: fail open, flag and log line', async (t) => {
   for (let i = 0; i < 50; i++) d.fail(d.start('acq-z'), 'error');
   await d.sync();
   t.equal(d.degraded, true, 'degraded flag');
-  t.notOk(d.isAlive('acq-z'), 'judged from this instance\'s own counts: 50 failures make it dead');
+  t.notOk(d.isAlive('acq-z'), "judged from this instance's own counts: 50 failures make it dead");
   t.equal(d.health('acq-z').reason, 'recent_failures', 'for the failures it saw itself');
   t.ok(d.isAlive('acq-y'), 'a route with no failures stays alive');
   t.same(flags, [true]);

@@ -53,9 +53,16 @@ t.test('a route that starts timing out is judged dead within 2 s at 200 req/s, a
 
   const outageStart = c.now();
   let deadAt = -1;
-  drive(d, c, 5000, 200, () => 'hang', (now) => {
-    if (deadAt < 0 && !d.isAlive('acq-x')) deadAt = now;
-  });
+  drive(
+    d,
+    c,
+    5000,
+    200,
+    () => 'hang',
+    (now) => {
+      if (deadAt < 0 && !d.isAlive('acq-x')) deadAt = now;
+    },
+  );
   t.ok(deadAt > 0, 'judged dead');
   t.ok(deadAt - outageStart <= 2000, `dead ${deadAt - outageStart} ms after the outage began`);
   t.equal(d.isAlive('term-x'), false, 'the terminal too');
@@ -67,9 +74,16 @@ t.test('a route that starts timing out is judged dead within 2 s at 200 req/s, a
 
   const outageEnd = c.now();
   let aliveAt = -1;
-  drive(d, c, 10_000, 200, () => 'ok', (now) => {
-    if (aliveAt < 0 && d.isAlive('acq-x')) aliveAt = now;
-  });
+  drive(
+    d,
+    c,
+    10_000,
+    200,
+    () => 'ok',
+    (now) => {
+      if (aliveAt < 0 && d.isAlive('acq-x')) aliveAt = now;
+    },
+  );
   t.ok(aliveAt > 0, 'recovered');
   t.ok(aliveAt - outageEnd <= 3000, `alive ${aliveAt - outageEnd} ms after the outage ended`);
   t.ok(d.isAlive('acq-x'), 'and stays alive under good traffic');
@@ -171,9 +185,16 @@ t.test('no flapping: after long healthy history, a hanging route stays dead (onl
     if (deadAt > 0) sentAfterDead++;
     return origStart(services, timeoutMs);
   };
-  drive(d, c, 20_000, 200, () => 'hang', (now) => {
-    if (deadAt < 0 && !d.isAlive('acq-x')) deadAt = now;
-  });
+  drive(
+    d,
+    c,
+    20_000,
+    200,
+    () => 'hang',
+    (now) => {
+      if (deadAt < 0 && !d.isAlive('acq-x')) deadAt = now;
+    },
+  );
   t.ok(deadAt > 0, 'judged dead');
   t.notOk(d.isAlive('acq-x'), 'still dead at the end of the outage');
   t.ok(sentAfterDead <= 10, `${sentAfterDead} calls (probes) sent in the ~19 s after the dead judgement`);

@@ -16,10 +16,20 @@ const explanation: fc.Arbitrary<Explanation> = fc.record({
   ruleId: fc.option(text, { nil: null }),
   risk: fc.record({ level: fc.constantFrom('trusted', 'low', 'high', 'fatal'), reasons: fc.array(text, { maxLength: 3 }) }),
   bin: fc.option(fc.record({ brand: text, card_type: fc.constantFrom('credit', 'debit', 'prepaid'), country: text, issuer: text }), { nil: null }),
-  candidates: fc.array(fc.record({
-    terminal: text, acquirer: text, priority: fc.nat(9), weight: fc.nat(100), alive: fc.boolean(), failureScore: score, successRate: score,
-    lotteryWinner: fc.boolean(), pinned: fc.boolean(),
-  }), { maxLength: 4 }),
+  candidates: fc.array(
+    fc.record({
+      terminal: text,
+      acquirer: text,
+      priority: fc.nat(9),
+      weight: fc.nat(100),
+      alive: fc.boolean(),
+      failureScore: score,
+      successRate: score,
+      lotteryWinner: fc.boolean(),
+      pinned: fc.boolean(),
+    }),
+    { maxLength: 4 },
+  ),
   rejected: fc.array(fc.record({ terminal: text, reason: fc.constantFrom('currency', 'mcc', 'dead', 'risk_coverage'), detail: text }), { maxLength: 3 }),
   ideal: fc.option(text, { nil: null }),
 }) as fc.Arbitrary<Explanation>;
@@ -32,7 +42,11 @@ t.test('round trip for any explanation; nothing to escape in a record', async (t
       const s = encodeExplanation(e);
       if (/[,()"\\\s]/.test(s)) throw new Error(`needs escaping: ${s}`);
       const d = decodeExplanation(s)!;
-      const want = { ...e, rulesHash: e.rulesHash.slice(0, 16), candidates: e.candidates.map((c) => ({ ...c, failureScore: round(c.failureScore), successRate: round(c.successRate) })) };
+      const want = {
+        ...e,
+        rulesHash: e.rulesHash.slice(0, 16),
+        candidates: e.candidates.map((c) => ({ ...c, failureScore: round(c.failureScore), successRate: round(c.successRate) })),
+      };
       t.same(d, want);
     }),
     { numRuns: 500, seed: 42 },
@@ -41,14 +55,18 @@ t.test('round trip for any explanation; nothing to escape in a record', async (t
 
 t.test('a three-candidate decision stays small; the object form of older rows decodes', async (t) => {
   const e: Explanation = {
-    rulesVersion: 1, rulesHash: '88d16c62a7f3fd032b5ddaa98a822681eeda184b7ee4036f0a2934d6ccbf6d61', ruleId: 'eur',
-    risk: { level: 'high', reasons: ['country_mismatch'] }, bin: { brand: 'visa', card_type: 'credit', country: 'US', issuer: 'Test Bank' },
+    rulesVersion: 1,
+    rulesHash: '88d16c62a7f3fd032b5ddaa98a822681eeda184b7ee4036f0a2934d6ccbf6d61',
+    ruleId: 'eur',
+    risk: { level: 'high', reasons: ['country_mismatch'] },
+    bin: { brand: 'visa', card_type: 'credit', country: 'US', issuer: 'Test Bank' },
     candidates: [
       { terminal: 'b-eur-1', acquirer: 'acq-b', priority: 1, weight: 50, alive: true, failureScore: 0, successRate: 1, lotteryWinner: true, pinned: false },
       { terminal: 'a-eur-1', acquirer: 'acq-a', priority: 1, weight: 50, alive: true, failureScore: 0, successRate: 1, lotteryWinner: false, pinned: false },
       { terminal: 'c-eur-1', acquirer: 'acq-c', priority: 2, weight: 1, alive: true, failureScore: 0, successRate: 1, lotteryWinner: true, pinned: false },
     ],
-    rejected: [], ideal: 'b-eur-1',
+    rejected: [],
+    ideal: 'b-eur-1',
   };
   const s = encodeExplanation(e);
   t.ok(s.length < 250, `${s.length} characters (the object is ${JSON.stringify(e).length})`);

@@ -13,9 +13,18 @@ t.test('local refusals are counted by neither the detector nor the breaker; a ti
   const slowMs = 300;
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: slowMs } });
   const acq = s.h.acquirers.all()[0]!.def.id;
-  s.sim(acq).setBehaviour({ rules: [{ when: { panSuffix: '0014' }, delayMs: 150 }, { when: { panSuffix: '0015' }, action: 'drop' }] });
+  s.sim(acq).setBehaviour({
+    rules: [
+      { when: { panSuffix: '0014' }, delayMs: 150 },
+      { when: { panSuffix: '0015' }, action: 'drop' },
+    ],
+  });
   const request = (m: ReturnType<typeof auth>) => s.h.acquirers.request(acq, m, [acq]);
-  const code = async (p: Promise<unknown>): Promise<string> => p.then(() => 'answered', (e: { code?: string }) => e.code ?? 'error');
+  const code = async (p: Promise<unknown>): Promise<string> =>
+    p.then(
+      () => 'answered',
+      (e: { code?: string }) => e.code ?? 'error',
+    );
 
   const detector = s.h.detector;
   if (!(detector instanceof DetectorBase)) throw new Error('the test switch runs the in-process detector');

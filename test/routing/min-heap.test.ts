@@ -5,10 +5,14 @@ import { MinHeap } from '../../src/routing/min-heap.js';
 import { propertyHolds } from '../helpers/seed.js';
 
 t.test('pops in order; removeAt keeps the heap in order, and every index it reports is right', async (t) => {
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.boolean()), { maxLength: 300 }), (ops) => {
       type Item = { v: number; at: number };
-      const h = new MinHeap<Item>((x, y) => x.v < y.v, (x, i) => (x.at = i));
+      const h = new MinHeap<Item>(
+        (x, y) => x.v < y.v,
+        (x, i) => (x.at = i),
+      );
       const live = new Set<Item>();
       for (const [v, remove] of ops) {
         const it: Item = { v, at: -1 };

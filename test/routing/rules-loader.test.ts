@@ -2,14 +2,7 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync, cpSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  loadRuleSet,
-  readRuleFiles,
-  ruleSetFromContent,
-  validateRuleFiles,
-  RuleSetInvalidError,
-  DEFAULT_RULES_DIR,
-} from '../../src/routing/rules-loader.js';
+import { loadRuleSet, readRuleFiles, ruleSetFromContent, validateRuleFiles, RuleSetInvalidError, DEFAULT_RULES_DIR } from '../../src/routing/rules-loader.js';
 import { isSwitchError } from '../../src/errors.js';
 
 const base = (): Record<string, any> => JSON.parse(JSON.stringify(readRuleFiles(DEFAULT_RULES_DIR)));
@@ -20,7 +13,10 @@ t.test('the shipped rules validate and hash stably', async (t) => {
   t.equal(a.hash, b.hash);
   t.match(a.hash, /^[0-9a-f]{64}$/);
   t.equal(a.files.acquirers.acquirers.length, 3);
-  t.same(a.files.acquirers.acquirers.map((x) => x.link.dialect), ['iso87-ascii', 'iso87-binary', 'iso87-ebcdic']);
+  t.same(
+    a.files.acquirers.acquirers.map((x) => x.link.dialect),
+    ['iso87-ascii', 'iso87-binary', 'iso87-ebcdic'],
+  );
   t.ok(Object.isFrozen(a.files.routing.rules[0]), 'rule set is immutable');
   // Key order does not change the hash.
   const c = base();
@@ -45,105 +41,165 @@ const cases: Case[] = [
   {
     name: 'unknown key in a routing rule',
     edit: (f) => (f.routing.rules[2].when.colour = 'red'),
-    file: 'routing.yaml', rule: "rule 'high-value-eur'", path: '/rules/2/when/colour', reason: /unknown key 'colour'/,
+    file: 'routing.yaml',
+    rule: "rule 'high-value-eur'",
+    path: '/rules/2/when/colour',
+    reason: /unknown key 'colour'/,
   },
   {
     name: 'negative weight',
     edit: (f) => (f.routing.rules[4].then.terminals[1].weight = -1),
-    file: 'routing.yaml', rule: "rule 'eur-domestic-debit'", path: '/rules/4/then/terminals/1/weight', reason: />= 0/,
+    file: 'routing.yaml',
+    rule: "rule 'eur-domestic-debit'",
+    path: '/rules/4/then/terminals/1/weight',
+    reason: />= 0/,
   },
   {
     name: 'action with both terminals and decline',
     edit: (f) => (f.routing.rules[1].then.decline = '05'),
-    file: 'routing.yaml', rule: "rule 'amex'", path: '/rules/1/then', reason: /exactly one/,
+    file: 'routing.yaml',
+    rule: "rule 'amex'",
+    path: '/rules/1/then',
+    reason: /exactly one/,
   },
   {
     name: 'action with neither',
     edit: (f) => (f.routing.rules[1].then = { sticky: true }),
-    file: 'routing.yaml', rule: "rule 'amex'", path: '/rules/1/then', reason: /terminals, decline/,
+    file: 'routing.yaml',
+    rule: "rule 'amex'",
+    path: '/rules/1/then',
+    reason: /terminals, decline/,
   },
   {
     name: 'rule naming an unknown terminal',
     edit: (f) => (f.routing.rules[3].then.terminals[0].terminal = 'zz-nope'),
-    file: 'routing.yaml', rule: "rule 'transport'", path: '/rules/3/then/terminals/0/terminal', reason: /./,
+    file: 'routing.yaml',
+    rule: "rule 'transport'",
+    path: '/rules/3/then/terminals/0/terminal',
+    reason: /./,
     code: 'SW_ERR_RULES_REFERENCE',
   },
   {
     name: 'terminal naming an unknown acquirer',
     edit: (f) => (f.terminals.terminals[1].acquirer = 'acq-z'),
-    file: 'terminals.yaml', rule: "terminal 'a-eur-2'", path: '/terminals/1/acquirer', reason: /./,
+    file: 'terminals.yaml',
+    rule: "terminal 'a-eur-2'",
+    path: '/terminals/1/acquirer',
+    reason: /./,
     code: 'SW_ERR_RULES_REFERENCE',
   },
   {
     name: 'DE41 of the wrong length',
     edit: (f) => (f.terminals.terminals[0].terminal_id = 'T1'),
-    file: 'terminals.yaml', rule: "terminal 'a-eur-1'", path: '/terminals/0/terminal_id', reason: /pattern/,
+    file: 'terminals.yaml',
+    rule: "terminal 'a-eur-1'",
+    path: '/terminals/0/terminal_id',
+    reason: /pattern/,
   },
   {
     name: 'missing default rule',
     edit: (f) => f.routing.rules.pop(),
-    file: 'routing.yaml', rule: "rule 'gbp'", path: '/rules', reason: /default rule/,
+    file: 'routing.yaml',
+    rule: "rule 'gbp'",
+    path: '/rules',
+    reason: /default rule/,
   },
   {
     name: 'default rule not last',
     edit: (f) => f.routing.rules.unshift({ id: 'early', default: true, then: { decline: '05' } }),
-    file: 'routing.yaml', rule: "rule 'early'", path: '/rules/0/default', reason: /last rule/,
+    file: 'routing.yaml',
+    rule: "rule 'early'",
+    path: '/rules/0/default',
+    reason: /last rule/,
   },
   {
     name: 'default rule with conditions',
     edit: (f) => (f.routing.rules.at(-1).when = { currency: ['978'] }),
-    file: 'routing.yaml', rule: "rule 'default'", path: '/rules/9/when', reason: /no conditions/,
+    file: 'routing.yaml',
+    rule: "rule 'default'",
+    path: '/rules/9/when',
+    reason: /no conditions/,
   },
   {
     name: 'duplicate rule id',
     edit: (f) => (f.routing.rules[2].id = 'amex'),
-    file: 'routing.yaml', rule: "rule 'amex'", path: '/rules/2/id', reason: /duplicate/,
+    file: 'routing.yaml',
+    rule: "rule 'amex'",
+    path: '/rules/2/id',
+    reason: /duplicate/,
   },
   {
     name: 'bin range reversed',
     edit: (f) => (f.bins.bins[6].range = ['55', '51']),
-    file: 'bins.yaml', rule: 'bin #6', path: '/bins/6/range', reason: /above/,
+    file: 'bins.yaml',
+    rule: 'bin #6',
+    path: '/bins/6/range',
+    reason: /above/,
   },
   {
     name: 'bin with both prefix and range',
     edit: (f) => (f.bins.bins[0].range = ['4', '4']),
-    file: 'bins.yaml', rule: "bin '4'", path: '/bins/0', reason: /exactly one/,
+    file: 'bins.yaml',
+    rule: "bin '4'",
+    path: '/bins/0',
+    reason: /exactly one/,
   },
   {
     name: 'unknown dialect',
     edit: (f) => (f.acquirers.acquirers[2].link.dialect = 'iso93'),
-    file: 'acquirers.yaml', rule: "acquirer 'acq-c'", path: '/acquirers/2/link/dialect', reason: /iso87-ebcdic/,
+    file: 'acquirers.yaml',
+    rule: "acquirer 'acq-c'",
+    path: '/acquirers/2/link/dialect',
+    reason: /iso87-ebcdic/,
   },
   {
     name: 'detector slow limit above the response timeout',
     edit: (f) => (f.acquirers.acquirers[1].link.timeouts_ms.slow = 6000),
-    file: 'acquirers.yaml', rule: "acquirer 'acq-b'", path: '/acquirers/1/link/timeouts_ms/slow', reason: /above the response timeout/,
+    file: 'acquirers.yaml',
+    rule: "acquirer 'acq-b'",
+    path: '/acquirers/1/link/timeouts_ms/slow',
+    reason: /above the response timeout/,
   },
   {
     name: 'unknown risk level',
     edit: (f) => (f.risk.velocity[0].level = 'medium'),
-    file: 'risk.yaml', rule: 'velocity #0', path: '/velocity/0/level', reason: /must be one of/,
+    file: 'risk.yaml',
+    rule: 'velocity #0',
+    path: '/velocity/0/level',
+    reason: /must be one of/,
   },
   {
     name: 'rule condition naming an unknown merchant',
     edit: (f) => (f.routing.rules[0].when.merchant = ['NOPE']),
-    file: 'routing.yaml', rule: "rule 'block-test-games'", path: '/rules/0/when/merchant/0', reason: /./,
+    file: 'routing.yaml',
+    rule: "rule 'block-test-games'",
+    path: '/rules/0/when/merchant/0',
+    reason: /./,
     code: 'SW_ERR_RULES_REFERENCE',
   },
   {
     name: 'amount min above max',
     edit: (f) => (f.routing.rules[2].when.amount = { min: 10, max: 5 }),
-    file: 'routing.yaml', rule: "rule 'high-value-eur'", path: '/rules/2/when/amount', reason: /above max/,
+    file: 'routing.yaml',
+    rule: "rule 'high-value-eur'",
+    path: '/rules/2/when/amount',
+    reason: /above max/,
   },
   {
     name: 'bad time of day',
     edit: (f) => (f.routing.rules[5].when.time.from = '25:00'),
-    file: 'routing.yaml', rule: "rule 'night-eur'", path: '/rules/5/when/time/from', reason: /pattern/,
+    file: 'routing.yaml',
+    rule: "rule 'night-eur'",
+    path: '/rules/5/when/time/from',
+    reason: /pattern/,
   },
   {
     name: 'numeric BIN prefix (YAML number)',
     edit: (f) => (f.bins.bins[1].prefix = 4111),
-    file: 'bins.yaml', rule: 'bin #1', path: '/bins/1/prefix', reason: /string/,
+    file: 'bins.yaml',
+    rule: 'bin #1',
+    path: '/bins/1/prefix',
+    reason: /string/,
   },
 ];
 

@@ -12,7 +12,8 @@ t.test('invariants: routes pass the terms, are unique, ordered by priority; deci
     fc.record({ terminal: fc.constantFrom(...TERMS), priority: fc.integer({ min: 1, max: 3 }), weight: fc.integer({ min: 0, max: 5 }) }),
     { minLength: 1, maxLength: 6, selector: (c) => c.terminal },
   );
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(
       arbCandidates,
       fc.boolean(),
@@ -83,7 +84,8 @@ t.test('the rule index finds the same first match as a linear scan (random rule 
     psp: fc.constantFrom('psp1', 'psp2', 'psp3'),
     amountMinor: fc.integer({ min: 0, max: 3000 }),
   });
-  await propertyHolds(t,
+  await propertyHolds(
+    t,
     fc.property(arbRules, fc.array(arbCtx, { minLength: 1, maxLength: 20 }), (rs, cs) => {
       const rules = fixture(
         rs.map((r, i) => {

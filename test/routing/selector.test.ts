@@ -16,14 +16,29 @@ interface CondCase {
 const condCases: CondCase[] = [
   { name: 'amount min', when: { amount: { min: 1000 } }, yes: [{ amountMinor: 1000 }, { amountMinor: 5000n }], no: [{ amountMinor: 999 }] },
   { name: 'amount max', when: { amount: { max: 1000 } }, yes: [{ amountMinor: 1000 }, { amountMinor: 0 }], no: [{ amountMinor: 1001n }] },
-  { name: 'amount range', when: { amount: { min: 10, max: 20 } }, yes: [{ amountMinor: 10 }, { amountMinor: 20 }], no: [{ amountMinor: 9 }, { amountMinor: 21 }] },
+  {
+    name: 'amount range',
+    when: { amount: { min: 10, max: 20 } },
+    yes: [{ amountMinor: 10 }, { amountMinor: 20 }],
+    no: [{ amountMinor: 9 }, { amountMinor: 21 }],
+  },
   { name: 'currency', when: { currency: ['840', '826'] }, yes: [{ currency: '840' }, { currency: '826' }], no: [{ currency: '978' }] },
   { name: 'brand', when: { brand: ['mastercard'] }, yes: [{ bin: '51234567' }, { bin: '555555' }], no: [{ bin: '40000012' }, { bin: '99999999' }] },
   { name: 'bin prefix', when: { bin_prefix: ['4000', '6011'] }, yes: [{ bin: '40001234' }, { bin: '601100' }], no: [{ bin: '41000000' }, { bin: '' }] },
-  { name: 'bin range', when: { bin_range: [['400000', '400099']] }, yes: [{ bin: '40000000' }, { bin: '40009999' }], no: [{ bin: '40010000' }, { bin: '3999' }] },
+  {
+    name: 'bin range',
+    when: { bin_range: [['400000', '400099']] },
+    yes: [{ bin: '40000000' }, { bin: '40009999' }],
+    no: [{ bin: '40010000' }, { bin: '3999' }],
+  },
   { name: 'issuer country', when: { issuer_country: ['DE'] }, yes: [{ bin: '40001234' }], no: [{ bin: '41111111' }, { bin: '0000' }] },
   { name: 'card type', when: { card_type: ['debit', 'prepaid'] }, yes: [{ bin: '40001234' }, { bin: '60110000' }], no: [{ bin: '52000000' }] },
-  { name: 'mcc (explicit and from merchant)', when: { mcc: ['4121'] }, yes: [{ mcc: '4121' }, { merchantId: 'SHOP2' }], no: [{ mcc: '5411' }, { merchantId: 'SHOP1' }, { merchantId: 'UNKNOWN' }] },
+  {
+    name: 'mcc (explicit and from merchant)',
+    when: { mcc: ['4121'] },
+    yes: [{ mcc: '4121' }, { merchantId: 'SHOP2' }],
+    no: [{ mcc: '5411' }, { merchantId: 'SHOP1' }, { merchantId: 'UNKNOWN' }],
+  },
   { name: 'merchant', when: { merchant: ['SHOP2'] }, yes: [{ merchantId: 'SHOP2' }], no: [{ merchantId: 'SHOP1' }] },
   { name: 'psp', when: { psp: ['psp2'] }, yes: [{ psp: 'psp2' }], no: [{ psp: 'psp1' }] },
   {
@@ -50,8 +65,14 @@ const condCases: CondCase[] = [
 t.test('every condition matches and does not match', async (t) => {
   for (const c of condCases) {
     const rules = fixture([{ id: 'r', when: c.when, then: { terminals: [{ terminal: 't5', priority: 1 }] } }]);
-    for (const y of c.yes) t.equal(select(rules, ctx(y), LOW).explanation.ruleId, 'r', `${c.name}: match ${JSON.stringify(y, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
-    for (const n of c.no) t.equal(select(rules, ctx(n), LOW).explanation.ruleId, 'default', `${c.name}: no match ${JSON.stringify(n, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+    for (const y of c.yes)
+      t.equal(select(rules, ctx(y), LOW).explanation.ruleId, 'r', `${c.name}: match ${JSON.stringify(y, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    for (const n of c.no)
+      t.equal(
+        select(rules, ctx(n), LOW).explanation.ruleId,
+        'default',
+        `${c.name}: no match ${JSON.stringify(n, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+      );
   }
 });
 
@@ -72,7 +93,16 @@ t.test('actions: decline with a code, route to ordered candidates, no-route code
   const rules = fixture(
     [
       { id: 'block', when: { merchant: ['SHOP2'] }, then: { decline: '57', reason: 'not allowed' } },
-      { id: 'prio', when: { psp: ['psp1'], currency: ['978'] }, then: { terminals: [{ terminal: 't5', priority: 2 }, { terminal: 't1', priority: 1 }] } },
+      {
+        id: 'prio',
+        when: { psp: ['psp1'], currency: ['978'] },
+        then: {
+          terminals: [
+            { terminal: 't5', priority: 2 },
+            { terminal: 't1', priority: 1 },
+          ],
+        },
+      },
       { id: 'none', when: { psp: ['psp9'] }, then: { terminals: [{ terminal: 't3', priority: 1 }] } },
     ],
     (f) => (f.routing.no_route_decline_code = '92'),
@@ -123,7 +153,18 @@ t.test('fatal risk declines before routing with the configured code', async (t) 
 
 t.test('weights split traffic within tolerance over 10,000 draws', async (t) => {
   const rules = fixture([
-    { id: 'split', when: { psp: ['psp1'] }, then: { terminals: [{ terminal: 't1', priority: 1, weight: 70 }, { terminal: 't5', priority: 1, weight: 20 }, { terminal: 't-default', priority: 1, weight: 10 }, { terminal: 't3', priority: 1, weight: 0 }] } },
+    {
+      id: 'split',
+      when: { psp: ['psp1'] },
+      then: {
+        terminals: [
+          { terminal: 't1', priority: 1, weight: 70 },
+          { terminal: 't5', priority: 1, weight: 20 },
+          { terminal: 't-default', priority: 1, weight: 10 },
+          { terminal: 't3', priority: 1, weight: 0 },
+        ],
+      },
+    },
   ]);
   const counts: Record<string, number> = {};
   for (let i = 0; i < 10_000; i++) {
@@ -139,13 +180,24 @@ t.test('weights split traffic within tolerance over 10,000 draws', async (t) => 
 
 t.test('sticky pins: same token, same terminal; tokens spread by weight; dead pin moves', async (t) => {
   const rules = fixture([
-    { id: 'pin', when: { psp: ['psp1'] }, then: { sticky: true, terminals: [{ terminal: 't1', priority: 1, weight: 3 }, { terminal: 't5', priority: 1, weight: 1 }, { terminal: 't-default', priority: 2 }] } },
+    {
+      id: 'pin',
+      when: { psp: ['psp1'] },
+      then: {
+        sticky: true,
+        terminals: [
+          { terminal: 't1', priority: 1, weight: 3 },
+          { terminal: 't5', priority: 1, weight: 1 },
+          { terminal: 't-default', priority: 2 },
+        ],
+      },
+    },
   ]);
   const counts: Record<string, number> = {};
   for (let i = 0; i < 4000; i++) {
     const c = ctx({ cardToken: `card-${i}` });
     const first = routeOf(select(rules, c, LOW))[0]!;
-    for (let k = 0; k < 3; k++) t.equal(routeOf(select(rules, c, LOW))[0], first, 'sticky') || k;
+    for (let k = 0; k < 3; k++) t.equal(routeOf(select(rules, c, LOW))[0], first, `sticky (${k + 1} of 3)`);
     counts[first] = (counts[first] ?? 0) + 1;
     if (i > 50) break; // the per-token repeat check is enough for a sample
   }
@@ -178,7 +230,17 @@ t.test('sticky pins: same token, same terminal; tokens spread by weight; dead pi
 
 t.test('health: dead routes are dropped, breakers open are skipped, all-dead is a last resort, ideal route', async (t) => {
   const rules = fixture([
-    { id: 'r', when: { psp: ['psp1'] }, then: { terminals: [{ terminal: 't1', priority: 1 }, { terminal: 't5', priority: 2 }, { terminal: 't-default', priority: 3 }] } },
+    {
+      id: 'r',
+      when: { psp: ['psp1'] },
+      then: {
+        terminals: [
+          { terminal: 't1', priority: 1 },
+          { terminal: 't5', priority: 2 },
+          { terminal: 't-default', priority: 3 },
+        ],
+      },
+    },
   ]);
   const health = (dead: string[], score: Record<string, number> = {}): HealthView => ({
     isAlive: (id) => !dead.includes(id),
@@ -188,7 +250,13 @@ t.test('health: dead routes are dropped, breakers open are skipped, all-dead is 
   let d = select(rules, ctx(), LOW, { health: health(['acq-a']) });
   t.same(routeOf(d), ['t5'], 'acquirer dead drops both its terminals');
   t.equal(d.explanation.ideal, 't1');
-  t.same(d.explanation.rejected.map((r) => [r.terminal, r.reason]), [['t1', 'dead'], ['t-default', 'dead']]);
+  t.same(
+    d.explanation.rejected.map((r) => [r.terminal, r.reason]),
+    [
+      ['t1', 'dead'],
+      ['t-default', 'dead'],
+    ],
+  );
   d = select(rules, ctx(), LOW, { health: health(['t1']) });
   t.same(routeOf(d), ['t5', 't-default']);
   d = select(rules, ctx(), LOW, { breakers: { isOpen: (a) => a === 'acq-c' } });
@@ -209,13 +277,27 @@ t.test('health: dead routes are dropped, breakers open are skipped, all-dead is 
 
 t.test('order within a priority: lottery winner, then success rate, then failure score, then id', async (t) => {
   const rules = fixture([
-    { id: 'r', when: { psp: ['psp1'] }, then: { terminals: [{ terminal: 't1', priority: 1, weight: 0 }, { terminal: 't5', priority: 1, weight: 0 }, { terminal: 't-default', priority: 1, weight: 1 }] } },
+    {
+      id: 'r',
+      when: { psp: ['psp1'] },
+      then: {
+        terminals: [
+          { terminal: 't1', priority: 1, weight: 0 },
+          { terminal: 't5', priority: 1, weight: 0 },
+          { terminal: 't-default', priority: 1, weight: 1 },
+        ],
+      },
+    },
   ]);
   const sr = (m: Record<string, number>, elim: string[] = []) => ({ score: (id: string) => m[id] ?? 1, eliminated: (id: string) => elim.includes(id) });
   const noExplore = () => 0.99;
   let d = select(rules, ctx(), LOW, { successRate: sr({ t1: 0.5, t5: 0.9 }), random: noExplore });
   t.same(routeOf(d), ['t-default', 't5', 't1']);
-  d = select(rules, ctx(), LOW, { successRate: sr({ t1: 0.9, t5: 0.9 }), random: noExplore, health: { isAlive: () => true, failureScore: (id) => (id === 't1' ? 0.2 : 0.1), tryProbe: () => false } });
+  d = select(rules, ctx(), LOW, {
+    successRate: sr({ t1: 0.9, t5: 0.9 }),
+    random: noExplore,
+    health: { isAlive: () => true, failureScore: (id) => (id === 't1' ? 0.2 : 0.1), tryProbe: () => false },
+  });
   t.same(routeOf(d), ['t-default', 't5', 't1']);
   d = select(rules, ctx(), LOW, {});
   t.same(routeOf(d), ['t-default', 't1', 't5'], 'ties broken by id');

@@ -41,7 +41,13 @@ t.test('versions: immutable, unique by content, validated, activate and roll bac
   t.same([again.version, again.created], [v1.version, false], 'same content → same version');
   const v2 = await store.create(variant(3), { author: 'bob', comment: 'default prio 3' });
   t.equal(v2.version, v1.version + 1);
-  t.same((await store.list()).map((v) => [v.version, v.author, v.comment]), [[v2.version, 'bob', 'default prio 3'], [v1.version, 'alice', 'initial']]);
+  t.same(
+    (await store.list()).map((v) => [v.version, v.author, v.comment]),
+    [
+      [v2.version, 'bob', 'default prio 3'],
+      [v1.version, 'alice', 'initial'],
+    ],
+  );
   const got = await store.get(v1.version);
   t.equal(got.hash, rs.hash, 'hash survives jsonb');
   t.equal(got.version, v1.version);
@@ -67,11 +73,14 @@ t.test('versions: immutable, unique by content, validated, activate and roll bac
   const rb = await store.rollback({ actor: 'carol', comment: 'oops' });
   t.equal(rb.version, v1.version);
   const h = await store.history();
-  t.same(h.map((x) => [x.kind, x.version, x.previous, x.actor]), [
-    ['rollback', v1.version, v2.version, 'carol'],
-    ['activate', v2.version, v1.version, 'bob'],
-    ['activate', v1.version, null, 'alice'],
-  ]);
+  t.same(
+    h.map((x) => [x.kind, x.version, x.previous, x.actor]),
+    [
+      ['rollback', v1.version, v2.version, 'carol'],
+      ['activate', v2.version, v1.version, 'bob'],
+      ['activate', v1.version, null, 'alice'],
+    ],
+  );
 });
 
 t.test('activating a version through one instance reaches the other; in-flight decisions keep their version', async (t) => {
@@ -158,7 +167,9 @@ t.test('the server dropping the LISTEN connection after the watcher closed: no c
   const w = await RulesWatcher.start({ pool, logger: quiet, pollMs: 60_000 });
   await w.close();
   // the listener's connection, back in the pool, is cut by the server (as at a shutdown)
-  const { rows } = await db.pool.query<{ n: number }>('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = $1', [app]);
+  const { rows } = await db.pool.query<{ n: number }>('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = $1', [
+    app,
+  ]);
   t.ok(rows[0]!.n >= 1, 'its connection was terminated');
   await waitFor(() => pool.idleCount === 0, 10_000);
   t.equal(pool.totalCount, 0, 'the cut connection left the pool (released once: a second release would have thrown out of the handler)');

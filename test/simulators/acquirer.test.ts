@@ -8,13 +8,7 @@ import { loadDialect } from '../../src/iso8583/index.js';
 import { IsoMessage } from '../../src/iso8583/message.js';
 import { createFramer } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
-import {
-  parseSimulatorConfig,
-  startAcquirerSimulator,
-  Rng,
-  type AcquirerSimulator,
-  type AcquirerSimulatorOptions,
-} from '../../simulators/acquirer/index.js';
+import { parseSimulatorConfig, startAcquirerSimulator, Rng, type AcquirerSimulator, type AcquirerSimulatorOptions } from '../../simulators/acquirer/index.js';
 import { authRequest, settle, stanOf, waitFor } from '../helpers/net.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -147,10 +141,15 @@ t.test('scheduled outage window (silent), then service resumes', async (t) => {
   t.equal(during.ok, false, 'no answer during the outage');
   // asked again until it answers (each silent request times out after 300 ms), rather than slept past the window
   let i = 1;
-  const answer = await eventually(async () => {
-    const r = await settle(c.send(authRequest(stanOf(++i)), { timeoutMs: 300 }));
-    return r.ok ? r.value : undefined;
-  }, 'an answer once the window is over', 20_000, 0);
+  const answer = await eventually(
+    async () => {
+      const r = await settle(c.send(authRequest(stanOf(++i)), { timeoutMs: 300 }));
+      return r.ok ? r.value : undefined;
+    },
+    'an answer once the window is over',
+    20_000,
+    0,
+  );
   const answeredAt = Date.now();
   t.equal(answer.getString(39), '00', 'service resumes');
   t.ok(answeredAt - beforeStart >= 3000, `not before the window is over (${answeredAt - beforeStart} ms after the simulator started, window 3000 ms)`);
@@ -206,14 +205,20 @@ t.test('YAML config: the example parses; unknown keys and bad values are rejecte
 t.test('the seeded RNG replays', async (t) => {
   const a = new Rng(5);
   const b = new Rng(5);
-  t.same(Array.from({ length: 5 }, () => a.next()), Array.from({ length: 5 }, () => b.next()));
+  t.same(
+    Array.from({ length: 5 }, () => a.next()),
+    Array.from({ length: 5 }, () => b.next()),
+  );
 });
 
 t.test('CLI: npm run sim:acquirer -- --config file.yaml', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'simcli-'));
   const file = join(dir, 'sim.yaml');
   writeFileSync(file, 'listen: { port: 0 }\ndialect: iso87-ascii\nframer: { header: ascii4 }\ncontrol: { port: 0 }\nbehaviour:\n  defaultResponseCode: "51"\n');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'simulators/acquirer/cli.ts', '--config', file], { cwd: new URL('../../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'simulators/acquirer/cli.ts', '--config', file], {
+    cwd: new URL('../../', import.meta.url).pathname,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(() => child.kill('SIGKILL'));
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout });

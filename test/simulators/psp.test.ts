@@ -28,9 +28,31 @@ t.test('buildAuthorization fills the usual fields and validates flags', async (t
 });
 
 t.test('send: prints request and response readably, PAN masked', async (t) => {
-  const sim = await startAcquirerSimulator({ dialect: 'iso87-ascii', framer: { header: 'ascii4' }, control: false, behaviour: { rules: [{ when: { panSuffix: '0002' }, respond: '05' }] } });
+  const sim = await startAcquirerSimulator({
+    dialect: 'iso87-ascii',
+    framer: { header: 'ascii4' },
+    control: false,
+    behaviour: { rules: [{ when: { panSuffix: '0002' }, respond: '05' }] },
+  });
   t.teardown(() => sim.close());
-  const o = parseSendArgs(['--port', String(sim.port), '--dialect', 'iso87-ascii', '--framer', 'ascii4', '--pan', '4000000000000002', '--amount', '12.34', '--merchant', 'SHOP1', '--terminal', 'T1', '--stan', '77']);
+  const o = parseSendArgs([
+    '--port',
+    String(sim.port),
+    '--dialect',
+    'iso87-ascii',
+    '--framer',
+    'ascii4',
+    '--pan',
+    '4000000000000002',
+    '--amount',
+    '12.34',
+    '--merchant',
+    'SHOP1',
+    '--terminal',
+    'T1',
+    '--stan',
+    '77',
+  ]);
   const { out, code } = await runSend(o);
   t.equal(code, 0);
   t.match(out, /→ 0100 to 127\.0\.0\.1/);
@@ -48,7 +70,11 @@ t.test('send: prints request and response readably, PAN masked', async (t) => {
 t.test('load: closed loop and open loop report consistent figures', async (t) => {
   const sim = await startAcquirerSimulator({ dialect: 'iso87-binary', control: false, behaviour: { rules: [{ when: { amountMin: 100000 }, respond: '51' }] } });
   t.teardown(() => sim.close());
-  const base: LoadOptions = { ...parseLoadArgs(['--port', String(sim.port), '--dialect', 'iso87-binary', '--duration', '1', '--connections', '2', '--depth', '8']), progress: false, cardSeed: 1 };
+  const base: LoadOptions = {
+    ...parseLoadArgs(['--port', String(sim.port), '--dialect', 'iso87-binary', '--duration', '1', '--connections', '2', '--depth', '8']),
+    progress: false,
+    cardSeed: 1,
+  };
   const lines: string[] = [];
   const r = await runLoad(base, (l) => lines.push(l));
   t.ok(r.sent > 0);
@@ -56,7 +82,10 @@ t.test('load: closed loop and open loop report consistent figures', async (t) =>
   t.equal(r.response_codes['00'], r.answered);
   t.ok(r.duration_s >= 1, `ran the full second asked for (${r.duration_s} s)`);
   // (duration_s is rounded to the millisecond: 0.1% of slack)
-  t.ok(Math.abs(r.throughput_per_s - r.answered / r.duration_s) <= r.throughput_per_s * 0.001 + 0.1, `throughput ${r.throughput_per_s}/s is answers per second of the run`);
+  t.ok(
+    Math.abs(r.throughput_per_s - r.answered / r.duration_s) <= r.throughput_per_s * 0.001 + 0.1,
+    `throughput ${r.throughput_per_s}/s is answers per second of the run`,
+  );
   // Closed loop: each of the 2 × 8 workers always has one request out, so the latencies add up to about 16 times
   // the run (Little's law) whatever the machine's speed; a unit slip (µs or s for ms) would be off by 1000.
   const busy = (r.answered * r.latency_ms.mean) / (2 * 8 * r.duration_s * 1000);
@@ -73,10 +102,14 @@ t.test('load: closed loop and open loop report consistent figures', async (t) =>
 t.test('load CLI prints a table and a last line of JSON', async (t) => {
   const sim = await startAcquirerSimulator({ dialect: 'iso87-ascii-bbitmap', control: false });
   t.teardown(() => sim.close());
-  const child = spawn(process.execPath, ['--import', 'tsx', 'simulators/psp/load.ts', '--port', String(sim.port), '--duration', '0.5', '--connections', '1', '--depth', '4', '--no-progress'], {
-    cwd: new URL('../../', import.meta.url).pathname,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'simulators/psp/load.ts', '--port', String(sim.port), '--duration', '0.5', '--connections', '1', '--depth', '4', '--no-progress'],
+    {
+      cwd: new URL('../../', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += String(c)));
   const code = await new Promise((r) => child.once('exit', r));

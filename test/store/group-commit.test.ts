@@ -4,7 +4,10 @@ import { createGroupCommit } from '../../src/store/group-commit.js';
 import { createPool } from '../../src/store/postgres.js';
 import { SwitchError } from '../../src/errors.js';
 
-interface Req { id: number; v: number }
+interface Req {
+  id: number;
+  v: number;
+}
 
 async function setup(t: Parameters<typeof testDb>[0]) {
   const db = await testDb(t);
@@ -24,7 +27,10 @@ t.test('concurrent submits share transactions; each caller gets its own answer',
   const gc = createGroupCommit<Req, number>({ pool: db.pool, maxWaitMs: 5, maxBatch: 64, flush });
   const n = 300;
   const res = await Promise.all(Array.from({ length: n }, (_, i) => gc.submit({ id: i, v: i })));
-  t.same(res, Array.from({ length: n }, (_, i) => i));
+  t.same(
+    res,
+    Array.from({ length: n }, (_, i) => i),
+  );
   const { rows } = await db.pool.query('select count(*)::int as n, count(distinct txid)::int as tx from gc');
   t.equal(rows[0].n, n);
   t.ok(rows[0].tx < n / 4, `grouped into ${rows[0].tx} transactions`);
@@ -45,12 +51,18 @@ t.test('a rejected request fails alone; a request that breaks the whole statemen
     { id: 4, v: 4 }, // duplicate key within the batch
   ];
   const out = await Promise.allSettled(reqs.map((r) => gc.submit(r)));
-  t.same(out.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected']);
+  t.same(
+    out.map((o) => o.status),
+    ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected'],
+  );
   t.match((out[1] as PromiseRejectedResult).reason, { code: 'SW_ERR_LEDGER_BAD_REQUEST' });
   t.match((out[2] as PromiseRejectedResult).reason, { code: '23514' });
   t.match((out[4] as PromiseRejectedResult).reason, { code: '23505' });
   const { rows } = await db.pool.query('select id from gc order by id');
-  t.same(rows.map((r) => r.id), [1, 4]);
+  t.same(
+    rows.map((r) => r.id),
+    [1, 4],
+  );
   t.ok(gc.stats().isolatedBatches >= 1);
   await gc.close();
 });
@@ -72,7 +84,10 @@ t.test('a killed connection is retried for idempotent flushes and nothing is los
         await db.pool.query('select pg_terminate_backend($1)', [rows[0].pid]);
         await client.query('select 1');
       }
-      await client.query('insert into gc (id, v) select * from unnest($1::int[], $2::int[]) on conflict (id) do nothing', [reqs.map((r) => r.id), reqs.map((r) => r.v)]);
+      await client.query('insert into gc (id, v) select * from unnest($1::int[], $2::int[]) on conflict (id) do nothing', [
+        reqs.map((r) => r.id),
+        reqs.map((r) => r.v),
+      ]);
       return reqs.map((r) => r.id);
     },
   });
@@ -126,7 +141,10 @@ t.test('several batches in flight, onBatch observes each, close() drains the que
   const res = await Promise.all(ps);
   t.equal(res.length, 100);
   t.ok(maxConcurrent > 1 && maxConcurrent <= 3, `max ${maxConcurrent} batches in flight`);
-  t.equal(seen.reduce((a, b) => a + b, 0), 100);
+  t.equal(
+    seen.reduce((a, b) => a + b, 0),
+    100,
+  );
   t.ok(seen.every((n) => n <= 10));
   const { rows } = await db.pool.query('select count(*)::int as n from gc');
   t.equal(rows[0].n, 100);

@@ -55,7 +55,10 @@ t.test('instances starting together apply each file exactly once (advisory lock)
   const pools = Array.from({ length: 4 }, () => createPool(db.url, { max: 2 }));
   t.teardown(() => Promise.all(pools.map((p) => p.end())));
   const results = await Promise.all(pools.map((p) => migrate(p, { module: 'race', dir })));
-  t.equal(results.reduce((n, r) => n + r.applied.length, 0), 2);
+  t.equal(
+    results.reduce((n, r) => n + r.applied.length, 0),
+    2,
+  );
   const { rows } = await db.pool.query('select count(*)::int as n from m_race');
   t.equal(rows[0].n, 1);
 });

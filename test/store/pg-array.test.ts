@@ -13,10 +13,16 @@ t.test('pgArray: text[] and bigint[] round trip', async (t) => {
   const db = await testDb(t);
   const texts: Array<string | null> = [...AWKWARD, null];
   const { rows } = await db.pool.query<{ v: string | null }>('select unnest($1::text[]) as v', [pgArray(texts, (x) => x)]);
-  t.same(rows.map((r) => r.v), texts);
+  t.same(
+    rows.map((r) => r.v),
+    texts,
+  );
   const nums = [0n, -1n, 9_007_199_254_740_993n, null];
   const { rows: n } = await db.pool.query<{ v: string | null }>('select unnest($1::bigint[])::text as v', [pgArray(nums, (x) => x)]);
-  t.same(n.map((r) => r.v), ['0', '-1', '9007199254740993', null]);
+  t.same(
+    n.map((r) => r.v),
+    ['0', '-1', '9007199254740993', null],
+  );
   const { rows: e } = await db.pool.query<{ n: number }>('select cardinality($1::text[]) as n', [pgArray([], (x: string) => x)]);
   t.equal(e[0]!.n, 0, 'no items: an empty array');
 });
@@ -29,5 +35,8 @@ t.test('pgRecords: a composite array, one parameter, round trip', async (t) => {
     'select s, n::text, b, u from unnest($1::pg_array_rec[])',
     [pgRecords(items, [(x) => x.s, (x) => x.n, (x) => x.b, (x) => x.u])],
   );
-  t.same(rows, items.map((x) => ({ s: x.s, n: String(x.n), b: x.b, u: x.u })));
+  t.same(
+    rows,
+    items.map((x) => ({ s: x.s, n: String(x.n), b: x.b, u: x.u })),
+  );
 });

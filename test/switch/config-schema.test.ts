@@ -16,16 +16,38 @@ import { isSwitchError } from '../../src/errors.js';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 // The derived type, checked by tsc (npm test runs it first): a wrong shape fails to compile.
-type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const typeChecks: Array<true> = [
   true satisfies Eq<SwitchConfig['psp']['tls'], { certFile: string; keyFile: string } | undefined>,
   true satisfies Eq<SwitchConfig['admin']['tokens'], Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator'; sha256: string }>>,
   true satisfies Eq<SwitchConfig['logLevel'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>,
-  true satisfies Eq<keyof SwitchConfig['responseCodes'], 'unavailable' | 'formatError' | 'duplicate' | 'unknownMerchant' | 'reversedBeforeArrival' | 'systemError'>,
-  true satisfies Eq<SwitchConfig['saf'], { pollMs: number; retryInitialMs: number; retryMaxMs: number; expireAfterMs: number; timeoutMs: number; retryWindowMs: number }>,
+  true satisfies Eq<
+    keyof SwitchConfig['responseCodes'],
+    'unavailable' | 'formatError' | 'duplicate' | 'unknownMerchant' | 'reversedBeforeArrival' | 'systemError'
+  >,
+  true satisfies Eq<
+    SwitchConfig['saf'],
+    { pollMs: number; retryInitialMs: number; retryMaxMs: number; expireAfterMs: number; timeoutMs: number; retryWindowMs: number }
+  >,
   true satisfies Eq<SwitchConfig['database'], { url: string; dataDir: string; poolSize: number }>,
   true satisfies Eq<SwitchConfig['builtInSimulators'], boolean>,
-  true satisfies Eq<keyof SwitchConfig, 'psp' | 'admin' | 'database' | 'redis' | 'rulesDir' | 'acquirerTimeoutMs' | 'duplicateWindowMs' | 'groupCommitMs' | 'expiry' | 'saf' | 'panHashKey' | 'responseCodes' | 'builtInSimulators' | 'logLevel'>,
+  true satisfies Eq<
+    keyof SwitchConfig,
+    | 'psp'
+    | 'admin'
+    | 'database'
+    | 'redis'
+    | 'rulesDir'
+    | 'acquirerTimeoutMs'
+    | 'duplicateWindowMs'
+    | 'groupCommitMs'
+    | 'expiry'
+    | 'saf'
+    | 'panHashKey'
+    | 'responseCodes'
+    | 'builtInSimulators'
+    | 'logLevel'
+  >,
 ];
 
 const refusal = (f: () => unknown): string => {
@@ -40,7 +62,18 @@ const refusal = (f: () => unknown): string => {
 t.test('the defaults come from the schema and are the documented ones', async (t) => {
   t.equal(typeChecks.length, 8);
   t.same(DEFAULT_CONFIG, {
-    psp: { host: '127.0.0.1', port: 8583, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-alpha', maxConnections: 1000, maxInFlightPerConnection: 512, maxInFlight: 10_000, idleTimeoutMs: 300_000, drainTimeoutMs: 10_000 },
+    psp: {
+      host: '127.0.0.1',
+      port: 8583,
+      dialect: 'iso87-ascii-bbitmap',
+      framer: 'binary2',
+      name: 'psp-alpha',
+      maxConnections: 1000,
+      maxInFlightPerConnection: 512,
+      maxInFlight: 10_000,
+      idleTimeoutMs: 300_000,
+      drainTimeoutMs: 10_000,
+    },
     admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [] },
     database: { url: '', dataDir: 'data/pg', poolSize: 10 },
     redis: { url: '', prefix: 'sw:' },
@@ -61,7 +94,9 @@ t.test('the defaults come from the schema and are the documented ones', async (t
 t.test('every leaf carries its default and its meaning, in the JSON Schema too; each default is valid', async (t) => {
   const ajv = new Ajv({ strict: false });
   const nodeAt = (key: string): Record<string, unknown> =>
-    key.split('.').reduce<Record<string, unknown>>((n, k) => (n.properties as Record<string, Record<string, unknown>>)[k]!, CONFIG_JSON_SCHEMA as Record<string, unknown>);
+    key
+      .split('.')
+      .reduce<Record<string, unknown>>((n, k) => (n.properties as Record<string, Record<string, unknown>>)[k]!, CONFIG_JSON_SCHEMA as Record<string, unknown>);
   const valueAt = (key: string): unknown => key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], DEFAULT_CONFIG);
   const leaves = configLeaves();
   t.ok(leaves.length >= 40, `${leaves.length} leaves`);
@@ -78,23 +113,41 @@ t.test('every leaf carries its default and its meaning, in the JSON Schema too; 
     t.ok(ajv.validate(node, leaf.default), `${key}: its default passes its own schema`);
   }
   t.same(nodeAt('psp.tls').required, ['certFile', 'keyFile']);
-  t.ok(refusal(() => loadConfig({ env: {}, overrides: { psp: { tls: { certFile: 'c.pem' } } } })).includes('psp.tls'), 'a TLS config without its key file is refused');
+  t.ok(
+    refusal(() => loadConfig({ env: {}, overrides: { psp: { tls: { certFile: 'c.pem' } } } })).includes('psp.tls'),
+    'a TLS config without its key file is refused',
+  );
 });
 
 t.test('the environment: each leaf names its variable; empty is unset; numbers are whole', async (t) => {
   const envs = Object.fromEntries(configLeaves().flatMap(({ key, leaf }) => (leaf.env ? [[leaf.env.name, key]] : [])));
   t.same(envs, {
-    PSP_HOST: 'psp.host', PSP_PORT: 'psp.port', ADMIN_HOST: 'admin.host', ADMIN_PORT: 'admin.port', ADMIN_TOKENS: 'admin.tokens',
-    DATABASE_URL: 'database.url', SWITCH_DATA_DIR: 'database.dataDir', REDIS_URL: 'redis.url', RULES_DIR: 'rulesDir',
-    ACQUIRER_TIMEOUT_MS: 'acquirerTimeoutMs', PAN_HASH_KEY: 'panHashKey', LOG_LEVEL: 'logLevel',
+    PSP_HOST: 'psp.host',
+    PSP_PORT: 'psp.port',
+    ADMIN_HOST: 'admin.host',
+    ADMIN_PORT: 'admin.port',
+    ADMIN_TOKENS: 'admin.tokens',
+    DATABASE_URL: 'database.url',
+    SWITCH_DATA_DIR: 'database.dataDir',
+    REDIS_URL: 'redis.url',
+    RULES_DIR: 'rulesDir',
+    ACQUIRER_TIMEOUT_MS: 'acquirerTimeoutMs',
+    PAN_HASH_KEY: 'panHashKey',
+    LOG_LEVEL: 'logLevel',
   });
   const c = loadConfig({ env: { PSP_PORT: '', DATABASE_URL: '', ADMIN_PORT: '0', ACQUIRER_TIMEOUT_MS: '250' } });
   t.equal(c.psp.port, 8583, 'an empty variable leaves the default');
   t.equal(c.database.url, '');
   t.equal(c.admin.port, 0, 'a number is a number');
   t.equal(c.acquirerTimeoutMs, 250);
-  t.match(refusal(() => loadConfig({ env: { ACQUIRER_TIMEOUT_MS: '1.5' } })), /env ACQUIRER_TIMEOUT_MS: must be a whole number/);
-  t.match(refusal(() => loadConfig({ env: { ADMIN_PORT: '-1' } })), /env ADMIN_PORT/);
+  t.match(
+    refusal(() => loadConfig({ env: { ACQUIRER_TIMEOUT_MS: '1.5' } })),
+    /env ACQUIRER_TIMEOUT_MS: must be a whole number/,
+  );
+  t.match(
+    refusal(() => loadConfig({ env: { ADMIN_PORT: '-1' } })),
+    /env ADMIN_PORT/,
+  );
 });
 
 t.test('a removed key is refused, naming what replaced it', async (t) => {
@@ -106,14 +159,21 @@ t.test('a removed key is refused, naming what replaced it', async (t) => {
   const m = refusal(() => loadConfig({ env: {}, file }));
   t.match(m, /at responseCodes\.noRoute: removed: set no_route_decline_code in rules\/routing\.yaml/, 'names the key and its replacement');
   t.ok(m.includes('old.json'), 'and the file that still has it');
-  t.match(refusal(() => loadConfig({ env: {}, overrides: { responseCodes: { noRoute: '92' } } })), /responseCodes\.noRoute: removed: .*no_route_decline_code.*the overrides/, 'from the overrides too');
+  t.match(
+    refusal(() => loadConfig({ env: {}, overrides: { responseCodes: { noRoute: '92' } } })),
+    /responseCodes\.noRoute: removed: .*no_route_decline_code.*the overrides/,
+    'from the overrides too',
+  );
   writeFileSync(file, JSON.stringify({ responseCodes: { unavailable: '91' } }));
   t.equal(loadConfig({ env: {}, file }).responseCodes.unavailable, '91', 'the other codes are still set');
   t.notOk('noRoute' in loadConfig({ env: {} }).responseCodes);
 });
 
 t.test('a value refused with the reason its leaf gives; loadConfig returns a copy of the defaults', async (t) => {
-  t.match(refusal(() => loadConfig({ env: {}, overrides: { panHashKey: 'short' } })), /at panHashKey: must be 16 characters or more, or empty/);
+  t.match(
+    refusal(() => loadConfig({ env: {}, overrides: { panHashKey: 'short' } })),
+    /at panHashKey: must be 16 characters or more, or empty/,
+  );
   const c = loadConfig({ env: {} });
   c.admin.tokens.push({ name: 'x', role: 'viewer', sha256: 'a'.repeat(64) });
   c.saf.pollMs = 1;
@@ -132,7 +192,11 @@ t.test('docs/switch.md names every key (with its variable) and every removed key
     if (row && leaf.env) t.ok(row.includes(`\`${leaf.env.name}\``), `${key}: its row names ${leaf.env.name}`);
     if (leaf.env) t.ok(readme.includes(`\`${leaf.env.name}\``), `README names ${leaf.env.name}`);
   }
-  for (const key of Object.keys(REMOVED_KEYS)) t.ok(rows.some((r) => r.startsWith(`| \`${key}\` |`)), `${key} is in the removed keys table`);
+  for (const key of Object.keys(REMOVED_KEYS))
+    t.ok(
+      rows.some((r) => r.startsWith(`| \`${key}\` |`)),
+      `${key} is in the removed keys table`,
+    );
   for (const r of rows) {
     for (const [, key] of r.split('|')[1]!.matchAll(/`([A-Za-z.]+)`/g)) {
       t.ok(configLeaves().some((l) => l.key === key) || key! in REMOVED_KEYS, `the table's ${key} is a key of the schema`);
@@ -142,14 +206,21 @@ t.test('docs/switch.md names every key (with its variable) and every removed key
 
 t.test('response codes: the configurable ones default to the named codes; no literal code in the flows', async (t) => {
   t.same(DEFAULT_CONFIG.responseCodes, {
-    unavailable: rc.ISSUER_INOPERATIVE, formatError: rc.FORMAT_ERROR, duplicate: rc.DUPLICATE_TRANSMISSION,
-    unknownMerchant: rc.INVALID_MERCHANT, reversedBeforeArrival: rc.DO_NOT_HONOUR, systemError: rc.SYSTEM_MALFUNCTION,
+    unavailable: rc.ISSUER_INOPERATIVE,
+    formatError: rc.FORMAT_ERROR,
+    duplicate: rc.DUPLICATE_TRANSMISSION,
+    unknownMerchant: rc.INVALID_MERCHANT,
+    reversedBeforeArrival: rc.DO_NOT_HONOUR,
+    systemError: rc.SYSTEM_MALFUNCTION,
   });
   t.same([rc.APPROVED, rc.INVALID_TRANSACTION, rc.INVALID_AMOUNT, rc.NO_SUCH_RECORD], ['00', '12', '13', '25']);
   t.equal(mapResponseCode(undefined, undefined), rc.SYSTEM_MALFUNCTION);
   const files = [
-    ...readdirSync(path.join(ROOT, 'src/switch/flows')).filter((f) => f.endsWith('.ts')).map((f) => `src/switch/flows/${f}`),
-    'src/switch/sweeper.ts', 'src/switch/translate.ts',
+    ...readdirSync(path.join(ROOT, 'src/switch/flows'))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `src/switch/flows/${f}`),
+    'src/switch/sweeper.ts',
+    'src/switch/translate.ts',
   ];
   for (const f of files) {
     const src = readFileSync(path.join(ROOT, f), 'utf8')

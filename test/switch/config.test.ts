@@ -36,7 +36,20 @@ t.test('config: defaults, file, environment, overrides (later wins)', async (t) 
   const file = path.join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ psp: { port: 9000, name: 'psp-beta' }, saf: { pollMs: 100 } }));
   const c = loadConfig({
-    env: { SWITCH_CONFIG: file, PSP_PORT: '9100', DATABASE_URL: 'postgres://x@h/db', REDIS_URL: 'redis://h:1', ADMIN_PORT: '0', RULES_DIR: '/r', PAN_HASH_KEY: 'k'.repeat(32), LOG_LEVEL: 'warn', ACQUIRER_TIMEOUT_MS: '1500', PSP_HOST: '0.0.0.0', ADMIN_HOST: '0.0.0.0', SWITCH_DATA_DIR: '/d' },
+    env: {
+      SWITCH_CONFIG: file,
+      PSP_PORT: '9100',
+      DATABASE_URL: 'postgres://x@h/db',
+      REDIS_URL: 'redis://h:1',
+      ADMIN_PORT: '0',
+      RULES_DIR: '/r',
+      PAN_HASH_KEY: 'k'.repeat(32),
+      LOG_LEVEL: 'warn',
+      ACQUIRER_TIMEOUT_MS: '1500',
+      PSP_HOST: '0.0.0.0',
+      ADMIN_HOST: '0.0.0.0',
+      SWITCH_DATA_DIR: '/d',
+    },
     overrides: { saf: { retryInitialMs: 5 } },
   });
   t.equal(c.psp.port, 9100, 'env over file');
@@ -57,8 +70,14 @@ t.test('config: defaults, file, environment, overrides (later wins)', async (t) 
 });
 
 t.test('config: refuses unknown keys, bad values, bad env numbers, unreadable files', async (t) => {
-  t.ok(refused(() => loadConfig({ env: {}, overrides: { psp: { prot: 1 } } }), /psp.*prot/), 'unknown nested key named');
-  t.ok(refused(() => loadConfig({ env: {}, overrides: { colour: 'red' } }), /colour/), 'unknown top-level key named');
+  t.ok(
+    refused(() => loadConfig({ env: {}, overrides: { psp: { prot: 1 } } }), /psp.*prot/),
+    'unknown nested key named',
+  );
+  t.ok(
+    refused(() => loadConfig({ env: {}, overrides: { colour: 'red' } }), /colour/),
+    'unknown top-level key named',
+  );
   t.ok(refused(() => loadConfig({ env: {}, overrides: { psp: { port: 70000 } } }), /psp\.port/));
   t.ok(refused(() => loadConfig({ env: {}, overrides: { responseCodes: { unavailable: 'x' } } }), /responseCodes\.unavailable/));
   t.ok(refused(() => loadConfig({ env: {}, overrides: { panHashKey: 'short' } }), /panHashKey/));
@@ -70,7 +89,10 @@ t.test('config: refuses unknown keys, bad values, bad env numbers, unreadable fi
   writeFileSync(path.join(dir, 'a.json'), '[1,2]');
   t.ok(refused(() => loadConfig({ env: {}, file: path.join(dir, 'a.json') }), /JSON object/));
   writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ saf: { pollMS: 5 } }));
-  t.ok(refused(() => loadConfig({ env: {}, file: path.join(dir, 'b.json') }), /at saf\.pollMS: unknown key in .*b\.json/), 'an unknown key of a file is named with its path and the file');
+  t.ok(
+    refused(() => loadConfig({ env: {}, file: path.join(dir, 'b.json') }), /at saf\.pollMS: unknown key in .*b\.json/),
+    'an unknown key of a file is named with its path and the file',
+  );
   t.equal(loadConfig({ env: {} }).panHashKey, '', 'no PAN hash key by default (src/switch/pan-key.ts decides)');
 });
 
@@ -84,7 +106,17 @@ t.test('translate: DE90, response codes, answers, acquirer requests without the 
   t.equal(mapResponseCode({ N7: '05' }, 'N7'), '05');
   t.equal(mapResponseCode({ N7: '05' }, '51'), '51', 'unmapped passes through');
   t.equal(mapResponseCode(undefined, undefined), '96', 'no DE39 is a malfunction');
-  const req = new IsoMessage('0100', { 2: '4111111111111111', 4: '000000001000', 7: '1122120000', 11: '000042', 35: '4111111111111111=2812', 41: 'TERM0001', 42: 'SHOP00000000001', 49: '978', 52: 'ABCDEF0123456789' });
+  const req = new IsoMessage('0100', {
+    2: '4111111111111111',
+    4: '000000001000',
+    7: '1122120000',
+    11: '000042',
+    35: '4111111111111111=2812',
+    41: 'TERM0001',
+    42: 'SHOP00000000001',
+    49: '978',
+    52: 'ABCDEF0123456789',
+  });
   const acq = toAcquirer(req, { stan: '000777', rrn: '612312000001', dt: '1122120001', terminalId: 'TA000001', merchantId: 'MA0000000000001' });
   t.equal(acq.getString(11), '000777');
   t.equal(acq.getString(41), 'TA000001');
@@ -103,7 +135,13 @@ t.test('translate: DE90, response codes, answers, acquirer requests without the 
 t.test('mutex: same key in order, other keys concurrently, errors release the key', async (t) => {
   const m = new KeyedMutex();
   const order: string[] = [];
-  const slow = (tag: string, ms: number) => () => new Promise<string>((r) => setTimeout(() => { order.push(tag); r(tag); }, ms));
+  const slow = (tag: string, ms: number) => () =>
+    new Promise<string>((r) =>
+      setTimeout(() => {
+        order.push(tag);
+        r(tag);
+      }, ms),
+    );
   const a = m.run('k', slow('a1', 40));
   const b = m.run('k', slow('a2', 1));
   const c = m.run('j', slow('b1', 1));

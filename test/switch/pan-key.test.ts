@@ -61,7 +61,11 @@ t.test('a configured key is used as it is; the published development key never',
   const dataDir = dataDirIn(t);
   t.equal(await resolvePanHashKey({ database: { url: 'postgres://h/db', dataDir, poolSize: 2 }, panHashKey: 'k'.repeat(32) }, logSink().log), 'k'.repeat(32));
   for (const url of ['', 'postgres://h/db']) {
-    await t.rejects(resolvePanHashKey({ database: { url, dataDir, poolSize: 2 }, panHashKey: PUBLISHED_DEV_PAN_HASH_KEY }, logSink().log), { code: 'SW_ERR_PAN_HASH_KEY', message: /published development key.*PAN_HASH_KEY/ }, `refused (${url || 'embedded'})`);
+    await t.rejects(
+      resolvePanHashKey({ database: { url, dataDir, poolSize: 2 }, panHashKey: PUBLISHED_DEV_PAN_HASH_KEY }, logSink().log),
+      { code: 'SW_ERR_PAN_HASH_KEY', message: /published development key.*PAN_HASH_KEY/ },
+      `refused (${url || 'embedded'})`,
+    );
   }
   t.notOk(fs.existsSync(panHashKeyFile({ database: { url: '', dataDir, poolSize: 2 } })), 'no key file written for a configured key');
 });

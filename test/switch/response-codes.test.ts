@@ -16,10 +16,18 @@ t.test('configured codes reach the PSP and the record; fixed codes stay', async 
   t.equal(rc(await client.send(unknown)), 'X3', 'unknown merchant: responseCodes.unknownMerchant');
   t.equal((await txnOf(db.pool, unknown))?.response_code, 'X3', 'recorded with the configured code');
 
-  const noAmount = new IsoMessage('0100', { 2: '4111111111111111', 3: '000000', 7: transmissionDateTime(), 11: nextStan(), 41: 'TERM0001', 42: 'SHOP00000000001', 49: '978' });
+  const noAmount = new IsoMessage('0100', {
+    2: '4111111111111111',
+    3: '000000',
+    7: transmissionDateTime(),
+    11: nextStan(),
+    41: 'TERM0001',
+    42: 'SHOP00000000001',
+    49: '978',
+  });
   t.equal(rc(await client.send(noAmount)), 'Z0', 'format error: responseCodes.formatError');
 
-  t.equal(rc(await client.send(auth())), APPROVED, 'an approval is the acquirer\'s 00');
+  t.equal(rc(await client.send(auth())), APPROVED, "an approval is the acquirer's 00");
   const echo = await client.send(new IsoMessage('0800', { 7: transmissionDateTime(), 11: nextStan(), 70: '999' }));
   t.equal(rc(echo), INVALID_TRANSACTION, 'an unknown 0800 is 12, not configurable');
 });

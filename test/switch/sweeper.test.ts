@@ -14,10 +14,20 @@ import { dayOf } from '../../src/switch/keys.js';
 import { startTestSwitch, eventsOf, nextStan, type TestSwitch } from '../helpers/switch.js';
 
 function sweeper(s: TestSwitch, o: { holdAgeMs?: number; staleSentMs?: number; unavailableCode?: string } = {}): Sweeper {
-  return new Sweeper(s.h.store, s.h.ledger, s.h.acquirers, {
-    holdAgeMs: o.holdAgeMs ?? 7 * 86_400_000, intervalMs: 60_000, staleSentMs: o.staleSentMs ?? 0, safExpireMs: 60_000, kickSaf: () => undefined,
-    ...(o.unavailableCode ? { unavailableCode: o.unavailableCode } : {}),
-  }, pino({ level: 'silent' }));
+  return new Sweeper(
+    s.h.store,
+    s.h.ledger,
+    s.h.acquirers,
+    {
+      holdAgeMs: o.holdAgeMs ?? 7 * 86_400_000,
+      intervalMs: 60_000,
+      staleSentMs: o.staleSentMs ?? 0,
+      safExpireMs: 60_000,
+      kickSaf: () => undefined,
+      ...(o.unavailableCode ? { unavailableCode: o.unavailableCode } : {}),
+    },
+    pino({ level: 'silent' }),
+  );
 }
 
 /** An intent as the flows write it, created at `at` (its id carries the time, which is what hold age is judged by). */
@@ -25,10 +35,32 @@ function intent(kind: 'auth' | 'financial', amount = 2_000n, at = Date.now()): I
   const id = newTxnId(at);
   const stan = nextStan();
   return {
-    txnId: id, attempt: 1, day: dayOf(at), kind, psp: 'psp-alpha', mti: kind === 'auth' ? '0100' : '0200', pspStan: stan, pspTerminal: 'TERM0001',
-    pspMerchant: 'SHOP00000000001', pspDt: '1122120000', dupKey: `1122120000|x|${id}`, originalId: null, originalDay: null, amount,
-    currency: '978', panHash: null, panMasked: '411111******1111', acquirer: 'acq-a', terminal: 'a-eur-1',
-    acqStan: '000123', acqRrn: `6${stan}00000`.slice(0, 12), acqDt: '1122120000', acqTid: 'TSENT001', acqMid: 'MSENT0000000001', rulesVersion: null, explanation: null,
+    txnId: id,
+    attempt: 1,
+    day: dayOf(at),
+    kind,
+    psp: 'psp-alpha',
+    mti: kind === 'auth' ? '0100' : '0200',
+    pspStan: stan,
+    pspTerminal: 'TERM0001',
+    pspMerchant: 'SHOP00000000001',
+    pspDt: '1122120000',
+    dupKey: `1122120000|x|${id}`,
+    originalId: null,
+    originalDay: null,
+    amount,
+    currency: '978',
+    panHash: null,
+    panMasked: '411111******1111',
+    acquirer: 'acq-a',
+    terminal: 'a-eur-1',
+    acqStan: '000123',
+    acqRrn: `6${stan}00000`.slice(0, 12),
+    acqDt: '1122120000',
+    acqTid: 'TSENT001',
+    acqMid: 'MSENT0000000001',
+    rulesVersion: null,
+    explanation: null,
   };
 }
 
@@ -44,7 +76,10 @@ t.test('sweeper', async (t) => {
   async function approved(i: Intent): Promise<void> {
     await h.store.intent(i);
     const hold = i.amount! > 0n ? await h.ledger.prepareHold(i.txnId, { ...payment, amount: i.amount! }, undefined, { day: i.day }) : undefined;
-    const w = await h.store.answer({ outcome: { txnId: i.txnId, day: i.day, seq: 1, state: 'approved', code: '00', amount: i.amount }, ...(hold ? { hold } : {}) });
+    const w = await h.store.answer({
+      outcome: { txnId: i.txnId, day: i.day, seq: 1, state: 'approved', code: '00', amount: i.amount },
+      ...(hold ? { hold } : {}),
+    });
     t.ok(w.written);
   }
 
@@ -123,7 +158,16 @@ t.test('sweeper', async (t) => {
     await approved(i);
     const captureId = newTxnId();
     await h.store.transact(async (tx) => {
-      await tx.intent({ ...intent('auth'), txnId: captureId, kind: 'capture', mti: '0220', originalId: i.txnId, originalDay: i.day, amount: 1_500n, acquirer: 'acq-a' });
+      await tx.intent({
+        ...intent('auth'),
+        txnId: captureId,
+        kind: 'capture',
+        mti: '0220',
+        originalId: i.txnId,
+        originalDay: i.day,
+        amount: 1_500n,
+        acquirer: 'acq-a',
+      });
       await tx.transition({ txnId: i.txnId, day: i.day, seq: 2, state: 'capturing', ref: captureId, amount: 1_500n });
     });
     t.equal((await h.store.get(i.txnId))?.state, 'capturing');
@@ -136,7 +180,10 @@ t.test('sweeper', async (t) => {
     t.equal(plan.state, 'COMMIT', 'committed once');
     t.equal(plan.finalAmount, 1_500n, 'with the amount of the capture');
     t.equal((await h.store.get(captureId))?.response_code, '00', 'the capture is answered: its repeat replays 00');
-    const { rows } = await h.pool.query<{ mti: string; sent: boolean; fields: Record<string, string> }>('select mti, sent, fields from switch_saf where txn_id = $1', [i.txnId]);
+    const { rows } = await h.pool.query<{ mti: string; sent: boolean; fields: Record<string, string> }>(
+      'select mti, sent, fields from switch_saf where txn_id = $1',
+      [i.txnId],
+    );
     t.equal(rows.length, 1, 'one advice queued');
     t.equal(rows[0]!.mti, '0220');
     t.equal(rows[0]!.sent, true, 'it may have reached the acquirer: the queue sends it as 0221');

@@ -3,16 +3,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import {
-  createFramer,
-  encodeFrame,
-  keepAliveFrame,
-  framerByName,
-  frameSize,
-  LENGTH_HEADER_KINDS,
-  Reassembler,
-  type Framer,
-} from '../../src/wire/index.js';
+import { createFramer, encodeFrame, keepAliveFrame, framerByName, frameSize, LENGTH_HEADER_KINDS, Reassembler, type Framer } from '../../src/wire/index.js';
 import { SwitchError } from '../../src/errors.js';
 import { propertyHolds } from '../helpers/seed.js';
 
@@ -65,7 +56,11 @@ for (const framer of FRAMERS) {
       const stream = Buffer.concat(msgs.map((m, i) => encodeFrame(framer, m, framer.tpduBytes ? tpduOf(i) : undefined)));
       for (let i = 0; i < stream.length; i++) r.push(stream.subarray(i, i + 1));
       t.same(got.payloads, msgs);
-      if (framer.tpduBytes) t.same(got.tpdus, msgs.map((_, i) => tpduOf(i)));
+      if (framer.tpduBytes)
+        t.same(
+          got.tpdus,
+          msgs.map((_, i) => tpduOf(i)),
+        );
       else t.same(got.tpdus, [undefined, undefined, undefined]);
       t.equal(r.frames, 3);
       t.equal(r.buffered, 0);
@@ -86,7 +81,8 @@ for (const framer of FRAMERS) {
     });
 
     t.test('random splits of random frames (property)', async (t) => {
-      await propertyHolds(t,
+      await propertyHolds(
+        t,
         fc.property(
           fc.array(fc.uint8Array({ minLength: 0, maxLength: 600 }), { minLength: 1, maxLength: 12 }),
           fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 30 }),
@@ -120,7 +116,17 @@ for (const framer of FRAMERS) {
       framer.writeLength(big, 0, 101);
       t.throws(() => r.push(big), { code: 'SW_ERR_FRAME_TOO_LARGE' });
       t.throws(() => r.push(Buffer.from([1])), { code: 'SW_ERR_FRAME_TOO_LARGE', name: 'SwitchError' });
-      t.equal((() => { try { r.push(Buffer.alloc(0)); } catch (e) { return (e as SwitchError).message; } return ''; })(), 'frame length 101 exceeds the cap of 100 bytes');
+      t.equal(
+        (() => {
+          try {
+            r.push(Buffer.alloc(0));
+          } catch (e) {
+            return (e as SwitchError).message;
+          }
+          return '';
+        })(),
+        'frame length 101 exceeds the cap of 100 bytes',
+      );
     });
 
     t.test('the cap is also enforced when the header arrives byte by byte', async (t) => {
@@ -170,7 +176,8 @@ for (const framer of FRAMERS) {
     });
 
     t.test('random bytes never throw anything but the typed frame errors (property)', async (t) => {
-      await propertyHolds(t,
+      await propertyHolds(
+        t,
         fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 64 }), { maxLength: 40 }), (chunks) => {
           const r = new Reassembler(framer, { maxFrameBytes: 512, onFrame: () => undefined });
           try {

@@ -10,58 +10,91 @@ export const ledgerPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx })
     if (!ctx.deps.ledger) throw notConfigured('ledger');
     return ctx.deps.ledger;
   };
-  app.get<{ Params: { account: string } }>('/accounts/:account/balances', {
-    config: { permission: 'read' },
-    schema: {
-      tags: ['ledger'], summary: 'Balances of one account (code, e.g. merchant:SHOP1:978); amounts in minor units as strings',
-      params: { type: 'object', properties: { account: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$' } }, required: ['account'] },
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            accountId: { type: 'integer' }, code: { type: 'string' }, currency: { type: 'integer' }, minorUnit: { type: 'integer' },
-            posted: { type: 'string' }, debitsPending: { type: 'string' }, creditsPending: { type: 'string' }, minAvailable: { type: 'string' }, maxAvailable: { type: 'string' },
+  app.get<{ Params: { account: string } }>(
+    '/accounts/:account/balances',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['ledger'],
+        summary: 'Balances of one account (code, e.g. merchant:SHOP1:978); amounts in minor units as strings',
+        params: { type: 'object', properties: { account: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$' } }, required: ['account'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              accountId: { type: 'integer' },
+              code: { type: 'string' },
+              currency: { type: 'integer' },
+              minorUnit: { type: 'integer' },
+              posted: { type: 'string' },
+              debitsPending: { type: 'string' },
+              creditsPending: { type: 'string' },
+              minAvailable: { type: 'string' },
+              maxAvailable: { type: 'string' },
+            },
           },
+          ...errors(400, 401, 404, 501),
         },
-        ...errors(400, 401, 404, 501),
       },
     },
-  }, async (req) => plain(await src().balances(req.params.account)));
+    async (req) => plain(await src().balances(req.params.account)),
+  );
 
-  app.get<{ Params: { planId: string } }>('/plans/:planId', {
-    config: { permission: 'read' },
-    schema: {
-      tags: ['ledger'], summary: 'One posting plan with its postings',
-      params: { type: 'object', properties: { planId: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' } }, required: ['planId'] },
-      response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 404, 501) },
+  app.get<{ Params: { planId: string } }>(
+    '/plans/:planId',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['ledger'],
+        summary: 'One posting plan with its postings',
+        params: { type: 'object', properties: { planId: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' } }, required: ['planId'] },
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 404, 501) },
+      },
     },
-  }, async (req) => {
-    const p = await src().plan(req.params.planId);
-    if (!p) throw notFound('plan', req.params.planId);
-    return plain(p);
-  });
+    async (req) => {
+      const p = await src().plan(req.params.planId);
+      if (!p) throw notFound('plan', req.params.planId);
+      return plain(p);
+    },
+  );
 
-  app.get<{ Querystring: { from?: string; to?: string; format?: 'json' | 'csv' } }>('/reconciliation', {
-    config: { permission: 'read' },
-    schema: {
-      tags: ['ledger'], summary: 'Payment totals per UTC day, acquirer, terminal, merchant, currency (JSON, or CSV with format=csv or Accept: text/csv)',
-      querystring: { type: 'object', properties: { from: dateOnly, to: dateOnly, format: { type: 'string', enum: ['json', 'csv'] } }, additionalProperties: false },
-      response: { 200: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, ...errors(400, 401, 501) },
+  app.get<{ Querystring: { from?: string; to?: string; format?: 'json' | 'csv' } }>(
+    '/reconciliation',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['ledger'],
+        summary: 'Payment totals per UTC day, acquirer, terminal, merchant, currency (JSON, or CSV with format=csv or Accept: text/csv)',
+        querystring: {
+          type: 'object',
+          properties: { from: dateOnly, to: dateOnly, format: { type: 'string', enum: ['json', 'csv'] } },
+          additionalProperties: false,
+        },
+        response: {
+          200: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object', additionalProperties: true } } } },
+          ...errors(400, 401, 501),
+        },
+      },
     },
-  }, async (req, reply) => {
-    const range: { from?: Date; to?: Date } = {};
-    for (const k of ['from', 'to'] as const) {
-      const v = req.query[k];
-      if (v === undefined) continue;
-      const d = new Date(v);
-      if (Number.isNaN(d.getTime())) throw badRequest(`querystring/${k}`, 'must be a valid date (YYYY-MM-DD)');
-      range[k] = d;
-    }
-    const rows = await src().reconcile(range);
-    const csv = req.query.format === 'csv' || (req.query.format === undefined && /text\/csv/.test(req.headers.accept ?? ''));
-    if (csv) {
-      return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="reconciliation.csv"').serializer((x: unknown) => x as string).send(reconToCsv(rows));
-    }
-    return { rows: plain(rows) };
-  });
+    async (req, reply) => {
+      const range: { from?: Date; to?: Date } = {};
+      for (const k of ['from', 'to'] as const) {
+        const v = req.query[k];
+        if (v === undefined) continue;
+        const d = new Date(v);
+        if (Number.isNaN(d.getTime())) throw badRequest(`querystring/${k}`, 'must be a valid date (YYYY-MM-DD)');
+        range[k] = d;
+      }
+      const rows = await src().reconcile(range);
+      const csv = req.query.format === 'csv' || (req.query.format === undefined && /text\/csv/.test(req.headers.accept ?? ''));
+      if (csv) {
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="reconciliation.csv"')
+          .serializer((x: unknown) => x as string)
+          .send(reconToCsv(rows));
+      }
+      return { rows: plain(rows) };
+    },
+  );
 };

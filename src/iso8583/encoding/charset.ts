@@ -42,7 +42,7 @@ export function writeCheckedText(buf: Uint8Array, off: number, s: string, from: 
   if (mask === DIGIT) {
     for (let i = from; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (((c - 0x30) >>> 0) > 9) return -1 - i;
+      if ((c - 0x30) >>> 0 > 9) return -1 - i;
       buf[o++] = c;
     }
     return o;
@@ -50,7 +50,7 @@ export function writeCheckedText(buf: Uint8Array, off: number, s: string, from: 
   if (mask === (LETTER | DIGIT | SPACE | SPECIAL)) {
     for (let i = from; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (((c - 0x20) >>> 0) > 0x5e) return -1 - i;
+      if ((c - 0x20) >>> 0 > 0x5e) return -1 - i;
       buf[o++] = c;
     }
     return o;
@@ -82,18 +82,18 @@ const TRACK2 = DIGIT | TRACK2_SEP;
  */
 export function firstInvalidByte(buf: Uint8Array, start: number, end: number, mask: number): number {
   if (mask === DIGITS_ONLY) {
-    for (let i = start; i < end; i++) if (((buf[i]! - 0x30) >>> 0) > 9) return i - start;
+    for (let i = start; i < end; i++) if ((buf[i]! - 0x30) >>> 0 > 9) return i - start;
     return -1;
   }
   if (mask === TRACK2) {
     for (let i = start; i < end; i++) {
       const c = buf[i]!;
-      if (((c - 0x30) >>> 0) > 9 && c !== 0x3d && c !== 0x44) return i - start;
+      if ((c - 0x30) >>> 0 > 9 && c !== 0x3d && c !== 0x44) return i - start;
     }
     return -1;
   }
   if (mask === PRINTABLE) {
-    for (let i = start; i < end; i++) if (((buf[i]! - 0x20) >>> 0) > 0x5e) return i - start;
+    for (let i = start; i < end; i++) if ((buf[i]! - 0x20) >>> 0 > 0x5e) return i - start;
     return -1;
   }
   for (let i = start; i < end; i++) if ((CLASS[buf[i]!]! & mask) === 0) return i - start;

@@ -206,7 +206,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     if (o.echoIdleMs > 0 && o.readTimeoutMs > 0 && o.readTimeoutMs <= o.echoIdleMs) {
       throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: 'link.readTimeoutMs', reason: 'must be longer than echoIdleMs' });
     }
-    if (o.reconnect.jitter < 0 || o.reconnect.jitter > 1) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: 'link.reconnect.jitter', reason: 'must be within 0..1' });
+    if (o.reconnect.jitter < 0 || o.reconnect.jitter > 1)
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: 'link.reconnect.jitter', reason: 'must be within 0..1' });
     this.log = opts.logger ?? silentLogger;
     this.keyOf = compileMatchKey(opts.matchKey);
     this.stan = opts.stan ?? new StanGenerator();
@@ -329,7 +330,9 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     try {
       bytes = o.codec.pack(msg);
     } catch (e) {
-      return Promise.reject(new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: errorSummary(e).code ?? 'error' }, { cause: e }));
+      return Promise.reject(
+        new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: errorSummary(e).code ?? 'error' }, { cause: e }),
+      );
     }
     const p = this.dispatch(conn, key, msg.mti, bytes, opts.timeoutMs ?? o.defaultTimeoutMs, false);
     if (!this.drainNeeded && (this.appInFlight >= o.maxInFlight || (conn.writer.pendingBytes >= o.maxBufferedBytes && !this.hasBufferRoom()))) this.markFull();

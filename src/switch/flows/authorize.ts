@@ -47,22 +47,57 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     const txnId = newTxnId(now);
     const day = dayOf(now);
     const base: Intent = {
-      txnId, attempt: 1, day, kind, psp: ctx.psp, mti: msg.mti, pspStan: stan, pspTerminal: terminal, pspMerchant: merchantId, pspDt: dt,
-      dupKey: key, prevKey, originalId: null, originalDay: null, amount, currency, panHash, panMasked,
-      acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null, acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
+      txnId,
+      attempt: 1,
+      day,
+      kind,
+      psp: ctx.psp,
+      mti: msg.mti,
+      pspStan: stan,
+      pspTerminal: terminal,
+      pspMerchant: merchantId,
+      pspDt: dt,
+      dupKey: key,
+      prevKey,
+      originalId: null,
+      originalDay: null,
+      amount,
+      currency,
+      panHash,
+      panMasked,
+      acquirer: null,
+      terminal: null,
+      acqStan: null,
+      acqRrn: null,
+      acqDt: null,
+      acqTid: null,
+      acqMid: null,
+      rulesVersion: null,
+      explanation: null,
     };
     const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
       c.d.observer?.outcome({
-        psp: ctx.psp, mti: msg.mti, responseCode: field(res, 39) ?? '', acquirer: route?.acquirer ?? null, terminal: route?.terminal ?? null,
-        rule: decision?.explanation.ruleId ?? null, rulesVersion: decision?.explanation.rulesVersion ?? null, risk: decision?.explanation.risk.level ?? null,
-        switchMs: performance.now() - t0 - (acquirerMs ?? 0), acquirerMs, panMasked, txnId,
+        psp: ctx.psp,
+        mti: msg.mti,
+        responseCode: field(res, 39) ?? '',
+        acquirer: route?.acquirer ?? null,
+        terminal: route?.terminal ?? null,
+        rule: decision?.explanation.ruleId ?? null,
+        rulesVersion: decision?.explanation.rulesVersion ?? null,
+        risk: decision?.explanation.risk.level ?? null,
+        switchMs: performance.now() - t0 - (acquirerMs ?? 0),
+        acquirerMs,
+        panMasked,
+        txnId,
       });
       return res;
     };
     /** A decision made here, without an acquirer: one write. */
     const decline = async (code: string, reason: string, decision: Decision | null): Promise<IsoMessage> => {
       const row: Intent = {
-        ...base, rulesVersion: decision?.explanation.rulesVersion ?? null, explanation: decision ? encodeExplanation(decision.explanation) : null,
+        ...base,
+        rulesVersion: decision?.explanation.rulesVersion ?? null,
+        explanation: decision ? encodeExplanation(decision.explanation) : null,
         answer: { state: 'declined', code, reason },
       };
       const res = await c.d.store.intent(row);
@@ -72,9 +107,18 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
 
     if (c.stopping) return pspResponse(msg, codes.unavailable);
     const merchant = c.d.merchants().get(merchantId);
-    if (!merchant || !merchant.psps.includes(ctx.psp)) return decline(codes.unknownMerchant, merchant ? 'psp not allowed for merchant' : 'unknown merchant', null);
+    if (!merchant || !merchant.psps.includes(ctx.psp))
+      return decline(codes.unknownMerchant, merchant ? 'psp not allowed for merchant' : 'unknown merchant', null);
 
-    const actx: AuthContext = { bin: pan.slice(0, 8), cardToken: panHash.slice(0, 32), amountMinor: amount, currency, merchantId, psp: ctx.psp, at: new Date(now) };
+    const actx: AuthContext = {
+      bin: pan.slice(0, 8),
+      cardToken: panHash.slice(0, 32),
+      amountMinor: amount,
+      currency,
+      merchantId,
+      psp: ctx.psp,
+      at: new Date(now),
+    };
     const mcc = field(msg, 18);
     if (mcc) actx.mcc = mcc;
     let decision: Decision;
@@ -90,13 +134,29 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     let attempt = 0;
     for (const route of decision.routes) {
       const acq = c.d.acquirers.get(route.acquirer);
-      const ids: AcquirerIds = { stan: acq.link.nextStan(), rrn: c.rrn.next(), dt: transmissionDateTime(), terminalId: route.terminalId, merchantId: route.merchantId };
+      const ids: AcquirerIds = {
+        stan: acq.link.nextStan(),
+        rrn: c.rrn.next(),
+        dt: transmissionDateTime(),
+        terminalId: route.terminalId,
+        merchantId: route.merchantId,
+      };
       attempt++;
       // The intent: durable before the request leaves.
       const intent: Intent = {
-        ...base, attempt, dupKey: attempt === 1 ? key : null, prevKey: attempt === 1 ? prevKey : null,
-        acquirer: route.acquirer, terminal: route.terminal, acqStan: ids.stan, acqRrn: ids.rrn, acqDt: ids.dt, acqTid: ids.terminalId, acqMid: ids.merchantId,
-        rulesVersion: decision.explanation.rulesVersion, explanation: attempt === 1 ? explanation : null,
+        ...base,
+        attempt,
+        dupKey: attempt === 1 ? key : null,
+        prevKey: attempt === 1 ? prevKey : null,
+        acquirer: route.acquirer,
+        terminal: route.terminal,
+        acqStan: ids.stan,
+        acqRrn: ids.rrn,
+        acqDt: ids.dt,
+        acqTid: ids.terminalId,
+        acqMid: ids.merchantId,
+        rulesVersion: decision.explanation.rulesVersion,
+        explanation: attempt === 1 ? explanation : null,
       };
       const res = await c.d.store.intent(intent);
       // a duplicate, or the original of a reversal that came first (its decline is filed under this key)
@@ -136,7 +196,13 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       if (approved === null) {
         // a partial approval without a usable amount: nothing to hold that the acquirer agreed to. Reverse it.
         c.d.log.error({ txnId, responseCode: code }, 'partial approval without a valid approved amount (DE4): reversing');
-        await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'partial approval without an amount' }, subject, route.acquirer, false);
+        await settle(
+          c,
+          { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'partial approval without an amount' },
+          subject,
+          route.acquirer,
+          false,
+        );
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
       const outcome: Outcome = { txnId, day, seq: 1, state: 'approved', code, authCode, amount: approved };
@@ -144,7 +210,12 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       if (approved > 0n) {
         try {
           // no card data in the plan: the intent, filed under the same id, has the keyed hash and the mask
-          hold = await c.d.ledger.prepareHold(txnId, { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount: approved }, undefined, { day, commit: kind === 'financial' });
+          hold = await c.d.ledger.prepareHold(
+            txnId,
+            { acquirer: route.acquirer, terminal: route.terminal, merchant: merchantId, currency: Number(currency), amount: approved },
+            undefined,
+            { day, commit: kind === 'financial' },
+          );
         } catch (e) {
           // The ledger refuses this hold: the PSP must not hear an approval. Failed, reversal queued.
           c.d.log.error({ err: errorSummary(e), txnId }, 'approved but the hold is refused: reversing');
@@ -160,7 +231,13 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         // Not durably approved and held: the PSP must not see an approval. Reverse it.
         c.d.log.error({ err: errorSummary(e), txnId }, 'approval could not be recorded with its hold: reversing');
         const unknown = isSwitchError(e, 'SW_ERR_GROUP_COMMIT_UNKNOWN');
-        await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: unknown ? 'outcome unknown' : 'hold failed' }, subject, route.acquirer, unknown);
+        await settle(
+          c,
+          { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: unknown ? 'outcome unknown' : 'hold failed' },
+          subject,
+          route.acquirer,
+          unknown,
+        );
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
       if (c.d.faultHook) await c.fault('after-outcome', txnId);
@@ -212,7 +289,13 @@ async function answerLocked(c: FlowContext, outcome: Outcome, hold: PreparedHold
  * database answers (`maybeApproved`: the approval may have committed after all, and is then reversed with its
  * hold released); a crash meanwhile leaves the intent without an outcome, which the sweeper's recovery reverses.
  */
-export async function settle(c: FlowContext, outcome: Outcome, subject: ReturnType<typeof intentSubject>, acquirer: string, maybeApproved: boolean): Promise<void> {
+export async function settle(
+  c: FlowContext,
+  outcome: Outcome,
+  subject: ReturnType<typeof intentSubject>,
+  acquirer: string,
+  maybeApproved: boolean,
+): Promise<void> {
   const saf = c.reversalEntry(outcome.txnId, outcome.day, acquirer, '0420', subject);
   if (!maybeApproved) {
     try {
@@ -262,7 +345,14 @@ async function answerOfWinner(c: FlowContext, msg: IsoMessage, txnId: string, da
 /** What a reversal of a request just sent to the acquirer names: that request, as the acquirer got it. */
 export function intentSubject(originalMti: string, acqMsg: IsoMessage, ids: AcquirerIds) {
   return {
-    mti: originalMti, stan: ids.stan, dt: ids.dt, rrn: ids.rrn, terminalId: ids.terminalId, merchantId: ids.merchantId,
-    processingCode: field(acqMsg, 3) ?? '000000', amount: field(acqMsg, 4) ?? '0', currency: field(acqMsg, 49) ?? '',
+    mti: originalMti,
+    stan: ids.stan,
+    dt: ids.dt,
+    rrn: ids.rrn,
+    terminalId: ids.terminalId,
+    merchantId: ids.merchantId,
+    processingCode: field(acqMsg, 3) ?? '000000',
+    amount: field(acqMsg, 4) ?? '0',
+    currency: field(acqMsg, 49) ?? '',
   };
 }

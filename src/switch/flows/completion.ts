@@ -41,10 +41,12 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
     for (;;) {
       const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
       const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount, c.d.config.duplicateWindowMs);
-      const answer = (code: string, reason: string, state: 'approved' | 'declined' = 'declined') => recordAnswer(c, msg, ctx.psp, row, { state, code, reason }, original);
+      const answer = (code: string, reason: string, state: 'approved' | 'declined' = 'declined') =>
+        recordAnswer(c, msg, ctx.psp, row, { state, code, reason }, original);
       if (!original) return answer(NO_SUCH_RECORD, 'original not found');
       if (await waitedForClaim(original, deadline)) continue;
-      if (original.kind !== 'auth' || (original.state !== 'approved' && original.state !== 'captured')) return answer(INVALID_TRANSACTION, `original is ${original.state}`);
+      if (original.kind !== 'auth' || (original.state !== 'approved' && original.state !== 'captured'))
+        return answer(INVALID_TRANSACTION, `original is ${original.state}`);
       if (original.state === 'captured') {
         const same = original.captured_amount !== null && BigInt(original.captured_amount) === amount;
         return answer(same ? APPROVED : INVALID_TRANSACTION, same ? 'already captured' : 'captured with another amount', same ? 'approved' : 'declined');
@@ -53,16 +55,18 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       if (amount <= 0n || amount > authorized) return answer(INVALID_AMOUNT, 'amount above the authorization');
 
       // Claim: the capture's row and 'capturing' as the original's next step, together.
-      const claimed = await c.d.store.transact(async (tx) => {
-        const ins = await tx.intent(row);
-        if (!ins.inserted) return 'duplicate' as const;
-        const ok = await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'capturing', ref: txnId, amount });
-        if (!ok) throw new LostRace();
-        return 'claimed' as const;
-      }).catch((e: unknown) => {
-        if (e instanceof LostRace) return 'lost' as const;
-        throw e;
-      });
+      const claimed = await c.d.store
+        .transact(async (tx) => {
+          const ins = await tx.intent(row);
+          if (!ins.inserted) return 'duplicate' as const;
+          const ok = await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'capturing', ref: txnId, amount });
+          if (!ok) throw new LostRace();
+          return 'claimed' as const;
+        })
+        .catch((e: unknown) => {
+          if (e instanceof LostRace) return 'lost' as const;
+          throw e;
+        });
       if (claimed === 'lost') continue; // a reversal or another capture came first: look again
       if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount, panHash: null });
 
@@ -86,18 +90,43 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       await c.d.store.transact(async (tx) => {
         // The claim is ours unless the sweeper completed it (a capture unanswered far longer than any timeout).
         const ours = await tx.transition({
-          txnId: original.id, day: original.day, seq: original.seq + 2, state: captured ? 'captured' : 'approved', ref: txnId,
+          txnId: original.id,
+          day: original.day,
+          seq: original.seq + 2,
+          state: captured ? 'captured' : 'approved',
+          ref: txnId,
           ...(captured ? { amount } : { reason: `capture declined ${code}` }),
         });
         if (!ours) throw new Error('the capture claim was completed by recovery before its answer was recorded');
         if (captured) {
-          const [r] = await c.timedLedger('commit', () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]), ([x]) => !(x instanceof Error));
+          const [r] = await c.timedLedger(
+            'commit',
+            () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]),
+            ([x]) => !(x instanceof Error),
+          );
           if (r instanceof Error) throw r;
         }
         if (code === undefined) {
-          await tx.queueAdvice({ txn_id: original.id, txn_day: original.day, acquirer: original.acquirer!, mti: '0220', fields, expires_at: new Date(Date.now() + c.d.config.saf.expireAfterMs) }, left);
+          await tx.queueAdvice(
+            {
+              txn_id: original.id,
+              txn_day: original.day,
+              acquirer: original.acquirer!,
+              mti: '0220',
+              fields,
+              expires_at: new Date(Date.now() + c.d.config.saf.expireAfterMs),
+            },
+            left,
+          );
         }
-        await tx.transition({ txnId, day, seq: 1, state: captured ? 'approved' : 'declined', code: code ?? APPROVED, reason: code === undefined ? 'captured; advice queued' : captured ? 'captured' : 'acquirer' });
+        await tx.transition({
+          txnId,
+          day,
+          seq: 1,
+          state: captured ? 'approved' : 'declined',
+          code: code ?? APPROVED,
+          reason: code === undefined ? 'captured; advice queued' : captured ? 'captured' : 'acquirer',
+        });
       });
       if (code === undefined) c.d.kickSaf();
       return pspResponse(msg, code ?? APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
@@ -123,13 +152,24 @@ export function maxWait(c: FlowContext): number {
 }
 
 /** The authorization (or financial request) a capture or reversal names by DE90, DE41 and DE42. */
-export function findOriginal(c: FlowContext, psp: string, orig: { mti: string; stan: string; dt: string }, terminal: string, merchant: string): Promise<TxnRow | undefined> {
+export function findOriginal(
+  c: FlowContext,
+  psp: string,
+  orig: { mti: string; stan: string; dt: string },
+  terminal: string,
+  merchant: string,
+): Promise<TxnRow | undefined> {
   return c.d.store.original(psp, { cls: mtiClass(orig.mti), stan: orig.stan, dt: orig.dt, terminal, merchant }, daysOfDe7(orig.dt));
 }
 
 /** A capture or reversal answered without an acquirer round trip: its row with the answer, one write (or the replay of an earlier copy). */
 export async function recordAnswer(
-  c: FlowContext, msg: IsoMessage, psp: string, row: Intent, a: { state: 'declined' | 'acknowledged' | 'approved'; code: string; reason: string }, original: TxnRow | undefined,
+  c: FlowContext,
+  msg: IsoMessage,
+  psp: string,
+  row: Intent,
+  a: { state: 'declined' | 'acknowledged' | 'approved'; code: string; reason: string },
+  original: TxnRow | undefined,
 ): Promise<IsoMessage> {
   const res = await c.d.store.intent({ ...row, answer: a });
   if (!res.inserted) return c.duplicate(msg, psp, row.dupKey!, [row.day], { amount: row.amount, panHash: null });

@@ -40,8 +40,18 @@ export type FaultPoint = 'after-intent' | 'after-send' | 'after-answer' | 'after
 /** Hooks for metrics and the transaction log line. */
 export interface FlowObserver {
   outcome(o: {
-    psp: string; mti: string; responseCode: string; acquirer: string | null; terminal: string | null; rule: string | null; rulesVersion: number | null;
-    risk: string | null; switchMs: number; acquirerMs: number | null; panMasked: string | null; txnId: string | null;
+    psp: string;
+    mti: string;
+    responseCode: string;
+    acquirer: string | null;
+    terminal: string | null;
+    rule: string | null;
+    rulesVersion: number | null;
+    risk: string | null;
+    switchMs: number;
+    acquirerMs: number | null;
+    panMasked: string | null;
+    txnId: string | null;
   }): void;
   lateResponse?(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;
   /** A ledger operation a flow made (a hold in the answer statement, a commit or release in a transaction). */
@@ -93,8 +103,14 @@ export class FlowContext {
   subjectOf(row: Pick<TxnRow, 'mti' | 'acq_stan' | 'acq_dt' | 'acq_rrn' | 'acq_tid' | 'acq_mid' | 'terminal' | 'amount' | 'currency'>): ReversalSubject {
     const ids = this.terminalIds(row);
     return {
-      mti: row.mti, stan: row.acq_stan ?? '', dt: row.acq_dt ?? '', rrn: row.acq_rrn ?? '', ...ids,
-      processingCode: '000000', amount: row.amount ?? '0', currency: row.currency ?? '',
+      mti: row.mti,
+      stan: row.acq_stan ?? '',
+      dt: row.acq_dt ?? '',
+      rrn: row.acq_rrn ?? '',
+      ...ids,
+      processingCode: '000000',
+      amount: row.amount ?? '0',
+      currency: row.currency ?? '',
     };
   }
 
@@ -118,7 +134,11 @@ export class FlowContext {
    * does one whose amount or card (by its keyed hash) is not the original's: the same key, another payment.
    */
   async duplicate(
-    msg: IsoMessage, psp: string, keys: string | readonly (string | null)[], days: readonly string[], same: { amount: bigint | null; panHash: string | null },
+    msg: IsoMessage,
+    psp: string,
+    keys: string | readonly (string | null)[],
+    days: readonly string[],
+    same: { amount: bigint | null; panHash: string | null },
     asOriginal?: { cls: string; stan: string; dt: string; terminal: string; merchant: string },
   ): Promise<IsoMessage> {
     const list = (typeof keys === 'string' ? [keys] : keys).filter((k): k is string => k !== null);
@@ -151,17 +171,56 @@ export function hasAll(msg: IsoMessage, fields: readonly number[]): boolean {
 
 /** The duplicate keys of a PSP request: its own MTI class, DE11, DE41, DE42, led by DE13+DE12 or the window's number. */
 export function requestKeys(msg: IsoMessage, windowMs: number, now = Date.now()): { key: string; prevKey: string | null } {
-  return keysOf(mtiClass(msg.mti), field(msg, 11) ?? '', field(msg, 41) ?? '', field(msg, 42) ?? '', localDateTime(field(msg, 12), field(msg, 13)), now, windowMs);
+  return keysOf(
+    mtiClass(msg.mti),
+    field(msg, 11) ?? '',
+    field(msg, 41) ?? '',
+    field(msg, 42) ?? '',
+    localDateTime(field(msg, 12), field(msg, 13)),
+    now,
+    windowMs,
+  );
 }
 
 /** The row of a capture or reversal: a transaction of its own that names its original. */
-export function childIntent(txnId: string, day: string, kind: TxnKind, msg: IsoMessage, psp: string, original: TxnRow | undefined, amount: bigint | null, windowMs: number): Intent {
+export function childIntent(
+  txnId: string,
+  day: string,
+  kind: TxnKind,
+  msg: IsoMessage,
+  psp: string,
+  original: TxnRow | undefined,
+  amount: bigint | null,
+  windowMs: number,
+): Intent {
   const { key, prevKey } = requestKeys(msg, windowMs);
   return {
-    txnId, attempt: 1, day, kind, psp, mti: msg.mti, pspStan: field(msg, 11)!, pspTerminal: field(msg, 41)!, pspMerchant: field(msg, 42)!,
-    pspDt: field(msg, 7)!, dupKey: key, prevKey, originalId: original?.id ?? null, originalDay: original?.day ?? null,
-    amount, currency: field(msg, 49) ?? original?.currency ?? null, panHash: original?.pan_hash ?? null, panMasked: original?.pan_masked ?? null,
-    acquirer: original?.acquirer ?? null, terminal: original?.terminal ?? null, acqStan: null,
-    acqRrn: original?.acq_rrn ?? null, acqDt: null, acqTid: original?.acq_tid ?? null, acqMid: original?.acq_mid ?? null, rulesVersion: null, explanation: null,
+    txnId,
+    attempt: 1,
+    day,
+    kind,
+    psp,
+    mti: msg.mti,
+    pspStan: field(msg, 11)!,
+    pspTerminal: field(msg, 41)!,
+    pspMerchant: field(msg, 42)!,
+    pspDt: field(msg, 7)!,
+    dupKey: key,
+    prevKey,
+    originalId: original?.id ?? null,
+    originalDay: original?.day ?? null,
+    amount,
+    currency: field(msg, 49) ?? original?.currency ?? null,
+    panHash: original?.pan_hash ?? null,
+    panMasked: original?.pan_masked ?? null,
+    acquirer: original?.acquirer ?? null,
+    terminal: original?.terminal ?? null,
+    acqStan: null,
+    acqRrn: original?.acq_rrn ?? null,
+    acqDt: null,
+    acqTid: original?.acq_tid ?? null,
+    acqMid: original?.acq_mid ?? null,
+    rulesVersion: null,
+    explanation: null,
   };
 }

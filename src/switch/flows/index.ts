@@ -109,10 +109,15 @@ export class Flows {
     const key = `${info.link}|${field(msg, 41) ?? ''}|${field(msg, 11) ?? ''}`;
     const hit = this.c.timedOut.get(key);
     const pan = field(msg, 2);
-    this.c.d.log.warn({ acquirer: info.link, reason: info.reason, mti: msg.mti, responseCode: code, pan: pan ? maskPan(pan) : undefined, txnId: hit?.txnId }, 'late or unmatched acquirer answer: not forwarded, not posted');
+    this.c.d.log.warn(
+      { acquirer: info.link, reason: info.reason, mti: msg.mti, responseCode: code, pan: pan ? maskPan(pan) : undefined, txnId: hit?.txnId },
+      'late or unmatched acquirer answer: not forwarded, not posted',
+    );
     this.c.d.observer?.lateResponse?.({ acquirer: info.link, mti: msg.mti, responseCode: code });
     if (hit) {
-      this.c.d.store.note(hit.txnId, hit.day, 'late_response', { code: code ?? null }).catch((e: unknown) => this.c.d.log.error({ err: errorSummary(e) }, 'could not record late answer'));
+      this.c.d.store
+        .note(hit.txnId, hit.day, 'late_response', { code: code ?? null })
+        .catch((e: unknown) => this.c.d.log.error({ err: errorSummary(e) }, 'could not record late answer'));
     }
   }
 }

@@ -38,7 +38,16 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
     const deadline = now + maxWait(c);
     for (;;) {
       const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
-      const row = childIntent(txnId, day, 'reversal', msg, ctx.psp, original, amountText && /^[0-9]{1,12}$/.test(amountText) ? BigInt(amountText) : null, c.d.config.duplicateWindowMs);
+      const row = childIntent(
+        txnId,
+        day,
+        'reversal',
+        msg,
+        ctx.psp,
+        original,
+        amountText && /^[0-9]{1,12}$/.test(amountText) ? BigInt(amountText) : null,
+        c.d.config.duplicateWindowMs,
+      );
       const ack = (reason: string) => recordAnswer(c, msg, ctx.psp, row, { state: 'acknowledged', code: APPROVED, reason }, original);
       if (!original) {
         // Orphan: acknowledge, record, and decline the original should it arrive later (on any instance). The
@@ -46,17 +55,19 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         // being written at this moment on another instance, one of the two inserts collides, so either the
         // original is declined or this reversal looks again and finds it (docs/faults.md F11).
         const key = orphanKey(orig.stan, terminal, merchantId);
-        const res = await c.d.store.transact(async (tx) => {
-          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'orphan reversal' } });
-          if (!ins.inserted) return 'duplicate' as const;
-          const decline = await tx.intent(declinedOriginal(c, msg, ctx.psp, orig, day));
-          if (!decline.inserted) throw new OriginalArrived();
-          await tx.orphan(ctx.psp, key, txnId);
-          return 'orphan' as const;
-        }).catch((e: unknown) => {
-          if (e instanceof OriginalArrived) return 'arrived' as const;
-          throw e;
-        });
+        const res = await c.d.store
+          .transact(async (tx) => {
+            const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: 'orphan reversal' } });
+            if (!ins.inserted) return 'duplicate' as const;
+            const decline = await tx.intent(declinedOriginal(c, msg, ctx.psp, orig, day));
+            if (!decline.inserted) throw new OriginalArrived();
+            await tx.orphan(ctx.psp, key, txnId);
+            return 'orphan' as const;
+          })
+          .catch((e: unknown) => {
+            if (e instanceof OriginalArrived) return 'arrived' as const;
+            throw e;
+          });
         if (res === 'arrived') continue; // the original was written meanwhile: look again
         if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
         return pspResponse(msg, APPROVED);
@@ -71,10 +82,24 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         // partially reversed more than once, and fully after that).
         const saf = c.reversalEntry(txnId, day, original.acquirer!, safMti, { ...c.subjectOf(original), amount: standing.toString() });
         saf.fields['95'] = replacementAmounts(keep);
-        change = { state: 'approved', amount: keep, reason: 'partially reversed', answer: `partially reversed to ${keep}`, release: c.d.ledger.ops.release(original.id, day, keep), saf };
+        change = {
+          state: 'approved',
+          amount: keep,
+          reason: 'partially reversed',
+          answer: `partially reversed to ${keep}`,
+          release: c.d.ledger.ops.release(original.id, day, keep),
+          saf,
+        };
       } else if (keep !== null && original.state === 'captured') {
         // the money has moved: a partial reversal of a capture is a refund, not worked here (docs/switch.md)
-        return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: INVALID_TRANSACTION, reason: 'partial reversal of a captured transaction' }, original);
+        return recordAnswer(
+          c,
+          msg,
+          ctx.psp,
+          row,
+          { state: 'declined', code: INVALID_TRANSACTION, reason: 'partial reversal of a captured transaction' },
+          original,
+        );
       } else if (original.state === 'approved' || original.state === 'captured') {
         const saf = c.reversalEntry(original.id, original.day, original.acquirer!, safMti, c.subjectOf(original));
         change = { state: 'reversed', answer: 'reversed', release: c.d.ledger.ops.release(original.id, day), saf };
@@ -82,19 +107,32 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       if (change) {
         // ONE transaction: the original's next step, the reversal's own row, the money released, the reversal queued
         const ch = change;
-        const outcome = await c.d.store.transact(async (tx) => {
-          const step = { txnId: original.id, day: original.day, seq: original.seq + 1, state: ch.state, ref: txnId, ...(ch.amount !== undefined ? { amount: ch.amount, reason: ch.reason } : {}) };
-          if (!(await tx.transition(step))) return 'lost' as const;
-          const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: ch.answer } });
-          if (!ins.inserted) throw new DuplicateReversal();
-          const [r] = await c.timedLedger('release', () => c.d.ledger.runInTx(tx.client, [ch.release]), ([x]) => !(x instanceof Error));
-          if (r instanceof Error) throw r;
-          await tx.queueSaf(ch.saf);
-          return 'reversed' as const;
-        }).catch((e: unknown) => {
-          if (e instanceof DuplicateReversal) return 'duplicate' as const;
-          throw e;
-        });
+        const outcome = await c.d.store
+          .transact(async (tx) => {
+            const step = {
+              txnId: original.id,
+              day: original.day,
+              seq: original.seq + 1,
+              state: ch.state,
+              ref: txnId,
+              ...(ch.amount !== undefined ? { amount: ch.amount, reason: ch.reason } : {}),
+            };
+            if (!(await tx.transition(step))) return 'lost' as const;
+            const ins = await tx.intent({ ...row, answer: { state: 'acknowledged', code: APPROVED, reason: ch.answer } });
+            if (!ins.inserted) throw new DuplicateReversal();
+            const [r] = await c.timedLedger(
+              'release',
+              () => c.d.ledger.runInTx(tx.client, [ch.release]),
+              ([x]) => !(x instanceof Error),
+            );
+            if (r instanceof Error) throw r;
+            await tx.queueSaf(ch.saf);
+            return 'reversed' as const;
+          })
+          .catch((e: unknown) => {
+            if (e instanceof DuplicateReversal) return 'duplicate' as const;
+            throw e;
+          });
         if (outcome === 'lost') continue; // a capture or another reversal came first: look again
         if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
         c.d.kickSaf();
@@ -152,10 +190,32 @@ function declinedOriginal(c: FlowContext, msg: IsoMessage, psp: string, orig: { 
   // original will have; it collides with the original in any case on DE7, DE11, DE41, DE42 (switch_intent_original)
   const { key } = keysOf(cls, orig.stan, terminal, merchant, localDateTime(field(msg, 12), field(msg, 13)), Date.now(), c.d.config.duplicateWindowMs);
   return {
-    txnId: newTxnId(), attempt: 1, day, kind: cls === '0200' ? 'financial' : 'auth', psp, mti: orig.mti, pspStan: orig.stan, pspTerminal: terminal, pspMerchant: merchant,
-    pspDt: orig.dt, dupKey: key, originalId: null, originalDay: null,
-    amount: null, currency: field(msg, 49) ?? null, panHash: null, panMasked: null, acquirer: null, terminal: null, acqStan: null, acqRrn: null, acqDt: null,
-    acqTid: null, acqMid: null, rulesVersion: null, explanation: null,
+    txnId: newTxnId(),
+    attempt: 1,
+    day,
+    kind: cls === '0200' ? 'financial' : 'auth',
+    psp,
+    mti: orig.mti,
+    pspStan: orig.stan,
+    pspTerminal: terminal,
+    pspMerchant: merchant,
+    pspDt: orig.dt,
+    dupKey: key,
+    originalId: null,
+    originalDay: null,
+    amount: null,
+    currency: field(msg, 49) ?? null,
+    panHash: null,
+    panMasked: null,
+    acquirer: null,
+    terminal: null,
+    acqStan: null,
+    acqRrn: null,
+    acqDt: null,
+    acqTid: null,
+    acqMid: null,
+    rulesVersion: null,
+    explanation: null,
     answer: { state: 'declined', code: c.codes.reversedBeforeArrival, reason: 'reversed before it arrived' },
   };
 }

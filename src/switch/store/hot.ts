@@ -20,7 +20,6 @@ import { DEFAULT_CONFIG } from '../config.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
-
 const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, original_day,
   amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
   explanation, state, response_code, auth_code, reason`;
@@ -28,7 +27,9 @@ const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_term
 const INTENT_SQL = `with x as (select * from unnest($1::switch_intent_in[]) as x),
   ins as (
     insert into switch_intent (${INTENT_COLUMNS})
-    select ${INTENT_COLUMNS.split(', ').map((c) => `x.${c.trim()}`).join(', ')} from x
+    select ${INTENT_COLUMNS.split(', ')
+      .map((c) => `x.${c.trim()}`)
+      .join(', ')} from x
     -- per-row index probes (lateral, limit 1), whatever the planner thinks of the tables' sizes: never a scan
     left join lateral (select 1 as hit from switch_intent y
                         where x.attempt = 1 and y.day = any(array[$2::date, $3::date])
@@ -47,12 +48,39 @@ const INTENT_SQL = `with x as (select * from unnest($1::switch_intent_in[]) as x
 
 /** The intent rows as one parameter (type switch_intent_in), then the neighbouring days as plain parameters. */
 const INTENT_FIELDS: ReadonlyArray<(r: Intent) => string | number | bigint | null | undefined> = [
-  (r) => r.txnId, (r) => r.attempt, (r) => r.day, (r) => r.kind, (r) => r.psp, (r) => r.mti, (r) => r.pspStan, (r) => r.pspTerminal,
-  (r) => r.pspMerchant, (r) => r.pspDt, (r) => r.dupKey, (r) => r.originalId, (r) => r.originalDay, (r) => r.amount, (r) => r.currency,
-  (r) => r.panHash, (r) => r.panMasked, (r) => r.acquirer, (r) => r.terminal, (r) => r.acqStan, (r) => r.acqRrn, (r) => r.acqDt,
-  (r) => r.acqTid, (r) => r.acqMid, (r) => r.rulesVersion, (r) => r.explanation, (r) => r.answer?.state, (r) => r.answer?.code,
+  (r) => r.txnId,
+  (r) => r.attempt,
+  (r) => r.day,
+  (r) => r.kind,
+  (r) => r.psp,
+  (r) => r.mti,
+  (r) => r.pspStan,
+  (r) => r.pspTerminal,
+  (r) => r.pspMerchant,
+  (r) => r.pspDt,
+  (r) => r.dupKey,
+  (r) => r.originalId,
+  (r) => r.originalDay,
+  (r) => r.amount,
+  (r) => r.currency,
+  (r) => r.panHash,
+  (r) => r.panMasked,
+  (r) => r.acquirer,
+  (r) => r.terminal,
+  (r) => r.acqStan,
+  (r) => r.acqRrn,
+  (r) => r.acqDt,
+  (r) => r.acqTid,
+  (r) => r.acqMid,
+  (r) => r.rulesVersion,
+  (r) => r.explanation,
+  (r) => r.answer?.state,
+  (r) => r.answer?.code,
   // the type's last column, orphan_key, is no longer read (docs/faults.md F11)
-  (r) => r.answer?.authCode, (r) => r.answer?.reason, () => null, (r) => r.prevKey,
+  (r) => r.answer?.authCode,
+  (r) => r.answer?.reason,
+  () => null,
+  (r) => r.prevKey,
 ];
 
 function intentValues(rows: readonly Intent[], windowMs: number): Array<string | number> {
@@ -86,7 +114,11 @@ const WRITTEN = { written: true };
 const NOT_WRITTEN = { written: false };
 
 /** Writes intents: one statement; the ones refused (duplicates) come back so. */
-export async function flushIntents(client: pg.PoolClient, reqs: readonly Intent[], windowMs: number = DEFAULT_CONFIG.duplicateWindowMs): Promise<IntentResult[]> {
+export async function flushIntents(
+  client: pg.PoolClient,
+  reqs: readonly Intent[],
+  windowMs: number = DEFAULT_CONFIG.duplicateWindowMs,
+): Promise<IntentResult[]> {
   const { rows } = await client.query<{ txn_id: string; attempt: number }>({ name: 'switch_intent', text: INTENT_SQL, values: intentValues(reqs, windowMs) });
   if (rows.length === 0) return reqs.map(() => INSERTED);
   const refusedKeys = new Set(rows.map((r) => `${r.txn_id}\u0000${r.attempt}`));
@@ -119,7 +151,17 @@ export function safValues(safs: readonly SafEntry[]): string {
 
 /** Outcome rows, as one parameter (type switch_outcome_in). */
 export function outcomeValues(rows: readonly Outcome[]): string {
-  return pgRecords(rows, [(r) => r.txnId, (r) => r.seq, (r) => r.day, (r) => r.state, (r) => r.code, (r) => r.authCode, (r) => r.amount, (r) => r.ref, (r) => r.reason]);
+  return pgRecords(rows, [
+    (r) => r.txnId,
+    (r) => r.seq,
+    (r) => r.day,
+    (r) => r.state,
+    (r) => r.code,
+    (r) => r.authCode,
+    (r) => r.amount,
+    (r) => r.ref,
+    (r) => r.reason,
+  ]);
 }
 
 /**

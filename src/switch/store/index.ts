@@ -93,7 +93,10 @@ export class SwitchStore {
   /** Day partitions from yesterday to PARTITION_DAYS_AHEAD days ahead (idempotent; the runtime calls it hourly). */
   async ensurePartitions(now = Date.now()): Promise<number> {
     const today = dayOf(now);
-    const { rows } = await this.pool.query<{ n: number }>('select switch_day_partitions($1::date, $2::date) as n', [addDays(today, -1), addDays(today, PARTITION_DAYS_AHEAD)]);
+    const { rows } = await this.pool.query<{ n: number }>('select switch_day_partitions($1::date, $2::date) as n', [
+      addDays(today, -1),
+      addDays(today, PARTITION_DAYS_AHEAD),
+    ]);
     return rows[0]?.n ?? 0;
   }
 
@@ -143,7 +146,11 @@ export class SwitchStore {
    * The authorization or financial request a capture or reversal names: DE90's MTI class, DE11 and DE7, with its
    * own DE41 and DE42, on one of `days` (index switch_intent_original).
    */
-  async original(psp: string, o: { cls: string; stan: string; dt: string; terminal: string; merchant: string }, days: readonly string[]): Promise<TxnRow | undefined> {
+  async original(
+    psp: string,
+    o: { cls: string; stan: string; dt: string; terminal: string; merchant: string },
+    days: readonly string[],
+  ): Promise<TxnRow | undefined> {
     const { rows } = await this.pool.query<TxnRow>({
       name: 'switch_original',
       text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and psp_dt = $2 and psp_stan = $3 and psp_terminal = $4 and psp_merchant = $5

@@ -109,7 +109,10 @@ const SAF_SELECT = `select s.id, s.txn_id, s.acquirer, s.mti, s.attempts, s.next
   from switch_saf s left join switch_dead_letter d on d.saf_id = s.id`;
 
 export class SwitchSafQueries implements SafQueries {
-  constructor(private readonly pool: pg.Pool, private readonly worker: { retry(safId: string): Promise<boolean> }) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly worker: { retry(safId: string): Promise<boolean> },
+  ) {}
 
   async list(limit: number): Promise<SafEntry[]> {
     const { rows } = await this.pool.query<SafRow>(`${SAF_SELECT} where s.done_at is null order by s.created_at limit $1`, [limit]);
@@ -148,7 +151,15 @@ export class SwitchTrafficQueries implements TrafficQueries {
       const risk = decodeExplanation(r.explanation)?.risk.level;
       const cls = responseClass(r.response_code);
       out.push({
-        context: { bin, cardToken: (r.pan_hash ?? r.id).slice(0, 32), amountMinor: BigInt(r.amount), currency: r.currency, merchantId: r.psp_merchant, psp: r.psp, at: r.created_at },
+        context: {
+          bin,
+          cardToken: (r.pan_hash ?? r.id).slice(0, 32),
+          amountMinor: BigInt(r.amount),
+          currency: r.currency,
+          merchantId: r.psp_merchant,
+          psp: r.psp,
+          at: r.created_at,
+        },
         routedTo: r.terminal,
         outcome: cls === 'approved' ? 'approved' : cls === 'declined' ? 'declined' : 'failed',
         ...(risk ? { riskLevel: risk } : {}),

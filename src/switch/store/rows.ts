@@ -3,8 +3,7 @@
  */
 export type TxnKind = 'auth' | 'financial' | 'capture' | 'reversal';
 /** Current state of a transaction, derived (view switch_txn): 'sent' until it has an answer. */
-export type TxnState =
-  | 'sent' | 'approved' | 'declined' | 'timed_out' | 'failed' | 'capturing' | 'captured' | 'reversed' | 'expired' | 'acknowledged';
+export type TxnState = 'sent' | 'approved' | 'declined' | 'timed_out' | 'failed' | 'capturing' | 'captured' | 'reversed' | 'expired' | 'acknowledged';
 /** States an outcome row records (every state but 'sent', which is the absence of one, and 'acknowledged', which is inline). */
 export type OutcomeState = Exclude<TxnState, 'sent' | 'acknowledged'>;
 

@@ -83,7 +83,10 @@ export class SafQueue {
     return inTransaction(this.pool, async (client) => {
       const { rowCount } = await client.query('update switch_dead_letter set retried_at = now() where saf_id = $1 and retried_at is null', [safId]);
       if (!rowCount) return false;
-      await client.query(`update switch_saf set done_at = null, attempts = 0, next_at = now(), expires_at = now() + make_interval(secs => $2) where id = $1`, [safId, windowMs / 1000]);
+      await client.query(`update switch_saf set done_at = null, attempts = 0, next_at = now(), expires_at = now() + make_interval(secs => $2) where id = $1`, [
+        safId,
+        windowMs / 1000,
+      ]);
       return true;
     });
   }

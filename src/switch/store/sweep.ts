@@ -70,7 +70,11 @@ export class SweepQueries {
    * Runs `fn` holding scan `name`'s watermark (created at `initial` the first time); resolves undefined when
    * another instance holds it. `fn` returns the new watermark, written in the same transaction.
    */
-  async withWatermark<T>(name: string, initialMs: number, fn: (tx: SwitchTx, watermarkMs: number) => Promise<{ next: number; result: T }>): Promise<T | undefined> {
+  async withWatermark<T>(
+    name: string,
+    initialMs: number,
+    fn: (tx: SwitchTx, watermarkMs: number) => Promise<{ next: number; result: T }>,
+  ): Promise<T | undefined> {
     return inTransaction(this.pool, async (client) => {
       await client.query('insert into switch_sweep (name, watermark) values ($1, to_timestamp($2 / 1000.0)) on conflict do nothing', [name, initialMs]);
       const { rows } = await client.query<{ ms: string }>(

@@ -58,6 +58,11 @@ export class SwitchTx {
   }
 
   async note(txnId: string, day: string, event: NoteEvent, data: Record<string, unknown> | null = null): Promise<void> {
-    await this.client.query('insert into switch_note (txn_id, day, event, data) values ($1, $2, $3, $4)', [txnId, day, event, data === null ? null : JSON.stringify(data)]);
+    await this.client.query('insert into switch_note (txn_id, day, event, data) values ($1, $2, $3, $4)', [
+      txnId,
+      day,
+      event,
+      data === null ? null : JSON.stringify(data),
+    ]);
   }
 }
