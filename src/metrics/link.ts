@@ -91,6 +91,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
     acquirerResponses.inc({ acquirer, mti: mtiLabel(e.mti), class: 'rejected' });
   };
   const onUnpackError = (e: { code: string }): void => recordCodecError(e.code, 'acquirer_in');
+  const onPackError = (e: { code: string }): void => recordCodecError(e.code, 'out');
   const onUnmatched = (): void => {
     linkMessages.inc({ acquirer, direction: 'unmatched' });
   };
@@ -111,6 +112,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
   link.on('rejected', onRejected);
   link.on('unmatched', onUnmatched);
   link.on('unpackError', onUnpackError);
+  link.on('packError', onPackError);
   link.on('connected', onConnected);
   link.on('ready', onReady);
   link.on('closed', onClosed);
@@ -122,6 +124,7 @@ export function bindLinkMetrics(link: AcquirerLink): Unbind {
     link.off('answered', onAnswered);
     link.off('timeout', onTimeout);
     link.off('unpackError', onUnpackError);
+    link.off('packError', onPackError);
     link.off('rejected', onRejected);
     link.off('unmatched', onUnmatched);
     link.off('connected', onConnected);

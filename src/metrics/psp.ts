@@ -91,9 +91,11 @@ export function bindPspServerMetrics(server: PspServer): Unbind {
     pspLimitsTotal.inc({ psp, kind: e.kind });
   };
   const onUnpackError = (e: { code: string }): void => recordCodecError(e.code, 'psp_in');
+  const onPackError = (e: { code: string }): void => recordCodecError(e.code, 'out');
   server.on('response', onResponse);
   server.on('limit', onLimit);
   server.on('unpackError', onUnpackError);
+  server.on('packError', onPackError);
   for (const cls of ['approved', 'declined', 'error'] as const) requestsTotal.inc({ psp, mti: '0100', class: cls }, 0);
   for (const kind of ['connections', 'inflight', 'inflight-total', 'frame', 'slow-reader']) pspLimitsTotal.inc({ psp, kind }, 0);
   const offUnpack = addUnpackSource({ direction: 'psp_in', source: psp, count: () => server.stats.unpackErrors + server.stats.unreadableFrames });
@@ -103,5 +105,6 @@ export function bindPspServerMetrics(server: PspServer): Unbind {
     server.off('response', onResponse);
     server.off('limit', onLimit);
     server.off('unpackError', onUnpackError);
+    server.off('packError', onPackError);
   };
 }

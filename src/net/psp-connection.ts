@@ -217,6 +217,7 @@ export class PspConnection {
         bytes = server.options.codec.pack(resp);
       } catch (e) {
         st.packErrors++;
+        server.emit('packError', { connectionId: this.id, code: errorSummary(e).code ?? 'unknown' });
         const code = server.options.answers.systemError;
         server.log.error({ connectionId: this.id, mti: resp.mti, cause: errorSummary(e) }, `response could not be packed, answering ${code}`);
         try {

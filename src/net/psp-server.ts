@@ -133,6 +133,8 @@ export interface PspServerEvents {
   response: [{ connectionId: string; mti: string; responseMti: string; latencyMs: number }];
   /** A whole frame that did not unpack (answered formatError, or dropped when it had no request MTI); `code`: SW_ERR_*. */
   unpackError: [{ connectionId: string; code: string }];
+  /** An answer that could not be packed (the PSP gets the system-error code instead); `code` is its SW_ERR_* code. */
+  packError: [{ connectionId: string; code: string }];
   /**
    * Every SW_ERR_NET_* the server raises on its own, as a SwitchError (also logged, through errorSummary):
    * connection and in-flight limits, slow readers cut off, idle and shutdown closes, handler failures, dropped

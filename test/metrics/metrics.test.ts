@@ -88,6 +88,10 @@ t.test('link, PSP server, detector, breaker adapters on real sockets', async (t)
     const r = await client.send(authRequest(stanOf(i)));
     t.equal(r.mti, '0110');
   }
+  // a request the link cannot pack (DE4 is n 12: letters refused) is refused before it leaves: a codec error out
+  const unpackable = authRequest(stanOf(99));
+  unpackable.set(4, 'ABCDEFGHIJKL');
+  await t.rejects(link.request(unpackable), { code: 'SW_ERR_LINK_PACK_FAILED' });
   const det = new MemoryFailureDetector();
   for (let i = 0; i < 30; i++) det.fail(det.start('acq-dead'), 'error');
   det.finish(det.start('acq-x'));
@@ -125,6 +129,7 @@ t.test('link, PSP server, detector, breaker adapters on real sockets', async (t)
   t.ok((sample(text, 'switch_detector_score', { service: 'acq-dead' }) ?? 0) > 0.5);
   t.equal(sample(text, 'switch_breaker_state', { acquirer: 'acq-dead' }), 2, 'open');
   t.equal(sample(text, 'switch_breaker_transitions_total', { acquirer: 'acq-dead', state: 'open' }), 1);
+  t.equal(sample(text, 'switch_codec_errors_total', { code: 'SW_ERR_CODEC_BAD_CHARSET', direction: 'out' }), 1, 'the pack failure counted as out');
   t.match(text, /nodejs_heap_size_used_bytes/, 'process metrics');
   t.notMatch(text, /4111111111111111/, 'no PAN in any label');
 

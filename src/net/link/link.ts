@@ -85,6 +85,8 @@ export interface LinkEvents {
   unmatched: [{ link: string; connectionId: string; mti: string; reason: UnmatchedReason }];
   /** A whole frame from the acquirer that did not unpack (skipped); `code` is its SW_ERR_* code. */
   unpackError: [{ link: string; connectionId: string; code: string }];
+  /** A request that could not be packed (refused, never sent); `code` is the codec's SW_ERR_* code. */
+  packError: [{ link: string; mti: string; code: string }];
   /** The link was full (`needDrain`) and has capacity again: once per full spell (see `isFull`). */
   drain: [{ link: string; inFlight: number }];
 }
@@ -330,6 +332,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     try {
       bytes = o.codec.pack(msg);
     } catch (e) {
+      this.emit('packError', { link: this.name, mti: msg.mti, code: errorSummary(e).code ?? 'unknown' });
       return Promise.reject(
         new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: errorSummary(e).code ?? 'error' }, { cause: e }),
       );
