@@ -19,7 +19,7 @@ import { encodeExplanation } from '../../routing/explanation-codec.js';
 import { isFastFailure } from '../acquirers.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
-import type { Intent, Outcome } from '../store/index.js';
+import { UNROUTED, type Intent, type Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
 import { field, hasAll, requestKeys, type FlowContext } from './context.js';
 
@@ -65,15 +65,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       currency,
       panHash,
       panMasked,
-      acquirer: null,
-      terminal: null,
-      acqStan: null,
-      acqRrn: null,
-      acqDt: null,
-      acqTid: null,
-      acqMid: null,
-      rulesVersion: null,
-      explanation: null,
+      ...UNROUTED,
     };
     const finish = (res: IsoMessage, route: RouteChoice | null, decision: Decision | null, acquirerMs: number | null): IsoMessage => {
       c.d.observer?.outcome({

@@ -14,7 +14,7 @@ import type { IsoMessage } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, localDateTime, mtiClass, orphanKey, pspKey, requestKeys as keysOf } from '../keys.js';
-import type { Intent, SafEntry } from '../store/index.js';
+import { UNROUTED, type Intent, type SafEntry } from '../store/index.js';
 import type { LedgerOp } from '../../ledger/index.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
 import { APPROVED, INVALID_TRANSACTION } from '../response-codes.js';
@@ -207,15 +207,7 @@ function declinedOriginal(c: FlowContext, msg: IsoMessage, psp: string, orig: { 
     currency: field(msg, 49) ?? null,
     panHash: null,
     panMasked: null,
-    acquirer: null,
-    terminal: null,
-    acqStan: null,
-    acqRrn: null,
-    acqDt: null,
-    acqTid: null,
-    acqMid: null,
-    rulesVersion: null,
-    explanation: null,
+    ...UNROUTED,
     answer: { state: 'declined', code: c.codes.reversedBeforeArrival, reason: 'reversed before it arrived' },
   };
 }

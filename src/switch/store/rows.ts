@@ -85,6 +85,19 @@ export interface Intent {
   answer?: { state: 'declined' | 'acknowledged' | 'approved'; code: string; authCode?: string | null; reason: string };
 }
 
+/** The route part of an intent not routed (yet): what a decline before routing, or a reversal of an unseen original, records. */
+export const UNROUTED = {
+  acquirer: null,
+  terminal: null,
+  acqStan: null,
+  acqRrn: null,
+  acqDt: null,
+  acqTid: null,
+  acqMid: null,
+  rulesVersion: null,
+  explanation: null,
+} as const satisfies Partial<Intent>;
+
 export type IntentResult = { inserted: true } | { inserted: false; reason: 'duplicate' };
 
 /** A reversal (or advice) owed to an acquirer, without card data: the original named by DE90, DE37, DE41, DE42. */
