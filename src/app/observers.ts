@@ -22,23 +22,9 @@ import type { BreakerState } from '../routing/breakers.js';
 import type { AcquirerLink } from '../net/index.js';
 import type { LedgerWriteOp } from '../ledger/types.js';
 import type { BatchInfo } from '../store/group-commit.js';
+import type { FlowOutcome } from '../switch/flows/index.js';
 
-/** What the switch's FlowObserver.outcome hands over (src/switch/flows.ts), structurally. */
-export interface FlowOutcome {
-  psp: string;
-  mti: string;
-  responseCode: string;
-  acquirer: string | null;
-  terminal: string | null;
-  rule: string | null;
-  /** Rules version that routed it (null when declined before routing). */
-  rulesVersion?: number | null;
-  risk: string | null;
-  switchMs: number;
-  acquirerMs: number | null;
-  panMasked: string | null;
-  txnId: string | null;
-}
+export type { FlowOutcome };
 
 export interface TxLogger {
   info(obj: object, msg?: string): void;

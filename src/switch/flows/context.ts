@@ -37,22 +37,26 @@ export interface FlowDeps {
 /** Where a test can stop a flow: the four points of an authorization, and a capture answered before it is recorded. */
 export type FaultPoint = 'after-intent' | 'after-send' | 'after-answer' | 'after-outcome' | 'capture-after-send';
 
+/** One answered request, as the observer (metrics, the transaction log line) is told of it. */
+export interface FlowOutcome {
+  psp: string;
+  mti: string;
+  responseCode: string;
+  acquirer: string | null;
+  terminal: string | null;
+  rule: string | null;
+  /** Rules version that routed it (null when declined before routing). */
+  rulesVersion: number | null;
+  risk: string | null;
+  switchMs: number;
+  acquirerMs: number | null;
+  panMasked: string | null;
+  txnId: string | null;
+}
+
 /** Hooks for metrics and the transaction log line. */
 export interface FlowObserver {
-  outcome(o: {
-    psp: string;
-    mti: string;
-    responseCode: string;
-    acquirer: string | null;
-    terminal: string | null;
-    rule: string | null;
-    rulesVersion: number | null;
-    risk: string | null;
-    switchMs: number;
-    acquirerMs: number | null;
-    panMasked: string | null;
-    txnId: string | null;
-  }): void;
+  outcome(o: FlowOutcome): void;
   lateResponse?(o: { acquirer: string; mti: string; responseCode: string | undefined }): void;
   /** A ledger operation a flow made (a hold in the answer statement, a commit or release in a transaction). */
   ledger?(o: { op: 'hold' | 'commit' | 'rollback' | 'release'; ok: boolean; ms: number }): void;

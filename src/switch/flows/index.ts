@@ -17,7 +17,7 @@ import { FlowContext, field, requestKeys, type FlowDeps } from './context.js';
 import { network } from './network.js';
 import { reverse } from './reversal.js';
 
-export type { FlowDeps, FlowObserver, FaultPoint } from './context.js';
+export type { FlowDeps, FlowObserver, FlowOutcome, FaultPoint } from './context.js';
 
 export class Flows {
   private readonly c: FlowContext;
