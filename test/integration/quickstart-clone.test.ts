@@ -120,7 +120,7 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   // without npm's wrapper, whose exit status after Ctrl-C is npm's own (it ends by the signal), so the test can
   // check the switch's: 0
   const start = (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
-  t.match(start, /^node (--[a-z-]+=\S+ )*--import tsx src\/main\.ts$/);
+  t.match(start, /^node (--[a-z-]+=\S+ )*--import tsx bin\/switch\.ts$/);
   sw = run(process.execPath, [...start.split(' ').slice(1)], repo, env);
   await sw.waitFor(/ISO 8583 switch is up\.[\s\S]*Ctrl-C stops it\./);
   const port = Number((await sw.waitFor(/PSPs connect to\s+127\.0\.0\.1:(\d+)/))[1]);
