@@ -37,8 +37,10 @@ t.test('F07: 200 concurrent captures and reversals on one connection', async (t)
     captures += f.total;
   }
   t.equal(captures, 100, 'each capture reached its acquirer once');
+  // Holding a connection across the round trip would cap this at the pool's 2. How many more get there within
+  // the acquirer's 1 s depends on the machine (~100 quiet, 43 seen with both cores busy): 10 is far from both.
   t.ok(
-    atOnce >= 50,
+    atOnce >= 10,
     `${atOnce} captures were at the acquirers before the first was answered (a pool of 2 could not allow more than 2 if a flow held its connection)`,
   );
 
