@@ -33,7 +33,9 @@ t.test('F13: reversals repeated until they expire, not until an attempt count', 
     overrides: { acquirerTimeoutMs: 600, saf: { retryInitialMs: 10, retryMaxMs: 20, timeoutMs: 300, expireAfterMs: 600_000, retryWindowMs: 1_500 } },
   });
   const queries = new SwitchSafQueries(s.db.pool, s.h.saf);
-  for (const sim of s.sims()) sim.setBehaviour({ rules: [{ when: { panSuffix: '0013' }, action: 'drop' }, DECLINE_0002] });
+  // the reversal is not answered either: under load the SAF worker sends it before the outage below begins
+  for (const sim of s.sims())
+    sim.setBehaviour({ rules: [{ when: { panSuffix: '0013' }, action: 'drop' }, { when: { mti: ['0420', '0421'] }, action: 'drop' }, DECLINE_0002] });
   const req = auth({ pan: '4111111111110013', amount: 1_300 });
   t.equal(rc(await s.client.send(req)), '91');
   const row = (await txnOf(s.db.pool, req))!;
@@ -70,7 +72,8 @@ t.test('F13: reversals repeated until they expire, not until an attempt count', 
   t.equal(again.id, dead.id, 'the same entry, visible as a dead letter');
   t.equal((await entry(s, row.id))!.done_at !== null, true, 'not being repeated');
 
-  // the acquirer is back (its link reconnected): the operator's next retry delivers it
+  // the acquirer is back (its link reconnected, and it answers reversals again): the operator's next retry delivers it
+  sim.setBehaviour({ rules: [DECLINE_0002] });
   sim.startOutage(0, 'down');
   await s.h.acquirers.get(row.acquirer!).link.waitReady(1, 30_000);
   // Back also means its breaker lets a call through again: the outage's fast failures opened it, and it half-opens
