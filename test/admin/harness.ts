@@ -16,8 +16,8 @@ import { loadDialect } from '../../src/iso8583/index.js';
 import { framerByName } from '../../src/wire/index.js';
 import { PspClient } from '../../simulators/psp/index.js';
 import { testDb, type TestDb } from '../helpers/db.js';
-import { TEST_PAN_HASH_KEY } from '../helpers/switch.js';
-import { startBuiltInSimulator, type AcquirerSimulator } from '../../simulators/acquirer/index.js';
+import { TEST_PAN_HASH_KEY, builtInSimulators } from '../helpers/switch.js';
+import type { AcquirerSimulator } from '../../simulators/acquirer/index.js';
 import { TOKEN_ENTRIES } from './fixtures.js';
 import { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from '../../src/switch/store/index.js';
 
@@ -73,28 +73,19 @@ export async function startTestSwitch(
   });
   const outcomes: FlowOutcome[] = [];
   const obs = switchObservers(log, logFlowOutcome);
-  // the built-in simulators as `npm start` hands them to the switch, kept by acquirer id for the tests to script
-  const sims = new Map<string, AcquirerSimulator>();
+  const builtIn = builtInSimulators();
+  // every observer npm start passes, with the outcomes also kept for the tests
   const h = await startSwitch(cfg, {
+    ...obs,
     log,
-    startSimulator: async (def) => {
-      const sim = await startBuiltInSimulator(def);
-      sims.set(def.id, sim);
-      return sim;
-    },
+    startSimulator: builtIn.startSimulator,
     observer: {
+      ...obs.observer,
       outcome: (o) => {
         outcomes.push(o);
         obs.observer.outcome(o);
       },
-      lateResponse: (o) => obs.observer.lateResponse(o),
-      ledger: (o) => obs.observer.ledger(o),
     },
-    safObserver: obs.safObserver,
-    onBreakerChange: obs.onBreakerChange,
-    onLedgerOperation: obs.onLedgerOperation,
-    onStoreBatch: obs.onStoreBatch,
-    observeLink: obs.observeLink,
     startAdmin: (h) => startAdminForSwitch(h, { ...extras(h), logger: log }),
   });
   const clients: PspClient[] = [];
@@ -108,7 +99,7 @@ export async function startTestSwitch(
     db,
     logFile,
     outcomes,
-    sims,
+    sims: builtIn.byId,
     adminUrl: `http://127.0.0.1:${h.adminPort}`,
     client: async () => {
       const c = await PspClient.connect({ port: h.pspPort, codec: loadDialect(cfg.psp.dialect), framer: framerByName(cfg.psp.framer), timeoutMs: 30_000 });

@@ -19,6 +19,7 @@ import type { TxnRow } from '../../src/switch/store/index.js';
 import { createLedger, type Ledger } from '../../src/ledger/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { startAcquirerSimulator, startBuiltInSimulator, type AcquirerSimulator, type JournalEntry, type Rule } from '../../simulators/acquirer/index.js';
+import type { AcquirerDef } from '../../src/routing/types.js';
 import { framerByName } from '../../src/wire/index.js';
 import { testDb, type TestDb } from './db.js';
 
@@ -64,12 +65,28 @@ export interface TestSwitch {
   stop(): Promise<void>;
 }
 
+/**
+ * The built-in simulators as `npm start` hands them to the switch (StartOptions.startSimulator; src/ never
+ * imports simulators/), each kept by acquirer id so a test can script it.
+ */
+export function builtInSimulators(): { startSimulator: (def: AcquirerDef) => Promise<AcquirerSimulator>; byId: Map<string, AcquirerSimulator> } {
+  const byId = new Map<string, AcquirerSimulator>();
+  return {
+    byId,
+    startSimulator: async (def) => {
+      const sim = await startBuiltInSimulator(def);
+      byId.set(def.id, sim);
+      return sim;
+    },
+  };
+}
+
 /** Starts a switch in-process on a fresh schema; `overrides` are merged over the test defaults. */
 export async function startTestSwitch(t: Teardownable, o: { overrides?: Plain; db?: TestDb } = {}): Promise<TestSwitch> {
   const db = o.db ?? (await testDb(t, { max: 4 }));
   const cfg = loadConfig({ env: {}, overrides: testOverrides(db.url, o.overrides) });
-  // the built-in acquirer simulators, as `npm start` hands them to the switch (src/ never imports simulators/)
-  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }), startSimulator: startBuiltInSimulator });
+  const builtIn = builtInSimulators();
+  const h = await startSwitch(cfg, { log: pino({ level: 'silent' }), startSimulator: builtIn.startSimulator });
   const clients: PspClient[] = [];
   const connect = async () => {
     const c = await PspClient.connect({ port: h.pspPort, timeoutMs: 30_000 });
@@ -87,11 +104,11 @@ export async function startTestSwitch(t: Teardownable, o: { overrides?: Plain; d
   };
   t.teardown(stop);
   const sim = (id: string) => {
-    const s = h.acquirers.get(id).simulator;
+    const s = builtIn.byId.get(id);
     if (!s) throw new Error(`acquirer ${id} has no built-in simulator`);
-    return s as AcquirerSimulator; // started by startBuiltInSimulator above
+    return s;
   };
-  return { db, h, client, cfg, connect, sim, sims: () => h.acquirers.all().flatMap((a) => (a.simulator ? [a.simulator as AcquirerSimulator] : [])), stop };
+  return { db, h, client, cfg, connect, sim, sims: () => [...builtIn.byId.values()], stop };
 }
 
 let stanSeq = Math.floor(Math.random() * 900_000);

@@ -332,10 +332,9 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     try {
       bytes = o.codec.pack(msg);
     } catch (e) {
-      this.emit('packError', { link: this.name, mti: msg.mti, code: errorSummary(e).code ?? 'unknown' });
-      return Promise.reject(
-        new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: errorSummary(e).code ?? 'error' }, { cause: e }),
-      );
+      const code = errorSummary(e).code;
+      this.emit('packError', { link: this.name, mti: msg.mti, code: code ?? 'unknown' });
+      return Promise.reject(new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti: msg.mti, reason: code ?? 'error' }, { cause: e }));
     }
     const p = this.dispatch(conn, key, msg.mti, bytes, opts.timeoutMs ?? o.defaultTimeoutMs, false);
     if (!this.drainNeeded && (this.appInFlight >= o.maxInFlight || (conn.writer.pendingBytes >= o.maxBufferedBytes && !this.hasBufferRoom()))) this.markFull();
