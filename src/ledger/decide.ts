@@ -83,23 +83,22 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     return undefined;
   };
 
-  const addBatchTo = (p: WPlan, batchId: number, ps: readonly RPosting[], hash: string, op: 'hold' | 'batch' | 'batch-internal') => {
+  const addBatchTo = (p: WPlan, batchId: number, ps: readonly RPosting[], hash: string, op: 'hold' | 'batch') => {
     for (let seq = 0; seq < ps.length; seq++) {
       const x = ps[seq]!;
       writes.postings.push({ from: x.from, to: x.to, amount: x.amount, currency: x.currency, planId: p.id, day: p.day, batchId, seq });
       p.postings.push({ from: x.from, to: x.to, amount: x.amount, currency: x.currency, batchId });
     }
     p.lastBatch = batchId;
+    // a commit's internal batches too: load() reads every journalled batch back, so a later group sees the same ids
+    p.batchHashes.set(batchId, hash);
     if (op === 'hold') {
       // the plan row records the hold (step 1); the journal starts at step 2
       p.lastStep = 1;
-      p.batchHashes.set(batchId, hash);
       return;
     }
     p.lastStep += 1;
     writes.journal.push({ planId: p.id, day: p.day, step: p.lastStep, op: 'batch', batchId, hash });
-    // internal batches too: load() reads every journalled batch back, so a later group must see the same ids
-    p.batchHashes.set(batchId, hash);
   };
 
   const touch = (p: WPlan) => {
@@ -226,9 +225,9 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       p.lastBatch + 1,
       p.postings.map((x) => ({ from: x.to, to: x.from, amount: x.amount, currency: x.currency })),
       hash,
-      'batch-internal',
+      'batch',
     );
-    addBatchTo(p, p.lastBatch + 1, next, hash, 'batch-internal');
+    addBatchTo(p, p.lastBatch + 1, next, hash, 'batch');
     p.finalAmount = keep;
     p.finalFee = fee;
     touch(p);
@@ -400,8 +399,8 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
         continue;
       }
       for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
-      if (revert.length > 0) addBatchTo(p, p.lastBatch + 1, revert, r.hash, 'batch-internal');
-      if (finalPs.length > 0) addBatchTo(p, p.lastBatch + 1, finalPs, r.hash, 'batch-internal');
+      if (revert.length > 0) addBatchTo(p, p.lastBatch + 1, revert, r.hash, 'batch');
+      if (finalPs.length > 0) addBatchTo(p, p.lastBatch + 1, finalPs, r.hash, 'batch');
     } else if (r.op === 'commit' && p.kind === 'payment') {
       // what the plan holds: its amount, or less after a partial release
       p.finalAmount ??= p.amount;
