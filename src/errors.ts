@@ -96,6 +96,7 @@ const DEFINITIONS = {
   SW_ERR_RULES_NO_ACTIVE_VERSION: { httpStatus: 409, template: 'no rules version is active' },
   SW_ERR_ROUTING_BAD_CONTEXT: { httpStatus: 400, template: 'authorization context is invalid at {path}: {reason}' },
   SW_ERR_RISK_SCORER_FAILED: { httpStatus: 500, template: 'risk scoring failed ({reason}); fallback level {level} applied' },
+  SW_ERR_RISK_VELOCITY_LATE: { httpStatus: 503, template: 'shared velocity counts did not answer within {ms} ms; this instance\'s own counts used' },
   SW_ERR_DETECTOR_UNAVAILABLE: {
     httpStatus: 503,
     template: "failure detector store is unreachable ({reason}); routes are judged from this instance's own counts until it is back",

@@ -90,6 +90,7 @@ const PINNED: readonly (readonly [ErrorCode, number, readonly string[]])[] = [
   ['SW_ERR_RULES_NO_ACTIVE_VERSION', 409, []],
   ['SW_ERR_ROUTING_BAD_CONTEXT', 400, ['path', 'reason']],
   ['SW_ERR_RISK_SCORER_FAILED', 500, ['level', 'reason']],
+  ['SW_ERR_RISK_VELOCITY_LATE', 503, ['ms']],
   ['SW_ERR_DETECTOR_UNAVAILABLE', 503, ['reason']],
   ['SW_ERR_REDIS_CONFIG', 500, ['reason']],
   ['SW_ERR_CLI_USAGE', 400, ['usage']],
@@ -118,8 +119,7 @@ const paramsOf = (template: string): string[] => [...new Set([...template.matchA
 
 t.test('the registry holds exactly the pinned codes, in order, with their statuses and template params', async (t) => {
   const codes = Object.keys(ERROR_REGISTRY);
-  t.equal(codes.length, 92, 'number of codes');
-  t.equal(PINNED.length, 92, 'number of pinned rows');
+  t.equal(codes.length, PINNED.length, 'as many codes as pinned rows');
   t.same(
     codes,
     PINNED.map(([c]) => c),

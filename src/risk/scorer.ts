@@ -120,9 +120,11 @@ export class RiskScorer {
     }
     if (st.level !== 'fatal') {
       const at = ctx.at.getTime();
+      // the store gets half the scoring budget, so that shared counts too slow to come still leave time to score
+      const within = cr.timeoutMs / 2;
       const [card, merch] = await Promise.all([
-        cr.card.rules.length ? this.velocity.hit(`card:${ctx.cardToken}`, cr.card.windows, at) : Promise.resolve([]),
-        cr.merchant.rules.length ? this.velocity.hit(`merchant:${ctx.merchantId}`, cr.merchant.windows, at) : Promise.resolve([]),
+        cr.card.rules.length ? this.velocity.hit(`card:${ctx.cardToken}`, cr.card.windows, at, within) : Promise.resolve([]),
+        cr.merchant.rules.length ? this.velocity.hit(`merchant:${ctx.merchantId}`, cr.merchant.windows, at, within) : Promise.resolve([]),
       ]);
       cr.card.rules.forEach((r, i) => {
         if (card[i]! > r.max) raise(r.level, `velocity_card_${r.window / 1000}s`);

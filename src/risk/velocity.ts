@@ -6,9 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Fifo } from '../fifo.js';
+import { SwitchError } from '../errors.js';
 
 export interface VelocityStore {
-  hit(key: string, windowsMs: readonly number[], at: number): Promise<number[]>;
+  /**
+   * Record one event and count each window. `answerWithinMs`: how long the caller can wait; a store that shares
+   * its counts answers from this instance's own counts rather than later (docs/faults.md F17).
+   */
+  hit(key: string, windowsMs: readonly number[], at: number, answerWithinMs?: number): Promise<number[]>;
   close?(): Promise<void>;
 }
 
@@ -149,16 +154,33 @@ export class RedisVelocityStore implements VelocityStore {
 
   private readonly onFallback: ((e: unknown) => void) | undefined;
 
-  async hit(key: string, windowsMs: readonly number[], at: number): Promise<number[]> {
+  async hit(key: string, windowsMs: readonly number[], at: number, answerWithinMs?: number): Promise<number[]> {
     const mine = this.local.hitSync(key, windowsMs, at);
     const max = Math.max(...windowsMs);
     const member = `${at}:${this.instance}:${(this.seq = (this.seq + 1) % 1e9)}`;
+    const shared = this.cmd(`${this.prefix}vel:${key}`, at, member, max, ...windowsMs) as Promise<unknown[]>;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const res = (await this.cmd(`${this.prefix}vel:${key}`, at, member, max, ...windowsMs)) as unknown[];
+      // A command in flight when the connection is cut waits for ioredis's reconnect and retry, far longer than
+      // the scorer's budget: past the budget the answer comes from this instance's counts (docs/faults.md F17).
+      const late =
+        answerWithinMs === undefined
+          ? null
+          : new Promise<null>((resolve) => {
+              timer = setTimeout(() => resolve(null), answerWithinMs);
+            });
+      const res = await (late ? Promise.race([shared, late]) : shared);
+      if (res === null) {
+        shared.catch(() => undefined);
+        this.onFallback?.(new SwitchError('SW_ERR_RISK_VELOCITY_LATE', { ms: answerWithinMs ?? 0 }));
+        return mine;
+      }
       return res.map(Number);
     } catch (e) {
       this.onFallback?.(e);
       return mine;
+    } finally {
+      if (timer) clearTimeout(timer);
     }
   }
 }

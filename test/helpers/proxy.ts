@@ -1,19 +1,23 @@
 /**
- * A TCP proxy a test can take down: down() cuts every connection through it and refuses new ones, up() lets
- * them in again. Put in front of PostgreSQL or Redis, it is that service going away, for this test alone.
+ * A TCP proxy a test can take down: down() cuts every connection through it and refuses new ones, stall() keeps
+ * them open and forwards nothing (a peer that stops answering), up() lets everything through again. Put in front
+ * of PostgreSQL or Redis, it is that service going away, for this test alone.
  */
 import net from 'node:net';
 
 export interface Proxy {
   port: number;
   down(): void;
+  stall(): void;
   up(): void;
   close(): Promise<void>;
 }
 
 export async function tcpProxy(targetHost: string, targetPort: number): Promise<Proxy> {
   const socks = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let isDown = false;
+  let stalled = false;
   const srv = net.createServer((c) => {
     if (isDown) {
       c.destroy();
@@ -21,14 +25,18 @@ export async function tcpProxy(targetHost: string, targetPort: number): Promise<
     }
     const u = net.connect({ host: targetHost, port: targetPort });
     socks.add(c).add(u);
+    const pair: [net.Socket, net.Socket] = [c, u];
+    pairs.add(pair);
     const drop = () => {
       c.destroy();
       u.destroy();
       socks.delete(c);
       socks.delete(u);
+      pairs.delete(pair);
     };
     c.on('error', drop).on('close', drop);
     u.on('error', drop).on('close', drop);
+    if (stalled) return;
     c.pipe(u);
     u.pipe(c);
   });
@@ -40,8 +48,23 @@ export async function tcpProxy(targetHost: string, targetPort: number): Promise<
       for (const s of socks) s.destroy();
       socks.clear();
     },
+    stall() {
+      stalled = true;
+      for (const [c, u] of pairs) {
+        c.unpipe(u);
+        u.unpipe(c);
+        c.pause();
+        u.pause();
+      }
+    },
     up() {
       isDown = false;
+      if (!stalled) return;
+      stalled = false;
+      for (const [c, u] of pairs) {
+        c.pipe(u);
+        u.pipe(c);
+      }
     },
     close: () =>
       new Promise<void>((r) => {

@@ -6,6 +6,10 @@ import { isSwitchError } from '../../src/errors.js';
 import type { RiskFile, RuleFiles } from '../../src/routing/types.js';
 import { fixture, ctx, NOON } from '../routing/fixtures/rules.js';
 import { testRedis } from '../helpers/redis.js';
+import { behindProxy } from '../helpers/proxy.js';
+import { createRedis, closeRedis } from '../../src/store/redis.js';
+
+const at = (ms: number) => new Date(NOON.getTime() + ms);
 
 const risk = (r: RiskFile) => (f: RuleFiles) => void (f.risk = r);
 
@@ -58,7 +62,6 @@ async function velocityCases(t: Test, store: VelocityStore): Promise<void> {
     }),
   );
   const s = new RiskScorer({ velocity: store });
-  const at = (ms: number) => new Date(NOON.getTime() + ms);
   const levels: string[] = [];
   for (let i = 0; i < 4; i++) levels.push((await s.score(rules, ctx({ cardToken: 'card-v', at: at(i * 1000) }))).level);
   t.same(levels, ['low', 'low', 'low', 'high'], 'the 4th in a minute is high');
@@ -85,6 +88,27 @@ t.test('velocity in Redis over sliding windows, shared by two scorers', async (t
   const b = new RiskScorer({ velocity: new RedisVelocityStore(await r.client(), r.prefix) });
   t.equal((await a.score(rules, ctx({ cardToken: 'shared' }))).level, 'low');
   t.equal((await b.score(rules, ctx({ cardToken: 'shared' }))).level, 'high', 'B sees A’s hit');
+});
+
+t.test('Redis that stops answering: the scorer counts from this instance within its budget, not its fallback (F17)', async (t) => {
+  const r = await testRedis(t);
+  const { proxy, url } = await behindProxy(t, r.url, 6379);
+  const client = createRedis({ url });
+  t.teardown(() => closeRedis(client));
+  await client.connect();
+  const fellBack: unknown[] = [];
+  const store = new RedisVelocityStore(client, r.prefix, { onFallback: (e) => fellBack.push(e) });
+  const rules = fixture([], risk({ timeout_ms: 200, velocity: [{ key: 'card', window_s: 60, max_count: 1, level: 'high' }] }));
+  const s = new RiskScorer({ velocity: store });
+  t.same(await s.score(rules, ctx({ cardToken: 'stall', at: at(1_000) })), { level: 'low', reasons: [] }, 'first hit, from Redis');
+  t.equal(fellBack.length, 0);
+  proxy.stall();
+  const during = await s.score(rules, ctx({ cardToken: 'stall', at: at(2_000) }));
+  t.same(during, { level: 'high', reasons: ['velocity_card_60s'] }, "second hit counted by this instance: no 'scorer_failed'");
+  t.match(fellBack[0], { code: 'SW_ERR_RISK_VELOCITY_LATE' }, 'the fallback to local counts is reported with its code');
+  proxy.up();
+  const other = new RedisVelocityStore(client, r.prefix);
+  t.same(await other.hit('card:stall', [60_000], at(3_000).getTime(), 5_000), [3], 'after the stall the shared counts hold all three hits');
 });
 
 t.test('scorer failure → configured fallback level (default high), logged', async (t) => {
