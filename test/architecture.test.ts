@@ -77,3 +77,12 @@ t.test('only app/ and the entry points import app/', async (t) => {
     [],
   );
 });
+
+t.test('a test that starts a node child passes it an environment without coverage (test/helpers/node-args.ts)', async (t) => {
+  // tap's report maps a tsx child's coverage to one line per file, and merged with the test's own it makes src/'s
+  // line totals change from run to run (docs/CONTRIBUTING.md, "Coverage")
+  const spawning = sources(path.join(ROOT, 'test')).filter((f) => /spawn(Sync)?\(\s*process\.execPath|run\(\s*process\.execPath/.test(readFileSync(f, 'utf8')));
+  t.ok(spawning.length >= 10, `${spawning.length} test files start node children`);
+  const without = spawning.filter((f) => !/\b(bareChildEnv|childEnv)\(/.test(readFileSync(f, 'utf8'))).map((f) => path.relative(ROOT, f));
+  t.same(without, [], 'each of them uses childEnv() or bareChildEnv()');
+});

@@ -1,6 +1,6 @@
 /**
  * Every command-line entry point of package.json (each script run by tsx: start, reset, send, load, rules,
- * ledger:check, ledger:recon, archive, sim:acquirer, fuzz, docs:errors and the benchmarks) follows src/cli/args.ts:
+ * ledger:check, ledger:recon, archive, pan-keys, sim:acquirer, fuzz, docs:errors and the benchmarks) follows src/cli/args.ts:
  * `--help` prints its usage on stdout and exits 0 without doing anything else; an unknown option prints the
  * error and the usage on stderr and exits 2. Each script runs as package.json says, `tsx file args…` as
  * `node --import tsx file args…`, without npm's start-up.
@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers/switch.js';
+import { bareChildEnv } from '../helpers/node-args.js';
 
 const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 /** `tsx file args…` runs as `node --import tsx file args…`; `node [flags] --import tsx file args…` as it is. */
@@ -20,7 +21,7 @@ const entries = Object.entries(scripts)
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // no DATABASE_URL and friends: a script that ignored --help and went on would show it by hanging or failing
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const env = bareChildEnv();
   const p = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -46,6 +47,7 @@ t.test('the entry points the issue names are all there', async (t) => {
     'ledger:check',
     'ledger:recon',
     'archive',
+    'pan-keys',
     'sim:acquirer',
     'fuzz',
     'bench:codec',
@@ -75,7 +77,7 @@ for (const e of entries) {
 
 t.test("a failure after parsing: `prefix: message` on stderr and the command's exit code (exitWith)", async (t) => {
   // a database that refuses the connection at once
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: 'postgres://127.0.0.1:1/none' };
+  const env = bareChildEnv({ DATABASE_URL: 'postgres://127.0.0.1:1/none' });
   const runWith = (file: string, args: string[]) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const p = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });

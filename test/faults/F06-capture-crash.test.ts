@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
 import { startChildSwitch, startSimulators, rulesFor, auth, capture, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
+import { childEnv } from '../helpers/node-args.js';
 
 t.test('F06: kill -9 between the acquirer approving a capture and the switch recording it', async (t) => {
   const db = await testDb(t, { max: 3 });
@@ -58,7 +59,7 @@ t.test('F06: kill -9 between the acquirer approving a capture and the switch rec
   t.equal(await again.stop(), 0);
   const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: db.url },
+    env: childEnv({ DATABASE_URL: db.url }),
     encoding: 'utf8',
     timeout: 60_000,
   });

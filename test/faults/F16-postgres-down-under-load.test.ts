@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { testDb } from '../helpers/db.js';
 import { behindProxy } from '../helpers/proxy.js';
 import { startTestSwitch, auth, rc, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const OUTAGE_MS = 10_000;
 
@@ -87,7 +88,7 @@ t.test('F16: PostgreSQL down for 10 s under load', async (t) => {
   t.ok((await ledger.check()).ok);
   const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: db.url },
+    env: childEnv({ DATABASE_URL: db.url }),
     encoding: 'utf8',
     timeout: 60_000,
   });

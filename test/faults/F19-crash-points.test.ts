@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
 import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const POINTS = ['after-intent', 'after-send', 'after-answer', 'after-outcome'] as const;
 
@@ -66,7 +67,7 @@ t.test('kill -9 at each crash point of an authorization', async (t) => {
   }
   const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: db.url },
+    env: childEnv({ DATABASE_URL: db.url }),
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -22,6 +22,7 @@ import { startAcquirerSimulator, startBuiltInSimulator, type AcquirerSimulator, 
 import type { AcquirerDef } from '../../src/routing/types.js';
 import { framerByName } from '../../src/wire/index.js';
 import { testDb, type TestDb } from './db.js';
+import { childEnv } from './node-args.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -267,7 +268,7 @@ export async function startChildSwitch(t: Teardownable, dbUrl: string, overrides
   writeFileSync(cfgFile, JSON.stringify(o));
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/switch.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: dbUrl, PSP_PORT: '0', ADMIN_PORT: '0', SWITCH_CONFIG: cfgFile, LOG_LEVEL: 'warn', ...extraEnv },
+    env: childEnv({ DATABASE_URL: dbUrl, PSP_PORT: '0', ADMIN_PORT: '0', SWITCH_CONFIG: cfgFile, LOG_LEVEL: 'warn', ...extraEnv }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

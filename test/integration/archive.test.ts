@@ -13,6 +13,7 @@ import path from 'node:path';
 import { newTxnId } from '../../src/switch/ids.js';
 import type { Intent } from '../../src/switch/store/index.js';
 import { startTestSwitch, nextStan, ROOT } from '../helpers/switch.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const run = promisify(execFile);
 
@@ -20,7 +21,7 @@ async function archive(url: string, args: string[]): Promise<{ code: number; out
   try {
     const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/archive.ts', ...args], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: url },
+      env: childEnv({ DATABASE_URL: url }),
       timeout: 120_000,
     });
     return { code: 0, out: r.stdout };

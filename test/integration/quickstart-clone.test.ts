@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers/switch.js';
 import { embeddedLayout } from '../../src/store/embedded-pg.js';
+import { bareChildEnv } from '../helpers/node-args.js';
 
 const isRoot = process.getuid?.() === 0;
 const git = (args: string[], cwd = ROOT) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,14 +96,12 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   const layout = embeddedLayout(path.join(repo, 'data', 'pg'));
   // A new user's environment: no DATABASE_URL (CI may set one), no REDIS_URL, no PAN_HASH_KEY; ports 0 so the
   // test does not depend on 8583 and 8080 being free.
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+  const env: NodeJS.ProcessEnv = bareChildEnv({
     PSP_PORT: '0',
     ADMIN_PORT: '0',
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
-  };
+  });
   let sw: Proc | undefined;
   t.teardown(async () => {
     if (sw && sw.p.exitCode === null) {

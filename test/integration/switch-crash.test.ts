@@ -12,6 +12,7 @@ import type { AcquirerSimulator, Rule } from '../../simulators/acquirer/index.js
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
 import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const DECLINE_0002: Rule = { when: { panSuffix: '0002' }, respond: '05' };
 const script = (sims: Map<string, AcquirerSimulator>, rules: Rule[]) => {
@@ -168,7 +169,7 @@ t.test('kill -9 under load', async (t) => {
   t.ok(report.ok, JSON.stringify(report.violations));
   const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: db.url },
+    env: childEnv({ DATABASE_URL: db.url }),
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { ROOT, TEST_PAN_HASH_KEY } from '../helpers/switch.js';
 import { testDb } from '../helpers/db.js';
 import { embeddedLayout, removeEmbeddedCluster } from '../../src/store/embedded-pg.js';
+import { bareChildEnv } from '../helpers/node-args.js';
 
 interface Run {
   code: number | null;
@@ -24,7 +25,7 @@ interface Run {
 
 /** Runs main with `env` on top of a clean environment (no DATABASE_URL, REDIS_URL … from the caller's). */
 function runMain(env: Record<string, string>, args: string[] = []): Promise<Run> {
-  const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PSP_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn' };
+  const base: NodeJS.ProcessEnv = bareChildEnv({ PSP_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn' });
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/switch.ts', ...args], {
     cwd: ROOT,
     env: { ...base, ...env },

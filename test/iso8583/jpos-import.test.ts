@@ -12,6 +12,7 @@ import { compileDialect, loadDialect, IsoMessage, type TlvEntry } from '../../sr
 import { importJposPackager, jposClass } from '../../src/iso8583/jpos-import.js';
 import { realistic0100 } from '../../bench/fixtures.js';
 import { ROOT } from '../helpers/switch.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/jpos/${name}.xml`, import.meta.url), 'utf8');
 const golden = (name: string): string => readFileSync(new URL(`../fixtures/golden/${name}-0100.hex`, import.meta.url), 'utf8').trim();
@@ -152,7 +153,7 @@ t.test('npm run specs -- import-jpos writes a spec the switch loads', async (t) 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'acme.json');
   const run = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/specs.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/specs.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: childEnv() });
   const ok = run('import-jpos', path.join(ROOT, 'test/fixtures/jpos/iso87binary.xml'), '--name', 'acme', '--out', out);
   t.equal(ok.status, 0, ok.stderr);
   t.match(ok.stderr, /wrote .*acme\.json: dialect acme, 126 fields/);

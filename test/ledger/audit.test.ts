@@ -5,6 +5,7 @@ import { testDb } from '../helpers/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { loadFeeSchedule } from '../../src/ledger/fees.js';
 import { assertLedgerOk, reconToCsv } from '../../src/ledger/audit.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const run = promisify(execFile);
 const pay = (merchant: string, terminal: string, amount: bigint) => ({ acquirer: 'acq-a', terminal, merchant, currency: 978, amount });
@@ -12,7 +13,7 @@ const pay = (merchant: string, terminal: string, amount: bigint) => ({ acquirer:
 async function cli(url: string, args: string[]): Promise<{ code: number; out: string }> {
   try {
     const r = await run(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', ...args], {
-      env: { ...process.env, DATABASE_URL: url },
+      env: childEnv({ DATABASE_URL: url }),
       timeout: 120_000,
     });
     return { code: 0, out: r.stdout };

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { testDb } from '../helpers/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { eventually } from '../helpers/wait.js';
+import { childEnv } from '../helpers/node-args.js';
 
 t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
   const db = await testDb(t);
@@ -17,7 +18,7 @@ t.test('kill -9 mid-stream loses no acknowledged operation', async (t) => {
   for (let m = 0; m < 5; m++) await ledger.hold(`setup-${m}`, { acquirer: 'acq-a', terminal: 'T1', merchant: `m${m}`, currency: 978, amount: 1n });
 
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/ledger-crash-child.ts', 'c1'], {
-    env: { ...process.env, DATABASE_URL: db.url, LEDGER_CHILD_APP: `crash-${db.schema}` },
+    env: childEnv({ DATABASE_URL: db.url, LEDGER_CHILD_APP: `crash-${db.schema}` }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -10,6 +10,7 @@ import { compileRuleSet } from '../../src/routing/compiler.js';
 import { select } from '../../src/routing/selector.js';
 import type { AuthContext } from '../../src/routing/types.js';
 import { testDb } from '../helpers/db.js';
+import { childEnv } from '../helpers/node-args.js';
 
 function io(env: NodeJS.ProcessEnv = {}, stdin = ''): CliIo & { outs: string[]; errs: string[] } {
   const outs: string[] = [];
@@ -152,10 +153,10 @@ t.test('publish, activate, versions, rollback against Postgres (DATABASE_URL)', 
 });
 
 t.test('the npm script runs as a process with exit codes', async (t) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/rules.ts', 'validate'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/rules.ts', 'validate'], { encoding: 'utf8', env: childEnv() });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /"valid": true/);
-  const u = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/rules.ts', 'frob'], { encoding: 'utf8' });
+  const u = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/rules.ts', 'frob'], { encoding: 'utf8', env: childEnv() });
   t.equal(u.status, 2);
   t.match(u.stderr, /SW_ERR_CLI_USAGE/);
 });

@@ -11,6 +11,7 @@ import { PspClient } from '../../simulators/psp/client.js';
 import { parseSimulatorConfig, startAcquirerSimulator, Rng, type AcquirerSimulator, type AcquirerSimulatorOptions } from '../../simulators/acquirer/index.js';
 import { authRequest, settle, stanOf, waitFor } from '../helpers/net.js';
 import { eventually } from '../helpers/wait.js';
+import { childEnv } from '../helpers/node-args.js';
 
 const codec = loadDialect('iso87-binary');
 const framer = createFramer();
@@ -217,6 +218,7 @@ t.test('CLI: npm run sim:acquirer -- --config file.yaml', async (t) => {
   writeFileSync(file, 'listen: { port: 0 }\ndialect: iso87-ascii\nframer: { header: ascii4 }\ncontrol: { port: 0 }\nbehaviour:\n  defaultResponseCode: "51"\n');
   const child = spawn(process.execPath, ['--import', 'tsx', 'simulators/acquirer/cli.ts', '--config', file], {
     cwd: new URL('../../', import.meta.url).pathname,
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => child.kill('SIGKILL'));

@@ -2,6 +2,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { startAcquirerSimulator } from '../../simulators/acquirer/index.js';
 import { amountToDe4, buildAuthorization, parseLoadArgs, parseSendArgs, runLoad, runSend, testCards, type LoadOptions } from '../../simulators/psp/index.js';
+import { childEnv } from '../helpers/node-args.js';
 
 t.test('amount flag → DE4 minor units', async (t) => {
   t.equal(amountToDe4('12.34'), '000000001234');
@@ -107,6 +108,7 @@ t.test('load CLI prints a table and a last line of JSON', async (t) => {
     ['--import', 'tsx', 'simulators/psp/load.ts', '--port', String(sim.port), '--duration', '0.5', '--connections', '1', '--depth', '4', '--no-progress'],
     {
       cwd: new URL('../../', import.meta.url).pathname,
+      env: childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
