@@ -52,6 +52,17 @@ const DEFINITIONS = {
   SW_ERR_NET_SHUTDOWN: { httpStatus: 503, template: 'server {server}: shut down before the request finished' },
   SW_ERR_NET_TLS_CONFIG: { httpStatus: 500, template: 'TLS config is invalid: {reason}' },
   SW_ERR_NET_LISTEN_FAILED: { httpStatus: 500, template: 'server {server}: cannot listen on {host}:{port} ({reason})' },
+  SW_ERR_NET_CLIENT_CERT_MISSING: { httpStatus: 401, template: 'server {server}: connection from {remote} presented no client certificate; refused' },
+  SW_ERR_NET_CLIENT_CERT_UNTRUSTED: {
+    httpStatus: 403,
+    template: 'server {server}: client certificate "{subject}" from {remote} is not trusted ({reason}); refused',
+  },
+  SW_ERR_NET_CLIENT_CERT_UNMAPPED: {
+    httpStatus: 403,
+    template: 'server {server}: client certificate "{subject}" (sha256 {fingerprint}) from {remote} maps to no PSP ({reason}); refused',
+  },
+  SW_ERR_NET_PSP_CONNECTION_LIMIT: { httpStatus: 503, template: 'server {server}: PSP {psp} already has its {max} connections; refusing another' },
+  SW_ERR_NET_PSP_INFLIGHT_LIMIT: { httpStatus: 429, template: 'PSP {psp}: {max} requests in flight; further ones are answered unavailable at once' },
   SW_ERR_LINK_NOT_READY: { httpStatus: 503, template: 'link {link}: no connection is ready' },
   SW_ERR_LINK_INFLIGHT_LIMIT: { httpStatus: 503, template: 'link {link}: in-flight cap of {max} reached' },
   SW_ERR_LINK_BACKPRESSURE: { httpStatus: 503, template: 'link {link}: every ready connection has more than {max} bytes unsent' },
@@ -63,6 +74,13 @@ const DEFINITIONS = {
   SW_ERR_LINK_SIGN_ON_FAILED: { httpStatus: 502, template: 'link {link}: sign-on on connection {connection} failed ({reason})' },
   SW_ERR_LINK_HALF_OPEN: { httpStatus: 502, template: 'link {link}: connection {connection} silent for {ms} ms (read timeout {readTimeoutMs} ms)' },
   SW_ERR_LINK_PACK_FAILED: { httpStatus: 500, template: 'link {link}: request {mti} could not be packed ({reason})' },
+  SW_ERR_LINK_TLS_HANDSHAKE: { httpStatus: 502, template: 'link {link}: TLS with {host}:{port} failed ({reason})' },
+  SW_ERR_LINK_TLS_PIN_MISMATCH: {
+    httpStatus: 502,
+    template: 'link {link}: no key of the certificate chain of {host}:{port} is pinned (its leaf key is {pin})',
+  },
+  SW_ERR_LINK_TLS_CONFIG: { httpStatus: 500, template: 'link {link}: TLS config is invalid at {path}: {reason}' },
+  SW_ERR_LINK_TLS_FILE: { httpStatus: 500, template: 'acquirer {acquirer}: TLS {what} file {path} cannot be read ({reason})' },
   // ── store (src/store) ────────────────────────────────────────────────────────────────────────────────
   SW_ERR_DB_UNAVAILABLE: { httpStatus: 503, template: 'database {target} is unavailable: {reason}' },
   SW_ERR_DB_EMBEDDED_FAILED: { httpStatus: 500, template: 'embedded PostgreSQL could not {step}: {reason} ({fix})' },
@@ -96,7 +114,7 @@ const DEFINITIONS = {
   SW_ERR_RULES_NO_ACTIVE_VERSION: { httpStatus: 409, template: 'no rules version is active' },
   SW_ERR_ROUTING_BAD_CONTEXT: { httpStatus: 400, template: 'authorization context is invalid at {path}: {reason}' },
   SW_ERR_RISK_SCORER_FAILED: { httpStatus: 500, template: 'risk scoring failed ({reason}); fallback level {level} applied' },
-  SW_ERR_RISK_VELOCITY_LATE: { httpStatus: 503, template: 'shared velocity counts did not answer within {ms} ms; this instance\'s own counts used' },
+  SW_ERR_RISK_VELOCITY_LATE: { httpStatus: 503, template: "shared velocity counts did not answer within {ms} ms; this instance's own counts used" },
   SW_ERR_DETECTOR_UNAVAILABLE: {
     httpStatus: 503,
     template: "failure detector store is unreachable ({reason}); routes are judged from this instance's own counts until it is back",
@@ -107,6 +125,30 @@ const DEFINITIONS = {
   SW_ERR_NO_LINK: { httpStatus: 503, template: 'no link to acquirer {acquirer}' },
   SW_ERR_BREAKER_OPEN: { httpStatus: 503, template: 'acquirer {acquirer}: circuit breaker open' },
   SW_ERR_PAN_HASH_KEY: { httpStatus: 500, template: 'PAN hash key: {reason} ({fix})' },
+  SW_ERR_PAN_HASH_KEY_MISSING: {
+    httpStatus: 500,
+    template:
+      'PAN hash key {keyId} is not in the key set, yet {rows} stored rows were hashed with it ({tables}): a duplicate of one of them is answered as another card (duplicate, 94), and a blocklist entry made from one matches no card (put the key back, or let the rows age out: npm run pan-keys -- report)',
+  },
+  // ── security (src/security) ──────────────────────────────────────────────────────────────────────────
+  SW_ERR_SEC_MASTER_KEY: { httpStatus: 500, template: 'master key ({source}) is unusable: {reason}' },
+  SW_ERR_SEC_KEY_FILE: { httpStatus: 500, template: 'key file {file} {reason}' },
+  SW_ERR_SEC_KEY_TAMPERED: {
+    httpStatus: 500,
+    template: 'key {name} in {store} does not open under the master key (the entry was changed, or it was sealed under another master key)',
+  },
+  SW_ERR_SEC_KEY_NOT_FOUND: { httpStatus: 404, template: 'key {name} is not in the key store' },
+  SW_ERR_SEC_KEY_NAME: { httpStatus: 400, template: 'key name is invalid: {reason}' },
+  SW_ERR_SEC_KEY_LENGTH: { httpStatus: 422, template: 'key {name} is {length} bytes; a {type} key is {expected} bytes' },
+  SW_ERR_SEC_KEY_PARITY: { httpStatus: 422, template: 'key {name} does not have odd parity in every byte (mistyped, or damaged on the way)' },
+  SW_ERR_SEC_WEAK_KEY: { httpStatus: 422, template: 'key {name} has two equal 8-byte parts, which makes it single DES' },
+  SW_ERR_SEC_KEY_USAGE: { httpStatus: 422, template: 'key {name} is a {type} key and may not {operation}' },
+  SW_ERR_SEC_KCV_MISMATCH: { httpStatus: 422, template: 'key {name}: its check value is not the expected {expected}; nothing was stored' },
+  SW_ERR_SEC_PIN_BLOCK: { httpStatus: 422, template: 'PIN block is invalid: {reason}' },
+  SW_ERR_SEC_MAC_INVALID: { httpStatus: 422, template: 'MAC does not verify under key {name}' },
+  SW_ERR_SEC_BAD_INPUT: { httpStatus: 400, template: 'cannot {operation}: {reason}' },
+  SW_ERR_SEC_SELF_TEST: { httpStatus: 500, template: 'soft HSM self-test failed: {reason} (this Node or OpenSSL build lacks working TDES)' },
+  SW_ERR_SEC_CLOSED: { httpStatus: 503, template: 'the key store is closed' },
   // ── start-up (src/main.ts: one line naming the cause and the fix, src/switch/start-failure.ts) ─────────
   SW_ERR_START_PORT_IN_USE: { httpStatus: 500, template: '{what} port {port} is in use (set {env} or {key})' },
   SW_ERR_START_LISTEN: { httpStatus: 500, template: '{what} cannot listen on {host}:{port}: {reason} (set {env} or {key})' },
@@ -140,6 +182,11 @@ const DEFINITIONS = {
   SW_ERR_ADMIN_NOT_CONFIGURED: { httpStatus: 501, template: 'admin API: {area} is not available on this instance' },
   SW_ERR_ADMIN_CONFLICT: { httpStatus: 409, template: 'admin API: {what} {id} cannot be changed: {reason}' },
   SW_ERR_ADMIN_INTERNAL: { httpStatus: 500, template: 'admin API: internal error ({reason})' },
+  SW_ERR_ADMIN_TLS: { httpStatus: 500, template: 'admin server TLS: {path} ({key}) {reason}' },
+  SW_ERR_ADMIN_TOKEN_FILE: {
+    httpStatus: 500,
+    template: 'quick-start admin token file {path} {reason} (make its folder writable, or set admin.tokens or ADMIN_TOKENS)',
+  },
 } as const satisfies Record<`SW_ERR_${string}`, Definition>;
 
 export type ErrorCode = keyof typeof DEFINITIONS;

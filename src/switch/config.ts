@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { SwitchError } from '../errors.js';
+import { PAN_KEY_ID_PATTERN } from '../ledger/pan.js';
 import { DO_NOT_HONOUR, DUPLICATE_TRANSMISSION, FORMAT_ERROR, INVALID_MERCHANT, ISSUER_INOPERATIVE, SYSTEM_MALFUNCTION } from './response-codes.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ const list = <I extends Shape>(
   item: Group<I, false>,
   def: Array<InferShape<I>>,
   doc: string,
-  o: LeafOptions & { parse: (v: string) => unknown },
+  o: LeafOptions & { parse?: (v: string) => unknown } = {},
 ): Leaf<Array<InferShape<I>>> => leaf({ type: 'array', items: jsonSchema(item) }, def, doc, o);
 const group = <P extends Shape>(doc: string, props: P): Group<P, false> => ({ kind: 'group', props, doc, optional: false });
 const optional = <P extends Shape>(doc: string, props: P): Group<P, true> => ({ kind: 'group', props, doc, optional: true });
@@ -101,26 +102,102 @@ function pick<O extends object>(o: O, ...keys: Array<keyof O & string>): Record<
 
 const code = (def: string, doc: string): Leaf<string> => text(def, doc, { pattern: '^[0-9A-Z]{2}$' });
 
-export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configuration").', {
-  psp: group("The PSP server: where PSPs connect, their dialect and the server's limits (docs/network.md).", {
-    host: text('127.0.0.1', 'Address PSPs connect to.', { env: 'PSP_HOST' }),
-    port: whole(8583, 'Port PSPs connect to (0: any free port, printed at start).', { max: 65535, env: 'PSP_PORT' }),
-    dialect: text('iso87-ascii-bbitmap', 'PSP dialect: a spec in specs/ (docs/codec.md).'),
-    framer: text('binary2', 'Length header: binary2 | ascii4 | bcd2, optional "+tpdu".'),
-    name: text('psp-alpha', 'PSP name recorded on transactions from this listener (merchants list the PSPs they accept).'),
-    maxConnections: whole(1000, 'PSP connections at most (TLS handshakes under way count).'),
-    maxInFlightPerConnection: whole(512, 'Requests in flight on one connection; beyond it reading pauses.'),
-    maxInFlight: whole(
-      10_000,
-      'Requests in flight across every PSP connection; beyond it a request is answered responseCodes.unavailable (91) at once (metric switch_psp_limit_hits_total{kind="inflight-total"}).',
+// The PSP listeners' keys, written once: the psp group (the first listener) and each of psp.listeners have them.
+const PSP_DIALECT = text('iso87-ascii-bbitmap', 'PSP dialect: a spec in specs/ (docs/codec.md).');
+const PSP_FRAMER = text('binary2', 'Length header: binary2 | ascii4 | bcd2, optional "+tpdu".');
+const PSP_LIMITS = {
+  maxConnections: whole(1000, 'PSP connections at most on this listener (TLS handshakes under way count).'),
+  maxInFlightPerConnection: whole(512, 'Requests in flight on one connection; beyond it reading pauses.'),
+  maxInFlight: whole(
+    10_000,
+    'Requests in flight across the connections of this listener; beyond it a request is answered responseCodes.unavailable (91) at once (metric switch_psp_limit_hits_total{kind="inflight-total"}).',
+  ),
+  idleTimeoutMs: whole(300_000, 'A connection without a complete frame for this long is closed.'),
+};
+const pspTls = () =>
+  optional('TLS for PSPs; absent: plain TCP (docs/security.md, "PSP identity").', {
+    certFile: text(NONE, 'Certificate chain (PEM file).'),
+    keyFile: text(NONE, 'Private key (PEM file).'),
+    caFile: text('', 'CA bundle (PEM file) client certificates must chain to; required to ask for them (the system roots are never used).'),
+    requestClientCert: flag(
+      false,
+      'Ask PSPs for a client certificate: one presented must chain to caFile and map to a PSP (identities), else the connection is refused.',
     ),
-    idleTimeoutMs: whole(300_000, 'A connection without a complete frame for this long is closed.'),
-    drainTimeoutMs: whole(10_000, 'At shutdown (SIGTERM): how long requests in flight get to be answered; those still at an acquirer then are reversed.'),
-    tls: optional('TLS for PSPs; absent: plain TCP.', {
-      certFile: text(NONE, 'Certificate chain (PEM file).'),
-      keyFile: text(NONE, 'Private key (PEM file).'),
+    requireClientCert: flag(false, 'Refuse connections without a client certificate too (implies requestClientCert).'),
+    minVersion: oneOf(['TLSv1.2', 'TLSv1.3'], 'TLSv1.2', 'Oldest TLS version accepted; nothing older than TLSv1.2 can be set.'),
+  });
+const pspIdentities = () =>
+  list(
+    group('A PSP known by its client certificate: by subject or by sha256 fingerprint (give one of the two).', {
+      name: text(NONE, 'The PSP: recorded on its transactions, listed by the merchants that accept it.', { minLength: 1 }),
+      subject: text('', 'Subject attributes the certificate must all have, e.g. "CN=psp-beta" or "CN=psp-beta,O=Beta Payments".', {
+        pattern: '^(|[A-Za-z][A-Za-z0-9.-]*=.+)$',
+      }),
+      fingerprint256: text('', 'sha256 fingerprint of the certificate: 32 hex bytes, colons optional (openssl x509 -noout -fingerprint -sha256).', {
+        pattern: '^(|([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2})$',
+      }),
     }),
-  }),
+    [],
+    "Client certificates mapped to PSPs (needs tls with requestClientCert or requireClientCert): a trusted certificate mapped to none is refused; empty: any trusted certificate is this listener's name.",
+  );
+
+export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configuration").', {
+  psp: group(
+    'The PSP server: where PSPs connect, their dialect and the server\'s limits (docs/network.md, "PSP server"); this group is the first listener, psp.listeners adds more.',
+    {
+      host: text('127.0.0.1', 'Address PSPs connect to.', { env: 'PSP_HOST' }),
+      port: whole(8583, 'Port PSPs connect to (0: any free port, printed at start).', { max: 65535, env: 'PSP_PORT' }),
+      dialect: PSP_DIALECT,
+      framer: PSP_FRAMER,
+      name: text(
+        'psp-alpha',
+        'PSP name recorded on transactions from this listener (merchants list the PSPs they accept); a connection identified by its client certificate (identities) carries that identity instead.',
+      ),
+      ...PSP_LIMITS,
+      drainTimeoutMs: whole(
+        10_000,
+        'At shutdown (SIGTERM): how long requests in flight get to be answered, on every listener; those still at an acquirer then are reversed.',
+      ),
+      tls: pspTls(),
+      identities: pspIdentities(),
+      listeners: list(
+        group('Another PSP listener: its own port, dialect, framer, TLS, identities and limits (the keys of psp, none inherited).', {
+          id: text('', 'Listener name in logs and errors (default listener-<n>, n its place in the list from 1).', {
+            pattern: '^(|[A-Za-z0-9][A-Za-z0-9_-]{0,31})$',
+          }),
+          host: text('127.0.0.1', 'Address PSPs connect to.'),
+          port: leaf<number>({ type: 'integer', minimum: 0, maximum: 65535 }, NONE, 'Port PSPs connect to (0: any free port).'),
+          dialect: PSP_DIALECT,
+          framer: PSP_FRAMER,
+          name: text('', 'PSP of connections not identified by a client certificate; empty: every connection must be (tls.requireClientCert).'),
+          ...PSP_LIMITS,
+          tls: pspTls(),
+          identities: pspIdentities(),
+        }),
+        [],
+        'More PSP listeners, e.g. one per PSP with its own dialect and framer, or one shared by PSPs told apart by certificate (docs/network.md).',
+      ),
+      perPsp: group(
+        'Each PSP\'s share across every listener, counted by the identity its connections carry; 0: no cap of its own (docs/security.md, "PSP identity").',
+        {
+          maxConnections: whole(0, 'Connections one PSP may hold; another is closed after its handshake (SW_ERR_NET_PSP_CONNECTION_LIMIT).'),
+          maxInFlight: whole(
+            0,
+            'Requests of one PSP in flight; another is answered responseCodes.unavailable (91) at once (SW_ERR_NET_PSP_INFLIGHT_LIMIT), the other PSPs still served.',
+          ),
+          overrides: list(
+            group('The share of one PSP.', {
+              name: text(NONE, 'The PSP (as recorded on its transactions).', { minLength: 1 }),
+              maxConnections: leaf<number>({ type: 'integer', minimum: 0 }, NONE, 'Its connections at most (0: no cap).'),
+              maxInFlight: leaf<number>({ type: 'integer', minimum: 0 }, NONE, 'Its requests in flight at most (0: no cap).'),
+            }),
+            [],
+            'Shares of named PSPs, in place of the two above.',
+          ),
+        },
+      ),
+    },
+  ),
   admin: group('The admin API, the risk-team console and the metrics (docs/admin.md).', {
     enabled: flag(true, 'Start the admin server.'),
     host: text('127.0.0.1', 'Address of the admin server.', { env: 'ADMIN_HOST' }),
@@ -132,7 +209,7 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
         sha256: text(NONE, 'sha256 of the token, 64 lower-case hex digits.', { pattern: '^[0-9a-f]{64}$' }),
       }),
       [],
-      'Bearer tokens of the admin API (env "name:role:sha256,…"); none: npm start prints a one-run operator token.',
+      'Bearer tokens of the admin API (env "name:role:sha256,…"); none: npm start makes a one-run operator token, kept in data/admin.token (mode 0600).',
       {
         env: 'ADMIN_TOKENS',
         parse: (v) =>
@@ -145,6 +222,17 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
             }),
       },
     ),
+    tls: optional('TLS for the admin server (API, console, metrics, docs); absent: plain HTTP (docs/admin.md, "TLS").', {
+      certFile: text(NONE, 'Certificate chain (PEM file).'),
+      keyFile: text(NONE, 'Private key (PEM file, no passphrase; keep it mode 0600).'),
+      minVersion: oneOf(['TLSv1.2', 'TLSv1.3'], 'TLSv1.2', 'Oldest TLS version accepted; nothing older than TLSv1.2 can be set.'),
+    }),
+    metricsAccess: oneOf(
+      ['open', 'token'],
+      'open',
+      '/metrics: open (anyone who reaches the admin address, so Prometheus scrapes without a token) or token (a bearer token of any role; docs/admin.md).',
+    ),
+    docsAccess: oneOf(['open', 'token'], 'open', '/docs (Swagger UI, the OpenAPI document): open, or token (a bearer token of any role; docs/admin.md).'),
   }),
   database: group('PostgreSQL.', {
     url: text('', 'PostgreSQL URL (?options=-c search_path=… selects a schema); empty: an embedded PostgreSQL under dataDir.', { env: 'DATABASE_URL' }),
@@ -187,6 +275,31 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
       pattern: '^(|.{16,})$',
       invalid: 'must be 16 characters or more, or empty (a generated key, with the embedded database only)',
     },
+  ),
+  panHashKeys: list(
+    group('A PAN hash key: its id, stored with every hash it makes, and its secret.', {
+      id: text(NONE, 'Key id, 1 to 16 letters, digits, _ or - (k1 is the id of panHashKey and of the generated key).', { pattern: PAN_KEY_ID_PATTERN }),
+      secret: text(NONE, 'HMAC secret, 16 characters or more (e.g. openssl rand -base64 32).', { minLength: 16 }),
+    }),
+    [],
+    'PAN hash keys with their ids, the current one first (env "id:secret,…"): new hashes use the first, the others compare with the rows they hashed; panHashKey, if set, joins them as k1 (src/switch/pan-key.ts, docs/security.md).',
+    {
+      env: 'PAN_HASH_KEYS',
+      // an entry without an id gets none (refused as such), so a secret never lands where an id is named
+      parse: (v) =>
+        v
+          .split(',')
+          .filter((x) => x.trim() !== '')
+          .map((x) => {
+            const at = x.indexOf(':');
+            return at < 0 ? { secret: x.trim() } : { id: x.slice(0, at).trim(), secret: x.slice(at + 1).trim() };
+          }),
+    },
+  ),
+  panHashKeysFile: text(
+    '',
+    'A file of PAN hash keys instead of panHashKeys, mode 0600 (others may not read it): "id:secret" lines or a JSON array of {id, secret}, the current one first.',
+    { env: 'PAN_HASH_KEYS_FILE' },
   ),
   responseCodes: group(
     'DE39 codes the switch forms itself, two characters 0-9 A-Z (docs/switch.md, "Response codes"; the fixed ones are in src/switch/response-codes.ts).',
@@ -319,8 +432,12 @@ function check(cfg: Plain, source: string): void {
   for (const [key, hint] of Object.entries(REMOVED_KEYS)) {
     if (has(cfg, key)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: key, reason: `${hint} (in ${source})` });
   }
-  validate ??= new Ajv({ allErrors: false, strict: false }).compile(CONFIG_JSON_SCHEMA);
-  if (validate(cfg)) return;
+  // useDefaults: the leaves of an optional group (psp.tls) and of list items (psp.listeners) get their defaults
+  validate ??= new Ajv({ allErrors: false, strict: false, useDefaults: true }).compile(CONFIG_JSON_SCHEMA);
+  if (validate(cfg)) {
+    checkPsp((cfg as unknown as SwitchConfig).psp, source);
+    return;
+  }
   const e = validate.errors?.[0];
   const at = (e?.instancePath || '/').replace(/^\//, '').replace(/\//g, '.');
   if (e?.keyword === 'additionalProperties') {
@@ -338,4 +455,60 @@ function has(o: Plain, key: string): boolean {
     cur = (cur as Plain)[k];
   }
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PSP listeners: what the schema cannot say (docs/network.md, "PSP server"; docs/security.md, "PSP identity").
+
+/** One PSP listener, as the switch starts it: the psp group (id "psp") or one of psp.listeners. */
+export type PspListenerConfig = SwitchConfig['psp']['listeners'][number];
+
+/** Every PSP listener: the psp group first (id "psp"), then psp.listeners (id default listener-<n>). */
+export function pspListeners(psp: SwitchConfig['psp']): PspListenerConfig[] {
+  const { host, port, dialect, framer, name, maxConnections, maxInFlightPerConnection, maxInFlight, idleTimeoutMs, tls, identities } = psp;
+  const first: PspListenerConfig = {
+    id: 'psp',
+    host,
+    port,
+    dialect,
+    framer,
+    name,
+    maxConnections,
+    maxInFlightPerConnection,
+    maxInFlight,
+    idleTimeoutMs,
+    identities,
+    ...(tls ? { tls } : {}),
+  };
+  return [first, ...psp.listeners.map((l, i) => ({ ...l, id: l.id || `listener-${i + 1}` }))];
+}
+
+/** Refuses what would start a listener that cannot tell its PSPs apart, or could not start at all. */
+function checkPsp(psp: SwitchConfig['psp'], source: string): void {
+  const bad = (path: string, reason: string) => new SwitchError('SW_ERR_CONFIG_INVALID', { path, reason: `${reason} (from ${source})` });
+  const ids = new Set<string>();
+  const ports = new Set<string>();
+  pspListeners(psp).forEach((l, i) => {
+    const at = i === 0 ? 'psp' : `psp.listeners.${i - 1}`;
+    if (ids.has(l.id)) throw bad(`${at}.id`, `listener ${l.id} is named twice`);
+    ids.add(l.id);
+    if (l.port !== 0) {
+      const where = `${l.host}:${l.port}`;
+      if (ports.has(where)) throw bad(`${at}.port`, `${where} is taken by another listener`);
+      ports.add(where);
+    }
+    const asks = !!l.tls && (l.tls.requestClientCert || l.tls.requireClientCert);
+    if (asks && !l.tls!.caFile) throw bad(`${at}.tls.caFile`, 'required with requestClientCert or requireClientCert');
+    if (l.identities.length > 0 && !asks) throw bad(`${at}.identities`, 'need tls with requestClientCert or requireClientCert');
+    l.identities.forEach((id, j) => {
+      if (!id.subject === !id.fingerprint256) throw bad(`${at}.identities.${j}`, 'give exactly one of subject and fingerprint256');
+    });
+    if (l.name === '' && !l.tls?.requireClientCert)
+      throw bad(`${at}.name`, 'may be empty only with tls.requireClientCert (every connection then has a certificate identity)');
+  });
+  const named = new Set<string>();
+  psp.perPsp.overrides.forEach((o, i) => {
+    if (named.has(o.name)) throw bad(`psp.perPsp.overrides.${i}.name`, `${o.name} is listed twice`);
+    named.add(o.name);
+  });
 }

@@ -18,7 +18,10 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 // The derived type, checked by tsc (npm test runs it first): a wrong shape fails to compile.
 type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const typeChecks: Array<true> = [
-  true satisfies Eq<SwitchConfig['psp']['tls'], { certFile: string; keyFile: string } | undefined>,
+  true satisfies Eq<
+    SwitchConfig['psp']['tls'],
+    { certFile: string; keyFile: string; caFile: string; requestClientCert: boolean; requireClientCert: boolean; minVersion: 'TLSv1.2' | 'TLSv1.3' } | undefined
+  >,
   true satisfies Eq<SwitchConfig['admin']['tokens'], Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator'; sha256: string }>>,
   true satisfies Eq<SwitchConfig['logLevel'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>,
   true satisfies Eq<
@@ -44,6 +47,8 @@ const typeChecks: Array<true> = [
     | 'expiry'
     | 'saf'
     | 'panHashKey'
+    | 'panHashKeys'
+    | 'panHashKeysFile'
     | 'responseCodes'
     | 'builtInSimulators'
     | 'logLevel'
@@ -73,8 +78,11 @@ t.test('the defaults come from the schema and are the documented ones', async (t
       maxInFlight: 10_000,
       idleTimeoutMs: 300_000,
       drainTimeoutMs: 10_000,
+      identities: [],
+      listeners: [],
+      perPsp: { maxConnections: 0, maxInFlight: 0, overrides: [] },
     },
-    admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [] },
+    admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [], metricsAccess: 'open', docsAccess: 'open' },
     database: { url: '', dataDir: 'data/pg', poolSize: 10 },
     redis: { url: '', prefix: 'sw:' },
     rulesDir: 'rules',
@@ -84,6 +92,8 @@ t.test('the defaults come from the schema and are the documented ones', async (t
     expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
     saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000, retryWindowMs: 3600_000 },
     panHashKey: '',
+    panHashKeys: [],
+    panHashKeysFile: '',
     responseCodes: { unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
     builtInSimulators: true,
     logLevel: 'info',
@@ -104,8 +114,19 @@ t.test('every leaf carries its default and its meaning, in the JSON Schema too; 
     t.ok(leaf.doc.length >= 10, `${key} says what it is`);
     const node = nodeAt(key);
     t.equal(node.description, leaf.doc, `${key}: described in the JSON Schema`);
+    if (key.startsWith('admin.tls.')) {
+      // an optional group, absent from DEFAULT_CONFIG: its files are required once it is given, minVersion has a default
+      if (leaf.default === undefined) t.ok((nodeAt('admin.tls').required as string[]).includes(key.split('.')[2]!), `${key}: required once admin.tls is given`);
+      else t.ok(node.default === leaf.default && ajv.validate(node, leaf.default), `${key}: its default in the JSON Schema, valid`);
+      continue;
+    }
     if (key.startsWith('psp.tls.')) {
-      t.equal(leaf.default, undefined, `${key}: required once psp.tls is given, no default`);
+      // an optional group: absent from the defaults; once given, its files are required and the rest defaulted
+      if (['psp.tls.certFile', 'psp.tls.keyFile'].includes(key)) t.equal(leaf.default, undefined, `${key}: required once psp.tls is given, no default`);
+      else {
+        t.same(node.default, leaf.default, `${key}: its default in the JSON Schema`);
+        t.ok(ajv.validate(node, leaf.default), `${key}: its default passes its own schema`);
+      }
       continue;
     }
     t.same(node.default, leaf.default, `${key}: its default in the JSON Schema`);
@@ -113,6 +134,7 @@ t.test('every leaf carries its default and its meaning, in the JSON Schema too; 
     t.ok(ajv.validate(node, leaf.default), `${key}: its default passes its own schema`);
   }
   t.same(nodeAt('psp.tls').required, ['certFile', 'keyFile']);
+  t.same(nodeAt('admin.tls').required, ['certFile', 'keyFile']);
   t.ok(
     refusal(() => loadConfig({ env: {}, overrides: { psp: { tls: { certFile: 'c.pem' } } } })).includes('psp.tls'),
     'a TLS config without its key file is refused',
@@ -133,6 +155,8 @@ t.test('the environment: each leaf names its variable; empty is unset; numbers a
     RULES_DIR: 'rulesDir',
     ACQUIRER_TIMEOUT_MS: 'acquirerTimeoutMs',
     PAN_HASH_KEY: 'panHashKey',
+    PAN_HASH_KEYS: 'panHashKeys',
+    PAN_HASH_KEYS_FILE: 'panHashKeysFile',
     LOG_LEVEL: 'logLevel',
   });
   const c = loadConfig({ env: { PSP_PORT: '', DATABASE_URL: '', ADMIN_PORT: '0', ACQUIRER_TIMEOUT_MS: '250' } });
