@@ -2,21 +2,46 @@
  * npm run sim:acquirer -- --config simulators/acquirer/example.yaml [--port N] [--control-port N]
  * Runs the acquirer simulator until SIGINT/SIGTERM.
  */
+import { readFileSync } from 'node:fs';
 import { parseCli } from '../../src/cli/args.js';
-import { loadSimulatorConfig, type SimulatorFileConfig } from './config.js';
-import { startAcquirerSimulator } from './simulator.js';
-import { isSwitchError } from '../../src/errors.js';
+import { loadSimulatorConfig, type SimulatorFileConfig, type SimulatorFileTls } from './config.js';
+import { startAcquirerSimulator, type SimulatorTlsOptions } from './simulator.js';
+import { isSwitchError, SwitchError } from '../../src/errors.js';
 
 const USAGE = `usage: npm run sim:acquirer -- [--config file.yaml] [--port N] [--control-port N]
 
 Runs the acquirer simulator (docs/network.md) until Ctrl-C or SIGTERM.
 options:
-  -c, --config FILE    YAML config: listen, dialect, framer, control, seed, behaviour
-                       (example: simulators/acquirer/example.yaml)
+  -c, --config FILE    YAML config: listen, tls, dialect, framer, control, seed, behaviour
+                       (example: simulators/acquirer/example.yaml; tls: cert, key, ca,
+                       requestCert, minVersion, maxVersion, ciphers, PEM file paths)
   --port N             ISO 8583 port (default: the config's, else 9100)
   --control-port N     HTTP control API port (default: the config's)
   -h, --help           this text
 exit codes: 0 stopped, 1 could not start, 2 usage`;
+
+/** The config's `tls` block with its PEM files read; a file that cannot be read is named. */
+function readTls(t: SimulatorFileTls): SimulatorTlsOptions {
+  const read = (key: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', {
+        path: `config.tls.${key}`,
+        reason: `${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      });
+    }
+  };
+  return {
+    cert: read('cert', t.cert),
+    key: read('key', t.key),
+    ...(t.ca ? { ca: read('ca', t.ca) } : {}),
+    ...(t.requestCert !== undefined ? { requestCert: t.requestCert } : {}),
+    ...(t.minVersion ? { minVersion: t.minVersion } : {}),
+    ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
+    ...(t.ciphers ? { ciphers: t.ciphers } : {}),
+  };
+}
 
 async function main(): Promise<void> {
   const { values } = parseCli({
@@ -38,9 +63,10 @@ async function main(): Promise<void> {
     control,
     ...(cfg.behaviour ? { behaviour: cfg.behaviour } : {}),
     ...(cfg.seed !== undefined ? { seed: cfg.seed } : {}),
+    ...(cfg.tls ? { tls: readTls(cfg.tls) } : {}),
   });
   process.stdout.write(
-    `${JSON.stringify({ msg: 'acquirer simulator listening', host: sim.host, port: sim.port, dialect: sim.codec.name, framer: sim.framer.name, controlUrl: sim.controlUrl })}\n`,
+    `${JSON.stringify({ msg: 'acquirer simulator listening', host: sim.host, port: sim.port, dialect: sim.codec.name, framer: sim.framer.name, controlUrl: sim.controlUrl, tls: !!cfg.tls })}\n`,
   );
   const stop = (): void => {
     void sim.close().then(() => process.exit(0));

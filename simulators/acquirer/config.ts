@@ -70,8 +70,21 @@ export interface Behaviour {
   faults: Faults;
 }
 
+/** TLS of the ISO 8583 port in a config file: PEM file paths (docs/network.md, "Acquirer link TLS"). */
+export interface SimulatorFileTls {
+  cert: string;
+  key: string;
+  /** CAs a client certificate must lead to; with requestCert. */
+  ca?: string;
+  requestCert?: boolean;
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+}
+
 export interface SimulatorFileConfig {
   listen?: { host?: string; port?: number };
+  tls?: SimulatorFileTls;
   dialect?: string;
   framer?: { header?: 'binary2' | 'ascii4' | 'bcd2'; tpdu?: boolean };
   control?: { host?: string; port?: number } | false;
@@ -169,11 +182,27 @@ const behaviourSchema = {
   },
 } as const;
 
+const tlsVersion = { enum: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] } as const;
+
 const fileSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
     listen: { type: 'object', additionalProperties: false, properties: { host: { type: 'string' }, port: { type: 'integer', minimum: 0, maximum: 65535 } } },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert', 'key'],
+      properties: {
+        cert: { type: 'string', minLength: 1 },
+        key: { type: 'string', minLength: 1 },
+        ca: { type: 'string', minLength: 1 },
+        requestCert: { type: 'boolean' },
+        minVersion: tlsVersion,
+        maxVersion: tlsVersion,
+        ciphers: { type: 'string', minLength: 1 },
+      },
+    },
     dialect: { type: 'string' },
     framer: { type: 'object', additionalProperties: false, properties: { header: { enum: ['binary2', 'ascii4', 'bcd2'] }, tpdu: { type: 'boolean' } } },
     control: {

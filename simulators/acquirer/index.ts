@@ -1,5 +1,5 @@
 export { startAcquirerSimulator } from './simulator.js';
-export type { AcquirerSimulator, AcquirerSimulatorOptions, SimulatorStats } from './simulator.js';
+export type { AcquirerSimulator, AcquirerSimulatorOptions, SimulatorStats, SimulatorTlsOptions } from './simulator.js';
 export { Journal } from './journal.js';
 export type { JournalEntry, JournalFilter } from './journal.js';
 export { DEFAULT_BEHAVIOUR, loadSimulatorConfig, parseSimulatorConfig, validateBehaviour, mergeBehaviour } from './config.js';

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Codec } from '../../src/iso8583/codec-types.js';
 import { IsoMessage, isResponseMti, responseMti } from '../../src/iso8583/message.js';
@@ -11,6 +12,25 @@ import { DEFAULT_BEHAVIOUR, mergeBehaviour, validateBehaviour, type Behaviour, t
 import { Journal } from './journal.js';
 import { startControlServer, type ControlServer } from './control.js';
 import { Rng } from './random.js';
+
+/**
+ * TLS of the simulator's ISO 8583 port (docs/network.md, "Acquirer link TLS"). Versions are whatever is asked, the
+ * old ones included, so a test can stand up a host the switch must refuse: a TLS 1.1-only host needs
+ * `minVersion` and `maxVersion` TLSv1.1 and, with OpenSSL 3, `ciphers: 'DEFAULT@SECLEVEL=0'`.
+ */
+export interface SimulatorTlsOptions {
+  /** Server certificate chain and key (PEM). */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CAs a client certificate must lead to (with requestCert). */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Ask every client for a certificate and refuse one without a valid certificate (default false). */
+  requestCert?: boolean;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  /** OpenSSL cipher list (default node's). */
+  ciphers?: string;
+}
 
 export interface AcquirerSimulatorOptions {
   /** Dialect name in specs/ (default iso87-binary), or a compiled codec. */
@@ -28,6 +48,8 @@ export interface AcquirerSimulatorOptions {
   maxFrameBytes?: number;
   /** Keep a journal (default true); `{ max }` bounds it (default 200 000 entries). */
   journal?: boolean | { max: number };
+  /** Serve TLS instead of plain TCP. */
+  tls?: SimulatorTlsOptions;
 }
 
 export interface SimulatorStats {
@@ -41,6 +63,13 @@ export interface SimulatorStats {
   garbageSent: number;
   partialSent: number;
   unpackErrors: number;
+  /** TLS only: handshakes completed, and failed (a client refused: version, certificate, …). */
+  tlsHandshakes: number;
+  tlsErrors: number;
+  /** TLS only: completed handshakes in which the client presented a certificate the simulator verified. */
+  tlsClientCerts: number;
+  /** TLS only: completed handshakes by negotiated version (TLSv1.2, TLSv1.3, …). */
+  tlsVersions: Record<string, number>;
 }
 
 export interface AcquirerSimulator {
@@ -137,7 +166,9 @@ class SimConnection {
     if (this.closed) return;
     this.closed = true;
     this.sim.stats.resets++;
-    this.socket.resetAndDestroy();
+    // a TLS socket has no TCP handle of its own to send a reset on: it is closed instead
+    if (this.socket instanceof tls.TLSSocket) this.socket.destroy();
+    else this.socket.resetAndDestroy();
   }
 }
 
@@ -154,6 +185,10 @@ class Sim implements AcquirerSimulator {
     garbageSent: 0,
     partialSent: 0,
     unpackErrors: 0,
+    tlsHandshakes: 0,
+    tlsErrors: 0,
+    tlsClientCerts: 0,
+    tlsVersions: {},
   };
   readonly conns = new Set<SimConnection>();
   readonly rng: Rng;
@@ -166,7 +201,7 @@ class Sim implements AcquirerSimulator {
   private current: Behaviour;
   private behaviourSince = Date.now();
   private adhocOutage: { until: number; mode: 'down' | 'silent' } | null = null;
-  private readonly server: net.Server;
+  private readonly server: net.Server | tls.Server;
   private control: ControlServer | null = null;
   private connSeq = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -187,7 +222,41 @@ class Sim implements AcquirerSimulator {
     const b = opts.behaviour ?? {};
     validateBehaviour(b);
     this.current = mergeBehaviour(DEFAULT_BEHAVIOUR, b);
-    this.server = net.createServer((s) => this.onConnection(s));
+    this.server = opts.tls ? this.tlsServer(opts.tls) : net.createServer((s) => this.onConnection(s));
+  }
+
+  private tlsServer(o: SimulatorTlsOptions): tls.Server {
+    const requestCert = o.requestCert ?? false;
+    const server = tls.createServer(
+      {
+        cert: o.cert,
+        key: o.key,
+        ...(o.ca !== undefined ? { ca: o.ca } : {}),
+        requestCert,
+        rejectUnauthorized: requestCert,
+        ...(o.minVersion ? { minVersion: o.minVersion } : {}),
+        ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}),
+        ...(o.ciphers ? { ciphers: o.ciphers } : {}),
+      },
+      (s) => {
+        this.stats.tlsHandshakes++;
+        const v = s.getProtocol() ?? 'unknown';
+        this.stats.tlsVersions[v] = (this.stats.tlsVersions[v] ?? 0) + 1;
+        if (requestCert && s.authorized) this.stats.tlsClientCerts++;
+        this.onConnection(s);
+      },
+    );
+    // during a 'down' outage a connection is reset before its handshake, as the plain server does
+    server.prependListener('connection', (raw: Socket) => {
+      if (this.outageMode() !== 'down') return;
+      this.stats.connectionsRefused++;
+      raw.on('error', () => undefined);
+      raw.resetAndDestroy();
+    });
+    server.on('tlsClientError', () => {
+      this.stats.tlsErrors++;
+    });
+    return server;
   }
 
   async start(opts: AcquirerSimulatorOptions): Promise<void> {
@@ -262,7 +331,9 @@ class Sim implements AcquirerSimulator {
     if (this.outageMode() === 'down') {
       this.stats.connectionsRefused++;
       socket.on('error', () => undefined);
-      socket.resetAndDestroy();
+      // (a TLS connection whose handshake ended as the outage began: it has no TCP handle to reset)
+      if (socket instanceof tls.TLSSocket) socket.destroy();
+      else socket.resetAndDestroy();
       return;
     }
     const c = new SimConnection(this, `sim-${++this.connSeq}`, socket);

@@ -3,9 +3,12 @@
  * started by the injected `startSimulator`: the entry point's built-in simulators), wrapped so every request is
  * seen by the failure detector, the success-rate tracker and the acquirer's circuit breaker.
  */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { loadWireCodec, type IsoMessage } from '../iso8583/index.js';
-import { AcquirerLink, type UnmatchedHandler } from '../net/index.js';
+import { AcquirerLink, type LinkTlsOptions, type UnmatchedHandler } from '../net/index.js';
 import { framerByName } from '../wire/index.js';
 import { isSwitchError, SwitchError, type ErrorCode } from '../errors.js';
 import type { AcquirerDef } from '../routing/types.js';
@@ -42,6 +45,41 @@ export function isLocalRefusal(e: unknown): boolean {
 
 export function isFastFailure(e: unknown): boolean {
   return isSwitchError(e) && FAST_FAILURES.has(e.code);
+}
+
+/**
+ * The link's TLS options from the acquirer's `link.tls` (docs/network.md, "Acquirer link TLS"), its PEM files read
+ * now (relative paths from the working directory): a file missing or unreadable is SW_ERR_LINK_TLS_FILE naming the
+ * acquirer and the path. The server name defaults to the host (as SNI too), except an IP address, which is checked
+ * against the certificate's IP entries and sent as no SNI. Undefined when the acquirer has no `tls`.
+ */
+export function acquirerTls(def: AcquirerDef, host: string): LinkTlsOptions | undefined {
+  const t = def.link.tls;
+  if (!t) return undefined;
+  if ((t.cert === undefined) !== (t.key === undefined)) {
+    throw new SwitchError('SW_ERR_CONFIG_INVALID', {
+      path: `acquirers.${def.id}.link.tls`,
+      reason: 'cert and key go together (a client certificate and its key)',
+    });
+  }
+  const read = (what: 'ca' | 'cert' | 'key', file: string): Buffer => {
+    const full = path.resolve(file);
+    try {
+      return readFileSync(full);
+    } catch (e) {
+      const reason = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new SwitchError('SW_ERR_LINK_TLS_FILE', { acquirer: def.id, what, path: full, reason }, { cause: e });
+    }
+  };
+  const servername = t.servername ?? (isIP(host) === 0 ? host : undefined);
+  const pins = t.pin === undefined ? [] : typeof t.pin === 'string' ? [t.pin] : t.pin;
+  return {
+    ...(t.ca !== undefined ? { ca: read('ca', t.ca) } : {}),
+    ...(t.cert !== undefined && t.key !== undefined ? { cert: read('cert', t.cert), key: read('key', t.key) } : {}),
+    ...(servername !== undefined ? { servername } : {}),
+    minVersion: t.minVersion ?? 'TLSv1.2',
+    ...(pins.length > 0 ? { pins } : {}),
+  };
 }
 
 /** A stand-in acquirer host for an acquirer configured with port 0 (docs/switch.md, "Built-in simulators"). */
@@ -88,7 +126,13 @@ export class AcquirerSet {
 
   static async start(o: AcquirerSetOptions): Promise<AcquirerSet> {
     const set = new AcquirerSet(o);
-    for (const def of o.acquirers) await set.add(def);
+    try {
+      for (const def of o.acquirers) await set.add(def);
+    } catch (e) {
+      // one acquirer refused (a TLS file missing, a bad option): the links and simulators already started go too
+      await set.close();
+      throw e;
+    }
     return set;
   }
 
@@ -104,6 +148,14 @@ export class AcquirerSet {
     let host = def.link.host ?? '127.0.0.1';
     let port = def.link.port ?? 0;
     let simulator: BuiltInSimulator | null = null;
+    if (port === 0 && def.link.tls) {
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', {
+        path: `acquirers.${def.id}.link.tls`,
+        reason: "the built-in simulator (port 0) serves plain TCP: set the host and port of the acquirer's TLS endpoint",
+      });
+    }
+    // read before anything starts for this acquirer: a missing file stops the switch here, naming it
+    const tls = acquirerTls(def, host);
     if (port === 0) {
       if (!this.o.builtInSimulators || !this.o.startSimulator) {
         const why = this.o.builtInSimulators ? 'this entry point starts none (npm start does)' : 'builtInSimulators is off';
@@ -135,6 +187,7 @@ export class AcquirerSet {
       // back-off between connection attempts, doubling from 100 ms: capped so a link is back soon after its acquirer
       reconnect: { maxMs: def.link.timeouts_ms.reconnect_max ?? 10_000 },
       logger: this.o.log.child({ acquirer: def.id }),
+      ...(tls ? { tls } : {}),
     });
     link.onUnmatched(this.o.onUnmatched);
     if (this.o.observeLink) this.unobserve.push(this.o.observeLink(link));

@@ -10,6 +10,7 @@ import { silentLogger, type NetLogger } from '../logger.js';
 import { StanGenerator, transmissionDateTime } from '../mti.js';
 import { LinkConnection, type ConnectionHost, type DownKind } from './connection.js';
 import { compileMatchKey, RecentKeys, type MatchKeyFn, type MatchKeySpec } from './matcher.js';
+import { checkPins, compileLinkTls, isTlsLibraryError, tlsFailure, tlsFailureReason, type CompiledLinkTls, type LinkTlsOptions } from './tls.js';
 
 export interface ReconnectOptions {
   /** First delay (default 100 ms). */
@@ -50,8 +51,11 @@ export interface AcquirerLinkOptions {
   readTimeoutMs?: number;
   connectTimeoutMs?: number;
   reconnect?: ReconnectOptions;
-  /** Connect with TLS (node:tls; TLS 1.2 minimum). */
-  tls?: tls.ConnectionOptions;
+  /**
+   * Connect with TLS (node:tls, TLS 1.2 at least; docs/network.md, "Acquirer link TLS"): checked and compiled into
+   * one secure context at construction (SW_ERR_LINK_TLS_CONFIG), `pins` checked on every connection.
+   */
+  tls?: LinkTlsOptions;
   /** STAN source for messages the link originates (0800); shared with the caller through nextStan(). */
   stan?: StanGenerator;
   logger?: NetLogger;
@@ -70,12 +74,16 @@ export interface UnmatchedInfo {
 export type UnmatchedHandler = (msg: IsoMessage, info: UnmatchedInfo) => void;
 
 export interface LinkEvents {
-  connected: [{ link: string; connectionId: string; slot: number }];
+  /** `tlsProtocol`: the version a TLS connection negotiated (TLSv1.2, TLSv1.3). */
+  connected: [{ link: string; connectionId: string; slot: number; tlsProtocol?: string }];
   ready: [{ link: string; connectionId: string; slot: number }];
   /** Any connection going down; `kind` tells closed-by-us from failed. Followed by 'closed' or 'failed'. */
   down: [{ link: string; connectionId: string; slot: number; kind: DownKind; reason: string; code?: string }];
   closed: [{ link: string; connectionId: string; slot: number; reason: string }];
-  /** A connection failed, or a connect attempt did (connectionId is then null). */
+  /**
+   * A connection failed, or a connect attempt did (connectionId is then null). A TLS failure has `code`
+   * SW_ERR_LINK_TLS_HANDSHAKE (reason: the library's code) or SW_ERR_LINK_TLS_PIN_MISMATCH.
+   */
   failed: [{ link: string; connectionId: string | null; slot: number; reason: string; code?: string; retryInMs?: number }];
   sent: [{ link: string; connectionId: string; mti: string; at: number }];
   answered: [{ link: string; connectionId: string; mti: string; responseMti: string; responseCode: string | undefined; latencyMs: number }];
@@ -106,6 +114,8 @@ export interface LinkStats {
   signOns: number;
   connectsFailed: number;
   halfOpen: number;
+  /** TLS handshakes that failed or were refused (pin mismatch), and TLS connections failed by an alert. */
+  tlsFailures: number;
 }
 
 interface Pending {
@@ -131,7 +141,7 @@ interface Slot {
 
 type Resolved = Required<Omit<AcquirerLinkOptions, 'tls' | 'logger' | 'stan' | 'matchKey' | 'reconnect'>> & {
   reconnect: Required<ReconnectOptions>;
-  tls: tls.ConnectionOptions | undefined;
+  tls: LinkTlsOptions | undefined;
 };
 
 /**
@@ -156,6 +166,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     signOns: 0,
     connectsFailed: 0,
     halfOpen: 0,
+    tlsFailures: 0,
   };
   private readonly log: NetLogger;
   private readonly keyOf: MatchKeyFn;
@@ -163,6 +174,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   private readonly pending = new Map<string, Pending>();
   private readonly recentTimeouts = new RecentKeys();
   private readonly slots: Slot[] = [];
+  /** The TLS options compiled once (secure context, pins); null: plain TCP. */
+  private readonly tlsConfig: CompiledLinkTls | null;
   private ready: LinkConnection[] = [];
   private rr = 0;
   private appInFlight = 0;
@@ -199,7 +212,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
       readTimeoutMs: opts.readTimeoutMs ?? 60_000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       reconnect: { initialMs: r.initialMs ?? 100, maxMs: r.maxMs ?? 30_000, factor: r.factor ?? 2, jitter: r.jitter ?? 0.5 },
-      tls: opts.tls ? { minVersion: 'TLSv1.2', ...opts.tls } : undefined,
+      tls: opts.tls ? { ...opts.tls, minVersion: opts.tls.minVersion ?? 'TLSv1.2' } : undefined,
     };
     const o = this.options;
     for (const k of ['connections', 'maxInFlight', 'maxBufferedBytes', 'maxFrameBytes'] as const) {
@@ -210,6 +223,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     }
     if (o.reconnect.jitter < 0 || o.reconnect.jitter > 1)
       throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: 'link.reconnect.jitter', reason: 'must be within 0..1' });
+    this.tlsConfig = o.tls ? compileLinkTls(this.name, o.tls) : null;
     this.log = opts.logger ?? silentLogger;
     this.keyOf = compileMatchKey(opts.matchKey);
     this.stan = opts.stan ?? new StanGenerator();
@@ -573,19 +587,47 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   private connect(slot: Slot): void {
     if (this.closed) return;
     const o = this.options;
-    const socket = o.tls ? tls.connect({ host: o.host, port: o.port, ...o.tls }) : net.connect({ host: o.host, port: o.port });
+    const secure = this.tlsConfig;
+    let socket: Socket;
+    try {
+      socket = secure ? tls.connect({ ...secure.connect, host: o.host, port: o.port }) : net.connect({ host: o.host, port: o.port });
+    } catch (e) {
+      // options node refuses only when connecting (the context was built at construction): retried, never thrown
+      this.stats.connectsFailed++;
+      this.scheduleReconnect(slot, null, errorSummary(e).code ?? 'connect-error');
+      return;
+    }
     slot.connecting = socket;
-    const connectEvent = o.tls ? 'secureConnect' : 'connect';
-    const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), o.connectTimeoutMs);
+    const connectEvent = secure ? 'secureConnect' : 'connect';
+    // with TLS, 'connect' is the TCP connection: a failure after it is the handshake's
+    let tcpUp = false;
+    if (secure) socket.once('connect', () => (tcpUp = true));
+    const timer = setTimeout(() => socket.destroy(new Error(tcpUp ? 'handshake timeout' : 'connect timeout')), o.connectTimeoutMs);
     const onError = (e: Error): void => {
       clearTimeout(timer);
       slot.connecting = null;
       socket.destroy();
       this.stats.connectsFailed++;
-      this.scheduleReconnect(slot, null, (e as NodeJS.ErrnoException).code ?? e.message);
+      if (secure && (tcpUp || e instanceof SwitchError)) {
+        this.stats.tlsFailures++;
+        const err = tlsFailure(this.name, o.host, o.port, e);
+        this.scheduleReconnect(slot, null, tlsFailureReason(err), err.code, err);
+      } else {
+        this.scheduleReconnect(slot, null, (e as NodeJS.ErrnoException).code ?? e.message);
+      }
     };
     socket.once('error', onError);
     socket.once(connectEvent, () => {
+      if (secure) {
+        // the chain was verified and the name checked by node:tls; the pins are ours (docs/security.md)
+        const pinError = checkPins(this.name, o.host, o.port, socket as tls.TLSSocket, secure.pins);
+        if (pinError) {
+          socket.off('error', onError);
+          socket.on('error', () => undefined);
+          onError(pinError);
+          return;
+        }
+      }
       clearTimeout(timer);
       socket.off('error', onError);
       slot.connecting = null;
@@ -596,8 +638,9 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
       const id = `${this.name}-${++this.connSeq}`;
       const conn = new LinkConnection(this, id, slot.index, socket, o.framer, o.maxFrameBytes, o.codec);
       slot.conn = conn;
-      this.log.info({ link: this.name, connectionId: id, slot: slot.index }, 'acquirer connected');
-      this.emit('connected', { link: this.name, connectionId: id, slot: slot.index });
+      const tlsProtocol = secure ? ((socket as tls.TLSSocket).getProtocol() ?? undefined) : undefined;
+      this.log.info({ link: this.name, connectionId: id, slot: slot.index, ...(tlsProtocol ? { tls: tlsProtocol } : {}) }, 'acquirer connected');
+      this.emit('connected', { link: this.name, connectionId: id, slot: slot.index, ...(tlsProtocol ? { tlsProtocol } : {}) });
       if (o.signOn) this.signOn(conn, slot);
       else this.markReady(conn, slot);
     });
@@ -668,7 +711,12 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
       }
       p.reject(new SwitchError(code, { link: this.name, connection: conn.id, reason: this.closed ? 'link closed' : reason }));
     }
-    const errCode = error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+    let errCode = error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+    // an alert after the handshake (TLS 1.3: the acquirer refusing our client certificate) is a TLS failure too
+    if (this.tlsConfig && !(error instanceof SwitchError) && isTlsLibraryError(error)) {
+      this.stats.tlsFailures++;
+      errCode = tlsFailure(this.name, this.options.host, this.options.port, error).code;
+    }
     this.log[kind === 'closed' ? 'info' : 'warn']({ link: this.name, connectionId: conn.id, kind, reason, code: errCode }, 'acquirer connection down');
     this.emit('down', { link: this.name, connectionId: conn.id, slot: conn.slot, kind, reason, ...(errCode ? { code: errCode } : {}) });
     if (kind === 'closed') this.emit('closed', { link: this.name, connectionId: conn.id, slot: conn.slot, reason });
@@ -676,14 +724,16 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     else if (kind === 'failed') this.emit('failed', { link: this.name, connectionId: conn.id, slot: conn.slot, reason, ...(errCode ? { code: errCode } : {}) });
   }
 
-  private scheduleReconnect(slot: Slot, connectionId: string | null, reason: string, code?: string): void {
+  /** `error`: a connect attempt's TLS failure, logged with its code and message (both safe: docs/security.md). */
+  private scheduleReconnect(slot: Slot, connectionId: string | null, reason: string, code?: string, error?: SwitchError): void {
     if (this.closed) return;
     const r = this.options.reconnect;
     const base = Math.min(r.maxMs, r.initialMs * Math.pow(r.factor, slot.attempt));
     const delay = Math.max(1, Math.round(base * (1 - r.jitter * Math.random())));
     slot.attempt++;
     this.emit('failed', { link: this.name, connectionId, slot: slot.index, reason, ...(code ? { code } : {}), retryInMs: delay });
-    if (connectionId === null) this.log.warn({ link: this.name, slot: slot.index, reason, retryInMs: delay }, 'acquirer connect failed');
+    if (error) this.log.warn({ link: this.name, slot: slot.index, reason, retryInMs: delay, ...errorSummary(error) }, 'acquirer TLS handshake failed');
+    else if (connectionId === null) this.log.warn({ link: this.name, slot: slot.index, reason, retryInMs: delay }, 'acquirer connect failed');
     slot.timer = setTimeout(() => {
       slot.timer = null;
       this.connect(slot);
