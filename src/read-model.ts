@@ -90,3 +90,29 @@ export interface SafQueries {
 export interface TrafficQueries {
   recent(limit: number): Promise<PastDecision[]>;
 }
+
+/** One PSP listener as the admin API and health show it (SwitchHandle.pspStatus(); docs/network.md, "PSP server"). */
+export interface PspListenerStatus {
+  /** "psp" for the psp group, else its psp.listeners id. */
+  id: string;
+  host: string;
+  port: number;
+  dialect: string;
+  framer: string;
+  tls: boolean;
+  /** Client certificates: not asked for, asked for (optional), or required (docs/security.md, "PSP identity"). */
+  clientCerts: 'off' | 'requested' | 'required';
+  connections: number;
+  inFlight: number;
+  /** Connections refused after the handshake: no, untrusted or unmapped certificate; a PSP over its share. */
+  refused: { noCertificate: number; untrusted: number; unmapped: number; pspConnections: number };
+}
+
+/** One PSP's share of the switch and what it uses now, across every listener (psp.perPsp; 0: no cap). */
+export interface PspShareStatus {
+  psp: string;
+  connections: number;
+  inFlight: number;
+  maxConnections: number;
+  maxInFlight: number;
+}

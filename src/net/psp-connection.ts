@@ -21,14 +21,15 @@ type PauseReason = 'inflight' | 'drain' | 'shutdown';
  *                     └─ request
  *                          │
  *                          ├─ server full (Σ inFlight ≥ maxInFlight) ──► +1 ──► finish(unavailable) at once
+ *                          ├─ its PSP's share in flight reached (quotas, across servers) ──► +1 ──► finish(unavailable) at once
  *                          │
- *                          └─ +1 (this.inFlight and server.stats.inFlight)
+ *                          └─ +1 (this.inFlight and server.stats.inFlight; the PSP's share too, with quotas)
  *                               │  this.inFlight reaches maxInFlightPerConnection ──► pause('inflight')
  *                               ▼
  *                           handler(msg) ── resolves ──► finish(resp | null)
  *                               └───────── rejects ───► finish(systemError)       ─┐
  *                                                                                  ▼
- *                 finish: −1 (both) ─► write the answer unless closed ─► below the cap: resume('inflight')
+ *                 finish: −1 (both, and the PSP's share) ─► write the answer unless closed ─► below the cap: resume('inflight')
  *                                                                   ─► server draining and 0 left: end('shutdown')
  *
  *   invariants: server.stats.inFlight = Σ connection.inFlight; 0 ≤ inFlight; reading is paused while any
@@ -50,9 +51,11 @@ export class PspConnection {
     readonly server: PspServer,
     readonly id: string,
     readonly socket: Socket,
+    /** The identity of every request on this connection (the server's identify()). */
+    readonly psp: string,
   ) {
     const o = server.options;
-    this.ctxBase = { connectionId: id, psp: o.psp, remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` };
+    this.ctxBase = { connectionId: id, psp, remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` };
     this.reassembler = new Reassembler(o.framer, {
       maxFrameBytes: o.maxFrameBytes,
       onFrame: (payload, tpdu) => this.onFrame(payload, tpdu),
@@ -130,6 +133,27 @@ export class PspConnection {
       this.finish(msg, server.formedResponse(msg, server.options.answers.unavailable), replyTpdu, receivedAt);
       return;
     }
+    const quotas = server.quotas;
+    const share = quotas ? quotas.acquire(this.psp) : 'ok';
+    if (share !== 'ok') {
+      // this PSP has its share in flight: refused fast, while the other PSPs are still served
+      st.pspInFlightRefused++;
+      server.emit('limit', { kind: 'psp-inflight', connectionId: this.id, psp: this.psp });
+      if (share === 'first') {
+        const max = quotas!.shareOf(this.psp).maxInFlight;
+        server.raise(
+          'warn',
+          new SwitchError('SW_ERR_NET_PSP_INFLIGHT_LIMIT', { psp: this.psp, max }),
+          this.id,
+          { psp: this.psp, max },
+          'PSP in-flight share reached, answering unavailable',
+        );
+      }
+      this.inFlight++;
+      st.inFlight++;
+      this.finish(msg, server.formedResponse(msg, server.options.answers.unavailable), replyTpdu, receivedAt);
+      return;
+    }
     this.inFlight++;
     st.inFlight++;
     if (this.inFlight >= server.options.maxInFlightPerConnection && !this.pausedFor.has('inflight')) {
@@ -153,13 +177,13 @@ export class PspConnection {
       p = Promise.reject(e);
     }
     p.then(
-      (resp) => this.finish(msg, resp, replyTpdu, receivedAt),
+      (resp) => this.finish(msg, resp, replyTpdu, receivedAt, quotas !== undefined),
       (e: unknown) => {
         st.handlerErrors++;
         const cause = errorSummary(e);
         const err = new SwitchError('SW_ERR_NET_HANDLER_FAILED', { connection: this.id, mti: msg.mti, reason: cause.code ?? 'error' }, { cause: e });
         server.raise('error', err, this.id, { mti: msg.mti, cause }, err.message);
-        this.finish(msg, server.formedResponse(msg, server.options.answers.systemError), replyTpdu, receivedAt);
+        this.finish(msg, server.formedResponse(msg, server.options.answers.systemError), replyTpdu, receivedAt, quotas !== undefined);
       },
     );
   }
@@ -202,11 +226,13 @@ export class PspConnection {
     );
   }
 
-  private finish(req: IsoMessage, resp: IsoMessage | null, replyTpdu: Buffer | undefined, receivedAt: number): void {
+  /** `held`: the request counts toward its PSP's share (quotas), released here. */
+  private finish(req: IsoMessage, resp: IsoMessage | null, replyTpdu: Buffer | undefined, receivedAt: number, held = false): void {
     const server = this.server;
     const st = server.stats;
     this.inFlight--;
     st.inFlight--;
+    if (held) server.quotas!.release(this.psp);
     if (this.closed) {
       if (resp) st.droppedResponses++;
       return;

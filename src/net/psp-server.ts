@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Codec } from '../iso8583/codec-types.js';
 import { IsoMessage, responseMti } from '../iso8583/message.js';
 import { loadDialect } from '../iso8583/dialect.js';
-import { errorSummary, SwitchError } from '../errors.js';
+import { errorSummary, scrubSecrets, SwitchError, type ErrorCode } from '../errors.js';
 import { createFramer, type Framer } from '../wire/framer.js';
 import { silentLogger, type NetLogger } from './logger.js';
 import { PspConnection } from './psp-connection.js';
@@ -13,7 +14,10 @@ import { PspConnection } from './psp-connection.js';
 export interface PspRequestContext {
   /** Unique per server, e.g. "psp-7". */
   readonly connectionId: string;
-  /** Name of the PSP this server (or this connection, with `pspOf`) belongs to. */
+  /**
+   * The PSP the request comes from: the identity its connection's client certificate maps to (`identities`), or
+   * the server's `psp` for a connection not identified by a certificate (docs/security.md, "PSP identity").
+   */
   readonly psp: string;
   readonly remoteAddress: string;
   /** Date.now() when the frame was read. */
@@ -29,11 +33,208 @@ export type PspHandler = (msg: IsoMessage, ctx: PspRequestContext) => Promise<Is
 export interface PspTlsOptions {
   cert: string | Buffer;
   key: string | Buffer;
-  /** CA bundle to check client certificates against (with requestClientCert). */
+  /** CA bundle client certificates must chain to; required with requestClientCert or requireClientCert (the system roots are never used). */
   ca?: string | Buffer;
+  /** Ask for a client certificate: one presented must chain to `ca` and map to a PSP, else the connection is refused. */
   requestClientCert?: boolean;
+  /** Refuse connections without a client certificate too (implies requestClientCert). */
+  requireClientCert?: boolean;
   /** Default and floor: TLSv1.2. */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/**
+ * A PSP known by its client certificate (docs/security.md, "PSP identity"): by subject attributes, all of which
+ * must be the certificate's ("CN=psp-beta", or "CN=psp-beta,O=Beta Payments"), or by the sha256 fingerprint of
+ * the certificate ("AB:CD:…", case and colons free). Give one of the two.
+ */
+export interface PspIdentity {
+  /** The PSP name of every request on a connection with this certificate (merchants list it in `psps`). */
+  readonly name: string;
+  readonly subject?: string;
+  readonly fingerprint256?: string;
+}
+
+/** Why a connection was refused before any frame was read from it (`refused` event, counted in `stats`). */
+export type PspRefusal = 'no-certificate' | 'untrusted' | 'unmapped' | 'psp-connections';
+
+/** Each PSP's share of the switch: 0 = no cap of its own (the listener's limits still apply). */
+export interface PspShare {
+  maxConnections: number;
+  maxInFlight: number;
+}
+
+/**
+ * Per-PSP limits, counted per identity across every server handed the same instance (docs/security.md, "PSP
+ * identity"): a PSP over its share is refused while the others are still served. A connection beyond
+ * `maxConnections` is closed after its handshake; a request beyond `maxInFlight` is answered `unavailable` at once.
+ */
+export class PspQuotas {
+  private readonly conns = new Map<string, number>();
+  private readonly inFlight = new Map<string, number>();
+  /** PSPs whose in-flight cap is being hit: logged once when reached, not once per request refused. */
+  private readonly atCap = new Set<string>();
+  private readonly shares: ReadonlyMap<string, PspShare>;
+  private readonly fallback: PspShare;
+
+  constructor(o: { default?: Partial<PspShare>; perPsp?: ReadonlyArray<{ name: string } & Partial<PspShare>> } = {}) {
+    this.fallback = { maxConnections: o.default?.maxConnections ?? 0, maxInFlight: o.default?.maxInFlight ?? 0 };
+    const shares = new Map<string, PspShare>();
+    for (const p of o.perPsp ?? []) {
+      if (shares.has(p.name)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `perPsp.${p.name}`, reason: 'listed twice' });
+      shares.set(p.name, { maxConnections: p.maxConnections ?? this.fallback.maxConnections, maxInFlight: p.maxInFlight ?? this.fallback.maxInFlight });
+    }
+    for (const s of [this.fallback, ...shares.values()])
+      for (const [k, v] of Object.entries(s))
+        if (!Number.isInteger(v) || v < 0) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `perPsp.${k}`, reason: 'must be a whole number' });
+    this.shares = shares;
+  }
+
+  shareOf(psp: string): PspShare {
+    return this.shares.get(psp) ?? this.fallback;
+  }
+
+  connections(psp: string): number {
+    return this.conns.get(psp) ?? 0;
+  }
+
+  inFlightOf(psp: string): number {
+    return this.inFlight.get(psp) ?? 0;
+  }
+
+  /** Every PSP seen, with its counts and its share (admin, health). */
+  snapshot(): Array<{ psp: string; connections: number; inFlight: number } & PspShare> {
+    const names = new Set([...this.conns.keys(), ...this.inFlight.keys(), ...this.shares.keys()]);
+    return [...names].sort().map((psp) => ({ psp, connections: this.connections(psp), inFlight: this.inFlightOf(psp), ...this.shareOf(psp) }));
+  }
+
+  /** @internal A connection of `psp` opens: false (nothing counted) when it already has its share. */
+  openConnection(psp: string): boolean {
+    const max = this.shareOf(psp).maxConnections;
+    const n = this.connections(psp);
+    if (max > 0 && n >= max) return false;
+    this.conns.set(psp, n + 1);
+    return true;
+  }
+
+  /** @internal */
+  closeConnection(psp: string): void {
+    const n = this.connections(psp) - 1;
+    if (n > 0) this.conns.set(psp, n);
+    else this.conns.delete(psp);
+  }
+
+  /** @internal A request of `psp` starts: 'ok' (counted), or refused: 'first' when the cap was just reached, else 'full'. */
+  acquire(psp: string): 'ok' | 'first' | 'full' {
+    const max = this.shareOf(psp).maxInFlight;
+    const n = this.inFlightOf(psp);
+    if (max > 0 && n >= max) {
+      if (this.atCap.has(psp)) return 'full';
+      this.atCap.add(psp);
+      return 'first';
+    }
+    this.inFlight.set(psp, n + 1);
+    return 'ok';
+  }
+
+  /** @internal */
+  release(psp: string): void {
+    const n = this.inFlightOf(psp) - 1;
+    if (n > 0) this.inFlight.set(psp, n);
+    else this.inFlight.delete(psp);
+    if (n < this.shareOf(psp).maxInFlight) this.atCap.delete(psp);
+  }
+}
+
+/** Subject attributes of an identity, parsed: "CN=a,O=b" → [["CN","a"],["O","b"]]; a backslash escapes the next character. */
+export function parseSubject(subject: string): Array<[string, string]> | null {
+  const out: Array<[string, string]> = [];
+  let key: string | null = null;
+  let cur = '';
+  const flush = (): boolean => {
+    if (key === null) return false;
+    const k = key.trim();
+    const v = cur.trim();
+    if (!/^[A-Za-z][A-Za-z0-9.-]*$/.test(k) || v === '') return false;
+    out.push([k.toUpperCase(), v]);
+    key = null;
+    cur = '';
+    return true;
+  };
+  for (let i = 0; i < subject.length; i++) {
+    const ch = subject[i]!;
+    if (ch === '\\') {
+      if (i + 1 >= subject.length) return null;
+      cur += subject[++i]!;
+    } else if (ch === '=' && key === null) {
+      key = cur;
+      cur = '';
+    } else if (ch === ',') {
+      if (!flush()) return null;
+    } else cur += ch;
+  }
+  return flush() ? out : null;
+}
+
+/** A sha256 fingerprint as node:tls writes it (upper-case hex pairs joined by colons), or null when it is not 32 bytes of hex. */
+export function normalizeFingerprint(fp: string): string | null {
+  const hex = fp.replace(/[:\s]/g, '').toUpperCase();
+  return /^[0-9A-F]{64}$/.test(hex) ? hex.match(/../g)!.join(':') : null;
+}
+
+/** A certificate's subject as one line, "CN=psp-beta,O=Beta" (logs and errors: a certificate is public, never a secret). */
+export function subjectLine(cert: PeerCertificate): string {
+  const s = (cert.subject ?? {}) as unknown as Record<string, string | string[]>;
+  const line = Object.entries(s)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${String(x).replace(/[,\\]/g, (c) => `\\${c}`)}`))
+    .join(',');
+  return scrubSecrets(line.slice(0, 200)) || '(empty subject)';
+}
+
+/** The identity map of a server, compiled once; `resolve` names the PSP of a trusted client certificate. */
+export class PspIdentityMap {
+  private readonly byFingerprint = new Map<string, string>();
+  private readonly bySubject: Array<{ name: string; attrs: Array<[string, string]> }> = [];
+
+  constructor(readonly identities: readonly PspIdentity[]) {
+    identities.forEach((id, i) => {
+      const bad = (reason: string) => new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: `identities[${i}] (${id.name || 'no name'}): ${reason}` });
+      if (typeof id.name !== 'string' || id.name === '') throw bad('name is required');
+      const hasSubject = !!id.subject;
+      const hasFp = !!id.fingerprint256;
+      if (hasSubject === hasFp) throw bad('give exactly one of subject and fingerprint256');
+      if (hasFp) {
+        const fp = normalizeFingerprint(id.fingerprint256!);
+        if (!fp) throw bad('fingerprint256 must be 32 bytes of hex (colons optional)');
+        const other = this.byFingerprint.get(fp);
+        if (other !== undefined && other !== id.name) throw bad(`the same fingerprint is already mapped to ${other}`);
+        this.byFingerprint.set(fp, id.name);
+      } else {
+        const attrs = parseSubject(id.subject!);
+        if (!attrs) throw bad('subject must be attribute=value pairs separated by commas, e.g. "CN=psp-beta"');
+        this.bySubject.push({ name: id.name, attrs });
+      }
+    });
+  }
+
+  get size(): number {
+    return this.identities.length;
+  }
+
+  /** The PSP of a certificate: its fingerprint first, then the subjects; two subjects naming different PSPs is ambiguous (null). */
+  resolve(cert: PeerCertificate): { psp: string } | { reason: string } {
+    const fp = cert.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : null;
+    const byFp = fp ? this.byFingerprint.get(fp) : undefined;
+    if (byFp !== undefined) return { psp: byFp };
+    const subject = (cert.subject ?? {}) as unknown as Record<string, string | string[] | undefined>;
+    const values = new Map<string, string[]>();
+    for (const [k, v] of Object.entries(subject)) if (v !== undefined) values.set(k.toUpperCase(), Array.isArray(v) ? v : [v]);
+    const names = new Set<string>();
+    for (const s of this.bySubject) if (s.attrs.every(([k, v]) => values.get(k)?.includes(v) ?? false)) names.add(s.name);
+    if (names.size === 1) return { psp: [...names][0]! };
+    if (names.size > 1) return { reason: `subject matches ${names.size} PSPs` };
+    return { reason: this.size ? 'no identity matches' : 'no identities configured' };
+  }
 }
 
 /**
@@ -64,8 +265,18 @@ export interface PspServerOptions {
   port?: number;
   /** Server name in logs and errors (default "psp-server"). */
   name?: string;
-  /** PSP name handed to the handler (default: the server name). */
+  /**
+   * PSP name handed to the handler for a connection not identified by a client certificate (default: the server
+   * name); unused when `tls.requireClientCert` holds.
+   */
   psp?: string;
+  /**
+   * Client certificates mapped to PSP names (needs `tls.requestClientCert` or `requireClientCert`): a trusted
+   * certificate that maps to none is refused. Empty: any trusted certificate is the server's `psp`.
+   */
+  identities?: readonly PspIdentity[];
+  /** Per-PSP shares (connections, in flight), shared by the servers of one switch; absent: only this server's limits. */
+  quotas?: PspQuotas;
   /** Open connections allowed, TLS handshakes under way included; further ones are closed at once (default 1000). */
   maxConnections?: number;
   /** Requests in flight across all connections; beyond it a request is answered 91 at once (default 10 000). */
@@ -121,14 +332,28 @@ export interface PspServerStats {
   tlsErrors: number;
   /** Requests answered 91 at once because maxInFlight was reached across connections. */
   inFlightRefused: number;
+  /** Connections refused after the handshake: no client certificate where one is required (SW_ERR_NET_CLIENT_CERT_MISSING). */
+  clientCertMissing: number;
+  /** … a client certificate that does not chain to the configured CA, or is expired (SW_ERR_NET_CLIENT_CERT_UNTRUSTED). */
+  clientCertUntrusted: number;
+  /** … a trusted certificate that maps to no PSP (SW_ERR_NET_CLIENT_CERT_UNMAPPED). */
+  clientCertUnmapped: number;
+  /** … a PSP that already has its share of connections (SW_ERR_NET_PSP_CONNECTION_LIMIT). */
+  pspConnectionsRefused: number;
+  /** Requests answered 91 at once because their PSP had its share in flight (SW_ERR_NET_PSP_INFLIGHT_LIMIT). */
+  pspInFlightRefused: number;
 }
 
-export type PspLimitKind = 'connections' | 'inflight' | 'inflight-total' | 'frame' | 'slow-reader';
+export type PspLimitKind = 'connections' | 'inflight' | 'inflight-total' | 'frame' | 'slow-reader' | 'psp-connections' | 'psp-inflight';
 
 export interface PspServerEvents {
-  connection: [{ connectionId: string; remoteAddress: string }];
+  /** A connection accepted, `psp` the identity its requests carry. */
+  connection: [{ connectionId: string; remoteAddress: string; psp: string }];
   disconnect: [{ connectionId: string; reason: string }];
-  limit: [{ kind: PspLimitKind; connectionId?: string }];
+  /** `psp` with the per-PSP kinds. */
+  limit: [{ kind: PspLimitKind; connectionId?: string; psp?: string }];
+  /** A connection refused after its TLS handshake, before any frame was read; `code` is its SW_ERR_NET_* code. */
+  refused: [{ reason: PspRefusal; code: ErrorCode; remoteAddress: string; psp?: string }];
   /** A request was answered; latency from read to write queue. */
   response: [{ connectionId: string; mti: string; responseMti: string; latencyMs: number }];
   /** A whole frame that did not unpack (answered formatError, or dropped when it had no request MTI); `code`: SW_ERR_*. */
@@ -150,7 +375,13 @@ const DEFAULT_ECHO_FIELDS = [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] as const;
  * in any order; explicit backpressure and limits (docs/architecture.md, "Conventions").
  */
 export class PspServer extends EventEmitter<PspServerEvents> {
-  readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger' | 'dialect' | 'answers'>> & { tls?: PspTlsOptions; answers: Readonly<PspAnswers> };
+  readonly options: Required<Omit<PspServerOptions, 'tls' | 'logger' | 'dialect' | 'answers' | 'identities' | 'quotas'>> & {
+    tls?: PspTlsOptions;
+    answers: Readonly<PspAnswers>;
+  };
+  /** Client certificate → PSP (empty unless client certificates are asked for). */
+  readonly identities: PspIdentityMap;
+  readonly quotas: PspQuotas | undefined;
   readonly log: NetLogger;
   readonly stats: PspServerStats = {
     connectionsAccepted: 0,
@@ -176,6 +407,11 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     droppedResponses: 0,
     tlsErrors: 0,
     inFlightRefused: 0,
+    clientCertMissing: 0,
+    clientCertUntrusted: 0,
+    clientCertUnmapped: 0,
+    pspConnectionsRefused: 0,
+    pspInFlightRefused: 0,
   };
   /** TCP connections open under a TLS listener, handshakes under way included (they count toward maxConnections). */
   private tcpOpen = 0;
@@ -220,17 +456,31 @@ export class PspServer extends EventEmitter<PspServerEvents> {
         throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `answers.${k}`, reason: 'must be 2 characters 0-9 A-Z' });
     }
     this.log = opts.logger ?? silentLogger;
+    this.identities = new PspIdentityMap(opts.identities ?? []);
+    this.quotas = opts.quotas;
+    if (this.identities.size > 0 && !this.asksClientCert)
+      throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: 'identities need tls with requestClientCert or requireClientCert' });
     if (opts.tls) {
-      if (!opts.tls.cert || !opts.tls.key) throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: 'cert and key are required' });
+      const t = opts.tls;
+      if (!t.cert || !t.key) throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: 'cert and key are required' });
+      const minVersion = t.minVersion ?? 'TLSv1.2';
+      if (minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3')
+        throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: 'minVersion must be TLSv1.2 or TLSv1.3' });
+      // without a CA of its own node would check client certificates against the system roots: any public CA's
+      // customer would be trusted
+      if (this.asksClientCert && !t.ca)
+        throw new SwitchError('SW_ERR_NET_TLS_CONFIG', { reason: 'client certificates need a CA bundle (ca) to be checked against' });
       try {
         this.server = tls.createServer(
           {
-            cert: opts.tls.cert,
-            key: opts.tls.key,
-            ...(opts.tls.ca ? { ca: opts.tls.ca } : {}),
-            requestCert: opts.tls.requestClientCert ?? false,
-            rejectUnauthorized: opts.tls.requestClientCert ?? false,
-            minVersion: opts.tls.minVersion ?? 'TLSv1.2',
+            cert: t.cert,
+            key: t.key,
+            ...(t.ca ? { ca: t.ca } : {}),
+            requestCert: this.asksClientCert,
+            // The verdict is the server's own, after the handshake (identify()): node's rejectUnauthorized would
+            // drop an untrusted client silently, neither counted nor logged.
+            rejectUnauthorized: false,
+            minVersion,
             handshakeTimeout: this.options.handshakeTimeoutMs,
           },
           (s) => this.onConnection(s),
@@ -340,6 +590,12 @@ export class PspServer extends EventEmitter<PspServerEvents> {
     this.raise('warn', new SwitchError('SW_ERR_NET_CONNECTION_LIMIT', { server: this.options.name, max }), null, { max }, 'connection limit reached, refusing');
   }
 
+  /** Client certificates are asked for on this server (tls.requestClientCert or requireClientCert). */
+  get asksClientCert(): boolean {
+    const t = this.options.tls;
+    return !!t && !!(t.requestClientCert || t.requireClientCert);
+  }
+
   private onConnection(socket: Socket): void {
     if (this.draining) {
       socket.destroy();
@@ -350,18 +606,82 @@ export class PspServer extends EventEmitter<PspServerEvents> {
       socket.destroy();
       return;
     }
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    const who = this.identify(socket, remote);
+    if ('refusal' in who) {
+      this.refuseClient(socket, remote, who.refusal, who.error, who.fields);
+      return;
+    }
+    const psp = who.psp;
+    if (this.quotas && !this.quotas.openConnection(psp)) {
+      const max = this.quotas.shareOf(psp).maxConnections;
+      this.stats.pspConnectionsRefused++;
+      this.emit('limit', { kind: 'psp-connections', psp });
+      const error = new SwitchError('SW_ERR_NET_PSP_CONNECTION_LIMIT', { server: this.options.name, psp, max });
+      this.refuseClient(socket, remote, 'psp-connections', error, { psp, max }, psp);
+      return;
+    }
+    // renegotiation could present another certificate after the identity was settled: not allowed
+    if (this.options.tls) (socket as TLSSocket).disableRenegotiation();
     const id = `${this.options.name}-${++this.seq}`;
-    const c = new PspConnection(this, id, socket);
+    const c = new PspConnection(this, id, socket, psp);
     this.conns.set(id, c);
     this.stats.connectionsAccepted++;
     this.stats.connectionsActive = this.conns.size;
-    this.log.info({ connectionId: id, remote: c.ctxBase.remoteAddress }, 'PSP connected');
-    this.emit('connection', { connectionId: id, remoteAddress: c.ctxBase.remoteAddress });
+    this.log.info({ connectionId: id, remote, psp }, 'PSP connected');
+    this.emit('connection', { connectionId: id, remoteAddress: remote, psp });
+  }
+
+  /**
+   * The PSP a new connection belongs to (docs/security.md, "PSP identity"): without client certificates asked
+   * for, the server's `psp`; with them, the identity a trusted certificate maps to. Refused: no certificate where
+   * one is required, one that does not chain to the CA (or has expired), a trusted one that maps to no PSP.
+   */
+  private identify(socket: Socket, remote: string): { psp: string } | { refusal: PspRefusal; error: SwitchError; fields: Record<string, unknown> } {
+    if (!this.asksClientCert) return { psp: this.options.psp };
+    const server = this.options.name;
+    const ts = socket as TLSSocket;
+    const cert = ts.getPeerCertificate();
+    const present = !!cert && Object.keys(cert).length > 0;
+    if (!present) {
+      if (!this.options.tls!.requireClientCert) return { psp: this.options.psp };
+      return { refusal: 'no-certificate', error: new SwitchError('SW_ERR_NET_CLIENT_CERT_MISSING', { server, remote }), fields: {} };
+    }
+    const subject = subjectLine(cert);
+    if (!ts.authorized) {
+      const reason = String(ts.authorizationError ?? 'not verified');
+      return {
+        refusal: 'untrusted',
+        error: new SwitchError('SW_ERR_NET_CLIENT_CERT_UNTRUSTED', { server, remote, subject, reason }),
+        fields: { subject, reason },
+      };
+    }
+    if (this.identities.size === 0) return { psp: this.options.psp };
+    const r = this.identities.resolve(cert);
+    if ('psp' in r) return r;
+    const fingerprint = cert.fingerprint256 ?? '?';
+    return {
+      refusal: 'unmapped',
+      error: new SwitchError('SW_ERR_NET_CLIENT_CERT_UNMAPPED', { server, remote, subject, fingerprint, reason: r.reason }),
+      fields: { subject, fingerprint, reason: r.reason },
+    };
+  }
+
+  /** Closes a connection refused before any frame was read from it: counted, logged with its code (no secrets: a certificate is public). */
+  private refuseClient(socket: Socket, remote: string, refusal: PspRefusal, error: SwitchError, fields: Record<string, unknown>, psp?: string): void {
+    if (refusal === 'no-certificate') this.stats.clientCertMissing++;
+    else if (refusal === 'untrusted') this.stats.clientCertUntrusted++;
+    else if (refusal === 'unmapped') this.stats.clientCertUnmapped++;
+    this.stats.connectionsRefused++;
+    this.emit('refused', { reason: refusal, code: error.code, remoteAddress: remote, ...(psp !== undefined ? { psp } : {}) });
+    this.raise('warn', error, null, { remote, refusal, ...fields }, 'PSP connection refused after the handshake');
+    socket.destroy();
   }
 
   /** @internal */
   connectionClosed(c: PspConnection, reason: string): void {
     if (!this.conns.delete(c.id)) return;
+    this.quotas?.closeConnection(c.psp);
     this.stats.connectionsClosed++;
     this.stats.connectionsActive = this.conns.size;
     this.log.info({ connectionId: c.id, reason, inFlight: c.inFlight }, 'PSP connection closed');

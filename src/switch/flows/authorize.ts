@@ -12,7 +12,7 @@
 import { IsoMessage, approvalKind, type ApprovalKind } from '../../iso8583/index.js';
 import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
 import { errorSummary, isSwitchError } from '../../errors.js';
-import { protectPan, type PreparedHold } from '../../ledger/index.js';
+import type { PreparedHold } from '../../ledger/index.js';
 import { minorUnit } from '../../ledger/currency.js';
 import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js';
 import { encodeExplanation } from '../../routing/explanation-codec.js';
@@ -37,9 +37,11 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
   const merchantId = field(msg, 42)!;
   const dt = field(msg, 7)!;
   const amount = BigInt(field(msg, 4)!);
-  const { panHash, panMasked } = protectPan(pan, c.d.config.panHashKey);
+  // hashed with the current key; a duplicate is compared under its original's key (docs/security.md, "PAN hash keys")
+  const card = c.d.panKeys.card(pan);
+  const { hash: panHash, keyId: panKeyId, masked: panMasked } = card;
   const { key, prevKey } = requestKeys(msg, c.d.config.duplicateWindowMs);
-  const same = { amount, panHash };
+  const same = { amount, card };
   const asOriginal = { cls: mtiClass(msg.mti), stan, dt, terminal, merchant: merchantId };
 
   return c.mutex.run(pspKey(ctx.psp, stan, terminal, merchantId), async () => {
@@ -64,6 +66,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       amount,
       currency,
       panHash,
+      panKeyId,
       panMasked,
       ...UNROUTED,
     };
@@ -98,13 +101,14 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     };
 
     if (c.stopping) return pspResponse(msg, codes.unavailable);
-    const merchant = c.d.merchants().get(merchantId);
-    if (!merchant || !merchant.psps.includes(ctx.psp))
-      return decline(codes.unknownMerchant, merchant ? 'psp not allowed for merchant' : 'unknown merchant', null);
+    const refused = c.refusedAccess(merchantId, ctx.psp);
+    if (refused) return decline(codes.unknownMerchant, refused, null);
 
     const actx: AuthContext = {
       bin: pan.slice(0, 8),
-      cardToken: panHash.slice(0, 32),
+      cardToken: cardToken(panHash),
+      // a blocklist entry made from a row hashed with an older key still blocks (velocity and sticky pins follow the current key)
+      ...(c.d.panKeys.ids.length > 1 ? { olderCardTokens: card.others().map(cardToken) } : {}),
       amountMinor: amount,
       currency,
       merchantId,
@@ -254,6 +258,11 @@ function approvedAmount(kind: ApprovalKind, asked: bigint, answerDe4: string | u
   if (!answerDe4 || !/^[0-9]{1,12}$/.test(answerDe4)) return null;
   const v = BigInt(answerDe4);
   return v > 0n && v <= asked ? v : null;
+}
+
+/** The card token routing and risk see: the first 32 hex digits of the keyed hash (src/switch/store/queries.ts derives it the same way). */
+function cardToken(panHash: string): string {
+  return panHash.slice(0, 32);
 }
 
 function knownCurrency(code: string): boolean {

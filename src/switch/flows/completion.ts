@@ -38,6 +38,12 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
     const txnId = newTxnId(now);
     const day = dayOf(now);
     const deadline = now + maxWait(c);
+    // a PSP the merchant does not accept (merchant.psps) completes nothing for it: refused and recorded, no acquirer asked
+    const refused = c.refusedAccess(merchantId, ctx.psp);
+    if (refused) {
+      const row = childIntent(txnId, day, 'capture', msg, ctx.psp, undefined, amount, c.d.config.duplicateWindowMs);
+      return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: codes.unknownMerchant, reason: refused }, undefined);
+    }
     for (;;) {
       const original = await findOriginal(c, ctx.psp, orig, terminal, merchantId);
       const row = childIntent(txnId, day, 'capture', msg, ctx.psp, original, amount, c.d.config.duplicateWindowMs);
@@ -68,7 +74,7 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           throw e;
         });
       if (claimed === 'lost') continue; // a reversal or another capture came first: look again
-      if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount, panHash: null });
+      if (claimed === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount, card: null });
 
       const acq = c.d.acquirers.get(original.acquirer!);
       const fields = adviceFields(acq.link.nextStan(), { ...c.subjectOf(original), processingCode: field(msg, 3) ?? '000000', amount: amount.toString() });
@@ -172,6 +178,6 @@ export async function recordAnswer(
   original: TxnRow | undefined,
 ): Promise<IsoMessage> {
   const res = await c.d.store.intent({ ...row, answer: a });
-  if (!res.inserted) return c.duplicate(msg, psp, row.dupKey!, [row.day], { amount: row.amount, panHash: null });
+  if (!res.inserted) return c.duplicate(msg, psp, row.dupKey!, [row.day], { amount: row.amount, card: null });
   return pspResponse(msg, a.code, { rrn: original?.acq_rrn ?? null, authCode: original?.auth_code ?? null });
 }

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { IsoMessage, approvalKind } from '../../iso8583/index.js';
-import type { Ledger } from '../../ledger/index.js';
+import type { CardHashes, Ledger, PanKeyRing } from '../../ledger/index.js';
 import type { RoutingEngine } from '../../routing/engine.js';
 import type { MerchantDef } from '../../routing/types.js';
 import type { SwitchConfig } from '../config.js';
@@ -20,6 +20,8 @@ import { adviceFields, pspResponse, type ReversalSubject } from '../translate.js
 
 export interface FlowDeps {
   config: SwitchConfig;
+  /** The PAN hash keys: the current one hashes, every one of them compares (src/switch/pan-key.ts). */
+  panKeys: PanKeyRing;
   store: SwitchStore;
   ledger: Ledger;
   engine: RoutingEngine;
@@ -79,6 +81,16 @@ export class FlowContext {
     return this.d.config.responseCodes;
   }
 
+  /**
+   * `merchant.psps` as access control (docs/security.md, "PSP identity"): why `psp`, the identity of the request's
+   * connection, may not send traffic for the merchant DE42 names, or null when it may.
+   */
+  refusedAccess(merchantId: string, psp: string): 'unknown merchant' | 'psp not allowed for merchant' | null {
+    const m = this.d.merchants().get(merchantId);
+    if (!m) return 'unknown merchant';
+    return m.psps.includes(psp) ? null : 'psp not allowed for merchant';
+  }
+
   /** Reports a ledger operation to the observer (metrics), timing `f` as its caller sees it. */
   async timedLedger<T>(op: 'hold' | 'commit' | 'rollback' | 'release', f: () => Promise<T>, ok: (r: T) => boolean = () => true): Promise<T> {
     const t0 = performance.now();
@@ -135,14 +147,15 @@ export class FlowContext {
   /**
    * Another request (on another instance, or an earlier life of this one) holds this duplicate key: wait a
    * little for its answer and replay it; a duplicate whose original never got one gets `duplicate` (94), and so
-   * does one whose amount or card (by its keyed hash) is not the original's: the same key, another payment.
+   * does one whose amount or card (by its keyed hash, under the key the original was hashed with) is not the
+   * original's: the same key, another payment.
    */
   async duplicate(
     msg: IsoMessage,
     psp: string,
     keys: string | readonly (string | null)[],
     days: readonly string[],
-    same: { amount: bigint | null; panHash: string | null },
+    same: { amount: bigint | null; card: CardHashes | null },
     asOriginal?: { cls: string; stan: string; dt: string; terminal: string; merchant: string },
   ): Promise<IsoMessage> {
     const list = (typeof keys === 'string' ? [keys] : keys).filter((k): k is string => k !== null);
@@ -157,10 +170,15 @@ export class FlowContext {
   }
 }
 
-/** A duplicate is the same request only with the same amount and card; a row that recorded neither (a reversal's filed decline) matches any. */
-function sameRequest(row: Pick<TxnRow, 'amount' | 'pan_hash'>, same: { amount: bigint | null; panHash: string | null }): boolean {
+/**
+ * A duplicate is the same request only with the same amount and card; a row that recorded neither (a reversal's
+ * filed decline) matches any. The card is compared under the key the row was hashed with (docs/security.md, "PAN
+ * hash keys"); a row whose key is no longer in the set cannot be compared, and fails safe: not the same card, so
+ * the request is answered `duplicate` (94), neither sent again nor given the original's answer.
+ */
+function sameRequest(row: Pick<TxnRow, 'amount' | 'pan_hash' | 'pan_key'>, same: { amount: bigint | null; card: CardHashes | null }): boolean {
   if (row.amount !== null && same.amount !== null && BigInt(row.amount) !== same.amount) return false;
-  return row.pan_hash === null || same.panHash === null || row.pan_hash === same.panHash;
+  return row.pan_hash === null || same.card === null || same.card.matches(row.pan_hash, row.pan_key) === true;
 }
 
 export function field(msg: IsoMessage, n: number): string | undefined {
@@ -216,6 +234,7 @@ export function childIntent(
     amount,
     currency: field(msg, 49) ?? original?.currency ?? null,
     panHash: original?.pan_hash ?? null,
+    panKeyId: original?.pan_key ?? null,
     panMasked: original?.pan_masked ?? null,
     acquirer: original?.acquirer ?? null,
     terminal: original?.terminal ?? null,

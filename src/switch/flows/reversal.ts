@@ -49,6 +49,11 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         c.d.config.duplicateWindowMs,
       );
       const ack = (reason: string) => recordAnswer(c, msg, ctx.psp, row, { state: 'acknowledged', code: APPROVED, reason }, original);
+      // merchant.psps (docs/security.md, "PSP identity"): a PSP the merchant does not accept files no orphan for it
+      // and is answered unknownMerchant, recorded. A reversal of this PSP's own original still goes through: it
+      // releases money the PSP was allowed to hold when it authorized, should the merchant have dropped it since.
+      const refused = original ? null : c.refusedAccess(merchantId, ctx.psp);
+      if (refused) return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: codes.unknownMerchant, reason: refused }, undefined);
       if (!original) {
         // Orphan: acknowledge, record, and decline the original should it arrive later (on any instance). The
         // original's decline is written now, under the very key the original will be filed under: if it is
@@ -69,7 +74,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
             throw e;
           });
         if (res === 'arrived') continue; // the original was written meanwhile: look again
-        if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
+        if (res === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, card: null });
         return pspResponse(msg, APPROVED);
       }
       if (await waitedForClaim(original, deadline)) continue;
@@ -134,7 +139,7 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
             throw e;
           });
         if (outcome === 'lost') continue; // a capture or another reversal came first: look again
-        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, panHash: null });
+        if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, card: null });
         c.d.kickSaf();
         return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
       }
