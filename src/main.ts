@@ -8,7 +8,6 @@
  * (src/switch/start-failure.ts).
  */
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
 import { loadConfig, type SwitchConfig } from './switch/config.js';
 import { createLogger } from './log.js';
 import { logFlowOutcome, switchObservers } from './app/observers.js';
@@ -20,6 +19,8 @@ import { startFailureLine } from './switch/start-failure.js';
 import { SwitchError } from './errors.js';
 import { redactUrl } from './store/postgres.js';
 import { parseCli } from './cli/args.js';
+import { newRunToken, runTokenFile, shownToken, writeRunTokenFile } from './admin/run-token.js';
+import { loadAdminTls } from './admin/tls.js';
 
 export const START_USAGE = `usage: npm start [-- --config file.json]
 
@@ -33,6 +34,8 @@ options:
 
 environment: DATABASE_URL, REDIS_URL, PSP_HOST, PSP_PORT, ADMIN_HOST, ADMIN_PORT, ADMIN_TOKENS, RULES_DIR,
   PAN_HASH_KEY, LOG_LEVEL, SWITCH_DATA_DIR, ACQUIRER_TIMEOUT_MS (docs/switch.md)
+admin: with no admin.tokens / ADMIN_TOKENS, a one-run operator token is written to data/admin.token (mode 0600)
+  and printed in full only to a terminal; admin.tls, admin.metricsAccess, admin.docsAccess (docs/admin.md)
 exit codes: 0 stopped cleanly (Ctrl-C, SIGTERM), 1 failed to start or to stop, 2 usage
 `;
 
@@ -47,11 +50,15 @@ export async function main(argv = process.argv.slice(2), extras: MainExtras = {}
   const { values } = parseCli({ name: 'start', usage: START_USAGE, options: { config: { type: 'string' } } }, argv);
   const cfg = loadConfig(values.config ? { file: values.config } : {});
   startingCfg = cfg;
-  // No admin tokens configured (the quick start): one operator token for this run, printed once below.
-  let runToken: string | null = null;
+  // admin TLS files that cannot be used stop the start before anything starts (the admin server reads them again)
+  if (cfg.admin.enabled && cfg.admin.tls) await loadAdminTls(cfg.admin.tls);
+  // No admin tokens configured (the quick start): one operator token for this run, written to data/admin.token
+  // (mode 0600) once the switch is up, and printed in full below only to a terminal (src/admin/run-token.ts).
+  let runToken: { token: string; file: string } | null = null;
   if (cfg.admin.enabled && cfg.admin.tokens.length === 0) {
-    runToken = randomBytes(24).toString('base64url');
-    cfg.admin.tokens = [{ name: 'quickstart', role: 'operator', sha256: createHash('sha256').update(runToken).digest('hex') }];
+    const { token, entry } = newRunToken();
+    runToken = { token, file: runTokenFile(cfg.database.dataDir) };
+    cfg.admin.tokens = [entry];
   }
   const log = createLogger({ name: 'switch', level: cfg.logLevel });
   // Test-only crash points (docs/faults.md): SWITCH_TEST_CRASH_AT names a point of the authorization flow where
@@ -78,13 +85,26 @@ export async function main(argv = process.argv.slice(2), extras: MainExtras = {}
       }),
   };
   const h = await startSwitch(cfg, opts);
+  if (runToken) {
+    // only a switch that came up leaves a token file; one that cannot be written stops it again (a start failure)
+    try {
+      await writeRunTokenFile(runToken.file, runToken.token);
+    } catch (e) {
+      await h.stop().catch(() => undefined);
+      throw e;
+    }
+  }
   const lines = [
     `ISO 8583 switch is up.`,
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
     h.adminPort !== null
-      ? `  admin and metrics    http://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)`
+      ? `  admin and metrics    ${cfg.admin.tls ? 'https' : 'http'}://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)`
       : '  admin                disabled',
-    ...(runToken ? [`  admin token          ${runToken}  (operator, this run only: set admin.tokens or ADMIN_TOKENS to keep your own)`] : []),
+    ...(runToken
+      ? [
+          `  admin token          ${shownToken(runToken.token, process.stdout.isTTY === true)}  (operator, this run only, ${process.stdout.isTTY ? 'also ' : 'in full '}in ${runToken.file}, mode 0600: set admin.tokens or ADMIN_TOKENS to keep your own)`,
+        ]
+      : []),
     h.database.source === 'embedded'
       ? `  database             embedded PostgreSQL ${redactUrl(h.databaseUrl).replace(/^postgres:\/\/[^@]*@/, '')}, files in ${h.database.pgData}${h.database.pgData && path.resolve(cfg.database.dataDir) !== h.database.pgData ? ` (${cfg.database.dataDir} links there)` : ''}; npm run reset removes it`
       : `  database             ${redactUrl(h.databaseUrl)}`,

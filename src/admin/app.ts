@@ -3,7 +3,8 @@
  * Swagger UI at /docs, the risk-team console at /console/. Default bind 127.0.0.1:8080.
  *
  *   /health/live, /health/ready        public
- *   /metrics                           public (or token, with metricsAuth)
+ *   /metrics                           public, or any role with metricsAuth (admin.metricsAccess "token")
+ *   /docs, /docs/*                     public, or any role with docsAuth (admin.docsAccess "token")
  *   /api/acquirers                     viewer+
  *   /api/rules/...                     reads and validate/evaluate/backtest: viewer+; create/activate: risk-editor;
  *                                      rollback: risk-editor or operator
@@ -11,6 +12,8 @@
  *   /api/ledger/...                    viewer+
  *   /api/saf/...                       reads viewer+; retry: operator
  *   /api/audit                         viewer+
+ *
+ * Optionally over TLS (admin.tls: src/admin/tls.ts). docs/admin.md has the settings, docs/security.md the reasons.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -20,7 +23,8 @@ import { RuleSetInvalidError } from '../routing/rules-loader.js';
 import { RuleVersionStore, migrateRouting } from '../routing/versions.js';
 import { registry as defaultRegistry } from '../metrics/index.js';
 import { AuditLog, migrateAdmin } from './audit.js';
-import { allowed, authenticate } from './auth.js';
+import { allowed, authenticate, type Permission } from './auth.js';
+import { loadAdminTls, type AdminTlsConfig, type AdminTlsOptions } from './tls.js';
 import type { AdminDeps } from './deps.js';
 import type { AdminContext } from './http.js';
 import { healthPlugin } from './plugins/health.js';
@@ -37,7 +41,12 @@ export const API_VERSION = '1';
 export interface BuildOptions {
   /** Passed to fastify (default: no request logging; errors go to deps.logger). */
   bodyLimit?: number;
+  /** Serve HTTPS with this certificate and key (loadAdminTls reads and checks them); absent: plain HTTP. */
+  https?: AdminTlsOptions;
 }
+
+/** The Swagger UI and the OpenAPI document: every route the UI plugin registers under /docs, its static files too. */
+const isDocsRoute = (url: string | undefined): boolean => url === '/docs' || (url?.startsWith('/docs/') ?? false);
 
 export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
   if (deps.migrate !== false) {
@@ -50,11 +59,12 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: opts.https.minVersion } } : {}),
   });
   app.decorateRequest('principal', null);
 
   app.addHook('onRequest', async (req, reply) => {
-    const perm = req.routeOptions.config?.permission;
+    const perm: Permission | undefined = req.routeOptions.config?.permission ?? (deps.docsAuth && isDocsRoute(req.routeOptions.url) ? 'read' : undefined);
     if (!perm) return;
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(h) : null;
@@ -163,12 +173,41 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Build and listen (default 127.0.0.1:8080; port 0 picks a free one). */
-export async function startAdminServer(deps: AdminDeps, listen: { host?: string; port?: number } = {}): Promise<AdminServer> {
-  const app = await buildAdminApp(deps);
+/** Where and how the admin server listens: the `admin` part of the switch config fits (src/switch/config.ts). */
+export interface AdminListenOptions {
+  host?: string;
+  port?: number;
+  /** HTTPS with these PEM files; absent: plain HTTP. */
+  tls?: AdminTlsConfig;
+  /** "token": /metrics needs a bearer token of any role (as deps.metricsAuth). Default open. */
+  metricsAccess?: 'open' | 'token';
+  /** "token": /docs needs a bearer token of any role (as deps.docsAuth). Default open. */
+  docsAccess?: 'open' | 'token';
+}
+
+/**
+ * Build and listen (default 127.0.0.1:8080; port 0 picks a free one). With `tls`, the files are read and
+ * checked first: one that cannot be used is SW_ERR_ADMIN_TLS naming it, before anything listens.
+ */
+export async function startAdminServer(deps: AdminDeps, listen: AdminListenOptions = {}): Promise<AdminServer> {
+  const https = listen.tls ? await loadAdminTls(listen.tls) : undefined;
+  const app = await buildAdminApp(
+    {
+      ...deps,
+      metricsAuth: deps.metricsAuth === true || listen.metricsAccess === 'token',
+      docsAuth: deps.docsAuth === true || listen.docsAccess === 'token',
+    },
+    https ? { https } : {},
+  );
   const host = listen.host ?? '127.0.0.1';
-  await app.listen({ host, port: listen.port ?? 8080 });
+  try {
+    await app.listen({ host, port: listen.port ?? 8080 });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw e;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (listen.port ?? 8080);
-  return { app, url: `http://${host}:${port}`, port, close: () => app.close() };
+  const url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return { app, url, port, close: () => app.close() };
 }

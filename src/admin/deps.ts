@@ -69,7 +69,9 @@ export interface AdminDeps {
   /** Extra readiness checks (name → ok); the database and an active rules version are always checked. */
   readiness?: () => Promise<Record<string, boolean>>;
   logger?: Logger;
-  /** Require a token for /metrics too (default false: Prometheus scrapes on the loopback). */
+  /** Require a token (any role) for /metrics too (default false: Prometheus scrapes on the loopback; admin.metricsAccess). */
   metricsAuth?: boolean;
+  /** Require a token (any role) for /docs, the Swagger UI and the OpenAPI document (default false; admin.docsAccess). */
+  docsAuth?: boolean;
   migrate?: boolean;
 }

@@ -1,5 +1,8 @@
 export { buildAdminApp, startAdminServer, API_VERSION } from './app.js';
-export type { AdminServer, BuildOptions } from './app.js';
+export type { AdminListenOptions, AdminServer, BuildOptions } from './app.js';
+export { loadAdminTls, ADMIN_TLS_VERSIONS } from './tls.js';
+export type { AdminTlsConfig, AdminTlsOptions, AdminTlsVersion } from './tls.js';
+export { newRunToken, runTokenFile, shownToken, writeRunTokenFile, RUN_TOKEN_FILE } from './run-token.js';
 export { hashToken, generateToken, parseTokens, tokensFromEnv, authenticate, allowed } from './auth.js';
 export type { Principal, Permission } from './auth.js';
 export { AuditLog, migrateAdmin, stateHash, ADMIN_MIGRATIONS_DIR } from './audit.js';

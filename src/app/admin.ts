@@ -80,14 +80,15 @@ export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = 
   };
 }
 
-/** For StartOptions.startAdmin: the admin server on cfg.admin host/port, with the switch's metrics bound. */
+/** For StartOptions.startAdmin: the admin server as cfg.admin says (address, TLS, access), with the switch's metrics bound. */
 export async function startAdminForSwitch(
   h: SwitchHandle,
   extras: SwitchAdminExtras = {},
 ): Promise<{ port: number; url: string; server: AdminServer; close(): Promise<void> }> {
   const deps = adminDepsForSwitch(h, extras);
   const unbind = bindSwitchMetrics(h);
-  const server = await startAdminServer(deps, { host: h.config.admin.host, port: h.config.admin.port });
+  // host, port, and the security settings: admin.tls, admin.metricsAccess, admin.docsAccess (docs/admin.md)
+  const server = await startAdminServer(deps, h.config.admin);
   return {
     port: server.port,
     url: server.url,
