@@ -8,7 +8,9 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type pg from 'pg';
 import { loadDialect } from '../iso8583/index.js';
-import { startPspServer, type AcquirerLink, type PspServer } from '../net/index.js';
+import type { AcquirerLink } from '../net/index.js';
+import { PspQuotas, startPspServer, type PspHandler, type PspServer } from '../net/psp-server.js';
+import type { PspListenerStatus, PspShareStatus } from '../read-model.js';
 import { framerByName } from '../wire/index.js';
 import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
@@ -22,7 +24,7 @@ import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
 import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
-import type { SwitchConfig } from '../switch/config.js';
+import { pspListeners, type PspListenerConfig, type SwitchConfig } from '../switch/config.js';
 import type { BatchInfo } from '../store/group-commit.js';
 import { AcquirerSet, isLocalRefusal, type StartBuiltInSimulator } from '../switch/acquirers.js';
 import { Flows, type FlowObserver, type FaultPoint } from '../switch/flows/index.js';
@@ -30,16 +32,28 @@ import { errorSummary } from '../errors.js';
 import { SwitchStore } from '../switch/store/index.js';
 import { SafWorker, type SafObserver } from '../switch/saf.js';
 import { Sweeper } from '../switch/sweeper.js';
-import { resolvePanHashKey } from '../switch/pan-key.js';
+import { resolvePanHashKeys, warnMissingPanKeys } from '../switch/pan-key.js';
+import type { PanKeyRing } from '../ledger/pan.js';
 
 export interface SwitchHandle {
   config: SwitchConfig;
+  /** The PAN hash keys (ids only when logged): the current one hashes, every one compares (src/switch/pan-key.ts). */
+  panKeys: PanKeyRing;
   pool: pg.Pool;
   databaseUrl: string;
   /** Where the database is: DATABASE_URL, or the embedded cluster and its files (printed by npm start). */
   database: { source: 'env' | 'embedded'; pgData: string | null };
+  /** The first PSP listener (the psp group), the quick start's: `psp` and `pspPort` keep naming it. */
   psp: PspServer;
   pspPort: number;
+  /** Every PSP listener, the psp group first (docs/network.md, "PSP server"). */
+  pspListeners: PspListener[];
+  /** Bound port of each PSP listener, by id ("psp" for the psp group). */
+  pspPorts: Record<string, number>;
+  /** Each PSP's share and use across the listeners (psp.perPsp; docs/security.md, "PSP identity"). */
+  pspQuotas: PspQuotas;
+  /** The listeners and the PSPs' shares, as admin and health show them. */
+  pspStatus(): { listeners: PspListenerStatus[]; psps: PspShareStatus[] };
   adminPort: number | null;
   ledger: Ledger;
   store: SwitchStore;
@@ -87,7 +101,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
   };
   try {
     // configured, or generated for the embedded database; refused before anything starts (src/switch/pan-key.ts)
-    cfg = { ...cfg, panHashKey: await resolvePanHashKey(cfg, log) };
+    const panKeys = await resolvePanHashKeys(cfg, log);
     const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
     cleanup.push(() => db.stop());
     log.info({ database: redactUrl(db.url), source: db.source, ...(db.pgData ? { pgData: db.pgData } : {}) }, 'database');
@@ -160,6 +174,9 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       ...(o.onStoreBatch ? { onBatch: o.onStoreBatch } : {}),
     });
     cleanup.push(() => store.close());
+    // rows hashed with a key no longer in the set: counted in the background and warned about (docs/security.md)
+    const keyCheck = warnMissingPanKeys(pool, panKeys, log.child({ module: 'pan-keys' }));
+    cleanup.push(() => keyCheck);
     // Day partitions ahead of time, for both modules (idempotent; a new day's partitions exist days before it starts).
     const partitions = setInterval(() => {
       void Promise.all([store.ensurePartitions(), ledger.ensurePartitions()]).catch((e: unknown) =>
@@ -192,6 +209,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     let saf: SafWorker | undefined;
     flows = new Flows({
       config: cfg,
+      panKeys,
       store,
       ledger,
       engine,
@@ -227,35 +245,25 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     sweeper.start();
     cleanup.push(async () => sweeper.stop());
 
-    const tls = cfg.psp.tls ? { cert: readFileSync(cfg.psp.tls.certFile), key: readFileSync(cfg.psp.tls.keyFile) } : undefined;
-    const psp = await startPspServer({
-      codec: loadDialect(cfg.psp.dialect),
-      framer: framerByName(cfg.psp.framer),
-      host: cfg.psp.host,
-      port: cfg.psp.port,
-      name: 'psp',
-      psp: cfg.psp.name,
-      maxConnections: cfg.psp.maxConnections,
-      maxInFlightPerConnection: cfg.psp.maxInFlightPerConnection,
-      maxInFlight: cfg.psp.maxInFlight,
-      idleTimeoutMs: cfg.psp.idleTimeoutMs,
-      shutdownTimeoutMs: cfg.psp.drainTimeoutMs,
-      // the answers the PSP server forms itself carry the switch's configured codes
-      answers: { formatError: cfg.responseCodes.formatError, systemError: cfg.responseCodes.systemError, unavailable: cfg.responseCodes.unavailable },
-      handler: (m, ctx) => flows!.handle(m, ctx),
-      logger: log.child({ module: 'psp' }),
-      ...(tls ? { tls } : {}),
-    });
-    cleanup.push(() => psp.close());
+    // Every PSP listener drains at shutdown (in parallel), also the ones started before one that failed to.
+    const listeners: PspListener[] = [];
+    cleanup.push(() => Promise.all(listeners.map((l) => l.server.close())));
+    const pspQuotas = await startPspListeners(cfg, listeners, (m, ctx) => flows!.handle(m, ctx), log);
+    const psp = listeners[0]!.server;
     const pspPort = psp.port;
 
     const handle: SwitchHandle = {
       config: cfg,
+      panKeys,
       pool,
       databaseUrl: db.url,
       database: { source: db.source, pgData: db.pgData ?? null },
       psp,
       pspPort,
+      pspListeners: listeners,
+      pspPorts: Object.fromEntries(listeners.map((l) => [l.id, l.server.port])),
+      pspQuotas,
+      pspStatus: () => ({ listeners: listeners.map(listenerStatus), psps: pspQuotas.snapshot() }),
       adminPort: null,
       ledger,
       store,
@@ -288,4 +296,82 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     await undo();
     throw e;
   }
+}
+
+/** One PSP listener of a running switch: its config (with its id) and its server. */
+export interface PspListener {
+  id: string;
+  config: PspListenerConfig;
+  server: PspServer;
+}
+
+/**
+ * Starts every PSP listener (docs/network.md, "PSP server"): the psp group, then psp.listeners, each with its own
+ * dialect, framer, TLS, identities and limits, all sharing one PspQuotas (psp.perPsp), so that a PSP's share counts
+ * across the listeners it connects to. Each started server is pushed to `into` at once (the caller closes them).
+ */
+async function startPspListeners(cfg: SwitchConfig, into: PspListener[], handler: PspHandler, log: Logger): Promise<PspQuotas> {
+  const quotas = new PspQuotas({
+    default: { maxConnections: cfg.psp.perPsp.maxConnections, maxInFlight: cfg.psp.perPsp.maxInFlight },
+    perPsp: cfg.psp.perPsp.overrides,
+  });
+  for (const l of pspListeners(cfg.psp)) {
+    const t = l.tls;
+    const tls = t
+      ? {
+          cert: readFileSync(t.certFile),
+          key: readFileSync(t.keyFile),
+          ...(t.caFile ? { ca: readFileSync(t.caFile) } : {}),
+          requestClientCert: t.requestClientCert || t.requireClientCert,
+          requireClientCert: t.requireClientCert,
+          minVersion: t.minVersion,
+        }
+      : undefined;
+    const server = await startPspServer({
+      codec: loadDialect(l.dialect),
+      framer: framerByName(l.framer),
+      host: l.host,
+      port: l.port,
+      // 'psp' for the first: a start failure names psp.port / PSP_PORT (src/switch/start-failure.ts)
+      name: l.id,
+      // a listener of certificate identities only has no name of its own: its id labels its metrics
+      psp: l.name || l.id,
+      identities: l.identities,
+      quotas,
+      maxConnections: l.maxConnections,
+      maxInFlightPerConnection: l.maxInFlightPerConnection,
+      maxInFlight: l.maxInFlight,
+      idleTimeoutMs: l.idleTimeoutMs,
+      shutdownTimeoutMs: cfg.psp.drainTimeoutMs,
+      // the answers the PSP server forms itself carry the switch's configured codes
+      answers: { formatError: cfg.responseCodes.formatError, systemError: cfg.responseCodes.systemError, unavailable: cfg.responseCodes.unavailable },
+      handler,
+      logger: log.child({ module: 'psp', listener: l.id }),
+      ...(tls ? { tls } : {}),
+    });
+    into.push({ id: l.id, config: l, server });
+  }
+  return quotas;
+}
+
+function listenerStatus(l: PspListener): PspListenerStatus {
+  const st = l.server.stats;
+  const t = l.config.tls;
+  return {
+    id: l.id,
+    host: l.config.host,
+    port: l.server.port,
+    dialect: l.config.dialect,
+    framer: l.config.framer,
+    tls: !!t,
+    clientCerts: !t ? 'off' : t.requireClientCert ? 'required' : t.requestClientCert ? 'requested' : 'off',
+    connections: l.server.connectionCount,
+    inFlight: st.inFlight,
+    refused: {
+      noCertificate: st.clientCertMissing,
+      untrusted: st.clientCertUntrusted,
+      unmapped: st.clientCertUnmapped,
+      pspConnections: st.pspConnectionsRefused,
+    },
+  };
 }

@@ -214,6 +214,8 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       fee,
       panHash,
       panMasked,
+      // not in the request hash: a hash under another key differs anyway
+      panKeyId: meta?.panKeyId ?? null,
     };
     return { hash, row, postings, accounts: [ids.acq, ids.mer, ids.fee] };
   }
@@ -319,7 +321,18 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
         const panMasked = meta?.panMasked ?? null;
         const postings = await resolvePostings(planId, spec as readonly Posting[]);
         const hash = hashOf(['hold', planId, postingsForHash(spec as readonly Posting[]), panHash, panMasked]);
-        const row: HoldRow = { kind: 'postings', acquirer: null, terminal: null, merchant: null, currency: null, amount: null, fee: null, panHash, panMasked };
+        const row: HoldRow = {
+          kind: 'postings',
+          acquirer: null,
+          terminal: null,
+          merchant: null,
+          currency: null,
+          amount: null,
+          fee: null,
+          panHash,
+          panMasked,
+          panKeyId: meta?.panKeyId ?? null,
+        };
         return (await gc.submit({ op: 'hold', planId, day, hash, postings, row })) as HoldResult;
       }
       if (!isPayment(spec)) throw bad(planId, 'hold needs postings or a payment');

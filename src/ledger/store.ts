@@ -166,11 +166,11 @@ export async function write(client: Queryable, w: Writes): Promise<void> {
     name: 'ledger_write',
     text: `with ip as (
         insert into ledger_plan (id, day, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, merchant,
-                                 currency, amount, fee, final_amount, final_fee, pan_hash, pan_masked, closed_at)
-        select id, day, st, kind, 1, ls, hh, ch, acq, term, mer, cur, amt, fee, fa, ff, ph, pm, case when st = 'HOLD' then null else now() end
+                                 currency, amount, fee, final_amount, final_fee, pan_hash, pan_masked, pan_key, closed_at)
+        select id, day, st, kind, 1, ls, hh, ch, acq, term, mer, cur, amt, fee, fa, ff, ph, pm, pk, case when st = 'HOLD' then null else now() end
           from unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[], $6::bytea[], $7::bytea[], $8::text[], $9::text[],
-                      $10::text[], $11::smallint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[])
-            as u(id, day, st, kind, ls, hh, ch, acq, term, mer, cur, amt, fee, fa, ff, ph, pm)),
+                      $10::text[], $11::smallint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $49::text[])
+            as u(id, day, st, kind, ls, hh, ch, acq, term, mer, cur, amt, fee, fa, ff, ph, pm, pk)),
       ipo as (
         insert into ledger_posting (plan_id, day, batch_id, seq, from_account, to_account, amount, currency)
         select * from unnest($18::text[], $19::date[], $20::int[], $21::int[], $22::bigint[], $23::bigint[], $24::bigint[], $25::smallint[])),
@@ -239,6 +239,7 @@ export async function write(client: Queryable, w: Writes): Promise<void> {
       pgArray(w.dirty, (p) => p.closeHash),
       pgArray(w.dirty, (p) => p.finalAmount?.toString() ?? null),
       pgArray(w.dirty, (p) => p.finalFee?.toString() ?? null),
+      pgArray(w.plans, (x) => (x.row.panHash === null ? null : (x.row.panKeyId ?? null))),
     ],
   });
 }
@@ -274,6 +275,7 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
       (h) => h.row.fee,
       (h) => h.row.panHash,
       (h) => h.row.panMasked,
+      (h) => (h.row.panHash === null ? null : (h.row.panKeyId ?? null)),
     ]),
     pgRecords(postings, [(x) => x.h.planId, (x) => x.h.day, (x) => x.seq, (x) => x.p.from, (x) => x.p.to, (x) => x.p.amount, (x) => x.p.currency]),
     pgRecords(deltas, [(x) => x.h.planId, (x) => x.d.account, (x) => x.d.currency, (x) => x.d.own, (x) => x.d.min, (x) => x.d.max]),
@@ -292,10 +294,10 @@ function holdCtes(gate: string, p0: number, withCommits: boolean): string {
   const $ = (i: number) => `$${p0 + i}`;
   text = `lh_plan as (
       insert into ledger_plan (id, day, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, merchant,
-                               currency, amount, fee, final_amount, final_fee, pan_hash, pan_masked, closed_at)
+                               currency, amount, fee, final_amount, final_fee, pan_hash, pan_masked, pan_key, closed_at)
       select u.id, u.day, case when u.ch is null then 'HOLD' else 'COMMIT' end, 'payment', 1, case when u.ch is null then 1 else 2 end,
              u.hh, u.ch, u.acq, u.term, u.mer, u.cur, u.amt, u.fee,
-             case when u.ch is null then null else u.amt end, case when u.ch is null then null else u.fee end, u.ph, u.pm,
+             case when u.ch is null then null else u.amt end, case when u.ch is null then null else u.fee end, u.ph, u.pm, u.pk,
              case when u.ch is null then null else now() end
         from unnest(${$(0)}::ledger_hold_in[]) as u
        where u.id in (select id from ${gate})
@@ -414,4 +416,16 @@ export async function selectAccounts(pool: pg.Pool, codes: readonly string[]): P
 export async function ensurePartitions(pool: pg.Pool, from: string, to: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>('select ledger_day_partitions($1::date, $2::date) as n', [from, to]);
   return rows[0]?.n ?? 0;
+}
+
+/**
+ * Plans that carry a PAN hash, counted per stored key id (null: written before key ids, the legacy key): how
+ * many plans each PAN hash key still covers (src/switch/pan-key.ts, `npm run pan-keys -- report`). A scan of
+ * the table, never on the hot path.
+ */
+export async function panKeyRows(q: Queryable): Promise<Array<{ key: string | null; rows: number }>> {
+  const { rows } = await q.query<{ key: string | null; rows: string }>(
+    'select pan_key as key, count(*)::text as rows from ledger_plan where pan_hash is not null group by pan_key order by pan_key nulls first',
+  );
+  return rows.map((r) => ({ key: r.key, rows: Number(r.rows) }));
 }

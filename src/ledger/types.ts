@@ -50,6 +50,8 @@ export interface Payment {
 export interface PlanMeta {
   /** Keyed hash of the PAN (hex), see protectPan(). */
   panHash?: string;
+  /** Id of the key that made panHash (src/ledger/pan.ts PanKeyRing); absent: the legacy key. */
+  panKeyId?: string;
   /** Masked PAN, at most 10 digits kept. */
   panMasked?: string;
 }
@@ -231,6 +233,8 @@ export interface HoldRow {
   fee: bigint | null;
   panHash: string | null;
   panMasked: string | null;
+  /** Id of the key that made panHash (null or absent: the legacy key). */
+  panKeyId?: string | null;
 }
 
 export interface AccountDelta {

@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { SwitchError } from '../errors.js';
-import { looksLikePan } from './pan.js';
+import { PAN_KEY_ID_PATTERN, looksLikePan } from './pan.js';
 import type { Payment, PlanMeta, Posting } from './types.js';
 
 export const PLAN_ID_RE = /^[\x21-\x7e]{1,128}$/;
@@ -44,6 +44,9 @@ export function checkMeta(planId: string, meta: PlanMeta | undefined): void {
   }
   if (meta.panHash !== undefined && (typeof meta.panHash !== 'string' || !/^[0-9a-f]{16,128}$/.test(meta.panHash))) {
     throw bad(planId, 'panHash must be 16..128 lowercase hex characters');
+  }
+  if (meta.panKeyId !== undefined && (typeof meta.panKeyId !== 'string' || !new RegExp(PAN_KEY_ID_PATTERN).test(meta.panKeyId) || meta.panHash === undefined)) {
+    throw bad(planId, 'panKeyId must be a key id (1..16 letters, digits, _ or -) and comes with a panHash');
   }
 }
 

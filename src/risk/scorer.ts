@@ -101,7 +101,7 @@ export class RiskScorer {
       st.level = max(st.level, l);
       reasons.push(why);
     };
-    if (cr.blockedTokens.has(ctx.cardToken)) raise(cr.blockedLevel, 'blocked_token');
+    if (cr.blockedTokens.has(ctx.cardToken) || ctx.olderCardTokens?.some((x) => cr.blockedTokens.has(x))) raise(cr.blockedLevel, 'blocked_token');
     for (const b of cr.blockedBins) {
       if (ctx.bin.startsWith(b)) {
         raise(cr.blockedLevel, 'blocked_bin');

@@ -63,6 +63,11 @@ export function checkContext(ctx: AuthContext): void {
   if (typeof ctx.bin !== 'string' || !/^[0-9]{6,8}$/.test(ctx.bin)) throw bad('/bin', 'must be the first 6 to 8 PAN digits');
   if (typeof ctx.cardToken !== 'string' || ctx.cardToken.length === 0 || ctx.cardToken.length > 128)
     throw bad('/cardToken', 'must be a non-empty token of at most 128 characters');
+  if (
+    ctx.olderCardTokens !== undefined &&
+    (!Array.isArray(ctx.olderCardTokens) || ctx.olderCardTokens.some((x) => typeof x !== 'string' || x.length === 0 || x.length > 128))
+  )
+    throw bad('/olderCardTokens', 'must be an array of non-empty tokens of at most 128 characters');
   const a = ctx.amountMinor;
   if (!((typeof a === 'bigint' && a >= 0n) || (typeof a === 'number' && Number.isSafeInteger(a) && a >= 0)))
     throw bad('/amountMinor', 'must be a non-negative integer');

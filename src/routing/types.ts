@@ -24,6 +24,23 @@ export interface AcquirerLink {
   timeouts_ms: { connect: number; response: number; echo_interval?: number; slow?: number; reconnect_max?: number };
   /** ISO 8583:1993 dialects: action code (3 digits) → 1987 response code, over the standard's map (src/iso8583/iso93.ts). */
   action_codes?: Record<string, string>;
+  /** TLS to the acquirer (docs/network.md, "Acquirer link TLS"); absent: plain TCP. */
+  tls?: AcquirerLinkTls;
+}
+
+/** An acquirer link's TLS: files are PEM paths, read when the switch starts (relative ones from its working directory). */
+export interface AcquirerLinkTls {
+  /** CA certificates the acquirer's chain must lead to; absent: node's built-in root store. */
+  ca?: string;
+  /** Client certificate and its key (both or neither), for an acquirer that asks for one. */
+  cert?: string;
+  key?: string;
+  /** Name the certificate must carry, also sent as SNI; default: the host (no SNI when the host is an IP). */
+  servername?: string;
+  /** "sha256/BASE64" SPKI pin(s): some certificate of the chain must carry one. */
+  pin?: string | string[];
+  /** Lowest version offered (default TLSv1.2; nothing lower exists here). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export interface AcquirerSimulator {
@@ -184,8 +201,10 @@ export interface RuleSet {
 export interface AuthContext {
   /** First 6..8 digits of the PAN. */
   bin: string;
-  /** Stable token of the card (keyed hash), used for velocity and sticky pins. */
+  /** Stable token of the card (keyed hash, current key), used for velocity and sticky pins. */
   cardToken: string;
+  /** The card's tokens under the older PAN hash keys still in the set: blocklists match them too (docs/security.md, "PAN hash keys"). */
+  olderCardTokens?: readonly string[];
   amountMinor: bigint | number;
   /** ISO 4217 numeric. */
   currency: string;

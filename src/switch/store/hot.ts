@@ -22,7 +22,7 @@ const json = (v: unknown): string => JSON.stringify(v);
 
 const INTENT_COLUMNS = `txn_id, attempt, day, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, original_day,
   amount, currency, pan_hash, pan_masked, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, rules_version,
-  explanation, state, response_code, auth_code, reason`;
+  explanation, state, response_code, auth_code, reason, pan_key`;
 
 const INTENT_SQL = `with x as (select * from unnest($1::switch_intent_in[]) as x),
   ins as (
@@ -81,6 +81,7 @@ const INTENT_FIELDS: ReadonlyArray<(r: Intent) => string | number | bigint | nul
   (r) => r.answer?.reason,
   () => null,
   (r) => r.prevKey,
+  (r) => (r.panHash === null ? null : (r.panKeyId ?? null)),
 ];
 
 function intentValues(rows: readonly Intent[], windowMs: number): Array<string | number> {

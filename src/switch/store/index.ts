@@ -27,7 +27,7 @@ export type { AnswerWrite } from './hot.js';
 export { SwitchTx } from './tx.js';
 export { SafQueue, type SafRow } from './saf.js';
 export { SweepQueries, txnIdAt, txnIdTime, type LostIntent, type OpenAuth, type StaleClaim } from './sweep.js';
-export { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries } from './queries.js';
+export { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries, switchPanKeyRows } from './queries.js';
 
 export const SWITCH_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 
@@ -36,7 +36,7 @@ export const PARTITION_DAYS_AHEAD = 7;
 
 const TXN_COLUMNS = `id, kind, psp, mti, psp_stan, psp_terminal, psp_merchant, psp_dt, dup_key, original_id, state, amount::text, currency,
   pan_hash, pan_masked, merchant, acquirer, terminal, acq_stan, acq_rrn, acq_dt, acq_tid, acq_mid, response_code, auth_code,
-  approved_amount::text, captured_amount::text, seq, rules_version, explanation, created_at, updated_at, to_char(day, 'YYYY-MM-DD') as day`;
+  approved_amount::text, captured_amount::text, seq, rules_version, explanation, created_at, updated_at, to_char(day, 'YYYY-MM-DD') as day, pan_key`;
 
 export interface SwitchStoreOptions {
   /** The shared pool: reads, transact(), the SAF queue and the sweeper. */

@@ -168,3 +168,15 @@ export class SwitchTrafficQueries implements TrafficQueries {
     return out;
   }
 }
+
+/**
+ * Intent rows that carry a PAN hash (every attempt keeps its transaction's), counted per stored key id (null:
+ * written before key ids, the legacy key): how many rows each PAN hash key still covers (src/switch/pan-key.ts,
+ * `npm run pan-keys -- report`). A scan of every day partition, never on the hot path.
+ */
+export async function switchPanKeyRows(q: Pick<pg.PoolClient, 'query'>): Promise<Array<{ key: string | null; rows: number }>> {
+  const { rows } = await q.query<{ key: string | null; rows: string }>(
+    'select pan_key as key, count(*)::text as rows from switch_intent where pan_hash is not null group by pan_key order by pan_key nulls first',
+  );
+  return rows.map((r) => ({ key: r.key, rows: Number(r.rows) }));
+}

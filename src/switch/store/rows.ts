@@ -23,6 +23,8 @@ export interface TxnRow {
   amount: string | null;
   currency: string | null;
   pan_hash: string | null;
+  /** Id of the key that made pan_hash; null: the legacy key (src/ledger/pan.ts storedKeyId). */
+  pan_key: string | null;
   pan_masked: string | null;
   merchant: string | null;
   acquirer: string | null;
@@ -70,6 +72,8 @@ export interface Intent {
   amount: bigint | null;
   currency: string | null;
   panHash: string | null;
+  /** Id of the key that made panHash (src/ledger/pan.ts PanKeyRing); absent or null: the legacy key. */
+  panKeyId?: string | null;
   panMasked: string | null;
   acquirer: string | null;
   terminal: string | null;
