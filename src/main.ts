@@ -97,6 +97,12 @@ export async function main(argv = process.argv.slice(2), extras: MainExtras = {}
   const lines = [
     `ISO 8583 switch is up.`,
     `  PSPs connect to      ${cfg.psp.host}:${h.pspPort}  (${cfg.psp.dialect}, ${cfg.psp.framer} length header, PSP "${cfg.psp.name}")`,
+    ...h.pspListeners
+      .slice(1)
+      .map(
+        (l) =>
+          `  PSP listener ${l.id.padEnd(7)} ${l.config.host}:${l.server.port}  (${l.config.dialect}, ${l.config.framer} length header, ${l.config.name ? `PSP "${l.config.name}"` : 'PSP named by its client certificate'}${l.config.tls ? ', TLS' : ''})`,
+      ),
     h.adminPort !== null
       ? `  admin and metrics    ${cfg.admin.tls ? 'https' : 'http'}://${cfg.admin.host}:${h.adminPort}/  (console /console/, API docs /docs, health /health/ready, metrics /metrics)`
       : '  admin                disabled',

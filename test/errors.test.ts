@@ -233,6 +233,14 @@ t.test('one config code: SW_ERR_CONFIG_INVALID, which start-up reports as SW_ERR
   t.match(f.message, /psp\.prot: unknown key in config\.json \(remove it or correct its spelling/);
 });
 
+t.test('start-up passes through the TLS and token-file errors, which already name the file and the key', async (t) => {
+  const cases = [
+    new SwitchError('SW_ERR_ADMIN_TLS', { path: '/etc/x.pem', key: 'admin.tls.certFile', reason: 'cannot be read (ENOENT)' }),
+    new SwitchError('SW_ERR_LINK_TLS_FILE', { acquirer: 'acq-a', what: 'ca', path: '/etc/ca.pem', reason: 'ENOENT' }),
+  ];
+  for (const e of cases) t.equal(startFailure(e), e, e.code);
+});
+
 t.test('messages render from templates and errors carry their code', async (t) => {
   t.equal(renderError('SW_ERR_CODEC_BAD_MTI', { offset: 0 }), 'field 0: MTI at byte 0 is not 4 digits');
   const e = new SwitchError('SW_ERR_FRAME_TOO_LARGE', { length: 10, max: 5 });

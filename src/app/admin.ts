@@ -31,7 +31,8 @@ export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   const links = h.acquirers.all().map((a) => a.link);
   // the links' own metrics are bound at construction (switchObservers().observeLink), before they connect
   const offs: Unbind[] = [];
-  offs.push(bindPspServerMetrics(h.psp));
+  // every PSP listener, each under its own PSP name (docs/network.md, "PSP server")
+  for (const l of h.pspListeners) offs.push(bindPspServerMetrics(l.server));
   offs.push(bindBreakerMetrics(h.breakers));
   offs.push(bindGroupCommitStats('ledger', () => h.ledger.stats()));
   offs.push(bindGroupCommitStats('switch-intent', () => h.store.stats().intent));
@@ -72,7 +73,7 @@ export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = 
     acquirers: board,
     ledger: h.ledger,
     board,
-    readiness: async () => ({ psp: h.psp.port > 0, acquirers: h.acquirers.all().some((a) => a.link.readyCount > 0) }),
+    readiness: async () => ({ psp: h.pspListeners.every((l) => l.server.port > 0), acquirers: h.acquirers.all().some((a) => a.link.readyCount > 0) }),
     ...(extras.transactions ? { transactions: extras.transactions } : {}),
     ...(extras.saf ? { saf: extras.saf } : {}),
     ...(extras.traffic ? { traffic: extras.traffic } : {}),

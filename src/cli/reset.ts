@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../switch/config.js';
 import { panHashKeyFile } from '../switch/pan-key.js';
+import { runTokenFile } from '../admin/run-token.js';
 import { embeddedLayout, removeEmbeddedCluster, runningServerPid } from '../store/embedded-pg.js';
 import { exitWith, parseCli } from './args.js';
 
@@ -33,7 +34,9 @@ async function main(): Promise<number> {
     return 1;
   }
   const keyFile = panHashKeyFile(cfg);
-  const targets = [layout.pgData, ...(layout.home ? [layout.home] : []), layout.dataDir, layout.secretFile, keyFile];
+  // the quick start's admin token of its last run (src/admin/run-token.ts) goes with the data it opened
+  const tokenFile = runTokenFile(cfg.database.dataDir);
+  const targets = [layout.pgData, ...(layout.home ? [layout.home] : []), layout.dataDir, layout.secretFile, keyFile, tokenFile];
   const present: string[] = [];
   for (const p of [...new Set(targets)])
     if (
@@ -48,13 +51,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const removed = await removeEmbeddedCluster(layout);
-  if (
-    await fs.rm(keyFile).then(
-      () => true,
-      () => false,
+  for (const file of [keyFile, tokenFile])
+    if (
+      await fs.rm(file).then(
+        () => true,
+        () => false,
+      )
     )
-  )
-    removed.push(keyFile);
+      removed.push(file);
   // data/ itself when nothing else is left in it
   await fs.rmdir(path.dirname(layout.dataDir)).catch(() => undefined);
   process.stdout.write(removed.length ? `deleted:\n${removed.map((p) => `  ${p}\n`).join('')}` : 'nothing to delete\n');

@@ -12,7 +12,15 @@ const LISTENERS: Record<string, { what: string; env: string; key: string; hostEn
 
 const RULE_CODES = new Set(['SW_ERR_RULES_INVALID', 'SW_ERR_RULES_READ', 'SW_ERR_RULES_REFERENCE', 'SW_ERR_LEDGER_FEES_INVALID']);
 /** Already say what to do. */
-const PASS_THROUGH = new Set(['SW_ERR_DB_EMBEDDED_FAILED', 'SW_ERR_PAN_HASH_KEY']);
+const PASS_THROUGH = new Set([
+  'SW_ERR_DB_EMBEDDED_FAILED',
+  'SW_ERR_PAN_HASH_KEY',
+  'SW_ERR_ADMIN_TLS',
+  'SW_ERR_ADMIN_TOKEN_FILE',
+  'SW_ERR_LINK_TLS_FILE',
+  'SW_ERR_LINK_TLS_CONFIG',
+  'SW_ERR_NET_TLS_CONFIG',
+]);
 
 const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
 

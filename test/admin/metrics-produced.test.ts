@@ -56,3 +56,32 @@ t.test('breaker transitions and codec errors are counted, as a scrape sees them'
   t.equal(codecErrors.length, 1, 'one series');
   t.match(codecErrors[0], /^switch_codec_errors_total\{code="SW_ERR_CODEC_[A-Z_]+",direction="psp_in"\} 1$/, 'with its code and direction');
 });
+
+t.test('every PSP listener is measured under its own PSP name, and readiness waits for all of them', async (t) => {
+  const listener = { id: 'beta', host: '127.0.0.1', port: 0, dialect: 'iso87-ascii-bbitmap', framer: 'binary2', name: 'psp-beta' };
+  const sw = await startTestSwitch(t, 'metrics-listeners', undefined, { psp: { listeners: [listener] } });
+  const beta = sw.h.pspListeners.find((l) => l.id === 'beta')!;
+  t.ok(beta, 'the second listener runs');
+  const before = await (await fetch(`${sw.adminUrl}/metrics`)).text();
+  t.equal(sample(before, 'switch_psp_limit_hits_total', { psp: 'psp-beta', kind: 'connections' }), 0, "the second listener's series exist");
+  const codec = loadDialect('iso87-ascii-bbitmap');
+  const framer = framerByName('binary2');
+  const sock = net.connect({ port: beta.server.port, host: '127.0.0.1' });
+  t.teardown(() => sock.destroy());
+  await new Promise((r) => sock.once('connect', r));
+  const answered = new Promise<void>((resolve) => {
+    const r = new Reassembler(framer, { onFrame: () => resolve() });
+    sock.on('data', (c: Buffer) => r.push(c));
+  });
+  const msg = buildAuthorization({ stan: '830101', pan: '4000056655665556', terminal: 'TERMODD1', merchant: 'SHOP00000000001' });
+  sock.write(encodeFrame(framer, codec.pack(msg)));
+  await answered;
+  const after = await (await fetch(`${sw.adminUrl}/metrics`)).text();
+  t.equal(
+    sample(after, 'switch_psp_response_seconds_count', { psp: 'psp-beta', mti: '0100' }),
+    1,
+    "the answer on the second listener is in psp-beta's latency",
+  );
+  const ready = await fetch(`${sw.adminUrl}/health/ready`);
+  t.equal(ready.status, 200, 'ready with both listeners up');
+});

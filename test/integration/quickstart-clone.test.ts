@@ -134,6 +134,9 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   const keyFile = path.join(repo, 'data', 'pan-hash.key');
   t.equal(fs.statSync(keyFile).mode & 0o777, 0o600, 'generated PAN hash key, mode 0600');
   t.match(sw.out(), /PAN hash key generated and kept in .*pan-hash\.key/, 'logged where the key is');
+  const tokenFile = path.join(repo, 'data', 'admin.token');
+  t.equal(fs.statSync(tokenFile).mode & 0o777, 0o600, "this run's admin token, mode 0600");
+  t.notOk(sw.out().includes(fs.readFileSync(tokenFile, 'utf8').trim()), 'not printed in full: stdout is not a terminal');
   if (isRoot) {
     t.ok(fs.lstatSync(path.join(repo, 'data', 'pg')).isSymbolicLink(), 'data/pg links to the cluster');
     t.match(layout.pgData, /^\/var\/lib\/iso8583-switch\/[0-9a-f]{12}\/pg$/);
@@ -164,4 +167,5 @@ t.test('quick start from a clone in a 0700 folder: npm start, one authorization,
   t.notOk(fs.existsSync(layout.pgData), 'the cluster is gone');
   if (layout.home) t.notOk(fs.existsSync(layout.home), 'and its folder under /var/lib/iso8583-switch');
   t.notOk(fs.existsSync(keyFile), 'and the PAN hash key');
+  t.notOk(fs.existsSync(tokenFile), 'and the admin token file');
 });
