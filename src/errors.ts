@@ -149,6 +149,11 @@ const DEFINITIONS = {
   SW_ERR_SEC_BAD_INPUT: { httpStatus: 400, template: 'cannot {operation}: {reason}' },
   SW_ERR_SEC_SELF_TEST: { httpStatus: 500, template: 'soft HSM self-test failed: {reason} (this Node or OpenSSL build lacks working TDES)' },
   SW_ERR_SEC_CLOSED: { httpStatus: 503, template: 'the key store is closed' },
+  SW_ERR_SEC_NO_KEY_STORE: {
+    httpStatus: 500,
+    template: 'acquirer {acquirer} has {what} configured and the switch has no key store (give it a key file: docs/security.md, "Key store")',
+  },
+  SW_ERR_SEC_KEY_EXCHANGE: { httpStatus: 502, template: 'key exchange with acquirer {acquirer} failed: {reason}' },
   // ── start-up (src/main.ts: one line naming the cause and the fix, src/switch/start-failure.ts) ─────────
   SW_ERR_START_PORT_IN_USE: { httpStatus: 500, template: '{what} port {port} is in use (set {env} or {key})' },
   SW_ERR_START_LISTEN: { httpStatus: 500, template: '{what} cannot listen on {host}:{port}: {reason} (set {env} or {key})' },

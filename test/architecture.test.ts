@@ -1,7 +1,7 @@
 /**
  * The dependency rules of docs/architecture.md, checked on the import statements of src/: nothing in src/
  * imports simulators/, test/ or bench/; admin/ and switch/ never import each other (src/app/ composes them);
- * the lower layers (codec, wire, net, store, ledger, routing, risk) import neither.
+ * the lower layers (codec, wire, net, store, ledger, routing, risk, security) import neither.
  */
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -63,10 +63,17 @@ t.test('admin/ and switch/ do not import each other', async (t) => {
   );
 });
 
-t.test('the lower layers import neither admin/, switch/ nor app/', async (t) => {
-  const lower = /^src\/(iso8583|wire|net|store|ledger|routing|risk)\//;
+t.test('the lower layers (security/ among them) import neither admin/, switch/ nor app/', async (t) => {
+  const lower = /^src\/(iso8583|wire|net|store|ledger|routing|risk|security)\//;
   t.same(
     edges.filter((e) => lower.test(e.from) && /^src\/(admin|switch|app)\//.test(e.to)),
+    [],
+  );
+});
+
+t.test('net/ holds no keys: it does not import security/ (the switch passes the link its MAC hook, src/net/link/guard.ts)', async (t) => {
+  t.same(
+    edges.filter((e) => e.from.startsWith('src/net/') && e.to.startsWith('src/security/')),
     [],
   );
 });

@@ -122,6 +122,8 @@ const PINNED: readonly (readonly [ErrorCode, number, readonly string[]])[] = [
   ['SW_ERR_SEC_BAD_INPUT', 400, ['operation', 'reason']],
   ['SW_ERR_SEC_SELF_TEST', 500, ['reason']],
   ['SW_ERR_SEC_CLOSED', 503, []],
+  ['SW_ERR_SEC_NO_KEY_STORE', 500, ['acquirer', 'what']],
+  ['SW_ERR_SEC_KEY_EXCHANGE', 502, ['acquirer', 'reason']],
   ['SW_ERR_START_PORT_IN_USE', 500, ['env', 'key', 'port', 'what']],
   ['SW_ERR_START_LISTEN', 500, ['env', 'host', 'key', 'port', 'reason', 'what']],
   ['SW_ERR_START_DATABASE', 503, ['reason', 'target']],

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
     ...(cfg.behaviour ? { behaviour: cfg.behaviour } : {}),
     ...(cfg.seed !== undefined ? { seed: cfg.seed } : {}),
     ...(cfg.tls ? { tls: readTls(cfg.tls) } : {}),
+    ...(cfg.pin ? { pin: cfg.pin } : {}),
   });
   process.stdout.write(
     `${JSON.stringify({ msg: 'acquirer simulator listening', host: sim.host, port: sim.port, dialect: sim.codec.name, framer: sim.framer.name, controlUrl: sim.controlUrl, tls: !!cfg.tls })}\n`,

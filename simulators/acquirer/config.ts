@@ -90,6 +90,8 @@ export interface SimulatorFileConfig {
   control?: { host?: string; port?: number } | false;
   seed?: number;
   behaviour?: Partial<Behaviour>;
+  /** PIN check of DE52 (simulators/acquirer/pin.ts): the zone PIN key in clear hex, a test peer's only. */
+  pin?: { zpk: string; pins?: Record<string, string>; pin?: string; wrongPinCode?: string };
 }
 
 export const DEFAULT_BEHAVIOUR: Behaviour = {
@@ -213,6 +215,17 @@ const fileSchema = {
     },
     seed: { type: 'integer' },
     behaviour: behaviourSchema,
+    pin: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['zpk'],
+      properties: {
+        zpk: { type: 'string', pattern: '^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{48})$' },
+        pins: { type: 'object', propertyNames: { pattern: '^[0-9]{8,19}$' }, additionalProperties: { type: 'string', pattern: '^[0-9]{4,12}$' } },
+        pin: { type: 'string', pattern: '^[0-9]{4,12}$' },
+        wrongPinCode: rc,
+      },
+    },
   },
 } as const;
 

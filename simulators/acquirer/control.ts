@@ -19,6 +19,8 @@ export interface ControlServer {
  *   POST   /connections/reset      reset every connection → { reset: n }
  *   POST   /outage                 { durationMs, mode: "down" | "silent" }
  *   GET    /stats                  counters and open connections
+ *   PATCH  /mac                    { badMac?, wrongKcv? }: answers with a wrong MAC; keys sent with a wrong check value
+ *   POST   /key-exchange           { wrongKcv?, code?: "161" | "162" }: sends 0800 with a new MAC key → { responseCode, kcv, switched }
  */
 export async function startControlServer(sim: AcquirerSimulator, host: string, port: number): Promise<ControlServer> {
   const server = http.createServer((req, res) => {
@@ -74,7 +76,24 @@ export async function startControlServer(sim: AcquirerSimulator, host: string, p
             return send(200, { outage: b });
           }
           case 'GET /stats':
-            return send(200, { ...sim.stats, connections: sim.connectionCount() });
+            return send(200, { ...sim.stats, connections: sim.connectionCount(), macKcv: sim.macKcv() });
+          case 'PATCH /mac': {
+            const b = (body ?? {}) as Record<string, unknown>;
+            const bad = Object.entries(b).filter(([k, v]) => !['badMac', 'wrongKcv'].includes(k) || typeof v !== 'boolean');
+            if (bad.length > 0) return send(400, { code: 'SW_ERR_CONFIG_INVALID', message: 'mac takes badMac and wrongKcv, booleans' });
+            return send(200, sim.setMacFaults(b as { badMac?: boolean; wrongKcv?: boolean }));
+          }
+          case 'POST /key-exchange': {
+            const b = (body ?? {}) as { wrongKcv?: unknown; code?: unknown };
+            if ((b.wrongKcv !== undefined && typeof b.wrongKcv !== 'boolean') || (b.code !== undefined && b.code !== '161' && b.code !== '162')) {
+              return send(400, { code: 'SW_ERR_CONFIG_INVALID', message: 'key-exchange takes wrongKcv (boolean) and code ("161" or "162")' });
+            }
+            sim.startKeyExchange({ ...(b.wrongKcv !== undefined ? { wrongKcv: b.wrongKcv } : {}), ...(b.code !== undefined ? { code: b.code } : {}) }).then(
+              (r) => send(200, r),
+              (e: unknown) => send(409, { error: e instanceof Error ? e.message : 'key exchange failed' }),
+            );
+            return;
+          }
           default:
             return send(404, { error: 'not found' });
         }

@@ -1,5 +1,8 @@
 export { startAcquirerSimulator } from './simulator.js';
-export type { AcquirerSimulator, AcquirerSimulatorOptions, SimulatorStats, SimulatorTlsOptions } from './simulator.js';
+export type { AcquirerSimulator, AcquirerSimulatorOptions, KeyExchangeResult, MacFaults, SimulatorStats, SimulatorTlsOptions } from './simulator.js';
+export type { SimulatorMacOptions } from './mac.js';
+export type { PinCheckEntry, PinVerdict, SimulatorPinOptions } from './pin.js';
+export { readPinBlock0 } from './pin.js';
 export { Journal } from './journal.js';
 export type { JournalEntry, JournalFilter } from './journal.js';
 export { DEFAULT_BEHAVIOUR, loadSimulatorConfig, parseSimulatorConfig, validateBehaviour, mergeBehaviour } from './config.js';

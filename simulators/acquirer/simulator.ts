@@ -7,11 +7,13 @@ import { isApproval, loadWireCodec } from '../../src/iso8583/index.js';
 import { createFramer, encodeFrame, type Framer, type FramerOptions } from '../../src/wire/framer.js';
 import { Reassembler } from '../../src/wire/reassembler.js';
 import { BatchWriter } from '../../src/net/batch-writer.js';
-import { peekMti } from '../../src/net/mti.js';
+import { peekMti, transmissionDateTime } from '../../src/net/mti.js';
 import { DEFAULT_BEHAVIOUR, mergeBehaviour, validateBehaviour, type Behaviour, type Latency, type Rule } from './config.js';
 import { Journal } from './journal.js';
 import { startControlServer, type ControlServer } from './control.js';
 import { Rng } from './random.js';
+import { SimMac, type SimulatorMacOptions } from './mac.js';
+import { SimPin, type PinCheckEntry, type SimulatorPinOptions } from './pin.js';
 
 /**
  * TLS of the simulator's ISO 8583 port (docs/network.md, "Acquirer link TLS"). Versions are whatever is asked, the
@@ -50,6 +52,20 @@ export interface AcquirerSimulatorOptions {
   journal?: boolean | { max: number };
   /** Serve TLS instead of plain TCP. */
   tls?: SimulatorTlsOptions;
+  /** MAC every message and check every MAC (keys in clear hex: a test peer; docs/security.md, "MAC"). */
+  mac?: SimulatorMacOptions;
+  /** Check the PIN of DE52 (its zone PIN key in clear hex: a test peer; docs/security.md, "PIN translation"). */
+  pin?: SimulatorPinOptions;
+}
+
+/** What a key exchange the simulator started came to. */
+export interface KeyExchangeResult {
+  /** DE39 of the switch's 0810 (undefined: no answer in time). */
+  responseCode: string | undefined;
+  /** Check value of the key sent (the true one, also when a wrong one was sent). */
+  kcv: string;
+  /** Whether the simulator now MACs under the new key (the 0810 said 00 and its MAC verified under the new key). */
+  switched: boolean;
 }
 
 export interface SimulatorStats {
@@ -70,6 +86,17 @@ export interface SimulatorStats {
   tlsClientCerts: number;
   /** TLS only: completed handshakes by negotiated version (TLSv1.2, TLSv1.3, …). */
   tlsVersions: Record<string, number>;
+  /** With mac: messages received whose MAC verified, and those whose MAC was missing or wrong (not answered). */
+  macVerified: number;
+  macInvalid: number;
+  /** With mac: key exchanges completed (the simulator moved to the new key). */
+  keyChanges: number;
+}
+
+/** Test faults of the MAC: answers (not to 0800) with a wrong MAC; the next key sent with a wrong check value. */
+export interface MacFaults {
+  badMac?: boolean;
+  wrongKcv?: boolean;
 }
 
 export interface AcquirerSimulator {
@@ -89,6 +116,20 @@ export interface AcquirerSimulator {
   /** Starts an outage now. */
   startOutage(durationMs: number, mode: 'down' | 'silent'): void;
   connectionCount(): number;
+  /** With mac: the check value of the MAC key in use, else null. */
+  macKcv(): string | null;
+  /** With mac: sets the MAC faults (merged). */
+  setMacFaults(f: MacFaults): MacFaults;
+  /**
+   * With mac and zmk: sends 0800 DE70 `code` (default 162) with a new MAC key under the ZMK and its check value (a
+   * wrong one with `wrongKcv`, or the `wrongKcv` MAC fault) on an open connection, MACed under the current key, and
+   * resolves with the switch's answer; on 00 (its MAC checked under the new key) later messages use the new key.
+   */
+  startKeyExchange(o?: { wrongKcv?: boolean; code?: '161' | '162'; timeoutMs?: number }): Promise<KeyExchangeResult>;
+  /** Checks the PIN of every 0100/0200 with DE52 from now on (a wrong one answered 55); null stops checking. */
+  setPinCheck(o: SimulatorPinOptions | null): void;
+  /** The PIN checks made (each with the block as received), oldest first. */
+  pinChecks(): PinCheckEntry[];
   close(): Promise<void>;
 }
 
@@ -189,6 +230,9 @@ class Sim implements AcquirerSimulator {
     tlsErrors: 0,
     tlsClientCerts: 0,
     tlsVersions: {},
+    macVerified: 0,
+    macInvalid: 0,
+    keyChanges: 0,
   };
   readonly conns = new Set<SimConnection>();
   readonly rng: Rng;
@@ -208,6 +252,12 @@ class Sim implements AcquirerSimulator {
   /** ECHO_FIELDS that this dialect defines. */
   private readonly echoFields: number[];
   private readonly hasRrn: boolean;
+  private readonly mac: SimMac | null;
+  private pin: SimPin | null;
+  private macFaults: MacFaults = {};
+  private stanSeq = 0;
+  /** Key exchanges sent, by DE11, waiting for their 0810. */
+  private readonly exchanges = new Map<string, (resp: IsoMessage, payload: Buffer) => void>();
 
   constructor(opts: AcquirerSimulatorOptions) {
     const j = opts.journal ?? true;
@@ -219,6 +269,8 @@ class Sim implements AcquirerSimulator {
     this.echoFields = ECHO_FIELDS.filter((f) => this.codec.spec.fields[String(f)] !== undefined);
     this.hasRrn = this.codec.spec.fields['37'] !== undefined;
     this.rng = new Rng(opts.seed ?? Date.now());
+    this.mac = opts.mac ? new SimMac(opts.mac, this.codec) : null;
+    this.pin = opts.pin ? new SimPin(opts.pin) : null;
     const b = opts.behaviour ?? {};
     validateBehaviour(b);
     this.current = mergeBehaviour(DEFAULT_BEHAVIOUR, b);
@@ -312,6 +364,63 @@ class Sim implements AcquirerSimulator {
     return this.conns.size;
   }
 
+  setPinCheck(o: SimulatorPinOptions | null): void {
+    this.pin = o ? new SimPin(o) : null;
+  }
+
+  pinChecks(): PinCheckEntry[] {
+    return this.pin?.checks() ?? [];
+  }
+
+  macKcv(): string | null {
+    return this.mac ? SimMac.kcv(this.mac.tak) : null;
+  }
+
+  setMacFaults(f: MacFaults): MacFaults {
+    this.macFaults = { ...this.macFaults, ...f };
+    return this.macFaults;
+  }
+
+  startKeyExchange(o: { wrongKcv?: boolean; code?: '161' | '162'; timeoutMs?: number } = {}): Promise<KeyExchangeResult> {
+    const mac = this.mac;
+    if (!mac) return Promise.reject(new Error('simulator: a key exchange needs mac'));
+    const conn = [...this.conns].find((c) => !c.closed);
+    if (!conn) return Promise.reject(new Error('simulator: no connection open'));
+    const { key, fieldValue, kcv } = mac.newKey((n) => this.randomBytes(n), o.wrongKcv ?? this.macFaults.wrongKcv ?? false);
+    this.stanSeq = (this.stanSeq % 999_999) + 1;
+    const stan = String(this.stanSeq).padStart(6, '0');
+    const req = new IsoMessage('0800', { 7: transmissionDateTime(), 11: stan, 70: o.code ?? '162', [mac.keyField]: fieldValue });
+    return new Promise<KeyExchangeResult>((resolve) => {
+      const timer = setTimeout(() => {
+        this.exchanges.delete(stan);
+        resolve({ responseCode: undefined, kcv, switched: false });
+      }, o.timeoutMs ?? 5000);
+      this.exchanges.set(stan, (resp, payload) => {
+        clearTimeout(timer);
+        this.exchanges.delete(stan);
+        const rc = resp.getString(39);
+        // the answer accepting the key is MACed under it; a refusal under the key still in use
+        const ok = rc === '00' ? mac.verify(payload, resp, key) : mac.verify(payload, resp);
+        if (ok) this.stats.macVerified++;
+        else this.stats.macInvalid++;
+        const switched = rc === '00' && ok;
+        if (switched) {
+          mac.tak = key;
+          this.stats.keyChanges++;
+        }
+        resolve({ responseCode: rc, kcv, switched });
+      });
+      this.journal.record(conn.id, 'out', req);
+      conn.send(mac.pack(req), false);
+    });
+  }
+
+  private randomBytes(n: number): Buffer {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = this.rng.int(0, 255);
+    return b;
+  }
+
   /** The outage in force now, if any. */
   outageMode(): 'down' | 'silent' | null {
     if (this.adhocOutage === null && !this.current.faults.outages?.length) return null;
@@ -354,7 +463,20 @@ class Sim implements AcquirerSimulator {
       return;
     }
     this.journal.record(conn.id, 'in', req);
-    if (isResponseMti(req.mti)) return; // an answer to something we never send: ignore
+    if (isResponseMti(req.mti)) {
+      // the 0810 to a key exchange of ours; any other answer is to something we never send: ignored
+      const stan = req.getString(11);
+      const waiting = req.mti === '0810' && stan !== undefined ? this.exchanges.get(stan) : undefined;
+      waiting?.(req, payload);
+      return;
+    }
+    if (this.mac) {
+      if (!this.mac.verify(payload, req)) {
+        this.stats.macInvalid++;
+        return; // a request whose MAC fails is not answered
+      }
+      this.stats.macVerified++;
+    }
     const outage = this.outageMode();
     if (outage === 'down') {
       conn.reset();
@@ -369,6 +491,10 @@ class Sim implements AcquirerSimulator {
     if (req.mti === '0800') {
       if (f.ignoreEchoes && req.get(70) === '301') {
         this.stats.dropped++;
+        return;
+      }
+      if (this.mac && (req.get(70) === '161' || req.get(70) === '162')) {
+        this.answerKeyRequest(conn, req);
         return;
       }
       this.answer(conn, this.networkAnswer(req), 0);
@@ -386,7 +512,11 @@ class Sim implements AcquirerSimulator {
     }
     let delay = this.sampleLatency(b.latency) + (rule?.delayMs ?? 0);
     if (f.answerLate && this.rng.chance(f.answerLate.probability)) delay += f.answerLate.delayMs;
-    const answer = this.financialAnswer(req, rule?.respond ?? (rule ? b.defaultResponseCode : this.defaultCodeFor(req)));
+    // a wrong PIN (or a block that is no format 0 block for the card under our key) is declined, whatever the rules say
+    const verdict = this.pin && FINANCIAL.includes(req.mti) ? this.pin.check(req) : null;
+    const code =
+      verdict === 'wrong' || verdict === 'unreadable' ? this.pin!.wrongPinCode : (rule?.respond ?? (rule ? b.defaultResponseCode : this.defaultCodeFor(req)));
+    const answer = this.financialAnswer(req, code);
     if (rule?.approveAmount !== undefined) answer.set(4, String(rule.approveAmount).padStart(12, '0'));
     this.answer(conn, answer, delay);
   }
@@ -436,6 +566,27 @@ class Sim implements AcquirerSimulator {
     return r.set(39, '00');
   }
 
+  /**
+   * The switch asks for a new key (0800 DE70 161): the 0810 carries one under the ZMK, MACed under the key in use,
+   * which the simulator leaves for the new one once it is written (unless its check value was sent wrong: the switch
+   * then refuses the key and keeps the old one, and so does the simulator).
+   */
+  private answerKeyRequest(conn: SimConnection, req: IsoMessage): void {
+    const mac = this.mac!;
+    const r = this.networkAnswer(req);
+    if (!mac.zmk) {
+      this.answerNow(conn, r.set(39, '12'));
+      return;
+    }
+    const wrong = this.macFaults.wrongKcv ?? false;
+    const { key, fieldValue } = mac.newKey((n) => this.randomBytes(n), wrong);
+    this.answerNow(conn, r.set(mac.keyField, fieldValue));
+    if (!wrong) {
+      mac.tak = key;
+      this.stats.keyChanges++;
+    }
+  }
+
   private financialAnswer(req: IsoMessage, code: string): IsoMessage {
     const r = new IsoMessage(responseMti(req.mti));
     for (const f of this.echoFields) {
@@ -464,7 +615,8 @@ class Sim implements AcquirerSimulator {
       this.stats.dropped++;
       return;
     }
-    let bytes = this.codec.pack(resp);
+    const badMac = !!this.macFaults.badMac && !resp.mti.startsWith('08');
+    let bytes = this.mac ? this.mac.pack(resp, this.mac.tak, badMac) : this.codec.pack(resp);
     const f = this.current.faults;
     if (resp.mti !== '0810' && this.rng.chance(f.garbageFrames)) {
       this.stats.garbageSent++;

@@ -27,6 +27,9 @@ import { loadRuleSet } from '../routing/rules-loader.js';
 import { pspListeners, type PspListenerConfig, type SwitchConfig } from '../switch/config.js';
 import type { BatchInfo } from '../store/group-commit.js';
 import { AcquirerSet, isLocalRefusal, type StartBuiltInSimulator } from '../switch/acquirers.js';
+import type { KeyStore } from '../security/key-store.js';
+import { masterKeyFromEnv } from '../security/master-key.js';
+import { SoftHsm } from '../security/soft-hsm.js';
 import { Flows, type FlowObserver, type FaultPoint } from '../switch/flows/index.js';
 import { errorSummary } from '../errors.js';
 import { SwitchStore } from '../switch/store/index.js';
@@ -89,6 +92,11 @@ export interface StartOptions {
   observeLink?: (link: AcquirerLink) => () => void;
   /** Starts the stand-in host of each acquirer configured with port 0 (npm start passes the built-in simulators). */
   startSimulator?: StartBuiltInSimulator;
+  /**
+   * The card-security key store (docs/security.md, "Key store"): needed by acquirers with `mac` or `key_exchange` and
+   * for PIN translation; absent, the soft HSM of `security.keyFile` when set (opened and closed by the switch).
+   */
+  keys?: KeyStore;
   /** Starts the admin server once the switch is up; returns its port. */
   startAdmin?: (h: SwitchHandle) => Promise<{ port: number; close(): Promise<void> }>;
 }
@@ -102,6 +110,15 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
   try {
     // configured, or generated for the embedded database; refused before anything starts (src/switch/pan-key.ts)
     const panKeys = await resolvePanHashKeys(cfg, log);
+    // the soft HSM of security.keyFile under SW_MASTER_KEY: a wrong master key or a damaged file stops the start here
+    // with its own error (docs/security.md, "Key store"); a store the caller passes (o.keys) is the caller's to close
+    let keys = o.keys;
+    if (!keys && cfg.security.keyFile) {
+      const hsm = await SoftHsm.open(path.resolve(cfg.security.keyFile), { masterKey: masterKeyFromEnv(), log: log.child({ module: 'security' }) });
+      cleanup.push(() => hsm.close());
+      log.info({ keyFile: cfg.security.keyFile, keys: (await hsm.keyNames()).length }, 'key store opened');
+      keys = hsm;
+    }
     const db = await resolveDatabaseUrl({ env: cfg.database.url ? { DATABASE_URL: cfg.database.url } : {}, dataDir: path.resolve(cfg.database.dataDir) });
     cleanup.push(() => db.stop());
     log.info({ database: redactUrl(db.url), source: db.source, ...(db.pgData ? { pgData: db.pgData } : {}) }, 'database');
@@ -197,6 +214,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       ...(o.observeLink ? { observeLink: o.observeLink } : {}),
       timeoutOverrideMs: cfg.acquirerTimeoutMs,
       onUnmatched: (m, info) => flows?.onUnmatched(m, info),
+      ...(keys ? { keys } : {}),
       log: log.child({ module: 'link' }),
     });
     // Shutdown, in this order (docs/switch.md, "Stopping"): the PSP server drains (answers go out for up to
@@ -214,6 +232,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       ledger,
       engine,
       acquirers,
+      ...(keys ? { keys } : {}),
       log: log.child({ module: 'flows' }),
       merchants: () => watcher.current().merchants,
       kickSaf: () => saf?.kick(),

@@ -62,6 +62,32 @@ export interface AcquirerDef {
   /** Codes (after response_codes) that close a queued reversal or advice; default 00 and 25 (src/iso8583/response-codes.ts). */
   saf_done_codes?: string[];
   simulator?: AcquirerSimulator;
+  /** MAC on every message to and from the acquirer (docs/security.md, "MAC"); absent: none. */
+  mac?: AcquirerMac;
+  /** Working keys the acquirer sends in 0800 DE70 161/162, or in the 0810 to the switch's 161 (docs/security.md, "Key exchange"). */
+  key_exchange?: AcquirerKeyExchange;
+}
+
+export interface AcquirerMac {
+  /** MAC key in the key store, zak:… or tak:… (default tak:<acquirer id>). */
+  key?: string;
+  /** last (default) and 64: DE64, or DE128 on a message with a secondary bitmap; 128: DE128 on every message. */
+  field?: 64 | 128 | 'last';
+  /** ISO/IEC 9797-1 padding method (default 1). */
+  padding?: 1 | 2;
+  /** MAC bytes carried, zero-filled to 8 (default 8). */
+  length?: 4 | 8;
+}
+
+export interface AcquirerKeyExchange {
+  /** Field carrying the encrypted key and its check value (default 48). */
+  field?: number;
+  /** Working key replaced (default: mac.key, else tak:<acquirer id>). */
+  key?: string;
+  /** Zone master key the working key comes under (default zmk:<acquirer id>). */
+  zmk?: string;
+  /** DE39 of the 0810 refusing a key (default "30", format error). */
+  failure_code?: string;
 }
 
 export interface TerminalDef {

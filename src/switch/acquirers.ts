@@ -15,6 +15,8 @@ import type { AcquirerDef } from '../routing/types.js';
 import type { FailureDetector } from '../routing/detector.js';
 import type { LinkBreakers } from '../routing/breakers.js';
 import type { SuccessRateTracker } from '../routing/success-rate.js';
+import type { KeyInfo, KeyStore } from '../security/key-store.js';
+import { acquirerSecurity, importFromKeyField, type KeyExchangeSettings } from './acquirer-mac.js';
 
 /**
  * Requests this switch refused to send, for reasons that say nothing about the acquirer: its breaker open, its own
@@ -101,6 +103,8 @@ export interface Acquirer {
   timeoutMs: number;
   /** A call running longer counts as failing for the failure detector (≤ timeoutMs). */
   slowMs: number;
+  /** The acquirer's key exchange (docs/security.md, "Key exchange"), or null. */
+  keyExchange: KeyExchangeSettings | null;
 }
 
 export interface AcquirerSetOptions {
@@ -115,6 +119,8 @@ export interface AcquirerSetOptions {
   startSimulator?: StartBuiltInSimulator;
   timeoutOverrideMs?: number;
   onUnmatched: UnmatchedHandler;
+  /** Card-security keys: needed by an acquirer with `mac` or `key_exchange` (else SW_ERR_SEC_NO_KEY_STORE at start). */
+  keys?: KeyStore;
   log: Logger;
 }
 
@@ -156,6 +162,8 @@ export class AcquirerSet {
     }
     // read before anything starts for this acquirer: a missing file stops the switch here, naming it
     const tls = acquirerTls(def, host);
+    // the key store there, the MAC key in it, the key field in the dialect: checked before anything starts for it
+    const security = await acquirerSecurity(def, codec, this.o.keys, this.o.log.child({ acquirer: def.id, module: 'security' }));
     if (port === 0) {
       if (!this.o.builtInSimulators || !this.o.startSimulator) {
         const why = this.o.builtInSimulators ? 'this entry point starts none (npm start does)' : 'builtInSimulators is off';
@@ -188,12 +196,14 @@ export class AcquirerSet {
       reconnect: { maxMs: def.link.timeouts_ms.reconnect_max ?? 10_000 },
       logger: this.o.log.child({ acquirer: def.id }),
       ...(tls ? { tls } : {}),
+      ...(security.guard ? { guard: security.guard } : {}),
+      ...(security.onNetworkRequest ? { onNetworkRequest: security.onNetworkRequest } : {}),
     });
     link.onUnmatched(this.o.onUnmatched);
     if (this.o.observeLink) this.unobserve.push(this.o.observeLink(link));
     link.start();
     const slowMs = Math.min(timeoutMs, def.link.timeouts_ms.slow ?? timeoutMs);
-    this.byId.set(def.id, { def, link, simulator, timeoutMs, slowMs });
+    this.byId.set(def.id, { def, link, simulator, timeoutMs, slowMs, keyExchange: security.keyExchange ?? null });
   }
 
   get(id: string): Acquirer {
@@ -241,6 +251,23 @@ export class AcquirerSet {
       this.o.detector.fail(token, code === 'SW_ERR_LINK_TIMEOUT' ? 'timeout' : fast ? 'fast' : 'error');
       throw e;
     }
+  }
+
+  /**
+   * Asks the acquirer for a new working key (0800 DE70 161) and imports the one its 0810 carries (docs/security.md,
+   * "Key exchange"). SW_ERR_SEC_KEY_EXCHANGE when the acquirer has no key exchange configured, or answers other than
+   * 00; the store's refusal (SW_ERR_SEC_KCV_MISMATCH, …) as it is. Either way the old key stays in use.
+   */
+  async requestKeyChange(id: string, timeoutMs?: number): Promise<KeyInfo> {
+    const a = this.get(id);
+    const kx = a.keyExchange;
+    if (!kx || !this.o.keys) throw new SwitchError('SW_ERR_SEC_KEY_EXCHANGE', { acquirer: id, reason: 'it has no key_exchange configured' });
+    const r = await a.link.networkManagement('161', {}, timeoutMs);
+    const rc = r.getString(39);
+    if (rc !== '00') throw new SwitchError('SW_ERR_SEC_KEY_EXCHANGE', { acquirer: id, reason: `it answered 0810 with response code ${String(rc)}` });
+    const info = await importFromKeyField(this.o.keys, kx, r);
+    this.o.log.info({ acquirer: id, key: info.name, kcv: info.kcv }, 'working key imported from the 0810 to our key change request');
+    return info;
   }
 
   recordOutcome(terminal: string, approved: boolean): void {

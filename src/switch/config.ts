@@ -301,6 +301,13 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
     'A file of PAN hash keys instead of panHashKeys, mode 0600 (others may not read it): "id:secret" lines or a JSON array of {id, secret}, the current one first.',
     { env: 'PAN_HASH_KEYS_FILE' },
   ),
+  security: group('Card-security keys: the soft HSM and its key file (docs/security.md, "Key store", "PIN translation").', {
+    keyFile: text(
+      '',
+      'Key file of the soft HSM (npm run keys), opened at start under the master key in SW_MASTER_KEY (never in this config); empty: no key store, and a request with a PIN block (DE52) is declined with responseCodes.pinError.',
+      { env: 'SW_KEY_FILE' },
+    ),
+  }),
   responseCodes: group(
     'DE39 codes the switch forms itself, two characters 0-9 A-Z (docs/switch.md, "Response codes"; the fixed ones are in src/switch/response-codes.ts).',
     {
@@ -313,6 +320,10 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
       unknownMerchant: code(INVALID_MERCHANT, 'Unknown merchant (DE42), or the PSP not among those it accepts.'),
       reversedBeforeArrival: code(DO_NOT_HONOUR, 'An authorization whose reversal arrived first (an orphan reversal).'),
       systemError: code(SYSTEM_MALFUNCTION, 'Routing failed unexpectedly.'),
+      pinError: code(
+        SYSTEM_MALFUNCTION,
+        'A PIN block (DE52) the switch cannot translate: no key store, no PIN key of the PSP or the acquirer, a block that does not decrypt under the PSP\'s key (docs/security.md, "PIN translation"); never sent to an acquirer.',
+      ),
     },
   ),
   builtInSimulators: flag(true, 'Start the acquirer simulators rules/acquirers.yaml describes for acquirers with port 0.'),

@@ -29,7 +29,7 @@ export const FORMAT_ERROR = '30';
 export const ISSUER_INOPERATIVE = '91';
 /** 94: duplicate transmission (default of `responseCodes.duplicate`). */
 export const DUPLICATE_TRANSMISSION = '94';
-/** 96: system malfunction (default of `responseCodes.systemError`); also an acquirer answer without DE39. */
+/** 96: system malfunction (default of `responseCodes.systemError` and `responseCodes.pinError`); also an acquirer answer without DE39. */
 export const SYSTEM_MALFUNCTION = '96';
 
 /** The configurable codes, as the config holds them (`responseCodes`). */

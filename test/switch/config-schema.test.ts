@@ -26,8 +26,9 @@ const typeChecks: Array<true> = [
   true satisfies Eq<SwitchConfig['logLevel'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>,
   true satisfies Eq<
     keyof SwitchConfig['responseCodes'],
-    'unavailable' | 'formatError' | 'duplicate' | 'unknownMerchant' | 'reversedBeforeArrival' | 'systemError'
+    'unavailable' | 'formatError' | 'duplicate' | 'unknownMerchant' | 'reversedBeforeArrival' | 'systemError' | 'pinError'
   >,
+  true satisfies Eq<SwitchConfig['security'], { keyFile: string }>,
   true satisfies Eq<
     SwitchConfig['saf'],
     { pollMs: number; retryInitialMs: number; retryMaxMs: number; expireAfterMs: number; timeoutMs: number; retryWindowMs: number }
@@ -49,6 +50,7 @@ const typeChecks: Array<true> = [
     | 'panHashKey'
     | 'panHashKeys'
     | 'panHashKeysFile'
+    | 'security'
     | 'responseCodes'
     | 'builtInSimulators'
     | 'logLevel'
@@ -65,7 +67,7 @@ const refusal = (f: () => unknown): string => {
 };
 
 t.test('the defaults come from the schema and are the documented ones', async (t) => {
-  t.equal(typeChecks.length, 8);
+  t.equal(typeChecks.length, 9);
   t.same(DEFAULT_CONFIG, {
     psp: {
       host: '127.0.0.1',
@@ -94,7 +96,16 @@ t.test('the defaults come from the schema and are the documented ones', async (t
     panHashKey: '',
     panHashKeys: [],
     panHashKeysFile: '',
-    responseCodes: { unavailable: '91', formatError: '30', duplicate: '94', unknownMerchant: '03', reversedBeforeArrival: '05', systemError: '96' },
+    security: { keyFile: '' },
+    responseCodes: {
+      unavailable: '91',
+      formatError: '30',
+      duplicate: '94',
+      unknownMerchant: '03',
+      reversedBeforeArrival: '05',
+      systemError: '96',
+      pinError: '96',
+    },
     builtInSimulators: true,
     logLevel: 'info',
   });
@@ -157,6 +168,7 @@ t.test('the environment: each leaf names its variable; empty is unset; numbers a
     PAN_HASH_KEY: 'panHashKey',
     PAN_HASH_KEYS: 'panHashKeys',
     PAN_HASH_KEYS_FILE: 'panHashKeysFile',
+    SW_KEY_FILE: 'security.keyFile',
     LOG_LEVEL: 'logLevel',
   });
   const c = loadConfig({ env: { PSP_PORT: '', DATABASE_URL: '', ADMIN_PORT: '0', ACQUIRER_TIMEOUT_MS: '250' } });
@@ -236,6 +248,7 @@ t.test('response codes: the configurable ones default to the named codes; no lit
     unknownMerchant: rc.INVALID_MERCHANT,
     reversedBeforeArrival: rc.DO_NOT_HONOUR,
     systemError: rc.SYSTEM_MALFUNCTION,
+    pinError: rc.SYSTEM_MALFUNCTION,
   });
   t.same([rc.APPROVED, rc.INVALID_TRANSACTION, rc.INVALID_AMOUNT, rc.NO_SUCH_RECORD], ['00', '12', '13', '25']);
   t.equal(mapResponseCode(undefined, undefined), rc.SYSTEM_MALFUNCTION);

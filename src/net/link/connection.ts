@@ -10,7 +10,8 @@ export type ConnectionState = 'signing-on' | 'ready' | 'down';
 export type DownKind = 'closed' | 'failed';
 
 export interface ConnectionHost {
-  onMessage(conn: LinkConnection, msg: IsoMessage): void;
+  /** `payload`: the message's bytes as received (for LinkGuard.check). */
+  onMessage(conn: LinkConnection, msg: IsoMessage, payload: Buffer): void;
   onUnpackError(conn: LinkConnection, e: unknown): void;
   onDown(conn: LinkConnection, kind: DownKind, reason: string, error: SwitchError | Error | undefined): void;
 }
@@ -25,6 +26,10 @@ export class LinkConnection {
   readonly pendingKeys = new Set<string>();
   lastReadAt = Date.now();
   echoOutstanding = false;
+  /** With a LinkGuard: the last write (sealing is asynchronous; writes leave in the order they were asked for). */
+  outbound: Promise<void> = Promise.resolve();
+  /** With a LinkGuard: the last delivery (checks run at once, deliveries in the order the frames arrived). */
+  inbound: Promise<void> = Promise.resolve();
   readonly writer: BatchWriter;
   private readonly reassembler: Reassembler;
   private downKind: DownKind | null = null;
@@ -52,7 +57,7 @@ export class LinkConnection {
           this.host.onUnpackError(this, e);
           return;
         }
-        this.host.onMessage(this, msg);
+        this.host.onMessage(this, msg, payload);
       },
     });
     socket.setNoDelay(true);

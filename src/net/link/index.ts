@@ -5,3 +5,4 @@ export type { AcquirerLinkOptions, ReconnectOptions, RequestOptions, UnmatchedHa
 export { compileMatchKey, DEFAULT_MATCH_KEY } from './matcher.js';
 export type { MatchKeySpec, MatchKeyFn } from './matcher.js';
 export type { DownKind } from './connection.js';
+export type { LinkGuard, NetworkRequestHandler, NetworkRequestInfo } from './guard.js';

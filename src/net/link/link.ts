@@ -10,6 +10,7 @@ import { silentLogger, type NetLogger } from '../logger.js';
 import { StanGenerator, transmissionDateTime } from '../mti.js';
 import { LinkConnection, type ConnectionHost, type DownKind } from './connection.js';
 import { compileMatchKey, RecentKeys, type MatchKeyFn, type MatchKeySpec } from './matcher.js';
+import type { LinkGuard, NetworkRequestHandler } from './guard.js';
 import { checkPins, compileLinkTls, isTlsLibraryError, tlsFailure, tlsFailureReason, type CompiledLinkTls, type LinkTlsOptions } from './tls.js';
 
 export interface ReconnectOptions {
@@ -56,6 +57,13 @@ export interface AcquirerLinkOptions {
    * one secure context at construction (SW_ERR_LINK_TLS_CONFIG), `pins` checked on every connection.
    */
   tls?: LinkTlsOptions;
+  /**
+   * Signs every outgoing message and checks every incoming one (the MAC: docs/security.md, "MAC"); absent: none.
+   * A message failing the check is never matched or answered as usual (`macInvalid`).
+   */
+  guard?: LinkGuard;
+  /** Answers inbound 0800s other than echo, sign-on and sign-off (key exchange: docs/security.md, "Key exchange"). */
+  onNetworkRequest?: NetworkRequestHandler;
   /** STAN source for messages the link originates (0800); shared with the caller through nextStan(). */
   stan?: StanGenerator;
   logger?: NetLogger;
@@ -93,6 +101,11 @@ export interface LinkEvents {
   unmatched: [{ link: string; connectionId: string; mti: string; reason: UnmatchedReason }];
   /** A whole frame from the acquirer that did not unpack (skipped); `code` is its SW_ERR_* code. */
   unpackError: [{ link: string; connectionId: string; code: string }];
+  /**
+   * A message from the acquirer that failed the guard's check (its MAC missing or wrong), treated as never received:
+   * a response stays unmatched (its request times out), an inbound 0800 is refused. `code` SW_ERR_SEC_MAC_INVALID.
+   */
+  macInvalid: [{ link: string; connectionId: string; mti: string; code: string }];
   /** A request that could not be packed (refused, never sent); `code` is the codec's SW_ERR_* code. */
   packError: [{ link: string; mti: string; code: string }];
   /** The link was full (`needDrain`) and has capacity again: once per full spell (see `isFull`). */
@@ -116,6 +129,8 @@ export interface LinkStats {
   halfOpen: number;
   /** TLS handshakes that failed or were refused (pin mismatch), and TLS connections failed by an alert. */
   tlsFailures: number;
+  /** Messages from the acquirer that failed the guard's check (MAC missing or wrong): dropped as never received. */
+  macInvalid: number;
 }
 
 interface Pending {
@@ -139,7 +154,7 @@ interface Slot {
   connecting: Socket | null;
 }
 
-type Resolved = Required<Omit<AcquirerLinkOptions, 'tls' | 'logger' | 'stan' | 'matchKey' | 'reconnect'>> & {
+type Resolved = Required<Omit<AcquirerLinkOptions, 'tls' | 'logger' | 'stan' | 'matchKey' | 'reconnect' | 'guard' | 'onNetworkRequest'>> & {
   reconnect: Required<ReconnectOptions>;
   tls: LinkTlsOptions | undefined;
 };
@@ -167,10 +182,13 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     connectsFailed: 0,
     halfOpen: 0,
     tlsFailures: 0,
+    macInvalid: 0,
   };
   private readonly log: NetLogger;
   private readonly keyOf: MatchKeyFn;
   private readonly stan: StanGenerator;
+  private readonly guard: LinkGuard | null;
+  private readonly networkHandler: NetworkRequestHandler | null;
   private readonly pending = new Map<string, Pending>();
   private readonly recentTimeouts = new RecentKeys();
   private readonly slots: Slot[] = [];
@@ -227,6 +245,8 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     this.log = opts.logger ?? silentLogger;
     this.keyOf = compileMatchKey(opts.matchKey);
     this.stan = opts.stan ?? new StanGenerator();
+    this.guard = opts.guard ?? null;
+    this.networkHandler = opts.onNetworkRequest ?? null;
   }
 
   // ── public API ────────────────────────────────────────────────────────────────────────────────────
@@ -344,7 +364,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     }
     let bytes: Buffer;
     try {
-      bytes = o.codec.pack(msg);
+      bytes = o.codec.pack(this.guard ? this.guard.prepare(msg) : msg);
     } catch (e) {
       const code = errorSummary(e).code;
       this.emit('packError', { link: this.name, mti: msg.mti, code: code ?? 'unknown' });
@@ -433,9 +453,44 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
         this.appInFlight++;
         this.stats.sent++;
       }
-      conn.send(bytes);
+      this.write(conn, bytes, (e) => {
+        // not sealed (its key missing, the key store closed): never sent, refused as a message that did not pack
+        if (this.pending.get(key) !== p) return;
+        this.settle(p);
+        const code = errorSummary(e).code ?? 'error';
+        if (!internal) this.emit('packError', { link: this.name, mti, code });
+        p.reject(new SwitchError('SW_ERR_LINK_PACK_FAILED', { link: this.name, mti, reason: code }, { cause: e }));
+      });
       if (!internal && this.listenerCount('sent') > 0) this.emit('sent', { link: this.name, connectionId: conn.id, mti, at: sentAt });
     });
+  }
+
+  /**
+   * Writes packed bytes on a connection: at once without a guard; with one, sealed first, the writes of a connection
+   * kept in the order asked for (a seal is asynchronous). `onSealError`: the bytes were not sent.
+   */
+  private write(conn: LinkConnection, bytes: Buffer, onSealError?: (e: unknown) => void): void {
+    const guard = this.guard;
+    if (!guard) {
+      conn.send(bytes);
+      return;
+    }
+    const sealed = guard.seal(bytes);
+    // a rejection is handled in the chain below; this keeps it from counting as unhandled meanwhile
+    sealed.catch(() => undefined);
+    conn.outbound = conn.outbound.then(
+      () =>
+        sealed.then(
+          (b) => {
+            if (conn.state !== 'down') conn.send(b);
+          },
+          (e: unknown) => {
+            this.log.warn({ link: this.name, connectionId: conn.id, ...errorSummary(e) }, 'outgoing message not sealed, not sent');
+            onSealError?.(e);
+          },
+        ),
+      () => undefined,
+    );
   }
 
   private settle(p: Pending): void {
@@ -499,7 +554,38 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
   }
 
   /** @internal ConnectionHost */
-  onMessage(conn: LinkConnection, msg: IsoMessage): void {
+  onMessage(conn: LinkConnection, msg: IsoMessage, payload: Buffer): void {
+    const guard = this.guard;
+    if (!guard) {
+      this.deliver(conn, msg);
+      return;
+    }
+    // checked at once (before the reassembler reuses `payload`), delivered in arrival order
+    let verdict: Promise<boolean>;
+    try {
+      verdict = guard.check(payload, msg);
+    } catch (e) {
+      verdict = Promise.reject(e);
+    }
+    verdict.catch(() => undefined);
+    conn.inbound = conn.inbound.then(() =>
+      verdict.then(
+        (ok) => (ok ? this.deliver(conn, msg) : this.refuse(conn, msg, undefined)),
+        (e: unknown) => this.refuse(conn, msg, e),
+      ),
+    );
+  }
+
+  /** A message whose check failed: counted, logged with its code, and not matched (a request answered 0810 refusedCode). */
+  private refuse(conn: LinkConnection, msg: IsoMessage, e: unknown): void {
+    const code = e === undefined ? 'SW_ERR_SEC_MAC_INVALID' : (errorSummary(e).code ?? 'SW_ERR_SEC_MAC_INVALID');
+    this.stats.macInvalid++;
+    this.emit('macInvalid', { link: this.name, connectionId: conn.id, mti: msg.mti, code });
+    this.log.warn({ link: this.name, connectionId: conn.id, mti: msg.mti, code }, 'message from the acquirer failed its MAC check: treated as not received');
+    if (msg.mti === '0800') this.answerNetwork(conn, msg, this.guard?.refusedCode ?? '30');
+  }
+
+  private deliver(conn: LinkConnection, msg: IsoMessage): void {
     if (!isResponseMti(msg.mti)) {
       this.onInboundRequest(conn, msg);
       return;
@@ -531,21 +617,50 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
 
   private onInboundRequest(conn: LinkConnection, msg: IsoMessage): void {
     if (msg.mti === '0800') {
-      // the acquirer's own echo or sign-on: answer it
-      const r = new IsoMessage('0810');
-      for (const f of [7, 11, 70]) {
-        const v = msg.get(f);
-        if (v !== undefined) r.set(f, v);
+      const code = msg.getString(70);
+      const handled = code === '001' || code === '002' || code === '301' || !this.networkHandler ? undefined : this.callNetworkHandler(conn, msg);
+      if (handled === undefined) {
+        // the acquirer's own echo or sign-on: answer it
+        this.answerNetwork(conn, msg, '00');
+        return;
       }
-      r.set(39, '00');
-      try {
-        conn.send(this.options.codec.pack(r));
-      } catch (e) {
-        this.log.warn({ link: this.name, connectionId: conn.id, ...errorSummary(e) }, 'could not answer an inbound 0800');
-      }
+      handled.then(
+        (r) => this.sendAnswer(conn, r),
+        (e: unknown) => {
+          this.log.warn({ link: this.name, connectionId: conn.id, ...errorSummary(e) }, 'inbound 0800 handler failed');
+          this.answerNetwork(conn, msg, '96');
+        },
+      );
       return;
     }
     this.unmatched(conn, msg, 'inbound-request');
+  }
+
+  private callNetworkHandler(conn: LinkConnection, msg: IsoMessage): Promise<IsoMessage> | undefined {
+    try {
+      return this.networkHandler!(msg, { link: this.name, connectionId: conn.id });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** 0810 to an inbound 0800 with DE7, DE11, DE70 copied and DE39 `rc`. */
+  private answerNetwork(conn: LinkConnection, msg: IsoMessage, rc: string): void {
+    const r = new IsoMessage('0810');
+    for (const f of [7, 11, 70]) {
+      const v = msg.get(f);
+      if (v !== undefined) r.set(f, v);
+    }
+    this.sendAnswer(conn, r.set(39, rc));
+  }
+
+  private sendAnswer(conn: LinkConnection, r: IsoMessage): void {
+    if (conn.state === 'down') return;
+    try {
+      this.write(conn, this.options.codec.pack(this.guard ? this.guard.prepare(r) : r));
+    } catch (e) {
+      this.log.warn({ link: this.name, connectionId: conn.id, ...errorSummary(e) }, 'could not answer an inbound 0800');
+    }
   }
 
   private unmatched(conn: LinkConnection, msg: IsoMessage, reason: UnmatchedReason): void {
@@ -680,14 +795,26 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     if (this.drainNeeded) this.checkDrain();
   }
 
+  /**
+   * Sends a network-management 0800 of the caller's (key exchange: DE70 161) on a ready connection and resolves with
+   * its 0810, whatever its DE39. DE7 and DE11 are the link's; `fields` adds others. SW_ERR_LINK_NOT_READY without a
+   * ready connection; SW_ERR_LINK_TIMEOUT without an answer in time (default: the link's timeout).
+   */
+  networkManagement(code: string, fields: Readonly<Record<number, string | Buffer>> = {}, timeoutMs?: number): Promise<IsoMessage> {
+    if (this.closed) return Promise.reject(new SwitchError('SW_ERR_LINK_CLOSED', { link: this.name }));
+    const conn = this.pick() ?? this.ready[0];
+    if (!conn) return Promise.reject(new SwitchError('SW_ERR_LINK_NOT_READY', { link: this.name }));
+    return this.networkRequest(conn, code, timeoutMs ?? this.options.defaultTimeoutMs, fields);
+  }
+
   /** Sends a network-management 0800 on one connection (DE7, DE11 from the link's STAN generator, DE70). */
-  private networkRequest(conn: LinkConnection, code: '001' | '002' | '301', timeoutMs: number): Promise<IsoMessage> {
-    const msg = new IsoMessage('0800', { 7: transmissionDateTime(), 11: this.stan.next(), 70: code });
+  private networkRequest(conn: LinkConnection, code: string, timeoutMs: number, fields: Readonly<Record<number, string | Buffer>> = {}): Promise<IsoMessage> {
+    const msg = new IsoMessage('0800', { ...fields, 7: transmissionDateTime(), 11: this.stan.next(), 70: code });
     let key = this.keyOf(msg);
     if (key === null || this.pending.has(key)) key = `0810|net|${msg.getString(11) ?? ''}`;
     let bytes: Buffer;
     try {
-      bytes = this.options.codec.pack(msg);
+      bytes = this.options.codec.pack(this.guard ? this.guard.prepare(msg) : msg);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -137,6 +137,15 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         terminalId: route.terminalId,
         merchantId: route.merchantId,
       };
+      // DE52 under this acquirer's PIN key, before anything is recorded or sent (docs/security.md, "PIN translation")
+      const pin = await translatePin(c, msg, ctx.psp, route.acquirer, pan, txnId);
+      if (pin === 'refused') {
+        if (attempt === 0) return decline(codes.pinError, PIN_REFUSED, decision);
+        // an earlier route failed fast after its intent: this transaction's outcome, still no acquirer call
+        const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'declined', code: codes.pinError, reason: PIN_REFUSED } });
+        if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), null, decision, null);
+        return finish(pspResponse(msg, codes.pinError), null, decision, null);
+      }
       attempt++;
       // The intent: durable before the request leaves.
       const intent: Intent = {
@@ -161,6 +170,9 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       }
       if (c.d.faultHook) await c.fault('after-intent', txnId);
       const acqMsg = toAcquirer(msg, ids);
+      // never the PSP's block: the translated one, or none when the request had none
+      if (pin) acqMsg.set(52, pin);
+      else acqMsg.delete(52);
       const tSend = performance.now();
       let answer: IsoMessage;
       try {
@@ -245,6 +257,37 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
     if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), null, decision, null);
     return finish(pspResponse(msg, codes.unavailable), null, decision, null);
   });
+}
+
+/** The reason recorded for a PIN block the switch could not translate (its code goes to the log, never the block). */
+const PIN_REFUSED = 'PIN block not translated';
+
+/**
+ * DE52 of the PSP's request re-encrypted from `zpk:<psp>` to `zpk:<acquirer>` for the card of DE2 (docs/security.md,
+ * "PIN translation"); null when the request has no PIN block; 'refused' when it cannot be translated (no key
+ * store, a key missing or of the wrong kind, a block that does not decrypt under the PSP's key, a block that is
+ * not 8 bytes), logged with the error's code and the key names only.
+ */
+async function translatePin(c: FlowContext, msg: IsoMessage, psp: string, acquirer: string, pan: string, txnId: string): Promise<Buffer | null | 'refused'> {
+  const v = msg.get(52);
+  if (v === undefined) return null;
+  const keys = c.d.keys;
+  if (!keys) {
+    c.d.log.warn({ txnId, psp, acquirer, code: 'SW_ERR_SEC_NO_KEY_STORE' }, 'PIN block received and the switch has no key store (security.keyFile): declined');
+    return 'refused';
+  }
+  const block = Buffer.isBuffer(v) ? v : typeof v === 'string' && /^[0-9A-Fa-f]{16}$/.test(v) ? Buffer.from(v, 'hex') : null;
+  if (!block || block.length !== 8) {
+    c.d.log.warn({ txnId, psp, acquirer, code: 'SW_ERR_SEC_BAD_INPUT' }, 'PIN block (DE52) is not 8 bytes: declined');
+    return 'refused';
+  }
+  try {
+    return await keys.translatePin(block, `zpk:${psp}`, `zpk:${acquirer}`, pan);
+  } catch (e) {
+    // the error names keys and rules, never the block, the PIN or the PAN (src/security/pin-block.ts)
+    c.d.log.warn({ txnId, psp, acquirer, err: errorSummary(e) }, 'PIN block not translated: declined without an acquirer call');
+    return 'refused';
+  }
 }
 
 /**

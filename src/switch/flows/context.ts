@@ -10,6 +10,7 @@ import type { RoutingEngine } from '../../routing/engine.js';
 import type { MerchantDef } from '../../routing/types.js';
 import type { SwitchConfig } from '../config.js';
 import type { AcquirerSet } from '../acquirers.js';
+import type { KeyStore } from '../../security/key-store.js';
 import { RrnGenerator } from '../ids.js';
 import { ExpiringMap } from '../expiring-map.js';
 import { KeyedMutex } from '../mutex.js';
@@ -26,6 +27,11 @@ export interface FlowDeps {
   ledger: Ledger;
   engine: RoutingEngine;
   acquirers: AcquirerSet;
+  /**
+   * The card-security key store (docs/security.md, "PIN translation"): DE52 is re-encrypted from the PSP's PIN key
+   * to the acquirer's; absent (no security.keyFile), a request with a PIN block is declined, never passed through.
+   */
+  keys?: KeyStore;
   /** Merchants by DE42, from the active rule set. */
   merchants: () => ReadonlyMap<string, MerchantDef>;
   log: Logger;
