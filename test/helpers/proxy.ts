@@ -86,3 +86,36 @@ export async function behindProxy(t: { teardown(fn: () => unknown): void }, url:
   u.port = String(proxy.port);
   return { proxy, url: u.toString() };
 }
+
+/** A TCP relay that keeps every byte crossing it, both ways. */
+export async function captureRelay(t: { teardown(fn: () => unknown): void }, target: number): Promise<{ port: number; bytes(): Buffer }> {
+  const chunks: Buffer[] = [];
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((c) => {
+    const u = net.connect({ host: '127.0.0.1', port: target });
+    socks.add(c).add(u);
+    const drop = (): void => {
+      c.destroy();
+      u.destroy();
+    };
+    c.on('error', drop).on('close', drop);
+    u.on('error', drop).on('close', drop);
+    c.on('data', (d: Buffer) => {
+      chunks.push(d);
+      u.write(d);
+    });
+    u.on('data', (d: Buffer) => {
+      chunks.push(d);
+      c.write(d);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
+  );
+  return { port: (srv.address() as net.AddressInfo).port, bytes: () => Buffer.concat(chunks) };
+}

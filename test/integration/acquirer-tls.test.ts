@@ -7,8 +7,6 @@
  */
 import t from 'tap';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -21,44 +19,12 @@ import { startAcquirerSimulator, type AcquirerSimulator } from '../../simulators
 import { auth, builtInSimulators, eventually, rc, ROOT, startTestSwitch, testOverrides, txnOf } from '../helpers/switch.js';
 import { testDb } from '../helpers/db.js';
 import { makeTestPki } from '../helpers/pki.js';
+import { captureRelay } from '../helpers/proxy.js';
 
 type Tap = { teardown(fn: () => unknown): void };
 type Plain = Record<string, unknown>;
 
 const pki = makeTestPki(t);
-
-/** A TCP relay that keeps every byte crossing it, both ways. */
-async function captureRelay(t: Tap, target: number): Promise<{ port: number; bytes(): Buffer }> {
-  const chunks: Buffer[] = [];
-  const socks = new Set<net.Socket>();
-  const srv = net.createServer((c) => {
-    const u = net.connect({ host: '127.0.0.1', port: target });
-    socks.add(c).add(u);
-    const drop = (): void => {
-      c.destroy();
-      u.destroy();
-    };
-    c.on('error', drop).on('close', drop);
-    u.on('error', drop).on('close', drop);
-    c.on('data', (d: Buffer) => {
-      chunks.push(d);
-      u.write(d);
-    });
-    u.on('data', (d: Buffer) => {
-      chunks.push(d);
-      c.write(d);
-    });
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of socks) s.destroy();
-        srv.close(() => r());
-      }),
-  );
-  return { port: (srv.address() as AddressInfo).port, bytes: () => Buffer.concat(chunks) };
-}
 
 /** A copy of rules/ with `tls` blocks and ports for acq-a and acq-b, and EUR ≥ 20.00 routed to acq-b, the rest to acq-a. */
 function tlsRules(t: Tap, links: Record<string, Plain>): string {

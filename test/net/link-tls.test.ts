@@ -5,9 +5,7 @@
  * retried with back-off; a client certificate is presented when the host asks; DE2 never crosses the wire in clear.
  */
 import t, { type Test } from 'tap';
-import net from 'node:net';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { loadDialect } from '../../src/iso8583/index.js';
 import { AcquirerLink, type AcquirerLinkOptions, type LinkEvents, type LinkTlsOptions } from '../../src/net/index.js';
 import type { NetLogger } from '../../src/net/logger.js';
@@ -16,6 +14,7 @@ import { startAcquirerSimulator, type AcquirerSimulator, type SimulatorTlsOption
 import { authRequest, nextEvent, settle, stanOf } from '../helpers/net.js';
 import { makeTestPki } from '../helpers/pki.js';
 import { eventually } from '../helpers/wait.js';
+import { captureRelay } from '../helpers/proxy.js';
 
 // iso87-ascii: DE2 is the PAN's ASCII digits on the wire, so a capture can be searched for it
 const codec = loadDialect('iso87-ascii');
@@ -275,39 +274,6 @@ t.test('client certificates: presented when the host requires one, refused witho
     t.equal(sim.stats.received, 0);
   });
 });
-
-/** A TCP relay that keeps every byte crossing it, both ways. */
-async function captureRelay(t: Tap, target: number): Promise<{ port: number; bytes(): Buffer }> {
-  const chunks: Buffer[] = [];
-  const socks = new Set<net.Socket>();
-  const srv = net.createServer((c) => {
-    const u = net.connect({ host: '127.0.0.1', port: target });
-    socks.add(c).add(u);
-    const drop = (): void => {
-      c.destroy();
-      u.destroy();
-    };
-    c.on('error', drop).on('close', drop);
-    u.on('error', drop).on('close', drop);
-    c.on('data', (d: Buffer) => {
-      chunks.push(d);
-      u.write(d);
-    });
-    u.on('data', (d: Buffer) => {
-      chunks.push(d);
-      c.write(d);
-    });
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of socks) s.destroy();
-        srv.close(() => r());
-      }),
-  );
-  return { port: (srv.address() as AddressInfo).port, bytes: () => Buffer.concat(chunks) };
-}
 
 t.test('DE2 does not cross the wire in clear', async (t) => {
   const pan = Buffer.from(PAN, 'ascii');
