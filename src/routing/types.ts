@@ -66,6 +66,15 @@ export interface AcquirerDef {
   mac?: AcquirerMac;
   /** Working keys the acquirer sends in 0800 DE70 161/162, or in the 0810 to the switch's 161 (docs/security.md, "Key exchange"). */
   key_exchange?: AcquirerKeyExchange;
+  /** The acquirer's settlement business day: cut-over time and zone (src/ledger/business-day.ts). */
+  settlement?: AcquirerSettlement;
+}
+
+export interface AcquirerSettlement {
+  /** HH:MM local time at which the business day ends (default 00:00). */
+  cutover?: string;
+  /** IANA time zone of the cut-over (default UTC). */
+  timezone?: string;
 }
 
 export interface AcquirerMac {
