@@ -28,6 +28,12 @@ export interface FeeSchedule {
   readonly doc: FeeScheduleDoc;
   /** Fee in minor units for a payment of `amount` minor units. */
   fee(acquirer: string, terminal: string, amount: bigint): bigint;
+  /**
+   * Fee of a refund of `amount` minor units, signed: above zero the merchant pays a refund fee (merchant → fees),
+   * below zero the payment's fee on that amount is given back (fees → merchant). Until fees.yaml says otherwise:
+   * the fee reversed, −fee(amount).
+   */
+  refundFee(acquirer: string, terminal: string, amount: bigint): bigint;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -91,6 +97,9 @@ export function feeSchedule(doc: unknown, file = '<inline>'): FeeSchedule {
       const rule = a?.terminals?.[terminal] ?? a?.default ?? d.default;
       const f = roundDiv(amount * pct(rule), 1_000_000n, d.rounding) + BigInt(rule.fixed);
       return f > amount ? amount : f;
+    },
+    refundFee(acquirer, terminal, amount) {
+      return -this.fee(acquirer, terminal, amount);
     },
   };
 }
