@@ -73,7 +73,9 @@ t.test('F09: a link reset with requests in flight', async (t) => {
     const probe = auth({ amount: 1_000 });
     t.equal(rc(await s.client.send(probe)), '00');
     const first = (await txnOf(s.db.pool, probe))!.acquirer!;
-    await Promise.all(s.sims().map(async () => undefined));
+    // the resets above closed connections on every acquirer: wait until each has all of its connections back,
+    // so the fail-over below has somewhere to go (under load the reconnect can lag the first subtest's end)
+    for (const a of s.h.acquirers.all()) await eventually(() => a.link.readyCount === a.link.options.connections, `${a.def.id} reconnected`);
     s.sim(first).startOutage(3_600_000, 'down');
     await eventually(() => s.h.acquirers.get(first).link.readyCount === 0, `${first} down`);
     const req = auth({ amount: 1_000 });
