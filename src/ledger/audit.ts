@@ -6,6 +6,9 @@
  *  - every account's balance equals what its journal implies: for each plan, D = net of its postings on the
  *    account; COMMIT adds D to posted, HOLD adds min(D,0) / max(D,0) to pending, ROLLBACK nothing;
  *  - plans agree with their journal (a hold at step 1, last batch, closing op matches the state);
+ *  - plans of a kind (docs/ledger.md, "Plan kinds") carry what the kind needs: payments, refunds and compensations
+ *    their owners, currency, amount and fee, a negative fee only on refunds and compensations, a compensation is
+ *    committed and matches the plan it moved back (its owners, captured amount and fee);
  *  - no-negative accounts are not below zero; no masked PAN keeps more than 10 digits.
  */
 import type pg from 'pg';
@@ -164,6 +167,36 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
         `select distinct j.plan_id from ledger_journal j left join ledger_plan l on l.id = j.plan_id and l.day = j.day where l.id is null limit ${LIMIT}`,
       ),
       (r) => `journal entries of unknown plan ${r.plan_id}`,
+    );
+
+    add(
+      'plan-kind',
+      await q(
+        `select id, kind, state from ledger_plan
+          where (kind in ('payment', 'refund', 'compensation')
+                 and (acquirer is null or terminal is null or merchant is null or currency is null or amount is null or fee is null))
+             or (kind not in ('refund', 'compensation') and (fee < 0 or final_fee < 0))
+             or (kind = 'compensation' and (state <> 'COMMIT' or right(id, 9) <> ':reversal'))
+          limit ${LIMIT}`,
+      ),
+      (r) => `plan ${r.id} (${r.kind}, ${r.state}): lacks what its kind needs, or a negative fee, or a compensation not committed`,
+    );
+
+    // The original of a compensation may be archived away with its day (docs/retention.md): then nothing to compare.
+    add(
+      'compensation-original',
+      await q(
+        `select c.id, o.id as original from ledger_plan c
+           left join lateral (select * from ledger_plan o where o.id = left(c.id, -9) order by o.day desc limit 1) o on true
+          where c.kind = 'compensation'
+            and ((o.id is null and not exists (select 1 from ledger_archived_day))
+              or (o.id is not null and (o.state <> 'COMMIT' or o.kind not in ('payment', 'refund')
+                  or o.acquirer is distinct from c.acquirer or o.terminal is distinct from c.terminal or o.merchant is distinct from c.merchant
+                  or o.currency is distinct from c.currency or coalesce(o.final_amount, o.amount) <> c.amount
+                  or coalesce(o.final_fee, o.fee) <> c.fee)))
+          limit ${LIMIT}`,
+      ),
+      (r) => `compensation ${r.id}: ${r.original === null ? 'its original plan is missing' : 'differs from the committed payment or refund it moved back'}`,
     );
 
     add(

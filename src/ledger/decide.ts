@@ -9,9 +9,61 @@
 import { SwitchError, type ErrorCode, type ErrorParams } from '../errors.js';
 import type { FeeSchedule } from './fees.js';
 import { bad, batchRejKey, hashOf, max0, min0 } from './validate.js';
-import type { AccountDelta, CommitResult, HoldResult, LedgerOp, LedgerResult, LoadedState, RPosting, RollbackResult, WPlan, Writes } from './types.js';
+import type {
+  AccountDelta,
+  CommitResult,
+  HoldResult,
+  HoldRow,
+  LedgerOp,
+  LedgerResult,
+  LoadedState,
+  PlanKind,
+  RPosting,
+  RollbackResult,
+  WPlan,
+  Writes,
+} from './types.js';
 
 export const compensationId = (planId: string): string => `${planId}:reversal`;
+
+/** Plans with an amount and a fee of their own: payments, refunds and their compensations. */
+export const isMoneyKind = (k: PlanKind): boolean => k !== 'postings';
+
+/** A payment's fee (≥ 0), or a refund's signed fee (fees.refundFee; docs/ledger.md, "Refunds"). */
+export function feeFor(fees: FeeSchedule, kind: 'payment' | 'refund', acquirer: string, terminal: string, amount: bigint): bigint {
+  return kind === 'refund' ? fees.refundFee(acquirer, terminal, amount) : fees.fee(acquirer, terminal, amount);
+}
+
+/**
+ * The postings of a payment (acquirer → merchant `amount`, merchant → fees `fee`) or of a refund (merchant →
+ * acquirer `amount`; fee > 0 merchant → fees, fee < 0 fees → merchant). The fee account may be absent only when
+ * the fee is zero.
+ */
+export function paymentPostings(
+  kind: 'payment' | 'refund',
+  ids: { acq: number; mer: number; fee: number | undefined },
+  amount: bigint,
+  fee: bigint,
+  currency: number,
+): RPosting[] {
+  const out: RPosting[] = [];
+  if (kind === 'refund') {
+    if (amount > 0n) out.push({ from: ids.mer, to: ids.acq, amount, currency });
+  } else if (amount > 0n) out.push({ from: ids.acq, to: ids.mer, amount, currency });
+  if (fee > 0n) out.push({ from: ids.mer, to: ids.fee!, amount: fee, currency });
+  else if (fee < 0n) out.push({ from: ids.fee!, to: ids.mer, amount: -fee, currency });
+  return out;
+}
+
+/** A payment or refund plan's accounts, read from its hold (batch 1: the amount's posting first, then the fee's). */
+export function planAccounts(p: Pick<WPlan, 'kind' | 'postings'>): { acq: number; mer: number; fee: number | undefined; currency: number } | undefined {
+  const first = p.postings.filter((x) => x.batchId === 1);
+  const main = first[0];
+  if (!main || (p.kind !== 'payment' && p.kind !== 'refund')) return undefined;
+  const f = first[1];
+  if (p.kind === 'refund') return { acq: main.to, mer: main.from, fee: f ? (f.from === main.from ? f.to : f.from) : undefined, currency: main.currency };
+  return { acq: main.from, mer: main.to, fee: f?.to, currency: main.currency };
+}
 
 /**
  * The net diff of postings per account id (credits minus debits), added into `into`: what a plan's hold
@@ -118,7 +170,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
 
   function holdResult(p: WPlan): HoldResult {
     const r: HoldResult = { planId: p.id, state: 'HOLD', batchId: 1 };
-    if (p.kind === 'payment') {
+    if (isMoneyKind(p.kind)) {
       r.amount = p.amount ?? 0n;
       r.fee = p.fee ?? 0n;
     }
@@ -128,7 +180,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
   function closeResult(p: WPlan): CommitResult | RollbackResult {
     if (p.state === 'ROLLBACK') return { planId: p.id, state: 'ROLLBACK' };
     const r: CommitResult = { planId: p.id, state: 'COMMIT' };
-    if (p.kind === 'payment') {
+    if (isMoneyKind(p.kind)) {
       r.amount = p.finalAmount ?? 0n;
       r.fee = p.finalFee ?? 0n;
     }
@@ -186,7 +238,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     writes.plans.push({ plan: np, hash: r.hash, row: r.row });
     addBatchTo(np, 1, r.postings, r.hash, 'hold');
     if (commitHash) {
-      if (np.kind === 'payment') {
+      if (isMoneyKind(np.kind)) {
         np.finalAmount = np.amount;
         np.finalFee = np.fee;
       }
@@ -206,15 +258,12 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
    */
   function reduceHold(p: WPlan, keep: bigint): LedgerResult | Error {
     const held = p.finalAmount ?? p.amount;
-    if (p.kind !== 'payment' || held === null) return bad(p.id, 'a partial release applies to payment plans only');
+    if ((p.kind !== 'payment' && p.kind !== 'refund') || held === null) return bad(p.id, 'a partial release applies to payment and refund plans only');
     if (keep >= held) return { planId: p.id, released: 'nothing' };
-    const first = p.postings.filter((x) => x.batchId === 1);
-    const acqMer = first[0];
-    const merFee = first[1];
-    if (!acqMer) return bad(p.id, 'payment plan has no hold posting');
-    const fee = merFee ? fees.fee(p.acquirer ?? '', p.terminal ?? '', keep) : 0n;
-    const next: RPosting[] = [{ from: acqMer.from, to: acqMer.to, amount: keep, currency: acqMer.currency }];
-    if (fee > 0n) next.push({ from: acqMer.to, to: merFee!.to, amount: fee, currency: acqMer.currency });
+    const ids = planAccounts(p);
+    if (!ids) return bad(p.id, 'payment plan has no hold posting');
+    const fee = ids.fee !== undefined ? feeFor(fees, p.kind, p.acquirer ?? '', p.terminal ?? '', keep) : 0n;
+    const next = paymentPostings(p.kind, ids, keep, fee, ids.currency);
     const change = pendingChange(cumulative(p), netDiff(next));
     const ferr = fundsError(p.id, change);
     if (ferr) return ferr;
@@ -272,31 +321,29 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
         continue;
       }
       // Committed money goes back by a compensating plan (created committed, idempotent by its id).
+      // Its row carries the original's owners, amount and fee (what it moves back), kind 'compensation'.
       const cid = compensationId(p.id);
-      if (plans.has(cid) || p.kind !== 'payment' || p.currency === null) {
+      if (plans.has(cid) || (p.kind !== 'payment' && p.kind !== 'refund') || p.currency === null) {
         results.push({ planId: p.id, released: plans.has(cid) ? 'compensated' : 'nothing' });
         continue;
       }
-      const first = p.postings.filter((x) => x.batchId === 1);
-      const acqMer = first[0];
-      const merFee = first[1];
+      const ids = planAccounts(p);
       const amount = p.finalAmount ?? p.amount ?? 0n;
       const fee = p.finalFee ?? p.fee ?? 0n;
-      if (!acqMer || amount <= 0n) {
+      if (!ids || (amount <= 0n && fee === 0n) || (fee !== 0n && ids.fee === undefined)) {
         results.push({ planId: p.id, released: 'nothing' });
         continue;
       }
-      const postings: RPosting[] = [{ from: acqMer.to, to: acqMer.from, amount, currency: acqMer.currency }];
-      if (fee > 0n && merFee) postings.push({ from: merFee.to, to: merFee.from, amount: fee, currency: merFee.currency });
+      const postings = paymentPostings(p.kind, ids, amount, fee, ids.currency).map((x) => ({ from: x.to, to: x.from, amount: x.amount, currency: x.currency }));
       const hash = hashOf(['hold', cid, postings.map((x) => [x.from, x.to, String(x.amount), x.currency]), null, null]);
-      const row = {
-        kind: 'postings' as const,
-        acquirer: null,
-        terminal: null,
-        merchant: null,
-        currency: null,
-        amount: null,
-        fee: null,
+      const row: HoldRow = {
+        kind: 'compensation',
+        acquirer: p.acquirer,
+        terminal: p.terminal,
+        merchant: p.merchant,
+        currency: p.currency,
+        amount,
+        fee,
         panHash: null,
         panMasked: null,
       };
@@ -357,29 +404,25 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     if (r.op === 'commit' && (r.finalAmount !== undefined || r.finalPostings !== undefined)) {
       let finalPs: RPosting[];
       if (r.finalAmount !== undefined) {
-        if (p.kind !== 'payment' || p.amount === null) {
-          results.push(bad(p.id, 'a final amount applies to payment plans only; give final postings'));
+        if ((p.kind !== 'payment' && p.kind !== 'refund') || p.amount === null) {
+          results.push(bad(p.id, 'a final amount applies to payment and refund plans only; give final postings'));
           continue;
         }
         if (r.finalAmount > (p.finalAmount ?? p.amount)) {
           results.push(bad(p.id, 'final amount exceeds the held amount'));
           continue;
         }
-        const first = p.postings.filter((x) => x.batchId === 1);
-        const acqMer = first[0];
-        const merFee = first[1];
-        if (!acqMer) {
+        const ids = planAccounts(p);
+        if (!ids) {
           results.push(bad(p.id, 'payment plan has no hold posting'));
           continue;
         }
-        const finalFee = fees.fee(p.acquirer ?? '', p.terminal ?? '', r.finalAmount);
-        if (finalFee > 0n && !merFee) {
+        const finalFee = feeFor(fees, p.kind, p.acquirer ?? '', p.terminal ?? '', r.finalAmount);
+        if (finalFee !== 0n && ids.fee === undefined) {
           results.push(bad(p.id, 'payment plan held no fee; cannot charge one on capture'));
           continue;
         }
-        finalPs = [];
-        if (r.finalAmount > 0n) finalPs.push({ from: acqMer.from, to: acqMer.to, amount: r.finalAmount, currency: acqMer.currency });
-        if (finalFee > 0n) finalPs.push({ from: acqMer.to, to: merFee!.to, amount: finalFee, currency: acqMer.currency });
+        finalPs = paymentPostings(p.kind, ids, r.finalAmount, finalFee, ids.currency);
         p.finalAmount = r.finalAmount;
         p.finalFee = finalFee;
       } else {
@@ -401,7 +444,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
       if (revert.length > 0) addBatchTo(p, p.lastBatch + 1, revert, r.hash, 'batch');
       if (finalPs.length > 0) addBatchTo(p, p.lastBatch + 1, finalPs, r.hash, 'batch');
-    } else if (r.op === 'commit' && p.kind === 'payment') {
+    } else if (r.op === 'commit' && (p.kind === 'payment' || p.kind === 'refund')) {
       // what the plan holds: its amount, or less after a partial release
       p.finalAmount ??= p.amount;
       p.finalFee ??= p.fee;

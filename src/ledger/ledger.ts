@@ -22,7 +22,7 @@ import { SwitchError } from '../errors.js';
 import { createGroupCommit, isConnectionError, type GroupCommitter } from '../store/group-commit.js';
 import { migrate } from '../store/migrate.js';
 import { minorUnit } from './currency.js';
-import { decide, netDiff } from './decide.js';
+import { decide, feeFor, netDiff, paymentPostings } from './decide.js';
 import { NO_FEES } from './fees.js';
 import * as sql from './store.js';
 import { checkLedger, reconcile } from './audit.js';
@@ -57,6 +57,7 @@ import type {
   LedgerResult,
   LedgerWriteOp,
   Payment,
+  PlanKind,
   PlanMeta,
   Posting,
   PreparedHold,
@@ -182,14 +183,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     return acc;
   }
 
-  function paymentPostings(ids: { acq: number; mer: number; fee: number }, amount: bigint, fee: bigint, currency: number): RPosting[] {
-    const out: RPosting[] = [];
-    if (amount > 0n) out.push({ from: ids.acq, to: ids.mer, amount, currency });
-    if (fee > 0n) out.push({ from: ids.mer, to: ids.fee, amount: fee, currency });
-    return out;
-  }
-
-  /** A payment's plan row, postings and idempotency hash (one definition for every way in). */
+  /** A payment's or refund's plan row, postings and idempotency hash (one definition for every way in). */
   async function paymentHold(
     planId: string,
     p: Payment,
@@ -197,15 +191,20 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   ): Promise<{ hash: string; row: HoldRow; postings: RPosting[]; accounts: AccountInfo[] }> {
     checkPaymentOwners(planId, p);
     checkAmount(planId, p.amount, 'amount');
+    if (p.direction !== undefined && p.direction !== 'payment' && p.direction !== 'refund') throw bad(planId, "direction must be 'payment' or 'refund'");
     minorUnit(p.currency);
+    const kind = p.direction ?? 'payment';
     const panHash = meta?.panHash ?? null;
     const panMasked = meta?.panMasked ?? null;
-    const fee = fees.fee(p.acquirer, p.terminal, p.amount);
+    const fee = feeFor(fees, kind, p.acquirer, p.terminal, p.amount);
     const ids = await paymentAccounts(p);
-    const postings = paymentPostings({ acq: ids.acq.id, mer: ids.mer.id, fee: ids.fee.id }, p.amount, fee, p.currency);
-    const hash = hashOf(['hold', planId, [p.acquirer, p.terminal, p.merchant, p.currency, String(p.amount)], panHash, panMasked]);
+    const postings = paymentPostings(kind, { acq: ids.acq.id, mer: ids.mer.id, fee: ids.fee.id }, p.amount, fee, p.currency);
+    // a payment's hash is what it always was; a refund's names its direction, so the same id cannot be both
+    const what: unknown[] = [p.acquirer, p.terminal, p.merchant, p.currency, String(p.amount)];
+    if (kind === 'refund') what.push('refund');
+    const hash = hashOf(['hold', planId, what, panHash, panMasked]);
     const row: HoldRow = {
-      kind: 'payment',
+      kind,
       acquirer: p.acquirer,
       terminal: p.terminal,
       merchant: p.merchant,
@@ -427,7 +426,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       return {
         planId: r.id as string,
         state: r.state as CommitResult['state'] | HoldResult['state'] | RollbackResult['state'],
-        kind: r.kind as 'payment' | 'postings',
+        kind: r.kind as PlanKind,
         lastBatch: r.last_batch as number,
         acquirer: (r.acquirer as string | null) ?? null,
         terminal: (r.terminal as string | null) ?? null,

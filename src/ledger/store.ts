@@ -245,8 +245,8 @@ export async function write(client: Queryable, w: Writes): Promise<void> {
 }
 
 /**
- * The hot path's holds as CTEs of the caller's statement: a plan (with its hold hash, and committed at once
- * for a financial request), its batch-1 postings, the commit's journal step, and the balance changes summed
+ * The hot path's holds as CTEs of the caller's statement: a payment or refund plan (with its hold hash, and
+ * committed at once for a financial request or a refund), its batch-1 postings, the commit's journal step, and the balance changes summed
  * per account. Only holds whose plan id appears in the caller's CTE `gate` are written, so a hold commits
  * exactly when the caller's row does. No lock is taken: `prepareHold` sent holds that debit a no-negative
  * account to the locked path instead.
@@ -276,6 +276,7 @@ export function holdSql(holds: readonly PreparedHold[], gate: string, p0: number
       (h) => h.row.panHash,
       (h) => h.row.panMasked,
       (h) => (h.row.panHash === null ? null : (h.row.panKeyId ?? null)),
+      (h) => h.row.kind,
     ]),
     pgRecords(postings, [(x) => x.h.planId, (x) => x.h.day, (x) => x.seq, (x) => x.p.from, (x) => x.p.to, (x) => x.p.amount, (x) => x.p.currency]),
     pgRecords(deltas, [(x) => x.h.planId, (x) => x.d.account, (x) => x.d.currency, (x) => x.d.own, (x) => x.d.min, (x) => x.d.max]),
@@ -295,7 +296,7 @@ function holdCtes(gate: string, p0: number, withCommits: boolean): string {
   text = `lh_plan as (
       insert into ledger_plan (id, day, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, merchant,
                                currency, amount, fee, final_amount, final_fee, pan_hash, pan_masked, pan_key, closed_at)
-      select u.id, u.day, case when u.ch is null then 'HOLD' else 'COMMIT' end, 'payment', 1, case when u.ch is null then 1 else 2 end,
+      select u.id, u.day, case when u.ch is null then 'HOLD' else 'COMMIT' end, coalesce(u.kd, 'payment'), 1, case when u.ch is null then 1 else 2 end,
              u.hh, u.ch, u.acq, u.term, u.mer, u.cur, u.amt, u.fee,
              case when u.ch is null then null else u.amt end, case when u.ch is null then null else u.fee end, u.ph, u.pm, u.pk,
              case when u.ch is null then null else now() end

@@ -38,14 +38,26 @@ export interface Posting {
   currency: number;
 }
 
-/** A card payment: the ledger derives the postings (acquirer → merchant amount, merchant → fees fee). */
+/**
+ * A card payment: the ledger derives the postings (acquirer → merchant amount, merchant → fees fee). A refund
+ * (`direction: 'refund'`) goes the other way: merchant → acquirer amount, and its signed fee from
+ * `fees.refundFee`: > 0 merchant → fees (a refund fee), < 0 fees → merchant (the fee given back).
+ */
 export interface Payment {
   acquirer: string;
   terminal: string;
   merchant: string;
   currency: number;
   amount: bigint;
+  /** Default 'payment'. A refund plan has kind 'refund' (docs/ledger.md, "Plan kinds"). */
+  direction?: 'payment' | 'refund';
 }
+
+/**
+ * What a plan is (docs/ledger.md, "Plan kinds"): a card payment, a refund, the compensation `<id>:reversal` of a
+ * committed payment or refund, or free postings.
+ */
+export type PlanKind = 'payment' | 'refund' | 'compensation' | 'postings';
 
 export interface PlanMeta {
   /** Keyed hash of the PAN (hex), see protectPan(). */
@@ -62,7 +74,7 @@ export interface HoldResult {
   planId: string;
   state: 'HOLD';
   batchId: 1;
-  /** Payment plans: held amount and fee. */
+  /** Payment and refund plans: held amount and fee (a refund's fee is signed, see Payment). */
   amount?: bigint;
   fee?: bigint;
 }
@@ -73,7 +85,7 @@ export interface BatchResult {
 export interface CommitResult {
   planId: string;
   state: 'COMMIT';
-  /** Payment plans: captured amount and its fee. */
+  /** Payment and refund plans: captured amount and its fee (signed for a refund). */
   amount?: bigint;
   fee?: bigint;
 }
@@ -81,7 +93,7 @@ export interface RollbackResult {
   planId: string;
   state: 'ROLLBACK';
 }
-/** What release() did: rolled a hold back, moved committed money back by `<id>:reversal`, or nothing. */
+/** What release() did: rolled a hold back, moved committed money back by the compensation `<id>:reversal`, or nothing. */
 export interface ReleaseResult {
   planId: string;
   released: 'rollback' | 'compensated' | 'nothing' | 'partial';
@@ -102,7 +114,7 @@ export interface Balances {
 export interface PlanView {
   planId: string;
   state: PlanState;
-  kind: 'payment' | 'postings';
+  kind: PlanKind;
   lastBatch: number;
   acquirer: string | null;
   terminal: string | null;
@@ -185,7 +197,7 @@ export interface Ledger {
   /** Commit; with `final` a partial capture: a batch reverting the hold, a batch with the final amounts, then commit. */
   commit(planId: string, final?: { amount: bigint } | { postings: readonly Posting[] }): Promise<CommitResult>;
   rollback(planId: string): Promise<RollbackResult>;
-  /** Gives the money of a plan back: a hold is rolled back; a committed payment is moved back by plan `<id>:reversal`. Idempotent. */
+  /** Gives the money of a plan back: a hold is rolled back; a committed payment or refund is moved back by the compensation `<id>:reversal`. Idempotent. */
   release(planId: string): Promise<ReleaseResult>;
   balances(account: string | number): Promise<Balances>;
   plan(planId: string): Promise<PlanView | undefined>;
@@ -193,7 +205,7 @@ export interface Ledger {
   reconcile(range?: { from?: Date; to?: Date }): Promise<ReconRow[]>;
   stats(): GroupCommitStats;
 
-  /** A payment hold for the caller's own statement (see PreparedHold). */
+  /** A payment or refund hold for the caller's own statement (see PreparedHold). */
   prepareHold(planId: string, payment: Payment, meta: PlanMeta | undefined, o: { day: string; commit?: boolean }): Promise<PreparedHold>;
   /** CTEs writing `holds` whose plan id is in `gate` (a CTE of the caller with a text column `id`); `$` parameters from `firstParam`. */
   holdSql(holds: readonly PreparedHold[], gate: string, firstParam: number): SqlFragment;
@@ -224,7 +236,7 @@ export interface RPosting {
 }
 
 export interface HoldRow {
-  kind: 'payment' | 'postings';
+  kind: PlanKind;
   acquirer: string | null;
   terminal: string | null;
   merchant: string | null;
@@ -251,7 +263,7 @@ export interface WPlan {
   day: string;
   isNew: boolean;
   state: PlanState;
-  kind: 'payment' | 'postings';
+  kind: PlanKind;
   lastBatch: number;
   lastStep: number;
   holdHash: string;
