@@ -129,7 +129,7 @@ const bad = (path: string, reason: string): SwitchError => new SwitchError('SW_E
 export function contextFromJson(v: unknown, path = ''): AuthContext {
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(path || '/', 'must be an object');
   const o = v as Record<string, unknown>;
-  const known = new Set(['bin', 'cardToken', 'amountMinor', 'currency', 'mcc', 'merchantId', 'psp', 'at', 'metadata']);
+  const known = new Set(['bin', 'cardToken', 'amountMinor', 'currency', 'mcc', 'merchantId', 'psp', 'at', 'kind', 'metadata']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`${path}/${k}`, 'unknown key');
   let amount: bigint | number;
   if (typeof o.amountMinor === 'string' && /^[0-9]{1,19}$/.test(o.amountMinor)) {

@@ -15,6 +15,7 @@ export interface Facts {
   mcc: string | undefined;
   merchant: string;
   psp: string;
+  kind: string;
   /** Minutes since the Unix epoch (UTC). */
   epochMinute: number;
   metadata: Readonly<Record<string, string>> | undefined;
@@ -130,6 +131,7 @@ export const INDEXED_ATTRIBUTES = [
   { key: 'mcc', get: (f: Facts) => f.mcc },
   { key: 'merchant', get: (f: Facts) => f.merchant },
   { key: 'psp', get: (f: Facts) => f.psp },
+  { key: 'kind', get: (f: Facts) => f.kind },
 ] as const satisfies readonly { key: keyof RuleConditions; get: (f: Facts) => string | undefined }[];
 
 export function compileConditions(c: RuleConditions, residualOnly = false): Predicate[] {
@@ -300,6 +302,7 @@ export function factsOf(c: CompiledRules, ctx: AuthContext): Facts {
     mcc: ctx.mcc ?? merchant?.mcc,
     merchant: ctx.merchantId,
     psp: ctx.psp,
+    kind: ctx.kind ?? 'purchase',
     epochMinute: Math.floor(ctx.at.getTime() / 60000),
     metadata: ctx.metadata,
   };
@@ -347,7 +350,8 @@ function buildRuleIndex(whens: readonly (RuleConditions | undefined)[], rules: r
     // `any` at creation, and `any` is complete before the first copy).
     return { get: a.get, any, byValue };
   });
-  const [a0, a1, a2, a3, a4, a5, a6] = attrs as unknown as [
+  const [a0, a1, a2, a3, a4, a5, a6, a7] = attrs as unknown as [
+    (typeof attrs)[0],
     (typeof attrs)[0],
     (typeof attrs)[0],
     (typeof attrs)[0],
@@ -365,8 +369,9 @@ function buildRuleIndex(whens: readonly (RuleConditions | undefined)[], rules: r
     const b4 = pick(a4, f.mcc);
     const b5 = pick(a5, f.merchant);
     const b6 = pick(a6, f.psp);
+    const b7 = pick(a7, f.kind);
     for (let w = 0; w < words; w++) {
-      let x = b0[w]! & b1[w]! & b2[w]! & b3[w]! & b4[w]! & b5[w]! & b6[w]!;
+      let x = b0[w]! & b1[w]! & b2[w]! & b3[w]! & b4[w]! & b5[w]! & b6[w]! & b7[w]!;
       while (x !== 0) {
         const low = x & -x;
         const i = (w << 5) + (31 - Math.clz32(low));

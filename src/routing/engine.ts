@@ -6,7 +6,7 @@
 import { RiskScorer } from '../risk/scorer.js';
 import { select, type BreakerView, type HealthView, type SuccessRateView } from './selector.js';
 import type { CompiledRules } from './compiler.js';
-import type { AuthContext, Decision } from './types.js';
+import { TRANSACTION_KINDS, type AuthContext, type Decision } from './types.js';
 import { SwitchError } from '../errors.js';
 
 export interface RoutingEngineOptions {
@@ -76,6 +76,7 @@ export function checkContext(ctx: AuthContext): void {
   if (typeof ctx.merchantId !== 'string' || ctx.merchantId.length === 0) throw bad('/merchantId', 'must be a non-empty string');
   if (typeof ctx.psp !== 'string' || ctx.psp.length === 0) throw bad('/psp', 'must be a non-empty string');
   if (!(ctx.at instanceof Date) || Number.isNaN(ctx.at.getTime())) throw bad('/at', 'must be a valid date');
+  if (ctx.kind !== undefined && !TRANSACTION_KINDS.includes(ctx.kind)) throw bad('/kind', `must be one of ${TRANSACTION_KINDS.join(', ')}`);
   if (ctx.metadata !== undefined) {
     if (!ctx.metadata || typeof ctx.metadata !== 'object') throw bad('/metadata', 'must be an object of strings');
     for (const [k, v] of Object.entries(ctx.metadata)) if (typeof v !== 'string') throw bad(`/metadata/${k}`, 'must be a string');

@@ -212,7 +212,8 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
       rejected.push({ terminal: t.id, reason: 'mcc', detail: facts.mcc ?? 'unknown' });
       continue;
     }
-    if (facts.amount < t.min) {
+    // a balance inquiry moves no money: a terminal's amount limits do not apply to it
+    if (facts.amount < t.min && facts.kind !== 'balance') {
       rejected.push({ terminal: t.id, reason: 'amount_below_min', detail: String(t.min) });
       continue;
     }

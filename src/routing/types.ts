@@ -158,6 +158,8 @@ export interface RuleConditions {
   mcc?: string[];
   merchant?: string[];
   psp?: string[];
+  /** The transaction type from the processing code (DE3); a rule without it matches every type. */
+  kind?: TransactionKind[];
   time?: TimeWindow;
   metadata?: Record<string, string | string[]>;
 }
@@ -233,6 +235,10 @@ export interface RuleSet {
 }
 
 /** One authorization as routing sees it. No full PAN: the first 6 or 8 digits and a token. */
+/** What a 0100/0200 asks for, from its processing code (docs/switch.md, "Transaction types"). */
+export type TransactionKind = 'purchase' | 'cashback' | 'refund' | 'balance';
+export const TRANSACTION_KINDS: readonly TransactionKind[] = ['purchase', 'cashback', 'refund', 'balance'];
+
 export interface AuthContext {
   /** First 6..8 digits of the PAN. */
   bin: string;
@@ -248,6 +254,8 @@ export interface AuthContext {
   merchantId: string;
   psp: string;
   at: Date;
+  /** From the processing code (DE3); default 'purchase'. */
+  kind?: TransactionKind;
   metadata?: Record<string, string>;
 }
 

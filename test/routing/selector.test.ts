@@ -42,6 +42,12 @@ const condCases: CondCase[] = [
   { name: 'merchant', when: { merchant: ['SHOP2'] }, yes: [{ merchantId: 'SHOP2' }], no: [{ merchantId: 'SHOP1' }] },
   { name: 'psp', when: { psp: ['psp2'] }, yes: [{ psp: 'psp2' }], no: [{ psp: 'psp1' }] },
   {
+    name: 'kind (transaction type; none given is a purchase)',
+    when: { kind: ['refund', 'balance'] },
+    yes: [{ kind: 'refund' }, { kind: 'balance' }],
+    no: [{ kind: 'purchase' }, { kind: 'cashback' }, {}],
+  },
+  {
     name: 'time of day',
     when: { time: { from: '09:00', to: '17:00' } },
     yes: [{ at: new Date('2026-01-07T09:00:00Z') }, { at: new Date('2026-01-07T16:59:59Z') }],
@@ -132,6 +138,8 @@ t.test('terminal terms: currency, MCC, limits, disabled, risk coverage', async (
   t.same(reasons({ mcc: '5812' }), { t2: 'mcc', t4: 'disabled' });
   t.same(reasons({ amountMinor: 1001 }), { t3: 'amount_above_max', t4: 'disabled' });
   t.same(reasons({ amountMinor: 499 }), { t3: 'amount_below_min', t4: 'disabled' });
+  t.same(reasons({ amountMinor: 0, kind: 'balance' }), { t4: 'disabled' }, 'a balance inquiry moves no money: no minimum applies');
+  t.same(reasons({ amountMinor: 0, kind: 'refund' }), { t1: 'amount_below_min', t3: 'amount_below_min', t4: 'disabled' }, 'a refund keeps the limits');
   t.same(reasons({ amountMinor: 100001 }), { t1: 'amount_above_max', t2: 'amount_above_max', t3: 'amount_above_max', t4: 'disabled', t5: 'amount_above_max' });
   // Risk coverage: low covers trusted+low, high covers up to high.
   t.same(reasons({}, { level: 'trusted', reasons: [] }), { t4: 'disabled' });
