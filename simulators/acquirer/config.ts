@@ -27,6 +27,8 @@ export interface Rule {
   delayMs?: number;
   /** DE4 of the answer, in minor units (a partial approval, 10, names the amount approved this way). */
   approveAmount?: number;
+  /** The available balance an approved balance inquiry (processing code 30) answers in DE54, minor units (default 100000). */
+  balance?: number;
 }
 
 export type Latency =
@@ -133,6 +135,7 @@ const behaviourSchema = {
           action: { enum: ['answer', 'drop', 'reset'] },
           delayMs: ms,
           approveAmount: { type: 'integer', minimum: 0, maximum: 999_999_999_999 },
+          balance: { type: 'integer', minimum: 0, maximum: 999_999_999_999 },
         },
       },
     },

@@ -23,6 +23,12 @@ export interface JournalEntry {
   responseCode?: string;
   /** DE70 */
   networkCode?: string;
+  /** DE3 */
+  processingCode?: string;
+  /** DE54 (additional amounts: a cashback, a balance) */
+  additionalAmounts?: string;
+  /** DE90 (the original a capture, refund or reversal names) */
+  original?: string;
   /** Set when the frame could not be unpacked (its SW_ERR_* code). */
   error?: string;
 }
@@ -68,6 +74,9 @@ export class Journal {
       ['amount', 4],
       ['responseCode', 39],
       ['networkCode', 70],
+      ['processingCode', 3],
+      ['additionalAmounts', 54],
+      ['original', 90],
     ];
     for (const [k, f] of pairs) {
       const v = str(msg, f);

@@ -136,6 +136,8 @@ export interface AcquirerSimulator {
 /** Fields an answer copies from its request (never DE35, DE45, DE52, DE55). */
 const ECHO_FIELDS = [2, 3, 4, 7, 11, 12, 13, 14, 18, 19, 22, 25, 32, 37, 41, 42, 49, 90];
 const FINANCIAL = ['0100', '0200'];
+/** What an approved balance inquiry answers when no rule names a balance (minor units). */
+const DEFAULT_BALANCE = 100_000;
 
 class SimConnection {
   readonly reassembler: Reassembler;
@@ -518,6 +520,13 @@ class Sim implements AcquirerSimulator {
       verdict === 'wrong' || verdict === 'unreadable' ? this.pin!.wrongPinCode : (rule?.respond ?? (rule ? b.defaultResponseCode : this.defaultCodeFor(req)));
     const answer = this.financialAnswer(req, code);
     if (rule?.approveAmount !== undefined) answer.set(4, String(rule.approveAmount).padStart(12, '0'));
+    const pc = req.get(3);
+    if (isApproval(code) && typeof pc === 'string' && pc.startsWith('30')) {
+      // a balance inquiry: the available balance (amount type 02) of the account DE3 names, in DE49's currency
+      const currency = req.get(49);
+      const bal = String(rule?.balance ?? DEFAULT_BALANCE).padStart(12, '0');
+      answer.set(54, `${pc.slice(2, 4)}02${typeof currency === 'string' ? currency : '000'}C${bal}`);
+    }
     this.answer(conn, answer, delay);
   }
 

@@ -6,7 +6,7 @@ import { IsoMessage, responseMti } from '../iso8583/index.js';
 import { SYSTEM_MALFUNCTION } from './response-codes.js';
 
 /** Fields carried from the PSP's request to the acquirer unchanged. */
-const PASS_THROUGH = [2, 3, 4, 12, 13, 14, 18, 22, 23, 25, 26, 35, 43, 45, 49, 52, 55] as const;
+const PASS_THROUGH = [2, 3, 4, 12, 13, 14, 18, 22, 23, 25, 26, 35, 43, 45, 49, 52, 54, 55] as const;
 /** Fields echoed from a request into the switch's answer to the PSP. */
 const ECHO = [2, 3, 4, 7, 11, 12, 13, 32, 41, 42, 49] as const;
 

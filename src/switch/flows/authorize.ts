@@ -21,14 +21,33 @@ import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
 import { UNROUTED, type Intent, type Outcome } from '../store/index.js';
 import { mapResponseCode, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
+import { parseAdditionalAmounts } from '../processing-code.js';
 import { field, hasAll, requestKeys, type FlowContext } from './context.js';
 
 const AUTH_FIELDS = [2, 3, 4, 7, 11, 41, 42, 49] as const;
+/** A balance inquiry asks for no amount: DE4 may be left out (it is zero then). */
+const BALANCE_FIELDS = [2, 3, 7, 11, 41, 42, 49] as const;
 
-export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext, kind: 'auth' | 'financial'): Promise<IsoMessage> {
+/**
+ * What the processing code asked for (src/switch/processing-code.ts): a purchase, a purchase with cashback (the
+ * cash part of DE4 in DE54: the whole amount is held, and only a full approval is taken) or a balance inquiry
+ * (nothing held; the acquirer's DE54 goes back to the PSP).
+ */
+export type AuthorizationType = { type: 'purchase' } | { type: 'cashback'; cash: bigint } | { type: 'balance' };
+
+export async function authorize(
+  c: FlowContext,
+  msg: IsoMessage,
+  ctx: PspRequestContext,
+  kind: 'auth' | 'financial',
+  txn: AuthorizationType = { type: 'purchase' },
+): Promise<IsoMessage> {
   const t0 = performance.now();
   const codes = c.codes;
-  if (!hasAll(msg, AUTH_FIELDS) || !/^[0-9]{12,19}$/.test(field(msg, 2)!) || !/^[0-9]{1,12}$/.test(field(msg, 4)!)) return pspResponse(msg, codes.formatError);
+  const balance = txn.type === 'balance';
+  if (balance && !msg.has(4)) msg = msg.clone().set(4, '000000000000');
+  if (!hasAll(msg, balance ? BALANCE_FIELDS : AUTH_FIELDS) || !/^[0-9]{12,19}$/.test(field(msg, 2)!) || !/^[0-9]{1,12}$/.test(field(msg, 4)!))
+    return pspResponse(msg, codes.formatError);
   const currency = field(msg, 49)!;
   if (!knownCurrency(currency)) return pspResponse(msg, codes.formatError);
   const pan = field(msg, 2)!;
@@ -52,7 +71,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       txnId,
       attempt: 1,
       day,
-      kind,
+      kind: balance ? 'balance' : kind,
       psp: ctx.psp,
       mti: msg.mti,
       pspStan: stan,
@@ -114,6 +133,7 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
       merchantId,
       psp: ctx.psp,
       at: new Date(now),
+      kind: txn.type,
     };
     const mcc = field(msg, 18);
     if (mcc) actx.mcc = mcc;
@@ -183,7 +203,9 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         // Timed out or lost in flight: the acquirer may have approved. The reversal is durable before the 91.
         c.timedOut.set(`${route.acquirer}|${ids.terminalId}|${ids.stan}`, { txnId, day });
         const outcome: Outcome = { txnId, day, seq: 1, state: 'timed_out', code: codes.unavailable, reason: isSwitchError(e) ? e.code : 'error' };
-        await settle(c, outcome, intentSubject(msg.mti, acqMsg, ids), route.acquirer, false);
+        // a balance inquiry moved nothing: there is nothing to reverse
+        if (balance) await c.d.store.answer({ outcome });
+        else await settle(c, outcome, intentSubject(msg.mti, acqMsg, ids), route.acquirer, false);
         c.d.acquirers.recordOutcome(route.terminal, false);
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
@@ -200,6 +222,20 @@ export async function authorize(c: FlowContext, msg: IsoMessage, ctx: PspRequest
         return finish(pspResponse(msg, code, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
       const subject = intentSubject(msg.mti, acqMsg, ids);
+      if (balance) {
+        // nothing is held: the approval is recorded (amount 0) and the balances the acquirer gave are passed on
+        const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'approved', code, authCode, amount: 0n } });
+        if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), route, decision, acquirerMs);
+        const res = pspResponse(msg, code, { rrn: ids.rrn, authCode });
+        const de54 = field(answer, 54);
+        if (de54 !== undefined && parseAdditionalAmounts(de54)) res.set(54, de54);
+        return finish(res, route, decision, acquirerMs);
+      }
+      if (txn.type === 'cashback' && approval !== 'full') {
+        // cash cannot be handed out in part, nor for a verification: whatever the acquirer approved is reversed
+        await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: `cashback answered ${code}` }, subject, route.acquirer, false);
+        return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
+      }
       const approved = approvedAmount(approval, amount, field(answer, 4));
       if (approved === null) {
         // a partial approval without a usable amount: nothing to hold that the acquirer agreed to. Reverse it.
@@ -304,11 +340,11 @@ function approvedAmount(kind: ApprovalKind, asked: bigint, answerDe4: string | u
 }
 
 /** The card token routing and risk see: the first 32 hex digits of the keyed hash (src/switch/store/queries.ts derives it the same way). */
-function cardToken(panHash: string): string {
+export function cardToken(panHash: string): string {
   return panHash.slice(0, 32);
 }
 
-function knownCurrency(code: string): boolean {
+export function knownCurrency(code: string): boolean {
   try {
     minorUnit(Number(code));
     return /^[0-9]{3}$/.test(code);

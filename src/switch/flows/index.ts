@@ -11,6 +11,8 @@ import { mtiClass } from '../keys.js';
 import { INVALID_TRANSACTION } from '../response-codes.js';
 import { pspResponse } from '../translate.js';
 import { authorize } from './authorize.js';
+import { refund } from './refund.js';
+import { cashbackAmount, parseProcessingCode } from '../processing-code.js';
 import { capture } from './completion.js';
 import { errorSummary } from '../../errors.js';
 import { FlowContext, field, requestKeys, type FlowDeps } from './context.js';
@@ -66,7 +68,7 @@ export class Flows {
     switch (cls) {
       case '0100':
       case '0200':
-        return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, cls === '0100' ? 'auth' : 'financial'));
+        return this.authorizationClass(msg, ctx, cls === '0100' ? 'auth' : 'financial');
       case '0220':
         return this.dedupe(msg, ctx, () => capture(this.c, msg, ctx));
       case '0400':
@@ -77,6 +79,49 @@ export class Flows {
       default:
         return pspResponse(msg, INVALID_TRANSACTION);
     }
+  }
+
+  /**
+   * A 0100 or 0200 by its processing code (docs/switch.md, "Transaction types"): a type the switch does not work
+   * is refused (12) and a malformed DE3 or cashback DE54 is a format error (30), with nothing recorded or sent.
+   */
+  private authorizationClass(msg: IsoMessage, ctx: PspRequestContext, kind: 'auth' | 'financial'): Promise<IsoMessage> | IsoMessage {
+    const pc = parseProcessingCode(field(msg, 3));
+    if (!pc.ok) return this.refuse(msg, ctx, pc.error === 'format' ? this.c.codes.formatError : INVALID_TRANSACTION);
+    switch (pc.type) {
+      case 'refund':
+        return this.dedupe(msg, ctx, () => refund(this.c, msg, ctx, kind));
+      case 'balance':
+        return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, kind, { type: 'balance' }));
+      case 'cashback': {
+        const amount = field(msg, 4);
+        const cash = amount && /^[0-9]{1,12}$/.test(amount) ? cashbackAmount(field(msg, 54), field(msg, 49) ?? '', BigInt(amount)) : 'DE4 missing';
+        if (typeof cash === 'string') return this.refuse(msg, ctx, this.c.codes.formatError);
+        return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, kind, { type: 'cashback', cash }));
+      }
+      case 'purchase':
+        return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, kind));
+    }
+  }
+
+  /** Answered before anything is recorded or sent: the observer still counts it (metrics, the transaction log line). */
+  private refuse(msg: IsoMessage, ctx: PspRequestContext, code: string): IsoMessage {
+    const pan = field(msg, 2);
+    this.c.d.observer?.outcome({
+      psp: ctx.psp,
+      mti: msg.mti,
+      responseCode: code,
+      acquirer: null,
+      terminal: null,
+      rule: null,
+      rulesVersion: null,
+      risk: null,
+      switchMs: 0,
+      acquirerMs: null,
+      panMasked: pan ? maskPan(pan) : null,
+      txnId: null,
+    });
+    return pspResponse(msg, code);
   }
 
   /**

@@ -81,6 +81,10 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       const standing = BigInt(original.approved_amount ?? original.amount ?? '0');
       const keep = keptAmount(msg, standing);
       let change: Reversing | undefined;
+      if (keep !== null && original.kind !== 'auth' && original.kind !== 'financial') {
+        // a refund is reversed whole or not at all (a refund of less is another refund)
+        return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: INVALID_TRANSACTION, reason: `partial reversal of a ${original.kind}` }, original);
+      }
       if (keep !== null && original.state === 'approved') {
         // Partial: the authorization stands at `keep`: its next step says so, the hold comes down to it, and the
         // reversal (DE95 the amount that stands) is queued under the reversal's own id (an authorization can be

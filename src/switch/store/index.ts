@@ -143,7 +143,7 @@ export class SwitchStore {
   }
 
   /**
-   * The authorization or financial request a capture or reversal names: DE90's MTI class, DE11 and DE7, with its
+   * The authorization, financial request or refund a capture, refund or reversal names: DE90's MTI class, DE11 and DE7, with its
    * own DE41 and DE42, on one of `days` (index switch_intent_original).
    */
   async original(
@@ -154,10 +154,27 @@ export class SwitchStore {
     const { rows } = await this.pool.query<TxnRow>({
       name: 'switch_original',
       text: `select ${TXN_COLUMNS} from switch_txn where psp = $1 and psp_dt = $2 and psp_stan = $3 and psp_terminal = $4 and psp_merchant = $5
-               and day = any($6::date[]) and kind in ('auth', 'financial') and left(mti, 3) = left($7, 3) order by created_at desc limit 1`,
+               and day = any($6::date[]) and kind in ('auth', 'financial', 'refund', 'balance') and left(mti, 3) = left($7, 3) order by created_at desc limit 1`,
       values: [psp, o.dt, o.stan, o.terminal, o.merchant, days, o.cls],
     });
     return rows[0];
+  }
+
+  /**
+   * What the children of an original add up to (docs/switch.md, "Refunds"): `captured`, its captures answered
+   * approved (each partial capture and the final one; a repeat of a capture already made is acknowledged, not
+   * approved, so it does not count twice); `refunded`, its refunds approved or still in flight (a refund timed out
+   * or failed is reversed at the acquirer; a reversed one gave its money back).
+   */
+  async childTotals(originalId: string): Promise<{ captured: bigint; refunded: bigint }> {
+    const { rows } = await this.pool.query<{ captured: string; refunded: string }>({
+      name: 'switch_child_totals',
+      text: `select coalesce(sum(amount) filter (where kind = 'capture' and state = 'approved'), 0)::text as captured,
+                    coalesce(sum(amount) filter (where kind = 'refund' and state in ('sent', 'approved')), 0)::text as refunded
+               from switch_txn where original_id = $1`,
+      values: [originalId],
+    });
+    return { captured: BigInt(rows[0]?.captured ?? '0'), refunded: BigInt(rows[0]?.refunded ?? '0') };
   }
 
   /** A note on a transaction outside any flow (a late answer): best effort, on the shared pool. */
