@@ -25,7 +25,8 @@ import { minorUnit } from './currency.js';
 import { decide, feeFor, netDiff, paymentPostings } from './decide.js';
 import { NO_FEES } from './fees.js';
 import * as sql from './store.js';
-import { checkLedger, reconcile } from './audit.js';
+import { checkLedger } from './audit.js';
+import { reconcile } from './recon.js';
 import {
   bad,
   big,
@@ -451,7 +452,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     },
 
     check: () => checkLedger(pool),
-    reconcile: (range) => reconcile(pool, range),
+    reconcile: (o) => reconcile(pool, o),
     stats: () => gc.stats(),
     async close() {
       if (foldTimer) clearInterval(foldTimer);

@@ -4,7 +4,8 @@
  */
 import type pg from 'pg';
 import type { GroupCommitStats } from '../store/group-commit.js';
-import type { CheckReport, ReconRow } from './audit.js';
+import type { CheckReport } from './audit.js';
+import type { ReconOptions, ReconRow } from './recon.js';
 import type { FeeSchedule } from './fees.js';
 
 export type AccountKind = 'merchant' | 'acquirer' | 'fees' | 'system';
@@ -202,7 +203,8 @@ export interface Ledger {
   balances(account: string | number): Promise<Balances>;
   plan(planId: string): Promise<PlanView | undefined>;
   check(): Promise<CheckReport>;
-  reconcile(range?: { from?: Date; to?: Date }): Promise<ReconRow[]>;
+  /** The books per settlement business day (docs/ledger.md, "Reconciliation"). */
+  reconcile(o?: ReconOptions): Promise<ReconRow[]>;
   stats(): GroupCommitStats;
 
   /** A payment or refund hold for the caller's own statement (see PreparedHold). */

@@ -324,10 +324,11 @@ t.test('admin API end to end on a real Postgres schema', async (t) => {
     t.equal((await api('viewer', 'GET', '/api/ledger/accounts/nope:1/balances')).j.code, 'SW_ERR_LEDGER_ACCOUNT_NOT_FOUND');
     const recon = await api('viewer', 'GET', '/api/ledger/reconciliation');
     t.equal(recon.j.rows.length, 1);
-    t.equal(recon.j.rows[0].committedAmount, '2500');
+    t.equal(recon.j.rows[0].capturedAmount, '2500');
+    t.equal(recon.j.rows[0].netAmount, '2500');
     const csv = await api('viewer', 'GET', '/api/ledger/reconciliation?format=csv');
     t.match(csv.headers['content-type'], /text\/csv/);
-    t.match(csv.body, /^day,acquirer,terminal,merchant,currency,count/);
+    t.match(csv.body, /^day,acquirer,terminal,merchant,currency,authorized_count/);
     t.match(csv.body, /,acq-a,a-eur-1,SHOP1,978,1,2500,/);
     const csvAccept = await api('viewer', 'GET', '/api/ledger/reconciliation', undefined, { accept: 'text/csv' });
     t.equal(csvAccept.body, csv.body);

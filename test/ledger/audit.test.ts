@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { testDb } from '../helpers/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { loadFeeSchedule } from '../../src/ledger/fees.js';
-import { assertLedgerOk, reconToCsv } from '../../src/ledger/audit.js';
+import { assertLedgerOk } from '../../src/ledger/audit.js';
 import { childEnv } from '../helpers/node-args.js';
 
 const run = promisify(execFile);
@@ -111,50 +111,4 @@ t.test('check names corruption that bypassed the triggers; the command exits non
   t.match(bad.out, /FAILED/);
   t.match(bad.out, /\[currency-posted-zero\] currency 978/);
   t.match(bad.out, /\[plan-journal\] plan p2/);
-});
-
-t.test('reconciliation per day, acquirer, terminal, merchant: function and CSV command', async (t) => {
-  const db = await testDb(t);
-  const ledger = await createLedger({ pool: db.pool, fees: loadFeeSchedule() });
-  t.teardown(() => ledger.close());
-  await ledger.hold('a1', pay('m1', 'T0000001', 10_000n));
-  await ledger.hold('a2', pay('m1', 'T0000001', 2_000n));
-  await ledger.hold('a3', pay('m1', 'T0000001', 3_000n));
-  await ledger.hold('b1', pay('m2', 'T9', 1_000n));
-  await ledger.commit('a1', { amount: 4_000n });
-  await ledger.rollback('a2');
-  await ledger.commit('b1');
-  // a generic plan is not a payment: not in the report
-  await ledger.ensureAccount({ code: 'x', kind: 'system', currency: 978 });
-  await ledger.hold('g', [{ from: 'x', to: 'fees:978', amount: 1n, currency: 978 }]);
-  const rows = await ledger.reconcile();
-  const day = new Date().toISOString().slice(0, 10);
-  t.equal(rows.length, 2);
-  t.same(rows[0], {
-    day,
-    acquirer: 'acq-a',
-    terminal: 'T0000001',
-    merchant: 'm1',
-    currency: 978,
-    count: 3,
-    amount: 15_000n,
-    fees: 125n + 29n + 41n,
-    heldCount: 1,
-    heldAmount: 3_000n,
-    committedCount: 1,
-    committedAmount: 4_000n,
-    committedFees: 53n,
-    rolledBackCount: 1,
-    rolledBackAmount: 2_000n,
-  });
-  t.same(rows[1]!.committedAmount, 1_000n);
-  t.same(rows[1]!.committedFees, 25n, 'acquirer default 1.5% + 10');
-  t.same(await ledger.reconcile({ from: new Date(Date.now() + 86_400_000) }), []);
-  const csv = reconToCsv(rows);
-  const out = await cli(db.url, ['recon', '--from', day]);
-  t.equal(out.code, 0, out.out);
-  t.equal(out.out, csv);
-  t.match(csv.split('\n')[0], /^day,acquirer,terminal,merchant,currency,count,amount,fees,held_count/);
-  t.equal((await cli(db.url, ['recon', '--from', 'yesterday-ish'])).code, 2);
-  t.equal((await cli(db.url, ['frobnicate'])).code, 2);
 });

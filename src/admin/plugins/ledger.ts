@@ -1,9 +1,9 @@
 /** Ledger: account balances, posting plans, reconciliation as JSON or CSV. */
 import type { FastifyPluginAsync } from 'fastify';
-import { reconToCsv } from '../../ledger/audit.js';
+import { cutoversOf, reconToCsv } from '../../ledger/recon.js';
 import { badRequest, errors, notConfigured, notFound, plain, type PluginOpts } from '../http.js';
 
-const dateOnly = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z)?$' } as const;
+const dateOnly = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } as const;
 
 export const ledgerPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) => {
   const src = () => {
@@ -64,7 +64,8 @@ export const ledgerPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx })
       config: { permission: 'read' },
       schema: {
         tags: ['ledger'],
-        summary: 'Payment totals per UTC day, acquirer, terminal, merchant, currency (JSON, or CSV with format=csv or Accept: text/csv)',
+        summary:
+          "The books per settlement business day (the acquirers' cut-overs in the active rules), acquirer, terminal, merchant, currency: authorized, captured, released, refunded, reversed, fees and net (JSON, or CSV with format=csv or Accept: text/csv)",
         querystring: {
           type: 'object',
           properties: { from: dateOnly, to: dateOnly, format: { type: 'string', enum: ['json', 'csv'] } },
@@ -77,15 +78,15 @@ export const ledgerPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx })
       },
     },
     async (req, reply) => {
-      const range: { from?: Date; to?: Date } = {};
+      const range: { from?: string; to?: string } = {};
       for (const k of ['from', 'to'] as const) {
         const v = req.query[k];
         if (v === undefined) continue;
-        const d = new Date(v);
-        if (Number.isNaN(d.getTime())) throw badRequest(`querystring/${k}`, 'must be a valid date (YYYY-MM-DD)');
-        range[k] = d;
+        if (Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw badRequest(`querystring/${k}`, 'must be a valid date (YYYY-MM-DD)');
+        range[k] = v;
       }
-      const rows = await src().reconcile(range);
+      const active = await ctx.rules.activeRuleSet().catch(() => null);
+      const rows = await src().reconcile({ ...range, cutovers: cutoversOf(active?.files.acquirers.acquirers ?? []) });
       const csv = req.query.format === 'csv' || (req.query.format === undefined && /text\/csv/.test(req.headers.accept ?? ''));
       if (csv) {
         return reply
