@@ -234,11 +234,11 @@ export interface RuleSet {
   readonly version?: number;
 }
 
-/** One authorization as routing sees it. No full PAN: the first 6 or 8 digits and a token. */
 /** What a 0100/0200 asks for, from its processing code (docs/switch.md, "Transaction types"). */
 export type TransactionKind = 'purchase' | 'cashback' | 'refund' | 'balance';
 export const TRANSACTION_KINDS: readonly TransactionKind[] = ['purchase', 'cashback', 'refund', 'balance'];
 
+/** One authorization as routing sees it. No full PAN: the first 6 or 8 digits and a token. */
 export interface AuthContext {
   /** First 6..8 digits of the PAN. */
   bin: string;

@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { testDb } from '../helpers/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
-import { loadFeeSchedule } from '../../src/ledger/fees.js';
 import { assertLedgerOk } from '../../src/ledger/audit.js';
 import { childEnv } from '../helpers/node-args.js';
 
