@@ -173,7 +173,7 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
       'plan-kind',
       await q(
         `select id, kind, state from ledger_plan
-          where (kind in ('payment', 'refund', 'compensation')
+          where (kind in ('payment', 'capture', 'refund', 'compensation')
                  and (acquirer is null or terminal is null or merchant is null or currency is null or amount is null or fee is null))
              or (kind not in ('refund', 'compensation') and (fee < 0 or final_fee < 0))
              or (kind = 'compensation' and (state <> 'COMMIT' or right(id, 9) <> ':reversal'))
@@ -190,7 +190,7 @@ async function checkOnce(pool: pg.Pool | pg.PoolClient): Promise<CheckReport> {
            left join lateral (select * from ledger_plan o where o.id = left(c.id, -9) order by o.day desc limit 1) o on true
           where c.kind = 'compensation'
             and ((o.id is null and not exists (select 1 from ledger_archived_day))
-              or (o.id is not null and (o.state <> 'COMMIT' or o.kind not in ('payment', 'refund')
+              or (o.id is not null and (o.state <> 'COMMIT' or o.kind not in ('payment', 'capture', 'refund')
                   or o.acquirer is distinct from c.acquirer or o.terminal is distinct from c.terminal or o.merchant is distinct from c.merchant
                   or o.currency is distinct from c.currency or coalesce(o.final_amount, o.amount) <> c.amount
                   or coalesce(o.final_fee, o.fee) <> c.fee)))

@@ -26,11 +26,15 @@ import type {
 
 export const compensationId = (planId: string): string => `${planId}:reversal`;
 
-/** Plans with an amount and a fee of their own: payments, refunds and their compensations. */
+/** Plans with an amount and a fee of their own: payments, captures, refunds and their compensations. */
 export const isMoneyKind = (k: PlanKind): boolean => k !== 'postings';
 
-/** A payment's fee (≥ 0), or a refund's signed fee (fees.refundFee; docs/ledger.md, "Refunds"). */
-export function feeFor(fees: FeeSchedule, kind: 'payment' | 'refund', acquirer: string, terminal: string, amount: bigint): bigint {
+/** The kinds of plan that a card transaction holds or commits, with owners and postings derived from them. */
+export type CardKind = 'payment' | 'capture' | 'refund';
+export const isCardKind = (k: PlanKind): k is CardKind => k === 'payment' || k === 'capture' || k === 'refund';
+
+/** A payment's or capture's fee (≥ 0), or a refund's signed fee (fees.refundFee; docs/ledger.md, "Plan kinds"). */
+export function feeFor(fees: FeeSchedule, kind: CardKind, acquirer: string, terminal: string, amount: bigint): bigint {
   return kind === 'refund' ? fees.refundFee(acquirer, terminal, amount) : fees.fee(acquirer, terminal, amount);
 }
 
@@ -40,7 +44,7 @@ export function feeFor(fees: FeeSchedule, kind: 'payment' | 'refund', acquirer: 
  * the fee is zero.
  */
 export function paymentPostings(
-  kind: 'payment' | 'refund',
+  kind: CardKind,
   ids: { acq: number; mer: number; fee: number | undefined },
   amount: bigint,
   fee: bigint,
@@ -59,7 +63,7 @@ export function paymentPostings(
 export function planAccounts(p: Pick<WPlan, 'kind' | 'postings'>): { acq: number; mer: number; fee: number | undefined; currency: number } | undefined {
   const first = p.postings.filter((x) => x.batchId === 1);
   const main = first[0];
-  if (!main || (p.kind !== 'payment' && p.kind !== 'refund')) return undefined;
+  if (!main || !isCardKind(p.kind)) return undefined;
   const f = first[1];
   if (p.kind === 'refund') return { acq: main.to, mer: main.from, fee: f ? (f.from === main.from ? f.to : f.from) : undefined, currency: main.currency };
   return { acq: main.from, mer: main.to, fee: f?.to, currency: main.currency };
@@ -258,7 +262,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
    */
   function reduceHold(p: WPlan, keep: bigint): LedgerResult | Error {
     const held = p.finalAmount ?? p.amount;
-    if ((p.kind !== 'payment' && p.kind !== 'refund') || held === null) return bad(p.id, 'a partial release applies to payment and refund plans only');
+    if (!isCardKind(p.kind) || held === null) return bad(p.id, 'a partial release applies to payment, capture and refund plans only');
     if (keep >= held) return { planId: p.id, released: 'nothing' };
     const ids = planAccounts(p);
     if (!ids) return bad(p.id, 'payment plan has no hold posting');
@@ -323,7 +327,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       // Committed money goes back by a compensating plan (created committed, idempotent by its id).
       // Its row carries the original's owners, amount and fee (what it moves back), kind 'compensation'.
       const cid = compensationId(p.id);
-      if (plans.has(cid) || (p.kind !== 'payment' && p.kind !== 'refund') || p.currency === null) {
+      if (plans.has(cid) || !isCardKind(p.kind) || p.currency === null) {
         results.push({ planId: p.id, released: plans.has(cid) ? 'compensated' : 'nothing' });
         continue;
       }
@@ -404,8 +408,8 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     if (r.op === 'commit' && (r.finalAmount !== undefined || r.finalPostings !== undefined)) {
       let finalPs: RPosting[];
       if (r.finalAmount !== undefined) {
-        if ((p.kind !== 'payment' && p.kind !== 'refund') || p.amount === null) {
-          results.push(bad(p.id, 'a final amount applies to payment and refund plans only; give final postings'));
+        if (!isCardKind(p.kind) || p.amount === null) {
+          results.push(bad(p.id, 'a final amount applies to payment, capture and refund plans only; give final postings'));
           continue;
         }
         if (r.finalAmount > (p.finalAmount ?? p.amount)) {
@@ -444,7 +448,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
       if (revert.length > 0) addBatchTo(p, p.lastBatch + 1, revert, r.hash, 'batch');
       if (finalPs.length > 0) addBatchTo(p, p.lastBatch + 1, finalPs, r.hash, 'batch');
-    } else if (r.op === 'commit' && (p.kind === 'payment' || p.kind === 'refund')) {
+    } else if (r.op === 'commit' && isCardKind(p.kind)) {
       // what the plan holds: its amount, or less after a partial release
       p.finalAmount ??= p.amount;
       p.finalFee ??= p.fee;

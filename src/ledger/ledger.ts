@@ -192,7 +192,8 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
   ): Promise<{ hash: string; row: HoldRow; postings: RPosting[]; accounts: AccountInfo[] }> {
     checkPaymentOwners(planId, p);
     checkAmount(planId, p.amount, 'amount');
-    if (p.direction !== undefined && p.direction !== 'payment' && p.direction !== 'refund') throw bad(planId, "direction must be 'payment' or 'refund'");
+    if (p.direction !== undefined && p.direction !== 'payment' && p.direction !== 'refund' && p.direction !== 'capture')
+      throw bad(planId, "direction must be 'payment', 'capture' or 'refund'");
     minorUnit(p.currency);
     const kind = p.direction ?? 'payment';
     const panHash = meta?.panHash ?? null;
@@ -202,7 +203,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
     const postings = paymentPostings(kind, { acq: ids.acq.id, mer: ids.mer.id, fee: ids.fee.id }, p.amount, fee, p.currency);
     // a payment's hash is what it always was; a refund's names its direction, so the same id cannot be both
     const what: unknown[] = [p.acquirer, p.terminal, p.merchant, p.currency, String(p.amount)];
-    if (kind === 'refund') what.push('refund');
+    if (kind !== 'payment') what.push(kind);
     const hash = hashOf(['hold', planId, what, panHash, panMasked]);
     const row: HoldRow = {
       kind,

@@ -5,7 +5,8 @@
  * acquirer's cut-over (acquirers.yaml `settlement`, src/ledger/business-day.ts):
  *
  *   authorized         a payment's hold (its creation)
- *   captured           a payment committed (a 0200 is authorized and captured at once)
+ *   captured           a payment committed (a 0200 is authorized and captured at once), or a part of its hold
+ *                      captured on its own (a partial capture, kind 'capture')
  *   released           a hold rolled back (reversed before capture, or expired): no money moved
  *   refunded           a refund plan (committed at its approval), its fee signed
  *   reversed           a compensation of a captured payment (`<id>:reversal`): the capture moved back
@@ -73,7 +74,7 @@ export function eventsSql(): string {
         from ledger_plan p where p.kind = 'payment'
       union all
       select p.id, 'captured', p.closed_at, coalesce(p.final_amount, p.amount), coalesce(p.final_fee, p.fee), p.acquirer, p.terminal, p.merchant, p.currency
-        from ledger_plan p where p.kind = 'payment' and p.state = 'COMMIT'
+        from ledger_plan p where p.kind in ('payment', 'capture') and p.state = 'COMMIT'
       union all
       select p.id, 'released', p.closed_at, p.amount, p.fee, p.acquirer, p.terminal, p.merchant, p.currency
         from ledger_plan p where p.kind = 'payment' and p.state = 'ROLLBACK'

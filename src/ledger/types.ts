@@ -50,15 +50,18 @@ export interface Payment {
   merchant: string;
   currency: number;
   amount: bigint;
-  /** Default 'payment'. A refund plan has kind 'refund' (docs/ledger.md, "Plan kinds"). */
-  direction?: 'payment' | 'refund';
+  /**
+   * The plan's kind (docs/ledger.md, "Plan kinds"), default 'payment'. 'capture': a part of a payment's hold
+   * captured on its own (a partial capture), its postings a payment's; 'refund': the other way.
+   */
+  direction?: 'payment' | 'capture' | 'refund';
 }
 
 /**
  * What a plan is (docs/ledger.md, "Plan kinds"): a card payment, a refund, the compensation `<id>:reversal` of a
  * committed payment or refund, or free postings.
  */
-export type PlanKind = 'payment' | 'refund' | 'compensation' | 'postings';
+export type PlanKind = 'payment' | 'capture' | 'refund' | 'compensation' | 'postings';
 
 export interface PlanMeta {
   /** Keyed hash of the PAN (hex), see protectPan(). */

@@ -252,6 +252,13 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
     'A request without DE12/DE13 with the same MTI class, DE11, DE41 and DE42 as one this recent is a duplicate (docs/switch.md, "Duplicates and repeats").',
   ),
   groupCommitMs: decimal(0, "Group commit: longest wait of a write stream's first write (0: a batch goes as soon as the stream is idle).", { min: 0, max: 50 }),
+  captures: group('Captures (docs/switch.md, "Captures").', {
+    sequenceField: whole(
+      63,
+      'PSP field of a 0220 that carries its clearing sequence as 4 digits SSCC: capture SS of CC. SS below CC: a partial capture, the rest of the authorization stays held for the next; SS = CC, or no such field: the final capture, the rest released.',
+      { min: 2, max: 128 },
+    ),
+  }),
   expiry: group('Authorization expiry (docs/switch.md, "Authorization expiry").', {
     holdAgeMs: whole(7 * 24 * 3600_000, 'Approved authorizations (0100) older than this are rolled back.'),
     sweepIntervalMs: whole(60_000, 'Period of the sweeper: expiry, recovery after a crash, stale capture claims.', { min: 10 }),

@@ -17,7 +17,7 @@ import { APPROVED, ISSUER_INOPERATIVE } from './response-codes.js';
 import { errorSummary } from '../errors.js';
 import { addDays, dayOf } from './keys.js';
 import type { AcquirerSet } from './acquirers.js';
-import { txnIdTime, type SwitchStore } from './store/index.js';
+import { PARTIAL_CLAIM, txnIdTime, type SwitchStore } from './store/index.js';
 
 const BATCH = 200;
 
@@ -142,13 +142,39 @@ export class Sweeper {
       let done = 0;
       for (const r of rows) {
         const amount = BigInt(r.amount);
-        if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, state: 'captured', ref: r.ref, amount, reason: 'capture completed by recovery' })))
-          continue;
-        const [res] = await this.ledger.runInTx(tx.client, [this.ledger.ops.commit(r.id, amount < BigInt(r.authorized) ? { amount } : undefined)]);
-        if (res instanceof Error) throw res;
+        const authorized = BigInt(r.authorized);
+        // a partial capture (docs/switch.md, "Captures"): its own committed plan under the capture's id, the hold
+        // brought down by as much, the authorization open at what is left
+        const part = r.reason === PARTIAL_CLAIM && r.ref !== null && amount < authorized ? r.ref : null;
+        const step = part
+          ? { state: 'approved' as const, amount: authorized - amount, reason: 'partially captured by recovery' }
+          : { state: 'captured' as const, amount, reason: 'capture completed by recovery' };
+        if (!(await tx.transition({ txnId: r.id, day: r.day, seq: r.seq + 1, ref: r.ref, ...step }))) continue;
+        const capDay = part ? dayOf(txnIdTime(part)) : r.day;
+        const ops = part
+          ? [
+              this.ledger.ops.release(r.id, dayOf(Date.now()), authorized - amount),
+              this.ledger.ops.hold(
+                await this.ledger.prepareHold(
+                  part,
+                  { acquirer: r.acquirer, terminal: r.terminal ?? '', merchant: r.merchant, currency: Number(r.currency), amount, direction: 'capture' },
+                  undefined,
+                  { day: capDay, commit: true },
+                ),
+              ),
+            ]
+          : [this.ledger.ops.commit(r.id, amount < authorized ? { amount } : undefined)];
+        for (const res of await this.ledger.runInTx(tx.client, ops)) if (res instanceof Error) throw res;
         const fields = this.adviceOf(r, r.amount);
         await tx.queueAdvice(
-          { txn_id: r.id, txn_day: r.day, acquirer: r.acquirer, mti: '0220', fields, expires_at: new Date(Date.now() + this.o.safExpireMs) },
+          {
+            txn_id: part ?? r.id,
+            txn_day: capDay,
+            acquirer: r.acquirer,
+            mti: '0220',
+            fields,
+            expires_at: new Date(Date.now() + this.o.safExpireMs),
+          },
           true,
         );
         // the capture's own row: answered, so that the PSP's repeat of it replays 00

@@ -45,6 +45,7 @@ const typeChecks: Array<true> = [
     | 'acquirerTimeoutMs'
     | 'duplicateWindowMs'
     | 'groupCommitMs'
+    | 'captures'
     | 'expiry'
     | 'saf'
     | 'panHashKey'
@@ -91,6 +92,7 @@ t.test('the defaults come from the schema and are the documented ones', async (t
     acquirerTimeoutMs: 0,
     duplicateWindowMs: 10 * 60_000,
     groupCommitMs: 0,
+    captures: { sequenceField: 63 },
     expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
     saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000, retryWindowMs: 3600_000 },
     panHashKey: '',

@@ -8,7 +8,7 @@
 import t from 'tap';
 import pino from 'pino';
 import { Sweeper } from '../../src/switch/sweeper.js';
-import type { Intent } from '../../src/switch/store/index.js';
+import { PARTIAL_CLAIM, type Intent } from '../../src/switch/store/index.js';
 import { newTxnId } from '../../src/switch/ids.js';
 import { dayOf } from '../../src/switch/keys.js';
 import { startTestSwitch, eventsOf, nextStan, type TestSwitch } from '../helpers/switch.js';
@@ -189,6 +189,35 @@ t.test('sweeper', async (t) => {
     t.equal(rows[0]!.sent, true, 'it may have reached the acquirer: the queue sends it as 0221');
     t.equal(rows[0]!.fields['4'], '000000001500');
     t.equal(rows[0]!.fields['41'], 'TSENT001', 'the terminal id the original was sent with');
+    t.equal(await sweeper(s).completeStaleClaims(), 0, 'once');
+    t.ok((await h.ledger.check()).ok);
+  });
+
+  t.test('a partial capture claim left behind is completed as one: its own plan, the rest still held and open', async (t) => {
+    const i = intent('auth', 5_000n);
+    await approved(i);
+    const captureId = newTxnId();
+    await h.store.transact(async (tx) => {
+      await tx.intent({ ...intent('auth'), txnId: captureId, kind: 'capture', mti: '0220', originalId: i.txnId, originalDay: i.day, amount: 1_200n });
+      await tx.transition({ txnId: i.txnId, day: i.day, seq: 2, state: 'capturing', ref: captureId, amount: 1_200n, reason: PARTIAL_CLAIM });
+    });
+    t.equal(await sweeper(s).completeStaleClaims(), 1);
+    const row = await h.store.get(i.txnId);
+    t.equal(row?.state, 'approved', 'the authorization stays open');
+    t.equal(row?.approved_amount, '3800', 'at what is left');
+    const hold = (await h.ledger.plan(i.txnId))!;
+    t.equal(hold.state, 'HOLD');
+    t.equal(hold.finalAmount, 3_800n, 'the hold brought down by the capture');
+    const part = (await h.ledger.plan(captureId))!;
+    t.equal(part.kind, 'capture');
+    t.equal(part.state, 'COMMIT');
+    t.equal(part.amount, 1_200n);
+    t.equal((await h.store.get(captureId))?.response_code, '00');
+    const { rows } = await h.pool.query<{ txn_id: string; fields: Record<string, string> }>('select txn_id, fields from switch_saf where txn_id = $1', [
+      captureId,
+    ]);
+    t.equal(rows.length, 1, "its advice, under the capture's own id");
+    t.equal(rows[0]!.fields['4'], '000000001200');
     t.equal(await sweeper(s).completeStaleClaims(), 0, 'once');
     t.ok((await h.ledger.check()).ok);
   });

@@ -1,11 +1,14 @@
 /**
- * 0220 completion (capture) of an authorization (docs/switch.md, "Flows"):
+ * 0220 completion (capture) of an authorization (docs/switch.md, "Flows", "Captures"):
  *
  *   find the original (DE90 + DE41 + DE42) ─ not capturable → answer (one write)
  *     └─ claim it: 'capturing' as its next step, with the capture's own row (one transaction; a reversal or
  *        another capture that claimed first wins, and this one looks again)
  *        → 0220 to the acquirer that authorized it, with the DE41/DE42 it was sent with
- *        → approved: ledger commit + 'captured' + the capture's answer (one transaction)
+ *        → approved: (one transaction)
+ *            final capture: ledger commit + 'captured' + the capture's answer
+ *            partial (sequence SS < CC): the hold brought down by the amount + the capture's own committed
+ *            plan + the original 'approved' at what is left + the capture's answer
  *          unanswered or link down: the same, with the advice queued to be repeated as 0221 (store and forward)
  *          declined: the original back to 'approved' + the capture's answer
  *
@@ -15,7 +18,7 @@ import { IsoMessage } from '../../iso8583/index.js';
 import { transmissionDateTime, type PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, daysOfDe7, mtiClass, pspKey } from '../keys.js';
-import type { Intent, TxnRow } from '../store/index.js';
+import { PARTIAL_CLAIM, type Intent, type TxnRow } from '../store/index.js';
 import { adviceFields, mapResponseCode, parseOriginalData, pspResponse } from '../translate.js';
 import { isFastFailure } from '../acquirers.js';
 import { APPROVED, INVALID_AMOUNT, INVALID_TRANSACTION, NO_SUCH_RECORD } from '../response-codes.js';
@@ -25,11 +28,28 @@ import { childIntent, field, hasAll, type FlowContext } from './context.js';
 /** A claim another instance holds (a capture at the acquirer) is waited for this long before answering 91. */
 const CLAIM_WAIT_MS = 100;
 
+/**
+ * The clearing sequence of a 0220 (config captures.sequenceField, 4 digits SSCC: capture SS of CC): 'final'
+ * without it or when SS = CC, 'partial' when SS < CC, null when it is malformed (SS 0, SS above CC).
+ */
+export function captureSequence(v: string | undefined): 'final' | 'partial' | null {
+  if (v === undefined) return 'final';
+  const m = /^([0-9]{2})([0-9]{2})$/.exec(v);
+  if (!m) return null;
+  const ss = Number(m[1]);
+  const cc = Number(m[2]);
+  if (ss < 1 || ss > cc) return null;
+  return ss < cc ? 'partial' : 'final';
+}
+
 export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestContext): Promise<IsoMessage> {
   const codes = c.codes;
   if (!hasAll(msg, [4, 7, 11, 41, 42]) || !/^[0-9]{1,12}$/.test(field(msg, 4)!)) return pspResponse(msg, codes.formatError);
   const orig = parseOriginalData(field(msg, 90));
   if (!orig) return pspResponse(msg, codes.formatError);
+  const seqField = c.d.config.captures.sequenceField;
+  const sequence = captureSequence(field(msg, seqField));
+  if (!sequence) return pspResponse(msg, codes.formatError);
   const terminal = field(msg, 41)!;
   const merchantId = field(msg, 42)!;
   const amount = BigInt(field(msg, 4)!);
@@ -59,13 +79,39 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       }
       const authorized = BigInt(original.approved_amount ?? original.amount ?? '0');
       if (amount <= 0n || amount > authorized) return answer(INVALID_AMOUNT, 'amount above the authorization');
+      // a partial capture of everything left is the final one
+      const partial = sequence === 'partial' && amount < authorized;
+      // a partial capture's own committed plan, prepared before anything is claimed (accounts resolved)
+      const part = partial
+        ? await c.d.ledger.prepareHold(
+            txnId,
+            {
+              acquirer: original.acquirer!,
+              terminal: original.terminal!,
+              merchant: merchantId,
+              currency: Number(original.currency),
+              amount,
+              direction: 'capture',
+            },
+            undefined,
+            { day, commit: true },
+          )
+        : undefined;
 
       // Claim: the capture's row and 'capturing' as the original's next step, together.
       const claimed = await c.d.store
         .transact(async (tx) => {
           const ins = await tx.intent(row);
           if (!ins.inserted) return 'duplicate' as const;
-          const ok = await tx.transition({ txnId: original.id, day: original.day, seq: original.seq + 1, state: 'capturing', ref: txnId, amount });
+          const ok = await tx.transition({
+            txnId: original.id,
+            day: original.day,
+            seq: original.seq + 1,
+            state: 'capturing',
+            ref: txnId,
+            amount,
+            ...(partial ? { reason: PARTIAL_CLAIM } : {}),
+          });
           if (!ok) throw new LostRace();
           return 'claimed' as const;
         })
@@ -78,6 +124,9 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
 
       const acq = c.d.acquirers.get(original.acquirer!);
       const fields = adviceFields(acq.link.nextStan(), { ...c.subjectOf(original), processingCode: field(msg, 3) ?? '000000', amount: amount.toString() });
+      // the acquirer is told which capture of how many this is, in the same field
+      const seqText = field(msg, seqField);
+      if (seqText !== undefined) fields[String(seqField)] = seqText;
       const acqMsg = new IsoMessage('0220', fields).set(7, transmissionDateTime());
       let code: string | undefined;
       let left = true;
@@ -95,16 +144,25 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       const captured = code === undefined || code === APPROVED;
       await c.d.store.transact(async (tx) => {
         // The claim is ours unless the sweeper completed it (a capture unanswered far longer than any timeout).
+        const remaining = authorized - amount;
         const ours = await tx.transition({
           txnId: original.id,
           day: original.day,
           seq: original.seq + 2,
-          state: captured ? 'captured' : 'approved',
+          state: captured && !part ? 'captured' : 'approved',
           ref: txnId,
-          ...(captured ? { amount } : { reason: `capture declined ${code}` }),
+          ...(captured ? (part ? { amount: remaining, reason: 'partially captured' } : { amount }) : { reason: `capture declined ${code}` }),
         });
         if (!ours) throw new Error('the capture claim was completed by recovery before its answer was recorded');
-        if (captured) {
+        if (captured && part) {
+          const rs = await c.timedLedger(
+            'commit',
+            () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.release(original.id, day, remaining), c.d.ledger.ops.hold(part)]),
+            (x) => !x.some((r) => r instanceof Error),
+          );
+          const err = rs.find((r) => r instanceof Error);
+          if (err) throw err;
+        } else if (captured) {
           const [r] = await c.timedLedger(
             'commit',
             () => c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.commit(original.id, amount < authorized ? { amount } : undefined)]),
@@ -113,10 +171,11 @@ export async function capture(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
           if (r instanceof Error) throw r;
         }
         if (code === undefined) {
+          // a partial capture's advice is filed under the capture's own id: an authorization has several
           await tx.queueAdvice(
             {
-              txn_id: original.id,
-              txn_day: original.day,
+              txn_id: part ? txnId : original.id,
+              txn_day: part ? day : original.day,
               acquirer: original.acquirer!,
               mti: '0220',
               fields,

@@ -51,6 +51,9 @@ export interface StaleClaim {
   ref: string | null;
   /** the capture's amount (the claim's) */
   amount: string;
+  /** the claim's reason: PARTIAL_CLAIM for a partial capture */
+  reason: string | null;
+  merchant: string;
   authorized: string;
   mti: string;
   acquirer: string;
@@ -123,7 +126,7 @@ export class SweepQueries {
   /** Captures sent to an acquirer before `beforeMs` that never got a result recorded (the claim is still the latest step). */
   async staleClaims(tx: SwitchTx, beforeMs: number, sinceDay: string, limit: number): Promise<StaleClaim[]> {
     const { rows } = await tx.client.query<StaleClaim>(
-      `select o.txn_id as id, to_char(o.day, 'YYYY-MM-DD') as day, o.seq, o.ref, o.amount::text,
+      `select o.txn_id as id, to_char(o.day, 'YYYY-MM-DD') as day, o.seq, o.ref, o.amount::text, o.reason, v.merchant,
               coalesce(v.approved_amount, v.amount)::text as authorized, v.mti, v.acquirer, v.currency,
               v.acq_stan, v.acq_dt, v.acq_rrn, v.acq_tid, v.acq_mid, v.terminal
          from switch_outcome o join switch_txn v on v.id = o.txn_id and v.day = o.day
