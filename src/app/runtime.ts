@@ -14,7 +14,7 @@ import type { PspListenerStatus, PspShareStatus } from '../read-model.js';
 import { framerByName } from '../wire/index.js';
 import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
-import { createLedger, loadFeeSchedule, type Ledger, type LedgerWriteOp } from '../ledger/index.js';
+import { checkFeeTerminals, createLedger, loadFeeSchedule, type Ledger, type LedgerWriteOp } from '../ledger/index.js';
 import { RoutingEngine } from '../routing/engine.js';
 import { RiskScorer } from '../risk/scorer.js';
 import { MemoryVelocityStore, RedisVelocityStore } from '../risk/velocity.js';
@@ -165,9 +165,11 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
 
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
+    const fees = loadFeeSchedule(feesFile);
+    checkFeeTerminals(fees, watcher.current().ruleSet.files.terminals.terminals);
     const ledger = await createLedger({
       pool,
-      fees: loadFeeSchedule(feesFile),
+      fees,
       maxWaitMs: cfg.groupCommitMs,
       ...(o.onLedgerOperation ? { onOperation: o.onLedgerOperation } : {}),
     });

@@ -118,5 +118,25 @@ export function loadFeeSchedule(file = DEFAULT_FEES_FILE): FeeSchedule {
   return feeSchedule(doc, file);
 }
 
+/**
+ * A terminal override must name a terminal the rules route to, by the id the rules use (terminals.yaml `id`),
+ * of that acquirer: an override that matches nothing would charge the acquirer's default without a word.
+ */
+export function checkFeeTerminals(schedule: FeeSchedule, terminals: readonly { id: string; acquirer: string }[], file = 'fees.yaml'): void {
+  const of = new Map(terminals.map((x) => [x.id, x.acquirer]));
+  for (const [acquirer, a] of Object.entries(schedule.doc.acquirers ?? {})) {
+    for (const terminal of Object.keys(a.terminals ?? {})) {
+      const owner = of.get(terminal);
+      if (owner === acquirer) continue;
+      throw new SwitchError('SW_ERR_LEDGER_FEES_INVALID', {
+        file,
+        path: `/acquirers/${acquirer}/terminals/${terminal}`,
+        reason:
+          owner === undefined ? `no terminal '${terminal}' in terminals.yaml (use the id the rules route to)` : `terminal '${terminal}' belongs to ${owner}`,
+      });
+    }
+  }
+}
+
 /** No fees at all (tests, generic use). */
 export const NO_FEES: FeeSchedule = feeSchedule({ version: 1, rounding: 'half-up', default: { percent: '0', fixed: 0 } });

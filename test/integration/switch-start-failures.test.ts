@@ -145,6 +145,30 @@ t.test('rule files that fail validation', async (t) => {
   clearLine(t, r, 'SW_ERR_START_RULES', new RegExp(`rule files in ${dir} are invalid: rules routing\\.yaml`), /npm run rules -- validate --dir/);
 });
 
+t.test('a fee override naming a terminal the rules do not have (the old T0000001 matched nothing)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'switch-start-fees-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(path.join(ROOT, 'rules'), dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, 'fees.yaml'),
+    'version: 1\nrounding: half-up\ndefault: { percent: "0", fixed: 0 }\nacquirers:\n  acq-a:\n    terminals:\n      T0000001: { percent: "1.2", fixed: 5 }\n',
+  );
+  const r = await runMain({ ...(await dbEnv(t)), RULES_DIR: dir });
+  clearLine(
+    t,
+    r,
+    'SW_ERR_START_RULES',
+    /fee schedule fees\.yaml is invalid at \/acquirers\/acq-a\/terminals\/T0000001: no terminal 'T0000001' in terminals\.yaml/,
+    /npm run rules -- validate --dir/,
+  );
+  writeFileSync(
+    path.join(dir, 'fees.yaml'),
+    'version: 1\nrounding: half-up\ndefault: { percent: "0", fixed: 0 }\nacquirers:\n  acq-a:\n    terminals:\n      b-eur-1: { percent: "1.2", fixed: 5 }\n',
+  );
+  const r2 = await runMain({ ...(await dbEnv(t)), RULES_DIR: dir });
+  clearLine(t, r2, 'SW_ERR_START_RULES', /terminal 'b-eur-1' belongs to acq-b/, /npm run rules -- validate --dir/);
+});
+
 t.test('embedded PostgreSQL unable to start', async (t) => {
   // A data directory holding a cluster of another PostgreSQL major version: the server refuses it.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'switch-start-pg-'));

@@ -13,7 +13,7 @@ import { createLedger, utcDay, type Ledger, type PreparedHold } from '../../src/
 import { loadFeeSchedule } from '../../src/ledger/fees.js';
 import type pg from 'pg';
 
-const pay = (amount: bigint, merchant = 'm1') => ({ acquirer: 'acq-a', terminal: 'T0000001', merchant, currency: 978, amount });
+const pay = (amount: bigint, merchant = 'm1') => ({ acquirer: 'acq-a', terminal: 'a-eur-2', merchant, currency: 978, amount });
 
 /** The caller's statement: a gate CTE naming the plan ids that may commit, then the ledger's CTEs. */
 async function writeGated(l: Ledger, client: pg.Pool | pg.PoolClient, holds: PreparedHold[], allowed: string[]): Promise<string[]> {

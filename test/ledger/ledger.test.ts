@@ -14,7 +14,7 @@ async function setup(t: Parameters<typeof testDb>[0], opts: { maxWaitMs?: number
 
 const pay = (amount: bigint, over: Partial<{ acquirer: string; terminal: string; merchant: string; currency: number }> = {}) => ({
   acquirer: 'acq-a',
-  terminal: 'T0000001',
+  terminal: 'a-eur-2',
   merchant: 'm1',
   currency: 978,
   amount,
@@ -28,10 +28,10 @@ async function bal(l: Ledger, code: string) {
 
 t.test('fee schedule: percent + fixed, stated rounding, lookup order, integer only', async (t) => {
   const f = loadFeeSchedule();
-  t.equal(f.fee('acq-a', 'T0000001', 10_000n), 125n, '1.2% + 5');
+  t.equal(f.fee('acq-a', 'a-eur-2', 10_000n), 125n, '1.2% + 5');
   t.equal(f.fee('acq-a', 'OTHER', 10_000n), 160n, 'acquirer default 1.5% + 10');
   t.equal(f.fee('acq-x', 'T', 10_000n), 0n, 'schedule default');
-  t.equal(f.fee('acq-a', 'T0000001', 3n), 3n, 'capped at the amount');
+  t.equal(f.fee('acq-a', 'a-eur-2', 3n), 3n, 'capped at the amount');
   t.equal(roundDiv(5n, 10n, 'half-up'), 1n);
   t.equal(roundDiv(5n, 10n, 'half-even'), 0n);
   t.equal(roundDiv(15n, 10n, 'half-even'), 2n);

@@ -21,14 +21,14 @@ const FEES = 'fees:978';
 
 const pay = (amount: bigint, direction?: Payment['direction']): Payment => ({
   acquirer: 'acq-a',
-  terminal: 'T0000001',
+  terminal: 'a-eur-2',
   merchant: 'm1',
   currency: 978,
   amount,
   ...(direction ? { direction } : {}),
 });
 
-/** The repository's fee schedule (1.2% + 5 on acq-a/T0000001), with a refund fee of its own when `refundFee` is given. */
+/** The repository's fee schedule (1.2% + 5 on acq-a/a-eur-2), with a refund fee of its own when `refundFee` is given. */
 function schedule(refundFee?: bigint): FeeSchedule {
   const base = loadFeeSchedule();
   if (refundFee === undefined) return base;
@@ -91,7 +91,7 @@ t.test('payment, capture, refund giving the fee back, its compensation, the paym
   t.same(await l.release('r1'), { planId: 'r1', released: 'compensated' }, 'a committed refund is compensated');
   t.same(await l.release('r1'), { planId: 'r1', released: 'compensated' }, 'once');
   const rc = await l.plan('r1:reversal');
-  t.match(rc, { kind: 'compensation', state: 'COMMIT', acquirer: 'acq-a', terminal: 'T0000001', merchant: 'm1', currency: 978, amount: 4_000n, fee: -53n });
+  t.match(rc, { kind: 'compensation', state: 'COMMIT', acquirer: 'acq-a', terminal: 'a-eur-2', merchant: 'm1', currency: 978, amount: 4_000n, fee: -53n });
   t.same(await posted(l), [-10_000n, 9_875n, 125n], 'the refund moved back: as after the capture');
   await checkOk(t, l, 'after the refund compensated');
 
@@ -209,12 +209,12 @@ t.test('ledger:check: a compensation that does not match its original, a negativ
   await db.pool.query(
     `insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, merchant, currency, amount, fee,
                               final_amount, final_fee, closed_at)
-     values ('p9:reversal', 'COMMIT', 'compensation', 1, 2, '\\x00', '\\x00', 'acq-a', 'T0000001', 'm1', 978, 5, 0, 5, 0, now()),
-            ('p8x:reversal', 'COMMIT', 'compensation', 1, 2, '\\x00', '\\x00', 'acq-a', 'T0000001', 'm1', 978, 5, 0, 5, 0, now())`,
+     values ('p9:reversal', 'COMMIT', 'compensation', 1, 2, '\\x00', '\\x00', 'acq-a', 'a-eur-2', 'm1', 978, 5, 0, 5, 0, now()),
+            ('p8x:reversal', 'COMMIT', 'compensation', 1, 2, '\\x00', '\\x00', 'acq-a', 'a-eur-2', 'm1', 978, 5, 0, 5, 0, now())`,
   );
   await db.pool.query(
     `insert into ledger_plan (id, state, kind, last_batch, last_step, hold_hash, close_hash, acquirer, terminal, merchant, currency, amount, fee, closed_at)
-     values ('p9', 'COMMIT', 'payment', 1, 2, '\\x00', '\\x00', 'acq-a', 'T0000001', 'm1', 978, 7, 0, now())`,
+     values ('p9', 'COMMIT', 'payment', 1, 2, '\\x00', '\\x00', 'acq-a', 'a-eur-2', 'm1', 978, 7, 0, now())`,
   );
   const r = await l.check();
   const rules = r.violations.filter((v) => v.rule === 'compensation-original').map((v) => v.detail);
