@@ -200,6 +200,18 @@ t.test('transaction types by processing code', async (t) => {
     );
     t.equal(rc(await s.client.send(refundOf({ orig, amount: 3_000 }))), '00', 'the 3,000 may be refunded again');
 
+    const revOrig = new IsoMessage('0400', {
+      4: '000000005000',
+      7: transmissionDateTime(),
+      11: nextStan(),
+      41: orig.getString(41)!,
+      42: orig.getString(42)!,
+      49: '978',
+      90: de90(orig),
+    });
+    t.equal(rc(await s.client.send(revOrig)), '12', 'a capture refunded from cannot be reversed too (the money would go back twice)');
+    t.equal((await txnOf(s.db.pool, orig))!.state, 'captured');
+
     const uncaptured = auth({ amount: 1_000 });
     t.equal(rc(await s.client.send(uncaptured)), '00');
     t.equal(rc(await s.client.send(refundOf({ orig: uncaptured, amount: 500 }))), '13', 'an authorization not captured has nothing to refund');

@@ -81,6 +81,19 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
       const standing = BigInt(original.approved_amount ?? original.amount ?? '0');
       const keep = keptAmount(msg, standing);
       let change: Reversing | undefined;
+      if (original.state === 'captured' || (original.kind === 'financial' && original.state === 'approved')) {
+        // money refunded out of a capture cannot also be taken back by reversing it: that would give it back twice
+        const { refunded } = await c.d.store.childTotals(original.id);
+        if (refunded > 0n)
+          return recordAnswer(
+            c,
+            msg,
+            ctx.psp,
+            row,
+            { state: 'declined', code: INVALID_TRANSACTION, reason: 'captured and refunded: refund the rest' },
+            original,
+          );
+      }
       if (keep !== null && original.kind !== 'auth' && original.kind !== 'financial') {
         // a refund is reversed whole or not at all (a refund of less is another refund)
         return recordAnswer(c, msg, ctx.psp, row, { state: 'declined', code: INVALID_TRANSACTION, reason: `partial reversal of a ${original.kind}` }, original);
