@@ -260,6 +260,8 @@ async function exchange(c: FlowContext, msg: IsoMessage, x: Exchange): Promise<I
   const codes = c.codes;
   const { txnId, day, ids } = x;
   const subject = intentSubject(msg.mti, x.acqMsg, ids);
+  // the crash points of the authorization flow, here too (docs/faults.md F19)
+  if (c.d.faultHook) await c.fault('after-intent', txnId);
   let answer: IsoMessage;
   try {
     answer = await c.d.acquirers.request(x.acquirer, x.acqMsg, [x.acquirer, x.terminal]);
@@ -275,6 +277,7 @@ async function exchange(c: FlowContext, msg: IsoMessage, x: Exchange): Promise<I
     c.d.acquirers.recordOutcome(x.terminal, false);
     return pspResponse(msg, codes.unavailable, { rrn: ids.rrn });
   }
+  if (c.d.faultHook) await c.fault('after-send', txnId);
   const acq = c.d.acquirers.get(x.acquirer);
   const code = mapResponseCode(acq.def.response_codes, field(answer, 39));
   const authCode = field(answer, 38) ?? null;
@@ -289,6 +292,7 @@ async function exchange(c: FlowContext, msg: IsoMessage, x: Exchange): Promise<I
     await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: `refund answered ${code}` }, subject, x.acquirer, false);
     return pspResponse(msg, codes.unavailable, { rrn: ids.rrn });
   }
+  if (c.d.faultHook) await c.fault('after-answer', txnId);
   const outcome: Outcome = { txnId, day, seq: 1, state: 'approved', code, authCode, amount: x.amount };
   let plan: PreparedHold;
   try {
@@ -329,6 +333,7 @@ async function exchange(c: FlowContext, msg: IsoMessage, x: Exchange): Promise<I
     );
     return pspResponse(msg, codes.unavailable, { rrn: ids.rrn });
   }
+  if (c.d.faultHook) await c.fault('after-outcome', txnId);
   return pspResponse(msg, code, { rrn: ids.rrn, authCode });
 }
 
