@@ -256,14 +256,17 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
   }
 
   /**
-   * A partial release (a partial reversal): the hold of a payment plan brought down to `keep`, its fee with it,
-   * as two internal batches (the hold reverted, the new one), the plan still HOLD; `finalAmount` records what
-   * it now holds. Nothing when it holds `keep` or less already.
+   * A partial release (a partial reversal or capture) or a raise (an incremental authorization): the hold of a
+   * payment plan brought to `keep`, its fee with it, as two internal batches (the hold reverted, the new one),
+   * the plan still HOLD; `finalAmount` records what it now holds. A release does nothing when the plan holds
+   * `keep` or less already, a raise nothing when it holds that much; a raise is checked for funds like a hold.
    */
-  function reduceHold(p: WPlan, keep: bigint): LedgerResult | Error {
+  function resizeHold(p: WPlan, keep: bigint, why: 'release' | 'raise'): LedgerResult | Error {
     const held = p.finalAmount ?? p.amount;
-    if (!isCardKind(p.kind) || held === null) return bad(p.id, 'a partial release applies to payment, capture and refund plans only');
-    if (keep >= held) return { planId: p.id, released: 'nothing' };
+    if (!isCardKind(p.kind) || held === null) return bad(p.id, `a partial ${why} applies to payment, capture and refund plans only`);
+    if (why === 'release' && keep >= held) return { planId: p.id, released: 'nothing' };
+    if (why === 'raise' && keep === held) return { planId: p.id, raised: 'nothing' };
+    if (why === 'raise' && keep < held) return bad(p.id, 'a raise cannot bring a hold down (release it)');
     const ids = planAccounts(p);
     if (!ids) return bad(p.id, 'payment plan has no hold posting');
     const fee = ids.fee !== undefined ? feeFor(fees, p.kind, p.acquirer ?? '', p.terminal ?? '', keep) : 0n;
@@ -272,7 +275,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     const ferr = fundsError(p.id, change);
     if (ferr) return ferr;
     for (const [id, c] of change) applyAcc(id, 0n, c.min, c.max);
-    const hash = hashOf(['release', p.id, String(keep)]);
+    const hash = hashOf([why, p.id, String(keep)]);
     addBatchTo(
       p,
       p.lastBatch + 1,
@@ -284,7 +287,7 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
     p.finalAmount = keep;
     p.finalFee = fee;
     touch(p);
-    return { planId: p.id, released: 'partial' };
+    return why === 'raise' ? { planId: p.id, raised: 'raised' } : { planId: p.id, released: 'partial' };
   }
 
   const results: Array<LedgerResult | Error> = [];
@@ -310,13 +313,19 @@ export function decide(state: LoadedState, reqs: readonly LedgerOp[], fees: FeeS
       results.push(r.commitHash ? closeResult(np) : holdResult(np));
       continue;
     }
+    if (r.op === 'raise') {
+      if (!p) results.push(new SwitchError('SW_ERR_LEDGER_PLAN_NOT_FOUND', { planId: r.planId }));
+      else if (p.state !== 'HOLD') results.push(new SwitchError('SW_ERR_LEDGER_PLAN_STATE', { planId: p.id, state: p.state, op: 'raise' }));
+      else results.push(resizeHold(p, r.amount, 'raise'));
+      continue;
+    }
     if (r.op === 'release') {
       if (!p || p.state === 'ROLLBACK') {
         results.push({ planId: r.planId, released: 'nothing' });
         continue;
       }
       if (p.state === 'HOLD' && r.keep !== undefined && r.keep > 0n) {
-        results.push(reduceHold(p, r.keep));
+        results.push(resizeHold(p, r.keep, 'release'));
         continue;
       }
       if (p.state === 'HOLD') {

@@ -289,6 +289,12 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
       checkAmount(planId, keep, 'amount kept', true);
       return { op: 'release', planId, day, keep };
     },
+    raise: (planId, day, amount) => {
+      checkPlanId(planId);
+      checkDay(planId, day);
+      checkAmount(planId, amount, 'amount');
+      return { op: 'raise', planId, day, amount };
+    },
   };
 
   // each public write reports how it settled (LedgerOptions.onOperation); the wrapping happens once, here

@@ -103,6 +103,12 @@ export interface ReleaseResult {
   released: 'rollback' | 'compensated' | 'nothing' | 'partial';
 }
 
+/** An incremental authorization's raise of a hold (`ops.raise`): 'nothing' when it holds that much already. */
+export interface RaiseResult {
+  planId: string;
+  raised: 'raised' | 'nothing';
+}
+
 export interface Balances {
   accountId: number;
   code: string;
@@ -187,9 +193,11 @@ export type LedgerOp =
   | { op: 'commit'; planId: string; hash: string; finalAmount?: bigint; finalPostings?: RPosting[] }
   | { op: 'rollback'; planId: string; hash: string }
   /** `keep`: a partial release of a hold, down to this amount (a partial reversal); absent: everything. */
-  | { op: 'release'; planId: string; day: string; keep?: bigint };
+  | { op: 'release'; planId: string; day: string; keep?: bigint }
+  /** An incremental authorization: the hold of a payment plan raised to `amount` (its fee recomputed). */
+  | { op: 'raise'; planId: string; day: string; amount: bigint };
 
-export type LedgerResult = HoldResult | BatchResult | CommitResult | RollbackResult | ReleaseResult;
+export type LedgerResult = HoldResult | BatchResult | CommitResult | RollbackResult | ReleaseResult | RaiseResult;
 
 export interface Ledger {
   ensureAccount(spec: AccountSpec): Promise<AccountInfo>;
@@ -220,6 +228,7 @@ export interface Ledger {
     commit(planId: string, final?: { amount: bigint }): LedgerOp;
     rollback(planId: string): LedgerOp;
     release(planId: string, day: string, keep?: bigint): LedgerOp;
+    raise(planId: string, day: string, amount: bigint): LedgerOp;
   };
   /** Decide and write `ops` on the caller's client, inside the caller's open transaction. One result or Error per op. */
   runInTx(client: pg.PoolClient, ops: readonly LedgerOp[]): Promise<Array<LedgerResult | Error>>;

@@ -12,6 +12,7 @@ import { INVALID_TRANSACTION } from '../response-codes.js';
 import { pspResponse } from '../translate.js';
 import { authorize } from './authorize.js';
 import { refund } from './refund.js';
+import { incremental } from './incremental.js';
 import { cashbackAmount, parseProcessingCode } from '../processing-code.js';
 import { capture } from './completion.js';
 import { errorSummary } from '../../errors.js';
@@ -100,6 +101,8 @@ export class Flows {
         return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, kind, { type: 'cashback', cash }));
       }
       case 'purchase':
+        // a 0100 naming an open authorization by DE90 is an incremental authorization (docs/switch.md)
+        if (kind === 'auth' && msg.has(90)) return this.dedupe(msg, ctx, () => incremental(this.c, msg, ctx));
         return this.dedupe(msg, ctx, () => authorize(this.c, msg, ctx, kind));
     }
   }

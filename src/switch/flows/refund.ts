@@ -209,7 +209,7 @@ export async function refund(c: FlowContext, msg: IsoMessage, ctx: PspRequestCon
   });
 }
 
-class LostRace extends Error {}
+export class LostRace extends Error {}
 
 /** The refund's row when it names `original`: linked to it, and its card the original's when the PSP sent none. */
 function linkedBase(base: Intent, original: TxnRow): Intent {
@@ -228,7 +228,7 @@ function linkedBase(base: Intent, original: TxnRow): Intent {
  * it only takes the step number, so that what else names the original (another refund, a capture, a reversal,
  * the expiry) collides with it rather than passing it unseen.
  */
-function keepStep(original: TxnRow, seq: number, ref: string, reason: 'refund claimed' | 'refund recorded'): Outcome {
+export function keepStep(original: TxnRow, seq: number, ref: string, reason: 'refund claimed' | 'refund recorded' | 'increment claimed'): Outcome {
   const amount = original.state === 'captured' ? original.captured_amount : original.state === 'approved' ? original.approved_amount : null;
   return {
     txnId: original.id,

@@ -1,7 +1,7 @@
 /**
  * Row shapes of the switch's tables and views (src/switch/migrations): what the flows write and read.
  */
-export type TxnKind = 'auth' | 'financial' | 'capture' | 'reversal' | 'refund' | 'balance';
+export type TxnKind = 'auth' | 'financial' | 'capture' | 'reversal' | 'refund' | 'balance' | 'incremental';
 /** The reason of a capture's claim ('capturing') when it is a partial capture: recovery completes it as one (src/switch/sweeper.ts). */
 export const PARTIAL_CLAIM = 'partial capture';
 /** Current state of a transaction, derived (view switch_txn): 'sent' until it has an answer. */

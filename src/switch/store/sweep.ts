@@ -103,7 +103,7 @@ export class SweepQueries {
                              order by x.attempt desc limit 1) r on true
         where i.attempt = 1 and i.txn_id >= $1 and i.txn_id < $2
           and i.day between $3::date and $4::date
-          and i.kind in ('auth', 'financial', 'refund', 'balance') and i.state is null and i.acquirer is not null
+          and i.kind in ('auth', 'financial', 'refund', 'balance', 'incremental') and i.state is null and i.acquirer is not null
           and not exists (select 1 from switch_outcome o where o.txn_id = i.txn_id and o.day = i.day and o.seq = 1)
         order by i.txn_id limit $5`,
       [txnIdAt(fromMs), txnIdAt(toMs), utcDay(fromMs - 86_400_000), utcDay(toMs), limit],
