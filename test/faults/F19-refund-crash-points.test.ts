@@ -8,25 +8,11 @@
  */
 import t from 'tap';
 import { IsoMessage } from '../../src/iso8583/message.js';
-import { transmissionDateTime } from '../../src/net/mti.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
-import { startChildSwitch, startSimulators, rulesFor, auth, capture, de90, rc, txnOf, eventually, ledgerOn, nextStan } from '../helpers/switch.js';
+import { startChildSwitch, startSimulators, rulesFor, auth, capture, rc, txnOf, eventually, ledgerOn, refundOf } from '../helpers/switch.js';
 
 const POINTS = ['after-intent', 'after-send', 'after-answer', 'after-outcome'] as const;
-
-function refundOf(orig: IsoMessage, amount: number): IsoMessage {
-  return new IsoMessage('0200', {
-    3: '200000',
-    4: String(amount).padStart(12, '0'),
-    7: transmissionDateTime(),
-    11: nextStan(),
-    41: orig.getString(41)!,
-    42: orig.getString(42)!,
-    49: '978',
-    90: de90(orig),
-  });
-}
 
 t.test('kill -9 at each crash point of a refund', async (t) => {
   const db = await testDb(t, { max: 3 });

@@ -6,23 +6,8 @@
  * capture, whichever instance wins; ledger:check passes.
  */
 import t from 'tap';
-import { IsoMessage } from '../../src/iso8583/message.js';
-import { transmissionDateTime } from '../../src/net/mti.js';
 import { testDb } from '../helpers/db.js';
-import { startTestSwitch, auth, capture, de90, rc, txnOf, eventually, nextStan } from '../helpers/switch.js';
-
-function refundOf(orig: IsoMessage, amount: number): IsoMessage {
-  return new IsoMessage('0200', {
-    3: '200000',
-    4: String(amount).padStart(12, '0'),
-    7: transmissionDateTime(),
-    11: nextStan(),
-    41: orig.getString(41)!,
-    42: orig.getString(42)!,
-    49: orig.getString(49)!,
-    90: de90(orig),
-  });
-}
+import { startTestSwitch, auth, capture, rc, txnOf, eventually, refundOf } from '../helpers/switch.js';
 
 t.test('F21: two refunds of one original at once on two instances never exceed the capture', async (t) => {
   const db = await testDb(t, { max: 8 });

@@ -178,6 +178,30 @@ export function capture(orig: IsoMessage, amount: bigint | number, o: { mti?: st
   });
 }
 
+/** A refund (0200, processing code 20) of `orig`, named by DE90, for `amount` (docs/switch.md, "Refunds"). */
+export function refundOf(orig: IsoMessage, amount: bigint | number): IsoMessage {
+  return new IsoMessage('0200', {
+    3: '200000',
+    4: String(amount).padStart(12, '0'),
+    7: transmissionDateTime(),
+    11: nextStan(),
+    41: orig.getString(41)!,
+    42: orig.getString(42)!,
+    49: orig.getString(49)!,
+    90: de90(orig),
+  });
+}
+
+/**
+ * The shipped rules/fees.yaml restated as an independent oracle: acq-a 1.5 % + 10 (its terminal a-eur-2
+ * 1.2 % + 5), acq-b 0.9 %, acq-c nothing; half-up, capped at the amount.
+ */
+export function shippedFee(acquirer: string, amount: bigint, terminal = ''): bigint {
+  const pct = (x: bigint, per10k: bigint) => (x * per10k + 5_000n) / 10_000n;
+  const f = acquirer === 'acq-a' ? (terminal === 'a-eur-2' ? pct(amount, 120n) + 5n : pct(amount, 150n) + 10n) : acquirer === 'acq-b' ? pct(amount, 90n) : 0n;
+  return f > amount ? amount : f;
+}
+
 /** A reversal (0400, or 0420) of `orig`. */
 export function reversal(orig: IsoMessage, o: { mti?: string; stan?: string; dt?: string } = {}): IsoMessage {
   return new IsoMessage(o.mti ?? '0400', {

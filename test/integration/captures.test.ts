@@ -11,33 +11,13 @@
  */
 import t from 'tap';
 import { IsoMessage } from '../../src/iso8583/message.js';
-import { transmissionDateTime } from '../../src/net/mti.js';
-import { startTestSwitch, auth, capture, de90, rc, txnOf, eventually, nextStan, setRules } from '../helpers/switch.js';
-
-/** acq-a 1.5 % + 10, acq-b 0.9 %, acq-c nothing (the shipped fees.yaml, half-up). */
-function feeOf(acquirer: string, amount: bigint): bigint {
-  const pct = (a: bigint, tenths: bigint) => (a * tenths + 500n) / 1000n;
-  return acquirer === 'acq-a' ? pct(amount, 15n) + 10n : acquirer === 'acq-b' ? pct(amount, 9n) : 0n;
-}
+import { startTestSwitch, auth, capture, rc, txnOf, eventually, setRules, refundOf, shippedFee } from '../helpers/switch.js';
 
 const nth = (orig: IsoMessage, amount: number, seq?: string): IsoMessage => {
   const m = capture(orig, amount);
   if (seq !== undefined) m.set(63, seq);
   return m;
 };
-
-function refundOf(orig: IsoMessage, amount: number): IsoMessage {
-  return new IsoMessage('0200', {
-    3: '200000',
-    4: String(amount).padStart(12, '0'),
-    7: transmissionDateTime(),
-    11: nextStan(),
-    41: orig.getString(41)!,
-    42: orig.getString(42)!,
-    49: '978',
-    90: de90(orig),
-  });
-}
 
 t.test('split shipments: partial captures, then the final one', async (t) => {
   const s = await startTestSwitch(t, { overrides: { acquirerTimeoutMs: 1_500, saf: { pollMs: 100, retryInitialMs: 200, timeoutMs: 1_500 } } });
@@ -47,7 +27,7 @@ t.test('split shipments: partial captures, then the final one', async (t) => {
     const orig = auth({ amount: 10_000 });
     t.equal(rc(await s.client.send(orig)), '00');
     const o = (await txnOf(s.db.pool, orig))!;
-    const f = (a: bigint) => feeOf(o.acquirer!, a);
+    const f = (a: bigint) => shippedFee(o.acquirer!, a, o.terminal!);
     const mer0 = await s.h.ledger.balances(MER);
     const sim = s.sim(o.acquirer!);
     const sent0 = sim.journal.count({ direction: 'in', mti: '0220' });

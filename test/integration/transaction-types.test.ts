@@ -19,14 +19,7 @@ import type pg from 'pg';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { IsoMessage } from '../../src/iso8583/message.js';
 import { transmissionDateTime } from '../../src/net/mti.js';
-import { startTestSwitch, auth, capture, de90, rc, txnOf, setRules, eventually, nextStan, ROOT, type TestSwitch } from '../helpers/switch.js';
-
-/** The shipped fees.yaml, restated as the oracle: acq-a 1.5 % + 10, acq-b 0.9 %, acq-c nothing (half-up, capped at the amount). */
-function feeOf(acquirer: string, amount: bigint): bigint {
-  const pct = (a: bigint, tenths: bigint) => (a * tenths + 500n) / 1000n;
-  const f = acquirer === 'acq-a' ? pct(amount, 15n) + 10n : acquirer === 'acq-b' ? pct(amount, 9n) : 0n;
-  return f > amount ? amount : f;
-}
+import { startTestSwitch, auth, capture, de90, rc, txnOf, setRules, eventually, nextStan, ROOT, type TestSwitch, shippedFee } from '../helpers/switch.js';
 
 const sent = (s: TestSwitch, mti: string) => s.sims().reduce((n, x) => n + x.journal.count({ direction: 'in', mti }), 0);
 const intents = async (pool: pg.Pool) => Number((await pool.query<{ n: string }>('select count(*) as n from switch_intent')).rows[0]!.n);
@@ -93,7 +86,7 @@ t.test('transaction types by processing code', async (t) => {
     const plan = await s.h.ledger.plan(row.id);
     t.equal(plan?.state, 'HOLD');
     t.equal(plan?.amount, 2_000n, 'the purchase and the cash held together');
-    t.equal(plan?.fee, feeOf(row.acquirer!, 2_000n));
+    t.equal(plan?.fee, shippedFee(row.acquirer!, 2_000n, row.terminal!));
     const got = s.sim(row.acquirer!).journal.find({ direction: 'in', mti: '0100', rrn: row.acq_rrn! })[0]!;
     t.equal(got.processingCode, '090000', 'the acquirer is told it is a cashback');
     t.equal(got.additionalAmounts, '0040978C000000000500', 'with the cash part');
@@ -160,7 +153,7 @@ t.test('transaction types by processing code', async (t) => {
     const plan1 = await s.h.ledger.plan(row1.id);
     t.equal(plan1?.kind, 'refund');
     t.equal(plan1?.state, 'COMMIT');
-    const fee1 = feeOf(o.acquirer!, 2_000n);
+    const fee1 = shippedFee(o.acquirer!, 2_000n, o.terminal!);
     t.equal(plan1?.fee, -fee1, 'the fee given back');
     t.equal(await posted(MER), mer0 - 2_000n + fee1, 'merchant: the refund out, its fee back');
     t.equal(await posted(acq), acq0 + 2_000n, 'acquirer: the refund in');
@@ -232,7 +225,7 @@ t.test('transaction types by processing code', async (t) => {
     t.equal(row.terminal, 'a-eur-1', 'rule standalone-refunds');
     const plan = await s.h.ledger.plan(row.id);
     t.equal(plan?.kind, 'refund');
-    t.equal(plan?.fee, -feeOf('acq-a', 1_234n));
+    t.equal(plan?.fee, -shippedFee('acq-a', 1_234n, 'a-eur-1'));
     const noCard = refundOf({ amount: 1_000 });
     t.equal(rc(await s.client.send(noCard)), '30', 'a standalone refund without the card: 30');
   });

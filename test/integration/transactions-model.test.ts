@@ -11,7 +11,7 @@ import pino from 'pino';
 import { IsoMessage } from '../../src/iso8583/message.js';
 import { transmissionDateTime } from '../../src/net/mti.js';
 import { Sweeper } from '../../src/switch/sweeper.js';
-import { startTestSwitch, auth, capture, de90, rc, txnOf, nextStan } from '../helpers/switch.js';
+import { startTestSwitch, auth, capture, de90, rc, txnOf, nextStan, refundOf, shippedFee } from '../helpers/switch.js';
 import { propertyHolds, testSeed } from '../helpers/seed.js';
 
 type Op =
@@ -30,14 +30,6 @@ interface Auth {
   captures: bigint[];
   finalCapture: bigint | null;
   refunds: bigint[];
-}
-
-/** The shipped fees.yaml: acq-a 1.5 % + 10 (a-eur-2: 1.2 % + 5), acq-b 0.9 %, acq-c nothing; half-up, capped. */
-function feeOf(a: Auth, amount: bigint): bigint {
-  const pct = (x: bigint, per10k: bigint) => (x * per10k + 5_000n) / 10_000n;
-  const f =
-    a.acquirer === 'acq-a' ? (a.terminal === 'a-eur-2' ? pct(amount, 120n) + 5n : pct(amount, 150n) + 10n) : a.acquirer === 'acq-b' ? pct(amount, 90n) : 0n;
-  return f > amount ? amount : f;
 }
 
 // weighted so that every case comes up often (the counts are printed): partial captures that leave something
@@ -125,7 +117,7 @@ t.test('authorize, capture, refund, reverse, expire: the switch and the ledger a
               else {
                 want = '00';
                 a.captures.push(amt);
-                moved += amt - feeOf(a, amt);
+                moved += amt - shippedFee(a.acquirer, amt, a.terminal);
                 if (o.partial && amt < a.open) a.open -= amt;
                 else {
                   a.finalCapture = amt;
@@ -136,22 +128,13 @@ t.test('authorize, capture, refund, reverse, expire: the switch and the ledger a
             } else want = a.state === 'captured' && a.finalCapture === amt ? '00' : '12';
           } else if (o.op === 'refund') {
             const amt = BigInt(o.amount);
-            req = new IsoMessage('0200', {
-              3: '200000',
-              4: String(o.amount).padStart(12, '0'),
-              7: transmissionDateTime(),
-              11: nextStan(),
-              41: a.msg.getString(41)!,
-              42: a.msg.getString(42)!,
-              49: '978',
-              90: de90(a.msg),
-            });
+            req = refundOf(a.msg, o.amount);
             if (a.state === 'reversed') want = '12';
             else if (amt > captured - refunded) want = '13';
             else {
               want = '00';
               a.refunds.push(amt);
-              moved -= amt - feeOf(a, amt); // the refund out, its fee given back
+              moved -= amt - shippedFee(a.acquirer, amt, a.terminal); // the refund out, its fee given back
             }
           } else {
             req = new IsoMessage('0400', {
@@ -170,7 +153,7 @@ t.test('authorize, capture, refund, reverse, expire: the switch and the ledger a
             } else if (a.state === 'captured' && refunded === 0n) {
               want = '00';
               a.state = 'reversed';
-              moved -= a.finalCapture! - feeOf(a, a.finalCapture!); // the final capture moved back
+              moved -= a.finalCapture! - shippedFee(a.acquirer, a.finalCapture!, a.terminal); // the final capture moved back
               a.captures.pop();
             } else if (a.state === 'captured') want = '12';
             else want = '00'; // reversed or expired already: acknowledged, nothing moves
