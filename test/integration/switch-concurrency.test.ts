@@ -31,7 +31,8 @@ async function race(t: Test, a: TestSwitch, ca: PspClient, b: TestSwitch, cb: Ps
       t.equal(plan?.state, 'COMMIT', 'captured first: committed…');
       t.equal(plan?.finalAmount ?? plan?.amount, BigInt(amount));
       t.equal(comp?.state, 'COMMIT', '…then moved back by the reversal');
-      t.equal(comp?.amount ?? null, null);
+      t.equal(comp?.kind, 'compensation');
+      t.equal(comp?.amount, BigInt(amount), 'of what was captured (the books net it out, docs/ledger.md "Reconciliation")');
     } else {
       refused++;
       t.equal(rc(cap), '12', 'reversed first: the capture is refused');
