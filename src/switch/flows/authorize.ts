@@ -354,7 +354,7 @@ export function knownCurrency(code: string): boolean {
 }
 
 /** A hold that debits a no-negative account: the locked path, the answer and the hold in one transaction. */
-async function answerLocked(c: FlowContext, outcome: Outcome, hold: PreparedHold): Promise<boolean> {
+export async function answerLocked(c: FlowContext, outcome: Outcome, hold: PreparedHold): Promise<boolean> {
   return c.d.store.transact(async (tx) => {
     if (!(await tx.transition(outcome))) return false;
     const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.hold(hold)]);
@@ -417,7 +417,7 @@ async function settleLater(c: FlowContext, outcome: Outcome, saf: ReturnType<Flo
 }
 
 /** Someone else answered this transaction first (recovery, after a long stall): tell the PSP what they decided. */
-async function answerOfWinner(c: FlowContext, msg: IsoMessage, txnId: string, day: string): Promise<IsoMessage> {
+export async function answerOfWinner(c: FlowContext, msg: IsoMessage, txnId: string, day: string): Promise<IsoMessage> {
   const row = await c.d.store.get(txnId, day);
   return row && row.response_code !== null ? c.replay(msg, row) : pspResponse(msg, c.codes.unavailable);
 }

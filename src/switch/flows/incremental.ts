@@ -21,7 +21,7 @@ import { dayOf, mtiClass, pspKey } from '../keys.js';
 import type { Intent, Outcome, TxnRow } from '../store/index.js';
 import { mapResponseCode, originalData, parseOriginalData, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
 import { INVALID_AMOUNT, INVALID_TRANSACTION, NO_SUCH_RECORD } from '../response-codes.js';
-import { intentSubject, knownCurrency, settle } from './authorize.js';
+import { answerOfWinner, intentSubject, knownCurrency, settle } from './authorize.js';
 import { findOriginal, maxWait, waitedForClaim } from './completion.js';
 import { childIntent, field, hasAll, type FlowContext } from './context.js';
 import { LostRace, keepStep } from './refund.js';
@@ -145,10 +145,7 @@ async function exchange(
           throw e;
         });
       if (r === 'again') continue;
-      if (r === 'lost') {
-        const mine = await c.d.store.get(txnId, day);
-        return mine && mine.response_code !== null ? c.replay(msg, mine) : pspResponse(msg, codes.unavailable);
-      }
+      if (r === 'lost') return await answerOfWinner(c, msg, txnId, day);
       return pspResponse(msg, code, { rrn: ids.rrn, authCode });
     }
     return await failed('the original kept changing');

@@ -27,7 +27,7 @@ import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
 import { UNROUTED, type Intent, type Outcome, type TxnRow } from '../store/index.js';
 import { mapResponseCode, originalData, parseOriginalData, pspResponse, toAcquirer, type AcquirerIds } from '../translate.js';
 import { INVALID_AMOUNT, INVALID_TRANSACTION, NO_SUCH_RECORD } from '../response-codes.js';
-import { cardToken, intentSubject, knownCurrency, settle } from './authorize.js';
+import { answerLocked, answerOfWinner, cardToken, intentSubject, knownCurrency, settle } from './authorize.js';
 import { findOriginal, maxWait, waitedForClaim } from './completion.js';
 import { field, hasAll, requestKeys, type FlowContext } from './context.js';
 
@@ -317,10 +317,7 @@ async function exchange(c: FlowContext, msg: IsoMessage, x: Exchange): Promise<I
       await settle(c, { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'original reversed meanwhile' }, subject, x.acquirer, false);
       return pspResponse(msg, codes.unavailable, { rrn: ids.rrn });
     }
-    if (written === 'lost') {
-      const row = await c.d.store.get(txnId, day);
-      return row && row.response_code !== null ? c.replay(msg, row) : pspResponse(msg, codes.unavailable);
-    }
+    if (written === 'lost') return answerOfWinner(c, msg, txnId, day);
   } catch (e) {
     c.d.log.error({ err: errorSummary(e), txnId }, 'refund could not be recorded with its plan: reversing');
     const unknown = isSwitchError(e, 'SW_ERR_GROUP_COMMIT_UNKNOWN');
@@ -337,17 +334,10 @@ async function exchange(c: FlowContext, msg: IsoMessage, x: Exchange): Promise<I
   return pspResponse(msg, code, { rrn: ids.rrn, authCode });
 }
 
-/** A standalone refund's answer with its plan: one write on the outcome stream (the locked path for a no-negative merchant). */
+/** A standalone refund's answer with its plan: one write, as an authorization's approval with its hold. */
 async function recordStandalone(c: FlowContext, outcome: Outcome, plan: PreparedHold): Promise<'written' | 'lost'> {
-  if (plan.locked) {
-    return c.d.store.transact(async (tx) => {
-      if (!(await tx.transition(outcome))) return 'lost' as const;
-      const [r] = await c.d.ledger.runInTx(tx.client, [c.d.ledger.ops.hold(plan)]);
-      if (r instanceof Error) throw r;
-      return 'written' as const;
-    });
-  }
-  return (await c.d.store.answer({ outcome, hold: plan })).written ? 'written' : 'lost';
+  const written = plan.locked ? await answerLocked(c, outcome, plan) : (await c.d.store.answer({ outcome, hold: plan })).written;
+  return written ? 'written' : 'lost';
 }
 
 /**
