@@ -135,6 +135,11 @@ function byPriorityThenId(a: Scored, b: Scored): number {
   return a.t.id < b.t.id ? -1 : a.t.id > b.t.id ? 1 : 0;
 }
 
+function byHealthThenPriority(a: Scored, b: Scored): number {
+  if (a.failureScore !== b.failureScore) return a.failureScore - b.failureScore;
+  return byPriorityThenId(a, b);
+}
+
 function explain(s: Scored): CandidateExplanation {
   const e: CandidateExplanation = {
     terminal: s.t.id,
@@ -278,10 +283,9 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
 
   let routes: Scored[];
   if (alive.length > 0) {
-    for (const s of dead) rejected.push({ terminal: s.t.id, reason: 'dead', detail: s.failureScore.toFixed(3) });
     routes = alive;
   } else {
-    // Last resort: every candidate is dead (or the detector is wrong); offer them ordered by health.
+    // every candidate is dead (or the detector is wrong): offer them ordered by health
     routes = dead;
     if (dead.length > 0) explanation.allDead = true;
   }
@@ -291,6 +295,13 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
   routes.sort(byPriorityThenId);
   runLottery(routes, action.sticky, tokenHash, u);
   order(routes, sr !== undefined && !exploring);
+  // Dead routes are ranked after every live one, not removed (docs/routing.md, "Failure detector"): the
+  // authorization reaches them only when no live route could even be written to (link down, breaker open),
+  // where the only other answer is a certain 91.
+  if (alive.length > 0 && dead.length > 0) {
+    dead.sort(byHealthThenPriority);
+    routes = routes.concat(dead);
+  }
   const out: RouteChoice[] = new Array<RouteChoice>(routes.length);
   for (let i = 0; i < routes.length; i++) {
     const s = routes[i]!;

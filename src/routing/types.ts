@@ -289,6 +289,7 @@ export interface CandidateExplanation {
 
 export interface RejectedCandidate {
   terminal: string;
+  /** `dead` appears only in explanations stored before dead routes were ranked last instead of dropped. */
   reason: 'unknown_terminal' | 'disabled' | 'currency' | 'mcc' | 'amount_below_min' | 'amount_above_max' | 'risk_coverage' | 'dead' | 'breaker_open';
   detail?: string;
 }

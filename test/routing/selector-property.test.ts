@@ -7,7 +7,7 @@ import { propertyHolds } from '../helpers/seed.js';
 
 const TERMS = ['t1', 't2', 't3', 't4', 't5', 't-default'];
 
-t.test('invariants: routes pass the terms, are unique, ordered by priority; decisions are total', async (t) => {
+t.test('invariants: routes pass the terms, are unique, live ones by priority before dead ones; decisions are total', async (t) => {
   const arbCandidates = fc.uniqueArray(
     fc.record({ terminal: fc.constantFrom(...TERMS), priority: fc.integer({ min: 1, max: 3 }), weight: fc.integer({ min: 0, max: 5 }) }),
     { minLength: 1, maxLength: 6, selector: (c) => c.terminal },
@@ -33,20 +33,25 @@ t.test('invariants: routes pass the terms, are unique, ordered by priority; deci
         if (e.ruleId !== 'r') return false;
         const seen = new Set<string>();
         if (d.kind === 'route') {
+          const isDead = (r: { terminal: string; acquirer: string }): boolean => dead.includes(r.terminal) || dead.includes(r.acquirer);
+          const anyAlive = d.routes.some((r) => !isDead(r));
           let lastPriority = 0;
+          let inDeadTail = false;
           for (const r of d.routes) {
+            // with a live route, the dead ones come after every live one, never before (by health, not priority)
+            if (anyAlive && isDead(r)) inDeadTail = true;
+            else if (inDeadTail) return false;
             if (seen.has(r.terminal)) return false;
             seen.add(r.terminal);
             const term = rules.terminals.get(r.terminal)!;
             if (!term.enabled || !term.currencies.has(currency)) return false;
             if (amount < term.min || amount > term.max) return false;
             if (RISK_ORDER[level] > COVERAGE_MAX[term.def.risk_coverage]) return false;
+            if (inDeadTail) continue;
             const p = cands.find((x) => x.terminal === r.terminal)!.priority;
             if (p < lastPriority) return false;
             lastPriority = p;
           }
-          const anyAlive = d.routes.some((r) => !dead.includes(r.terminal) && !dead.includes(r.acquirer));
-          if (anyAlive && d.routes.some((r) => dead.includes(r.terminal) || dead.includes(r.acquirer))) return false;
           if (!e.ideal) return false;
         }
         // Every candidate is either routed or rejected with a reason.
@@ -55,7 +60,7 @@ t.test('invariants: routes pass the terms, are unique, ordered by priority; deci
       },
     ),
     { numRuns: 2000, seed: 2000 },
-    'routes pass the terms, unique, by priority; every candidate accounted for',
+    'routes pass the terms, unique, live by priority then the dead; every candidate accounted for',
   );
 });
 

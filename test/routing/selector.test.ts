@@ -236,7 +236,7 @@ t.test('sticky pins: same token, same terminal; tokens spread by weight; dead pi
   t.ok(moved > 0 && stayed > 0);
 });
 
-t.test('health: dead routes are dropped, breakers open are skipped, all-dead is a last resort, ideal route', async (t) => {
+t.test('health: dead routes go last, breakers open are skipped, all-dead is a last resort, ideal route', async (t) => {
   const rules = fixture([
     {
       id: 'r',
@@ -256,17 +256,22 @@ t.test('health: dead routes are dropped, breakers open are skipped, all-dead is 
     tryProbe: () => false,
   });
   let d = select(rules, ctx(), LOW, { health: health(['acq-a']) });
-  t.same(routeOf(d), ['t5'], 'acquirer dead drops both its terminals');
+  t.same(routeOf(d), ['t5', 't1', 't-default'], 'acquirer dead: both its terminals go after the live one, not away');
   t.equal(d.explanation.ideal, 't1');
+  t.same(d.explanation.rejected, [], 'a dead route is not a rejection');
   t.same(
-    d.explanation.rejected.map((r) => [r.terminal, r.reason]),
+    d.explanation.candidates.map((e) => [e.terminal, e.alive]),
     [
-      ['t1', 'dead'],
-      ['t-default', 'dead'],
+      ['t5', true],
+      ['t1', false],
+      ['t-default', false],
     ],
   );
+  t.notOk(d.explanation.allDead);
   d = select(rules, ctx(), LOW, { health: health(['t1']) });
-  t.same(routeOf(d), ['t5', 't-default']);
+  t.same(routeOf(d), ['t5', 't-default', 't1']);
+  d = select(rules, ctx(), LOW, { health: health(['t1', 't-default'], { t1: 0.6, 't-default': 0.9 }) });
+  t.same(routeOf(d), ['t5', 't1', 't-default'], 'the dead tail: least failing first, whatever the priority');
   d = select(rules, ctx(), LOW, { breakers: { isOpen: (a) => a === 'acq-c' } });
   t.same(routeOf(d), ['t1', 't-default']);
   t.same(d.explanation.rejected, [{ terminal: 't5', reason: 'breaker_open', detail: 'acq-c' }]);
@@ -280,7 +285,7 @@ t.test('health: dead routes are dropped, breakers open are skipped, all-dead is 
   t.same(routeOf(d), ['t1', 't5', 't-default']);
   t.equal(d.explanation.candidates[0]!.probe, true);
   d = select(rules, ctx(), LOW, { health: probing });
-  t.same(routeOf(d), ['t5', 't-default'], 'one probe per permit');
+  t.same(routeOf(d), ['t5', 't-default', 't1'], 'one probe per permit: after it, t1 is dead again and goes last');
 });
 
 t.test('order within a priority: lottery winner, then success rate, then failure score, then id', async (t) => {
