@@ -103,6 +103,7 @@ const DEFINITIONS = {
   SW_ERR_LEDGER_CURRENCY_MISMATCH: { httpStatus: 422, template: 'plan {planId} posting {index}: currency {currency} does not match account {account}' },
   SW_ERR_LEDGER_INSUFFICIENT_FUNDS: { httpStatus: 422, template: 'plan {planId}: account {account} may not go negative' },
   SW_ERR_LEDGER_UNKNOWN_CURRENCY: { httpStatus: 400, template: 'currency {currency} is not a known ISO 4217 numeric code' },
+  SW_ERR_SETTLEMENT_FILE_INVALID: { httpStatus: 400, template: 'settlement file {file} line {line}: {reason}' },
   SW_ERR_LEDGER_FEES_INVALID: { httpStatus: 500, template: 'fee schedule {file} is invalid at {path}: {reason}' },
   SW_ERR_LEDGER_PAN_FORBIDDEN: { httpStatus: 400, template: 'plan {planId}: {field} looks like a full PAN; store a keyed hash and a masked PAN only' },
   SW_ERR_LEDGER_CHECK_FAILED: { httpStatus: 500, template: 'ledger check found {count} violations: {first}' },

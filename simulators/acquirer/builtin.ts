@@ -34,5 +34,6 @@ export function startBuiltInSimulator(def: AcquirerDef): Promise<AcquirerSimulat
     control: true,
     behaviour: simulatorBehaviour(def),
     journal: { max: 50_000 },
+    settlement: { ...(def.settlement?.file ? { layout: def.settlement.file } : {}), ...(def.settlement ? { cutover: def.settlement } : {}) },
   });
 }

@@ -4,6 +4,7 @@ import { isSwitchError } from '../../src/errors.js';
 import type { AcquirerSimulator } from './simulator.js';
 import type { JournalFilter } from './journal.js';
 import type { Behaviour } from './config.js';
+import type { SettlementBreaks } from './settlement.js';
 
 export interface ControlServer {
   url: string;
@@ -20,6 +21,7 @@ export interface ControlServer {
  *   POST   /outage                 { durationMs, mode: "down" | "silent" }
  *   GET    /stats                  counters and open connections
  *   PATCH  /mac                    { badMac?, wrongKcv? }: answers with a wrong MAC; keys sent with a wrong check value
+ *   POST   /settlement             { day, breaks?, seed? }: the settlement file of that business day (text/csv)
  *   POST   /key-exchange           { wrongKcv?, code?: "161" | "162" }: sends 0800 with a new MAC key → { responseCode, kcv, switched }
  */
 export async function startControlServer(sim: AcquirerSimulator, host: string, port: number): Promise<ControlServer> {
@@ -82,6 +84,19 @@ export async function startControlServer(sim: AcquirerSimulator, host: string, p
             const bad = Object.entries(b).filter(([k, v]) => !['badMac', 'wrongKcv'].includes(k) || typeof v !== 'boolean');
             if (bad.length > 0) return send(400, { code: 'SW_ERR_CONFIG_INVALID', message: 'mac takes badMac and wrongKcv, booleans' });
             return send(200, sim.setMacFaults(b as { badMac?: boolean; wrongKcv?: boolean }));
+          }
+          case 'POST /settlement': {
+            const b = (body ?? {}) as { day?: unknown; breaks?: unknown; seed?: unknown };
+            if (
+              typeof b.day !== 'string' ||
+              !/^\d{4}-\d{2}-\d{2}$/.test(b.day) ||
+              (b.breaks !== undefined && (typeof b.breaks !== 'object' || b.breaks === null))
+            ) {
+              return send(400, { code: 'SW_ERR_CONFIG_INVALID', message: 'settlement needs day (YYYY-MM-DD) and optional breaks (an object)' });
+            }
+            const csv = sim.settlementFile(b.day, { breaks: (b.breaks ?? {}) as SettlementBreaks, ...(typeof b.seed === 'number' ? { seed: b.seed } : {}) });
+            res.writeHead(200, { 'content-type': 'text/csv', 'content-length': Buffer.byteLength(csv) });
+            return res.end(csv);
           }
           case 'POST /key-exchange': {
             const b = (body ?? {}) as { wrongKcv?: unknown; code?: unknown };

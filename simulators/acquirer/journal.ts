@@ -19,6 +19,8 @@ export interface JournalEntry {
   pan?: string;
   /** DE4 */
   amount?: string;
+  /** DE49 */
+  currency?: string;
   /** DE39 */
   responseCode?: string;
   /** DE70 */
@@ -72,6 +74,7 @@ export class Journal {
       ['merchant', 42],
       ['rrn', 37],
       ['amount', 4],
+      ['currency', 49],
       ['responseCode', 39],
       ['networkCode', 70],
       ['processingCode', 3],

@@ -14,6 +14,8 @@ import { startControlServer, type ControlServer } from './control.js';
 import { Rng } from './random.js';
 import { SimMac, type SimulatorMacOptions } from './mac.js';
 import { SimPin, type PinCheckEntry, type SimulatorPinOptions } from './pin.js';
+import { settlementCsv, type SettlementBreaks, type SettlementFileOptions } from './settlement.js';
+import { DEFAULT_SETTLEMENT_LAYOUT } from '../../src/ledger/settlement-file.js';
 
 /**
  * TLS of the simulator's ISO 8583 port (docs/network.md, "Acquirer link TLS"). Versions are whatever is asked, the
@@ -56,6 +58,8 @@ export interface AcquirerSimulatorOptions {
   mac?: SimulatorMacOptions;
   /** Check the PIN of DE52 (its zone PIN key in clear hex: a test peer; docs/security.md, "PIN translation"). */
   pin?: SimulatorPinOptions;
+  /** The settlement file it writes (docs/ledger.md, "Settlement files"): layout, cut-over and its fee per row. */
+  settlement?: Partial<Omit<SettlementFileOptions, 'day' | 'breaks'>>;
 }
 
 /** What a key exchange the simulator started came to. */
@@ -130,6 +134,8 @@ export interface AcquirerSimulator {
   setPinCheck(o: SimulatorPinOptions | null): void;
   /** The PIN checks made (each with the block as received), oldest first. */
   pinChecks(): PinCheckEntry[];
+  /** The settlement file of a business day (YYYY-MM-DD) from its journal, in its layout, with `breaks` written in. */
+  settlementFile(day: string, o?: { breaks?: SettlementBreaks; seed?: number; fee?: SettlementFileOptions['fee'] }): string;
   close(): Promise<void>;
 }
 
@@ -256,6 +262,7 @@ class Sim implements AcquirerSimulator {
   private readonly hasRrn: boolean;
   private readonly mac: SimMac | null;
   private pin: SimPin | null;
+  private readonly settlement: Partial<Omit<SettlementFileOptions, 'day' | 'breaks'>>;
   private macFaults: MacFaults = {};
   private stanSeq = 0;
   /** Key exchanges sent, by DE11, waiting for their 0810. */
@@ -273,6 +280,7 @@ class Sim implements AcquirerSimulator {
     this.rng = new Rng(opts.seed ?? Date.now());
     this.mac = opts.mac ? new SimMac(opts.mac, this.codec) : null;
     this.pin = opts.pin ? new SimPin(opts.pin) : null;
+    this.settlement = opts.settlement ?? {};
     const b = opts.behaviour ?? {};
     validateBehaviour(b);
     this.current = mergeBehaviour(DEFAULT_BEHAVIOUR, b);
@@ -368,6 +376,18 @@ class Sim implements AcquirerSimulator {
 
   setPinCheck(o: SimulatorPinOptions | null): void {
     this.pin = o ? new SimPin(o) : null;
+  }
+
+  settlementFile(day: string, f: { breaks?: SettlementBreaks; seed?: number; fee?: SettlementFileOptions['fee'] } = {}): string {
+    const o = { ...this.settlement, ...(f.fee ? { fee: f.fee } : {}) };
+    return settlementCsv(this.journal.all(), {
+      layout: o.layout ?? DEFAULT_SETTLEMENT_LAYOUT,
+      ...(o.cutover ? { cutover: o.cutover } : {}),
+      ...(o.fee ? { fee: o.fee } : {}),
+      ...(f.seed !== undefined ? { seed: f.seed } : {}),
+      day,
+      breaks: f.breaks ?? {},
+    });
   }
 
   pinChecks(): PinCheckEntry[] {

@@ -75,7 +75,38 @@ export interface AcquirerSettlement {
   cutover?: string;
   /** IANA time zone of the cut-over (default UTC). */
   timezone?: string;
+  /** The layout of the acquirer's daily settlement file (src/ledger/settlement-file.ts, docs/ledger.md "Settlement files"). */
+  file?: SettlementFileLayout;
 }
+
+/** Column names of a settlement file: the acquirer's header for each thing the switch reads. */
+export interface SettlementColumns {
+  /** The acquirer's reference of the transaction: the RRN (DE37) the switch sent it. */
+  rrn: string;
+  type: string;
+  amount: string;
+  currency: string;
+  /** The business day the row settles on (in `date_format`). */
+  date: string;
+  fee?: string;
+  terminal?: string;
+}
+
+export interface SettlementFileLayout {
+  /** One character (default ","). */
+  delimiter?: string;
+  columns: SettlementColumns;
+  /** YYYY, MM, DD in any order with separators, e.g. DD.MM.YYYY (default YYYY-MM-DD). */
+  date_format?: string;
+  /** `minor`: integer minor units; `decimal`: major units with the currency's decimals (default minor). */
+  amount_format?: 'minor' | 'decimal';
+  /** For `decimal` (default "."). */
+  decimal_separator?: string;
+  /** The acquirer's word for each row type (defaults: SALE, REFUND, REVERSAL, REFUND_REVERSAL). */
+  types?: Partial<Record<SettlementRowType, string>>;
+}
+
+export type SettlementRowType = 'sale' | 'refund' | 'reversal' | 'refund_reversal';
 
 export interface AcquirerMac {
   /** MAC key in the key store, zak:… or tak:… (default tak:<acquirer id>). */

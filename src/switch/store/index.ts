@@ -27,7 +27,7 @@ export type { AnswerWrite } from './hot.js';
 export { SwitchTx } from './tx.js';
 export { SafQueue, type SafRow } from './saf.js';
 export { SweepQueries, txnIdAt, txnIdTime, type LostIntent, type OpenAuth, type StaleClaim } from './sweep.js';
-export { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries, switchPanKeyRows } from './queries.js';
+export { SwitchSafQueries, SwitchTrafficQueries, SwitchTransactionQueries, acquirerReferences, switchPanKeyRows } from './queries.js';
 
 export const SWITCH_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 

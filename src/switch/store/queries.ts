@@ -180,3 +180,21 @@ export async function switchPanKeyRows(q: Pick<pg.PoolClient, 'query'>): Promise
   );
   return rows.map((r) => ({ key: r.key, rows: Number(r.rows) }));
 }
+
+/**
+ * The acquirer's reference (the RRN the switch sent it, DE37) of each transaction id: what a settlement file
+ * names a row by (src/ledger/settlement.ts). A capture's advice carries its authorization's RRN, so a capture
+ * answers with its original's; the last attempt is the one the acquirer saw.
+ */
+export async function acquirerReferences(q: Pick<pg.Pool, 'query'>, txnIds: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (txnIds.length === 0) return out;
+  const { rows } = await q.query<{ txn_id: string; rrn: string | null }>(
+    `select i.txn_id, case when i.kind = 'capture' then coalesce(o.acq_rrn, i.acq_rrn) else coalesce(i.acq_rrn, o.acq_rrn) end as rrn
+       from (select distinct on (txn_id) txn_id, kind, acq_rrn, original_id from switch_intent where txn_id = any($1::text[]) order by txn_id, attempt desc) i
+       left join lateral (select acq_rrn from switch_intent where txn_id = i.original_id and acq_rrn is not null order by attempt desc limit 1) o on true`,
+    [txnIds],
+  );
+  for (const r of rows) if (r.rrn) out.set(r.txn_id, r.rrn);
+  return out;
+}
