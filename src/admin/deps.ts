@@ -51,7 +51,7 @@ export type {
 } from '../read-model.js';
 import type { SafQueries, TrafficQueries, TransactionQueries } from '../read-model.js';
 
-export type LedgerQueries = Pick<Ledger, 'balances' | 'plan' | 'reconcile'>;
+export type LedgerQueries = Pick<Ledger, 'balances' | 'plan' | 'reconcile' | 'settlementRuns'>;
 
 export interface AdminDeps {
   /** Postgres: audit log and rule versions (their migrations run in buildAdminApp unless migrate is false). */

@@ -27,6 +27,7 @@ import { NO_FEES } from './fees.js';
 import * as sql from './store.js';
 import { checkLedger } from './audit.js';
 import { reconcile } from './recon.js';
+import { lastSettlementRuns } from './settlement.js';
 import {
   bad,
   big,
@@ -460,6 +461,7 @@ export async function createLedger(opts: LedgerOptions): Promise<Ledger> {
 
     check: () => checkLedger(pool),
     reconcile: (o) => reconcile(pool, o),
+    settlementRuns: () => lastSettlementRuns(pool),
     stats: () => gc.stats(),
     async close() {
       if (foldTimer) clearInterval(foldTimer);

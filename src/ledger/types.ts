@@ -2,6 +2,7 @@
  * The ledger's types: the public API (accounts, postings, payments, plans, results) and the internal shapes
  * that flow from load (SQL) through decide (pure) to write (SQL). docs/ledger.md describes the model.
  */
+import type { SettlementRunView } from './settlement.js';
 import type pg from 'pg';
 import type { GroupCommitStats } from '../store/group-commit.js';
 import type { CheckReport } from './audit.js';
@@ -216,6 +217,8 @@ export interface Ledger {
   check(): Promise<CheckReport>;
   /** The books per settlement business day (docs/ledger.md, "Reconciliation"). */
   reconcile(o?: ReconOptions): Promise<ReconRow[]>;
+  /** The last settlement reconciliation per acquirer, newest first (docs/ledger.md, "Settlement files"). */
+  settlementRuns(): Promise<SettlementRunView[]>;
   stats(): GroupCommitStats;
 
   /** A payment or refund hold for the caller's own statement (see PreparedHold). */

@@ -12,6 +12,8 @@ import { buildAuthorization } from '../../simulators/psp/index.js';
 import { ARTIFACTS, startTestSwitch } from '../admin/harness.js';
 import { TOKENS } from '../admin/fixtures.js';
 import { until } from '../helpers/wait.js';
+import { matchSettlement, recordSettlementRun, type BookItem } from '../../src/ledger/settlement.js';
+import type { SettlementLine } from '../../src/ledger/settlement-file.js';
 
 const SHOTS = path.join(ARTIFACTS, 'console');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -39,6 +41,37 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   t.ok(fs.existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`);
   const sw = await startTestSwitch(t, 'console');
   t.equal(sw.h.watcher.version, 1, 'the switch starts on v1 imported from rules/');
+  // a settlement reconciliation with two breaks, as ledger:recon --settlement records it
+  const day = '2026-12-04';
+  const book = (rrn: string, amount: bigint): BookItem => ({
+    planId: `p${rrn}`,
+    txnId: `p${rrn}`,
+    rrn,
+    type: 'sale',
+    amount,
+    currency: 978,
+    fee: 0n,
+    day,
+    terminal: 'a-eur-1',
+  });
+  const line = (n: number, rrn: string, amount: bigint): SettlementLine => ({
+    line: n,
+    rrn,
+    type: 'sale',
+    amount,
+    currency: 978,
+    day,
+    fee: null,
+    terminal: null,
+  });
+  await recordSettlementRun(
+    sw.h.pool,
+    matchSettlement(
+      { acquirer: 'acq-a', day, file: 'acq-a-2026-12-04.csv' },
+      [book('000000000001', 1_000n), book('000000000002', 2_000n)],
+      [line(2, '000000000001', 1_000n), line(3, '000000000002', 2_001n), line(4, '000000000003', 500n)],
+    ),
+  );
   // recent traffic under v1: the backtest input
   const client = await sw.client();
   for (let i = 1; i <= 20; i++) {
@@ -95,6 +128,16 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   await page.waitForSelector('#acquirers tr[data-acquirer="acq-c"]');
   for (const id of ['acq-a', 'acq-b', 'acq-c']) t.equal(await page.textContent(`tr[data-acquirer="${id}"] .badge`), 'healthy', `${id} healthy`);
   await shot(page, '01-logged-in');
+
+  // the last settlement reconciliation per acquirer, with its breaks
+  await page.waitForSelector('#settlement tr[data-acquirer="acq-a"]');
+  t.equal(await page.textContent('#settlement tr[data-acquirer="acq-a"] .badge'), '2 breaks');
+  t.match(
+    (await page.textContent('#settlement li[data-kind="amount_mismatch"]')) ?? '',
+    /RRN 000000000002 · sale · ours 2000 978 · theirs 2001 978 \(line 3\)/,
+  );
+  t.match((await page.textContent('#settlement li[data-kind="missing_ours"]')) ?? '', /RRN 000000000003/);
+  await page.locator('#settlement-panel').screenshot({ path: path.join(SHOTS, '01b-settlement.png') });
 
   // edit routing.yaml: a new first rule pointing at a terminal that does not exist
   await page.waitForFunction(() => (document.getElementById('yaml') as HTMLTextAreaElement).value.includes('rules:'));

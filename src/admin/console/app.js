@@ -62,7 +62,7 @@ async function login(token) {
     $('app-view').classList.remove('hidden');
     $('logout').classList.remove('hidden');
     $('login-error').textContent = '';
-    await Promise.all([loadVersions(), loadAcquirers()]);
+    await Promise.all([loadVersions(), loadAcquirers(), loadSettlement()]);
     if (state.active) await loadIntoEditor(state.active);
   } catch (e) {
     state.token = '';
@@ -90,6 +90,33 @@ async function loadAcquirers() {
     box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Acquirer', 'Health', 'Connections', 'In flight', 'Breaker', 'Failure score', 'Last error'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
   } catch (e) {
     box.replaceChildren(el('p', { class: 'muted' }, e.status === 501 ? 'Acquirer health is not available on this instance.' : `Could not load acquirers: ${e.message}`));
+  }
+}
+
+// ── settlement reconciliation ────────────────────────────────────────────────────────────────────
+const BREAK_LABELS = { missing_ours: 'missing in our books', missing_theirs: 'missing in their file', amount_mismatch: 'amount', currency_mismatch: 'currency', fee_difference: 'fee', late: 'late capture', other_day: 'dated another day' };
+
+async function loadSettlement() {
+  const box = $('settlement');
+  try {
+    const { runs } = await api('GET', '/api/ledger/settlement-runs');
+    if (runs.length === 0) return box.replaceChildren(el('p', { class: 'muted' }, 'No reconciliation has run yet.'));
+    const rows = runs.map((r) => {
+      const kinds = Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${BREAK_LABELS[k] ?? k}: ${n}`).join(', ');
+      const detail = el('ul', { class: 'breaks' }, ...r.detail.slice(0, 20).map((b) =>
+        el('li', { 'data-kind': b.kind }, `${BREAK_LABELS[b.kind] ?? b.kind} · RRN ${b.rrn} · ${b.type} · ours ${b.ours ? `${b.ours.amount} ${b.ours.currency}` : '—'} · theirs ${b.theirs ? `${b.theirs.amount} ${b.theirs.currency} (line ${b.theirs.line})` : '—'}`)));
+      return el('tr', { 'data-acquirer': r.acquirer },
+        el('td', {}, r.acquirer),
+        el('td', {}, r.day),
+        el('td', {}, r.file),
+        el('td', {}, new Date(r.ranAt).toLocaleString()),
+        el('td', {}, r.matched),
+        el('td', {}, el('span', { class: `badge ${r.breaks ? 'bad' : 'ok'}` }, r.breaks ? `${r.breaks} break${r.breaks > 1 ? 's' : ''}` : 'clean')),
+        el('td', {}, kinds || '—', r.detail.length ? detail : ''));
+    });
+    box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Acquirer', 'Day', 'File', 'Ran', 'Matched', 'Result', 'Breaks'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'muted' }, e.status === 501 ? 'The ledger is not available on this instance.' : `Could not load reconciliations: ${e.message}`));
   }
 }
 

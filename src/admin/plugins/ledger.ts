@@ -98,4 +98,21 @@ export const ledgerPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx })
       return { rows: plain(rows) };
     },
   );
+
+  app.get(
+    '/settlement-runs',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['ledger'],
+        summary:
+          'The last settlement reconciliation (ledger:recon --settlement) per acquirer, newest first: the day, the file, how many items matched, the breaks by kind and the first 1,000 of them',
+        response: {
+          200: { type: 'object', properties: { runs: { type: 'array', items: { type: 'object', additionalProperties: true } } } },
+          ...errors(401, 501),
+        },
+      },
+    },
+    async () => ({ runs: await src().settlementRuns() }),
+  );
 };
