@@ -14,7 +14,8 @@ import { startControlServer, type ControlServer } from './control.js';
 import { Rng } from './random.js';
 import { SimMac, type SimulatorMacOptions } from './mac.js';
 import { SimPin, type PinCheckEntry, type SimulatorPinOptions } from './pin.js';
-import { settlementCsv, type SettlementBreaks, type SettlementFileOptions } from './settlement.js';
+import { settlementCsv, settlementItems, type SettlementBreaks, type SettlementFileOptions } from './settlement.js';
+import { businessDay } from '../../src/ledger/business-day.js';
 import { DEFAULT_SETTLEMENT_LAYOUT } from '../../src/ledger/settlement-file.js';
 
 /**
@@ -522,6 +523,10 @@ class Sim implements AcquirerSimulator {
       this.answer(conn, this.networkAnswer(req), 0);
       return;
     }
+    if (req.mti === '0500') {
+      this.answer(conn, this.totalsAnswer(req), 0);
+      return;
+    }
     const rule = this.matchRule(req);
     const action = rule?.action ?? 'answer';
     if (action === 'reset' || this.rng.chance(f.resetConnections)) {
@@ -584,6 +589,48 @@ class Sim implements AcquirerSimulator {
       case 'exponential':
         return -l.meanMs * Math.log(1 - this.rng.next());
     }
+  }
+
+  /**
+   * A reconciliation request (0500): the 0510 carries the simulator's own totals of that business day (DE15, the
+   * year nearest today) and currency (DE50), counted from its journal as its settlement file is, and DE66 1 when
+   * they equal the switch's, else 2 (docs/switch.md, "Cut-over totals").
+   */
+  private totalsAnswer(req: IsoMessage): IsoMessage {
+    const mmdd = req.getString(15) ?? '0101';
+    const now = new Date();
+    const year = [now.getUTCFullYear() - 1, now.getUTCFullYear(), now.getUTCFullYear() + 1]
+      .map((y) => ({ y, d: Math.abs(Date.parse(`${y}-${mmdd.slice(0, 2)}-${mmdd.slice(2)}T12:00:00Z`) - now.getTime()) }))
+      .sort((a, b) => a.d - b.d)[0]!.y;
+    const day = `${year}-${mmdd.slice(0, 2)}-${mmdd.slice(2)}`;
+    const currency = req.getString(50) ?? '';
+    const cutover = this.settlement.cutover ?? {};
+    const mine = settlementItems(this.journal.all()).filter((i) => i.currency === currency && businessDay(new Date(i.at), cutover) === day);
+    const sum = (type: string) => mine.filter((i) => i.type === type).reduce((a, i) => ({ n: a.n + 1, amount: a.amount + i.amount }), { n: 0, amount: 0n });
+    const [credits, creditRev, debits, debitRev] = [sum('refund'), sum('refund_reversal'), sum('sale'), sum('reversal')];
+    const r = new IsoMessage('0510');
+    for (const f of [7, 11, 15, 50]) {
+      const v = req.get(f);
+      if (v !== undefined) r.set(f, v);
+    }
+    const n10 = (v: number) => String(v).padStart(10, '0');
+    const n16 = (v: bigint) => v.toString().padStart(16, '0');
+    const fields: Record<number, string> = {
+      74: n10(credits.n),
+      75: n10(creditRev.n),
+      76: n10(debits.n),
+      77: n10(debitRev.n),
+      86: n16(credits.amount),
+      87: n16(creditRev.amount),
+      88: n16(debits.amount),
+      89: n16(debitRev.amount),
+    };
+    let same = true;
+    for (const [f, v] of Object.entries(fields)) {
+      r.set(Number(f), v);
+      if (req.getString(Number(f)) !== v) same = false;
+    }
+    return r.set(39, '00').set(66, same ? '1' : '2');
   }
 
   private networkAnswer(req: IsoMessage): IsoMessage {

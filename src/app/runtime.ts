@@ -35,6 +35,9 @@ import { errorSummary } from '../errors.js';
 import { SwitchStore } from '../switch/store/index.js';
 import { SafWorker, type SafObserver } from '../switch/saf.js';
 import { Sweeper } from '../switch/sweeper.js';
+import { CutoverTotals } from '../switch/cutover-totals.js';
+import { cutoversOf } from '../ledger/recon.js';
+import { recordCutoverResult } from '../metrics/index.js';
 import { resolvePanHashKeys, warnMissingPanKeys } from '../switch/pan-key.js';
 import type { PanKeyRing } from '../ledger/pan.js';
 
@@ -63,6 +66,8 @@ export interface SwitchHandle {
   flows: Flows;
   saf: SafWorker;
   sweeper: Sweeper;
+  /** Cut-over totals (0500/0510) per acquirer after each business day (docs/switch.md, "Cut-over totals"). */
+  cutoverTotals: CutoverTotals;
   acquirers: AcquirerSet;
   engine: RoutingEngine;
   detector: FailureDetector;
@@ -265,6 +270,13 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     await sweeper.run();
     sweeper.start();
     cleanup.push(async () => sweeper.stop());
+    const cutoverTotals = new CutoverTotals(
+      pool,
+      acquirers,
+      { ...cfg.cutoverTotals, cutovers: () => cutoversOf(acquirers.all().map((a) => a.def)), onResult: recordCutoverResult },
+      log.child({ module: 'cutover-totals' }),
+    ).start();
+    cleanup.push(async () => cutoverTotals.stop());
 
     // Every PSP listener drains at shutdown (in parallel), also the ones started before one that failed to.
     const listeners: PspListener[] = [];
@@ -291,6 +303,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       flows,
       saf,
       sweeper,
+      cutoverTotals,
       acquirers,
       engine,
       detector,

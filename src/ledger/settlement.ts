@@ -271,3 +271,58 @@ export async function lastSettlementRuns(pool: pg.Pool): Promise<SettlementRunVi
     }))
     .sort((a, b) => (a.ranAt < b.ranAt ? 1 : a.ranAt > b.ranAt ? -1 : 0));
 }
+
+/** A day's totals of one acquirer in one currency, as ISO 8583:1987 reconciliation counts them (DE74-DE89). */
+export interface DayTotals {
+  currency: number;
+  /** DE74, DE86: refunds (the cardholder credited). */
+  credits: number;
+  creditsAmount: bigint;
+  /** DE75, DE87: refund reversals. */
+  creditReversals: number;
+  creditReversalsAmount: bigint;
+  /** DE76, DE88: sales (captures and financial purchases). */
+  debits: number;
+  debitsAmount: bigint;
+  /** DE77, DE89: reversals of sales. */
+  debitReversals: number;
+  debitReversalsAmount: bigint;
+  /** DE81: authorizations held (informational). */
+  authorizations: number;
+}
+
+/** The totals of `acquirer` on business `day` per currency, from the same events as the books (src/ledger/recon.ts). */
+export async function dayTotals(pool: pg.Pool, o: { acquirer: string; day: string; cutover?: CutoverSpec }): Promise<DayTotals[]> {
+  const { rows } = await pool.query<{ currency: number; ev: string; n: number; amount: string }>(
+    `select currency, ev, count(*)::int as n, coalesce(sum(amount), 0)::text as amount from (${eventsSql()}) x
+      where acquirer = $6 group by 1, 2 order by 1, 2`,
+    [...eventsParams({ from: o.day, to: o.day, cutovers: o.cutover ? { [o.acquirer]: o.cutover } : {} }), o.acquirer],
+  );
+  const by = new Map<number, DayTotals>();
+  for (const r of rows) {
+    const c = Number(r.currency);
+    let t = by.get(c);
+    if (!t) {
+      t = {
+        currency: c,
+        credits: 0,
+        creditsAmount: 0n,
+        creditReversals: 0,
+        creditReversalsAmount: 0n,
+        debits: 0,
+        debitsAmount: 0n,
+        debitReversals: 0,
+        debitReversalsAmount: 0n,
+        authorizations: 0,
+      };
+      by.set(c, t);
+    }
+    const a = BigInt(r.amount);
+    if (r.ev === 'captured') [t.debits, t.debitsAmount] = [r.n, a];
+    else if (r.ev === 'reversed') [t.debitReversals, t.debitReversalsAmount] = [r.n, a];
+    else if (r.ev === 'refunded') [t.credits, t.creditsAmount] = [r.n, a];
+    else if (r.ev === 'refund_reversed') [t.creditReversals, t.creditReversalsAmount] = [r.n, a];
+    else if (r.ev === 'authorized') t.authorizations = r.n;
+  }
+  return [...by.values()];
+}

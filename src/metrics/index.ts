@@ -9,6 +9,7 @@
  *   groupCommitObserver(name)        an `onBatch` for createGroupCommit: batch size and latency       (ledger.ts)
  *   recordLedgerOperation            LedgerOptions.onOperation and the switch's own ledger work      (ledger.ts)
  *   bindSafMetrics(source)           SAF depth and dead letters on scrape                            (saf.ts)
+ *   recordCutoverResult              each cut-over totals verdict                                    (cutover.ts)
  */
 export * from './registry.js';
 export * from './codec.js';
@@ -18,4 +19,5 @@ export * from './health.js';
 export * from './routing.js';
 export * from './saf.js';
 export * from './ledger.js';
+export * from './cutover.js';
 export { responseClass, type ResponseClass } from '../iso8583/response-codes.js';

@@ -259,6 +259,11 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
       { min: 2, max: 128 },
     ),
   }),
+  cutoverTotals: group('Cut-over totals (docs/switch.md, "Cut-over totals"): a 0500 per acquirer and currency after each business day.', {
+    enabled: flag(true, "Send each 1987-dialect acquirer the closed day's totals (0500, DE74-DE89) after its cut-over, and check its 0510."),
+    delayMs: whole(60_000, 'Wait after the cut-over before the totals are counted: requests still in flight at the cut-over are answered by then.'),
+    timeoutMs: whole(30_000, 'Response timeout of the 0500.', { min: 1 }),
+  }),
   expiry: group('Authorization expiry (docs/switch.md, "Authorization expiry").', {
     holdAgeMs: whole(7 * 24 * 3600_000, 'Approved authorizations (0100) older than this are rolled back.'),
     sweepIntervalMs: whole(60_000, 'Period of the sweeper: expiry, recovery after a crash, stale capture claims.', { min: 10 }),

@@ -59,7 +59,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 t.test('promtool: alert rules and config are valid, alert unit tests pass', async (t) => {
   t.ok(fs.existsSync(PROMTOOL), `promtool at ${PROMTOOL} (Debian package prometheus)`);
   const rules = await run(PROMTOOL, ['check', 'rules', path.join(GRAFANA, 'alerts.yml')]);
-  t.match(rules.stdout + rules.stderr, /SUCCESS: 5 rules found/);
+  t.match(rules.stdout + rules.stderr, /SUCCESS: 6 rules found/);
   await run(PROMTOOL, ['check', 'config', path.join(GRAFANA, 'prometheus.yml')]);
   const unit = await run(PROMTOOL, ['test', 'rules', path.join(GRAFANA, 'alerts.test.yml')], { cwd: GRAFANA });
   t.match(unit.stdout + unit.stderr, /SUCCESS/);
@@ -243,7 +243,7 @@ t.test('a real Prometheus scrapes the switch under load; every panel query retur
   // the alert rules load and evaluate without errors; nothing fires on a healthy switch
   const rules = await api('/api/v1/rules');
   const all = rules.data.groups.flatMap((g: any) => g.rules);
-  t.same(all.map((r: any) => r.name).sort(), ['AcquirerDead', 'AcquirerFailing', 'ApprovalRateDrop', 'DeadLetters', 'SafBacklog']);
+  t.same(all.map((r: any) => r.name).sort(), ['AcquirerDead', 'AcquirerFailing', 'ApprovalRateDrop', 'CutoverTotalsOutOfBalance', 'DeadLetters', 'SafBacklog']);
   await until('rules evaluated', async () =>
     (await api('/api/v1/rules')).data.groups.flatMap((g: any) => g.rules).every((r: any) => r.lastEvaluation && !r.lastEvaluation.startsWith('0001')),
   );

@@ -35,6 +35,7 @@ const typeChecks: Array<true> = [
   >,
   true satisfies Eq<SwitchConfig['database'], { url: string; dataDir: string; poolSize: number }>,
   true satisfies Eq<SwitchConfig['builtInSimulators'], boolean>,
+  true satisfies Eq<SwitchConfig['cutoverTotals'], { enabled: boolean; delayMs: number; timeoutMs: number }>,
   true satisfies Eq<
     keyof SwitchConfig,
     | 'psp'
@@ -46,6 +47,7 @@ const typeChecks: Array<true> = [
     | 'duplicateWindowMs'
     | 'groupCommitMs'
     | 'captures'
+    | 'cutoverTotals'
     | 'expiry'
     | 'saf'
     | 'panHashKey'
@@ -68,7 +70,7 @@ const refusal = (f: () => unknown): string => {
 };
 
 t.test('the defaults come from the schema and are the documented ones', async (t) => {
-  t.equal(typeChecks.length, 9);
+  t.equal(typeChecks.length, 10);
   t.same(DEFAULT_CONFIG, {
     psp: {
       host: '127.0.0.1',
@@ -93,6 +95,7 @@ t.test('the defaults come from the schema and are the documented ones', async (t
     duplicateWindowMs: 10 * 60_000,
     groupCommitMs: 0,
     captures: { sequenceField: 63 },
+    cutoverTotals: { enabled: true, delayMs: 60_000, timeoutMs: 30_000 },
     expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
     saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000, retryWindowMs: 3600_000 },
     panHashKey: '',
