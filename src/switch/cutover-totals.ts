@@ -99,6 +99,18 @@ export interface CutoverTotalsOptions {
   onResult?: (r: CutoverResult) => void;
 }
 
+/**
+ * When the next totals are due after `now`: the end of the business day under way (its cut-over) plus `delayMs`,
+ * for that day; while a closed day's delay is still running, that day.
+ */
+export function nextTotalsRun(now: number, spec: CutoverSpec, delayMs: number): { day: string; at: number } {
+  const closed = addDays(businessDay(new Date(now), spec), -1);
+  const closedAt = businessDayEnd(closed, spec).getTime() + delayMs;
+  if (closedAt > now) return { day: closed, at: closedAt };
+  const today = businessDay(new Date(now), spec);
+  return { day: today, at: businessDayEnd(today, spec).getTime() + delayMs };
+}
+
 export class CutoverTotals {
   private timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
@@ -177,17 +189,13 @@ export class CutoverTotals {
 
   private arm(acquirer: string): void {
     if (this.stopped) return;
-    const spec = this.o.cutovers()[acquirer] ?? {};
-    const now = new Date();
-    const today = businessDay(now, spec);
-    const at = businessDayEnd(today, spec).getTime() + this.o.delayMs;
+    const next = nextTotalsRun(Date.now(), this.o.cutovers()[acquirer] ?? {}, this.o.delayMs);
     // setTimeout holds at most 2^31-1 ms: a far cut-over re-arms on the way
-    const wait = Math.min(Math.max(0, at - now.getTime()), 2 ** 31 - 1);
+    const wait = Math.min(Math.max(0, next.at - Date.now()), 2 ** 31 - 1);
     const timer = setTimeout(() => {
-      const closed = businessDay(new Date(Date.now() - this.o.delayMs - 1), spec);
-      const due = Date.now() >= businessDayEnd(closed, spec).getTime() + this.o.delayMs ? closed : addDays(closed, -1);
-      this.run(acquirer, due)
-        .catch((e: unknown) => this.log.error({ acquirer, day: due, err: errorSummary(e) }, 'cut-over totals failed'))
+      if (Date.now() < next.at) return this.arm(acquirer);
+      this.run(acquirer, next.day)
+        .catch((e: unknown) => this.log.error({ acquirer, day: next.day, err: errorSummary(e) }, 'cut-over totals failed'))
         .finally(() => this.arm(acquirer));
     }, wait);
     timer.unref();
