@@ -14,7 +14,7 @@ import type { PspListenerStatus, PspShareStatus } from '../read-model.js';
 import { framerByName } from '../wire/index.js';
 import { checkDatabase, createPool, resolveDatabaseUrl, redactUrl } from '../store/postgres.js';
 import { connectRedis, closeRedis, type Redis } from '../store/redis.js';
-import { checkFeeTerminals, createLedger, loadFeeSchedule, type Ledger, type LedgerWriteOp } from '../ledger/index.js';
+import { checkFeeTerminals, createLedger, feeSchedule, loadFeeSchedule, type FeeSchedule, type Ledger, type LedgerWriteOp } from '../ledger/index.js';
 import { RoutingEngine } from '../routing/engine.js';
 import { RiskScorer } from '../risk/scorer.js';
 import { MemoryVelocityStore, RedisVelocityStore } from '../risk/velocity.js';
@@ -24,6 +24,7 @@ import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
 import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
+import type { RuleSet } from '../routing/types.js';
 import { pspListeners, type PspListenerConfig, type SwitchConfig } from '../switch/config.js';
 import type { BatchInfo } from '../store/group-commit.js';
 import { AcquirerSet, isLocalRefusal, type StartBuiltInSimulator } from '../switch/acquirers.js';
@@ -169,9 +170,38 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     });
     const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
 
+    // Fees are a rule file (docs/ledger.md, "Fees"): the active version's, swapped when another is activated. A
+    // version stored before fees.yaml was one has none: then rules/fees.yaml, checked against its terminals.
     const feesFile = path.resolve(cfg.rulesDir, 'fees.yaml');
-    const fees = loadFeeSchedule(feesFile);
-    checkFeeTerminals(fees, watcher.current().ruleSet.files.terminals.terminals);
+    const feesOf = (rs: RuleSet): FeeSchedule => {
+      const terminals = rs.files.terminals.terminals;
+      if (rs.files.fees) return feeSchedule(rs.files.fees, 'fees.yaml', terminals);
+      const f = loadFeeSchedule(feesFile, terminals);
+      checkFeeTerminals(f, terminals);
+      return f;
+    };
+    let feesNow = feesOf(watcher.current().ruleSet);
+    let feesVersion = watcher.version;
+    // the watcher swaps the compiled rules; the fees follow at the next fee asked (a plain version compare)
+    const current = (): FeeSchedule => {
+      const v = watcher.version;
+      if (v !== feesVersion) {
+        feesVersion = v;
+        try {
+          feesNow = feesOf(watcher.current().ruleSet);
+        } catch (e) {
+          log.error({ module: 'fees', err: errorSummary(e), version: v }, 'fees of the activated version unusable: the previous ones stay');
+        }
+      }
+      return feesNow;
+    };
+    const fees: FeeSchedule = {
+      get doc() {
+        return current().doc;
+      },
+      fee: (a, t, amount) => current().fee(a, t, amount),
+      refundFee: (a, t, amount) => current().refundFee(a, t, amount),
+    };
     const ledger = await createLedger({
       pool,
       fees,

@@ -21,7 +21,16 @@ export interface FeeScheduleDoc {
   version: 1;
   rounding: Rounding;
   default: FeeRule;
-  acquirers?: Record<string, { default?: FeeRule; terminals?: Record<string, FeeRule> }>;
+  /** Fee plans by name, for every acquirer (a terminal's `fee_plan`). */
+  plans?: Record<string, FeeRule>;
+  acquirers?: Record<string, { default?: FeeRule; plans?: Record<string, FeeRule>; terminals?: Record<string, FeeRule> }>;
+}
+
+/** What a fee lookup needs of a terminal (terminals.yaml): its id and its fee plan. */
+export interface FeeTerminal {
+  id: string;
+  acquirer: string;
+  fee_plan: string;
 }
 
 export interface FeeSchedule {
@@ -80,9 +89,14 @@ export function roundDiv(num: bigint, den: bigint, mode: Rounding): bigint {
   }
 }
 
-export function feeSchedule(doc: unknown, file = '<inline>'): FeeSchedule {
+/**
+ * The schedule of `doc`; with `terminals`, each terminal's `fee_plan` picks its plan. Lookup: the terminal's
+ * override, its plan as its acquirer prices it, its plan as everyone does, the acquirer's default, the default.
+ */
+export function feeSchedule(doc: unknown, file = '<inline>', terminals: readonly FeeTerminal[] = []): FeeSchedule {
   validate(doc, file);
   const d = doc;
+  const planOf = new Map(terminals.map((t) => [t.id, t.fee_plan]));
   const scaled = new Map<FeeRule, bigint>();
   const pct = (r: FeeRule) => {
     let v = scaled.get(r);
@@ -94,7 +108,8 @@ export function feeSchedule(doc: unknown, file = '<inline>'): FeeSchedule {
     fee(acquirer, terminal, amount) {
       if (amount <= 0n) return 0n;
       const a = d.acquirers?.[acquirer];
-      const rule = a?.terminals?.[terminal] ?? a?.default ?? d.default;
+      const plan = planOf.get(terminal);
+      const rule = a?.terminals?.[terminal] ?? (plan !== undefined ? (a?.plans?.[plan] ?? d.plans?.[plan]) : undefined) ?? a?.default ?? d.default;
       const f = roundDiv(amount * pct(rule), 1_000_000n, d.rounding) + BigInt(rule.fixed);
       return f > amount ? amount : f;
     },
@@ -104,7 +119,7 @@ export function feeSchedule(doc: unknown, file = '<inline>'): FeeSchedule {
   };
 }
 
-export function loadFeeSchedule(file = DEFAULT_FEES_FILE): FeeSchedule {
+export function loadFeeSchedule(file = DEFAULT_FEES_FILE, terminals: readonly FeeTerminal[] = []): FeeSchedule {
   let doc: unknown;
   try {
     doc = YAML.parse(fs.readFileSync(file, 'utf8'));
@@ -115,27 +130,38 @@ export function loadFeeSchedule(file = DEFAULT_FEES_FILE): FeeSchedule {
       reason: e instanceof Error ? e.message.split('\n')[0]!.slice(0, 200) : 'unreadable',
     });
   }
-  return feeSchedule(doc, file);
+  return feeSchedule(doc, file, terminals);
 }
 
 /**
- * A terminal override must name a terminal the rules route to, by the id the rules use (terminals.yaml `id`),
- * of that acquirer: an override that matches nothing would charge the acquirer's default without a word.
+ * What is wrong with a fee schedule against the terminals of its rules: an override naming no terminal of that
+ * acquirer (it would charge the acquirer's default without a word), a terminal whose fee_plan nobody prices.
  */
-export function checkFeeTerminals(schedule: FeeSchedule, terminals: readonly { id: string; acquirer: string }[], file = 'fees.yaml'): void {
+export function feeProblems(doc: FeeScheduleDoc, terminals: readonly FeeTerminal[]): Array<{ path: string; reason: string; terminal?: string }> {
+  const out: Array<{ path: string; reason: string; terminal?: string }> = [];
   const of = new Map(terminals.map((x) => [x.id, x.acquirer]));
-  for (const [acquirer, a] of Object.entries(schedule.doc.acquirers ?? {})) {
+  for (const [acquirer, a] of Object.entries(doc.acquirers ?? {})) {
     for (const terminal of Object.keys(a.terminals ?? {})) {
       const owner = of.get(terminal);
       if (owner === acquirer) continue;
-      throw new SwitchError('SW_ERR_LEDGER_FEES_INVALID', {
-        file,
+      out.push({
         path: `/acquirers/${acquirer}/terminals/${terminal}`,
         reason:
           owner === undefined ? `no terminal '${terminal}' in terminals.yaml (use the id the rules route to)` : `terminal '${terminal}' belongs to ${owner}`,
       });
     }
   }
+  for (const t of terminals) {
+    if (doc.acquirers?.[t.acquirer]?.plans?.[t.fee_plan] !== undefined || doc.plans?.[t.fee_plan] !== undefined) continue;
+    out.push({ path: `/plans`, terminal: t.id, reason: `fee plan '${t.fee_plan}' of terminal '${t.id}' is priced neither by ${t.acquirer} nor in plans` });
+  }
+  return out;
+}
+
+/** Refuses a schedule with a problem against the terminals (feeProblems): SW_ERR_LEDGER_FEES_INVALID naming the first. */
+export function checkFeeTerminals(schedule: FeeSchedule, terminals: readonly FeeTerminal[], file = 'fees.yaml'): void {
+  const p = feeProblems(schedule.doc, terminals)[0];
+  if (p) throw new SwitchError('SW_ERR_LEDGER_FEES_INVALID', { file, path: p.path, reason: p.reason });
 }
 
 /** No fees at all (tests, generic use). */

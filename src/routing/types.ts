@@ -2,6 +2,7 @@
  * Types of the rule files (rules/*.yaml, checked by rules/schema/*.schema.json) and of routing decisions.
  * A RuleSet is plain data (JSON-serializable) so it can be stored as a version in Postgres and hashed.
  */
+import type { FeeScheduleDoc } from '../ledger/fees.js';
 
 export type Dialect = 'iso87-ascii' | 'iso87-ascii-bbitmap' | 'iso87-binary' | 'iso87-ebcdic' | 'iso93-ascii' | 'iso93-binary';
 export type Framer = 'binary2' | 'ascii4' | 'bcd2';
@@ -252,9 +253,11 @@ export interface RuleFiles {
   bins: { bins: BinDef[] };
   routing: RoutingFile;
   risk: RiskFile;
+  /** The fee schedule (src/ledger/fees.ts); absent in versions stored before it was a rule file. */
+  fees?: FeeScheduleDoc;
 }
 
-export const RULE_FILE_NAMES = ['acquirers', 'terminals', 'merchants', 'bins', 'routing', 'risk'] as const;
+export const RULE_FILE_NAMES = ['acquirers', 'terminals', 'merchants', 'bins', 'routing', 'risk', 'fees'] as const;
 export type RuleFileName = (typeof RULE_FILE_NAMES)[number];
 
 /** A validated rule set: plain data plus the sha256 of its canonical JSON. */

@@ -158,7 +158,7 @@ t.test('a fee override naming a terminal the rules do not have (the old T0000001
     t,
     r,
     'SW_ERR_START_RULES',
-    /fee schedule fees\.yaml is invalid at \/acquirers\/acq-a\/terminals\/T0000001: no terminal 'T0000001' in terminals\.yaml/,
+    /rules fees\.yaml: \(file\) is invalid at \/acquirers\/acq-a\/terminals\/T0000001: no terminal 'T0000001' in terminals\.yaml/,
     /npm run rules -- validate --dir/,
   );
   writeFileSync(
