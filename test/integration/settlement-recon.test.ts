@@ -163,24 +163,29 @@ t.test('settlement files with scripted breaks: each found exactly', async (t) =>
     const layout = shippedLayout(acq);
     const feeOf = (i: SettlementItem) => shippedFee(acq, i.amount, terminalOf.get(i.terminal) ?? '');
     const file = path.join(dir, `${acq}-${DAY}.csv`);
-    writeFileSync(file, settlementCsv(s.sim(acq).journal.all(), { day: DAY, cutover: CUTOVER, layout, fee: feeOf, breaks: { late: [rrnOf(late)] } }));
+    writeFileSync(
+      file,
+      settlementCsv(s.sim(acq).journal.all(), { day: DAY, cutover: CUTOVER, layout, fee: feeOf, breaks: { late: [rrnOf(late)], extra: 2 }, seed: 11 }),
+    );
     const args = ['--import', 'tsx', 'src/cli/ledger.ts', 'recon', '--settlement', file, '--acquirer', acq, '--day', DAY, '--rules', rules];
     const r = await run(process.execPath, args, { cwd: ROOT, env: childEnv({ DATABASE_URL: s.db.url }), timeout: 120_000 }).then(
       () => ({ code: 0, stdout: '' }),
       (e: { code: number; stdout: string }) => e,
     );
+    t.comment(r.stdout);
     t.equal(r.code, 1, 'exit 1: there are breaks');
     const lines = r.stdout.trim().split('\n');
     const last = JSON.parse(lines.at(-1)!) as Record<string, number | string>;
-    t.match(last, { acquirer: acq, day: DAY, breaks: 1, missing_theirs: 1, late: 0 }, 'the JSON summary');
+    t.match(last, { acquirer: acq, day: DAY, breaks: 3, missing_theirs: 1, missing_ours: 2, late: 0 }, 'the JSON summary');
     t.match(r.stdout, new RegExp(`missing_theirs\\s+${rrnOf(late)}\\s+sale`), 'the table names the break');
     const runs = await lastSettlementRuns(pool);
     const mine = runs.find((x) => x.acquirer === acq)!;
-    t.match(mine, { day: DAY, file: path.basename(file), breaks: 1 }, 'recorded: the console shows it');
+    t.match(mine, { day: DAY, file: path.basename(file), breaks: 3 }, 'recorded: the console shows it');
     t.same(
-      mine.detail.map((b) => b.rrn),
+      mine.detail.filter((b) => b.kind === 'missing_theirs').map((b) => b.rrn),
       [rrnOf(late)],
     );
+    t.equal(mine.detail.filter((b) => b.kind === 'missing_ours').length, 2, 'the two extra rows');
   });
 });
 
