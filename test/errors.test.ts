@@ -89,6 +89,7 @@ const PINNED: readonly (readonly [ErrorCode, number, readonly string[]])[] = [
   ['SW_ERR_LEDGER_CURRENCY_MISMATCH', 422, ['account', 'currency', 'index', 'planId']],
   ['SW_ERR_LEDGER_INSUFFICIENT_FUNDS', 422, ['account', 'planId']],
   ['SW_ERR_LEDGER_UNKNOWN_CURRENCY', 400, ['currency']],
+  ['SW_ERR_SETTLEMENT_FILE_INVALID', 400, ['file', 'line', 'reason']],
   ['SW_ERR_LEDGER_FEES_INVALID', 500, ['file', 'path', 'reason']],
   ['SW_ERR_LEDGER_PAN_FORBIDDEN', 400, ['field', 'planId']],
   ['SW_ERR_LEDGER_CHECK_FAILED', 500, ['count', 'first']],
