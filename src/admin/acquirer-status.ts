@@ -6,7 +6,8 @@ import type { AcquirerLink } from '../net/link/link.js';
 import type { AcquirerQueries, AcquirerStatus } from './deps.js';
 
 export interface AcquirerStatusSources {
-  links: readonly AcquirerLink[];
+  /** The links, or a function of the links running now (an activation adds, replaces and removes them). */
+  links: readonly AcquirerLink[] | (() => readonly AcquirerLink[]);
   detector?: { health(id: string): { alive: boolean; score: number; volume: number; reason: string } };
   breakers?: { state(id: string): 'closed' | 'open' | 'half_open' | undefined };
 }
@@ -14,19 +15,29 @@ export interface AcquirerStatusSources {
 export class LinkStatusBoard implements AcquirerQueries {
   private readonly lastError = new Map<string, AcquirerStatus['lastError']>();
   private readonly offs: (() => void)[] = [];
+  private readonly watched = new WeakSet<AcquirerLink>();
 
   constructor(private readonly s: AcquirerStatusSources) {
-    for (const l of s.links) {
+    this.links();
+  }
+
+  /** The links now, each one's 'failed' events followed from the first time it is seen. */
+  private links(): readonly AcquirerLink[] {
+    const links = typeof this.s.links === 'function' ? this.s.links() : this.s.links;
+    for (const l of links) {
+      if (this.watched.has(l)) continue;
+      this.watched.add(l);
       const on = (e: { reason: string; code?: string }): void => {
         this.lastError.set(l.name, { code: e.code ?? null, reason: e.reason.slice(0, 200), at: new Date().toISOString() });
       };
       l.on('failed', on);
       this.offs.push(() => l.off('failed', on));
     }
+    return links;
   }
 
   list(): AcquirerStatus[] {
-    return this.s.links.map((l) => {
+    return this.links().map((l) => {
       const h = this.s.detector?.health(l.name);
       return {
         id: l.name,

@@ -28,7 +28,6 @@ import type { AdminDeps, SafQueries, TrafficQueries, TransactionQueries } from '
 
 /** Bind every scrape-time metric source of a running switch; returns one unbind. What happens is observed at construction (src/app/observers.ts). */
 export function bindSwitchMetrics(h: SwitchHandle): Unbind {
-  const links = h.acquirers.all().map((a) => a.link);
   // the links' own metrics are bound at construction (switchObservers().observeLink), before they connect
   const offs: Unbind[] = [];
   // every PSP listener, each under its own PSP name (docs/network.md, "PSP server")
@@ -47,7 +46,7 @@ export function bindSwitchMetrics(h: SwitchHandle): Unbind {
       } catch {
         terminals = [];
       }
-      return [...links.map((l) => l.name), ...terminals];
+      return [...h.acquirers.all().map((a) => a.def.id), ...terminals];
     }),
   );
   offs.push(bindRulesVersion(() => h.watcher.version));
@@ -65,7 +64,7 @@ export interface SwitchAdminExtras {
 
 /** AdminDeps from a switch handle (tokens from cfg.admin.tokens). */
 export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = {}): AdminDeps & { board: LinkStatusBoard } {
-  const board = new LinkStatusBoard({ links: h.acquirers.all().map((a) => a.link), detector: h.detector, breakers: h.breakers });
+  const board = new LinkStatusBoard({ links: () => h.acquirers.all().map((a) => a.link), detector: h.detector, breakers: h.breakers });
   return {
     pool: h.pool,
     tokens: parseTokens(h.config.admin.tokens),

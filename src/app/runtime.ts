@@ -24,6 +24,7 @@ import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
 import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
+import type { CompiledRules } from '../routing/compiler.js';
 import type { RuleSet } from '../routing/types.js';
 import { pspListeners, type PspListenerConfig, type SwitchConfig } from '../switch/config.js';
 import type { BatchInfo } from '../store/group-commit.js';
@@ -38,7 +39,7 @@ import { SafWorker, type SafObserver } from '../switch/saf.js';
 import { Sweeper } from '../switch/sweeper.js';
 import { CutoverTotals } from '../switch/cutover-totals.js';
 import { cutoversOf } from '../ledger/recon.js';
-import { recordCutoverResult } from '../metrics/index.js';
+import { recordAcquirerChanges, recordCutoverResult } from '../metrics/index.js';
 import { resolvePanHashKeys, warnMissingPanKeys } from '../switch/pan-key.js';
 import type { PanKeyRing } from '../ledger/pan.js';
 
@@ -140,7 +141,18 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       await versions.activate(v.version, { actor: 'bootstrap', comment: 'first start' });
       log.info({ version: v.version }, 'rules imported from files and activated');
     }
-    const watcher = await RulesWatcher.start({ pool, logger: log.child({ module: 'rules' }) });
+    // The acquirers follow each activated acquirers.yaml (docs/switch.md, "Acquirers on activation"): new and changed
+    // links are built and signed on before the rules that route to them are swapped in; removed ones retire after.
+    let acquirerSet: AcquirerSet | undefined;
+    const acquirerDefs = (r: CompiledRules) => r.ruleSet.files.acquirers.acquirers;
+    const watcher = await RulesWatcher.start({
+      pool,
+      logger: log.child({ module: 'rules' }),
+      prepare: async (next) => {
+        await acquirerSet?.apply(acquirerDefs(next), { remove: false });
+      },
+      onChange: (next) => void acquirerSet?.apply(acquirerDefs(next), { build: false }),
+    });
     cleanup.push(() => watcher.close());
 
     let redis: Redis | null = null;
@@ -252,8 +264,12 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       timeoutOverrideMs: cfg.acquirerTimeoutMs,
       onUnmatched: (m, info) => flows?.onUnmatched(m, info),
       ...(keys ? { keys } : {}),
+      onApplied: recordAcquirerChanges,
       log: log.child({ module: 'link' }),
     });
+    acquirerSet = acquirers;
+    // a version activated while the links were starting: caught up now (nothing to do when none was)
+    void acquirers.apply(acquirerDefs(watcher.current()));
     // Shutdown, in this order (docs/switch.md, "Stopping"): the PSP server drains (answers go out for up to
     // psp.drainTimeoutMs), then the links close, failing what is still at an acquirer as lost, then every flow
     // still running writes its outcome (a reversal queued for those) before the database goes.
@@ -278,7 +294,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     });
     saf = new SafWorker(store.saf, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
     cleanup.push(() => saf!.stop());
-    const maxTimeout = Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
+    // read at each sweep: an activation may have raised a timeout
+    const maxTimeout = () => Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
     const sweeper = new Sweeper(
       store,
       ledger,
@@ -286,7 +303,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       {
         holdAgeMs: cfg.expiry.holdAgeMs,
         intervalMs: cfg.expiry.sweepIntervalMs,
-        staleSentMs: maxTimeout + 5000,
+        staleSentMs: () => maxTimeout() + 5000,
         safExpireMs: cfg.saf.expireAfterMs,
         unavailableCode: cfg.responseCodes.unavailable,
         kickSaf: () => saf?.kick(),

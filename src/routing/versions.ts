@@ -174,6 +174,11 @@ export interface RulesWatcherOptions {
   /** Safety-net poll of the active version (ms). Default 1000. */
   pollMs?: number;
   logger?: VersionLogger;
+  /**
+   * Awaited with a newly activated version before it is swapped in (errors are logged; the swap goes ahead): what the
+   * new rules route to (a new acquirer's link) is made ready before they can route there.
+   */
+  prepare?: (next: CompiledRules) => Promise<void>;
   onChange?: (next: CompiledRules, previous: CompiledRules | null) => void;
 }
 
@@ -229,6 +234,9 @@ export class RulesWatcher {
     if (!a || a.version === this.compiled?.version) return;
     const rs = await this.store.get(a.version);
     const next = compileRuleSet(rs);
+    if (this.o.prepare) {
+      await this.o.prepare(next).catch((e: unknown) => this.log.warn({ err: errorSummary(e), version: a.version }, 'preparing rules version failed'));
+    }
     const prev = this.compiled;
     this.compiled = next; // atomic swap
     this.log.info({ event: 'rules_activated', version: a.version, hash: rs.hash }, `routing rules version ${a.version} in use`);

@@ -38,7 +38,7 @@ const LOCAL_REFUSALS = new Set<ErrorCode>([
  * flight, even a link closed under it) may have reached the acquirer: it is reversed, never sent elsewhere
  * (docs/faults.md F09).
  */
-const FAST_FAILURES = new Set<ErrorCode>([...LOCAL_REFUSALS, 'SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_CLOSED']);
+const FAST_FAILURES = new Set<ErrorCode>([...LOCAL_REFUSALS, 'SW_ERR_LINK_NOT_READY', 'SW_ERR_LINK_CLOSED', 'SW_ERR_NO_LINK']);
 
 /** A local refusal (LOCAL_REFUSALS): neither the detector nor the acquirer's breaker counts it as a failure. */
 export function isLocalRefusal(e: unknown): boolean {
@@ -121,19 +121,46 @@ export interface AcquirerSetOptions {
   onUnmatched: UnmatchedHandler;
   /** Card-security keys: needed by an acquirer with `mac` or `key_exchange` (else SW_ERR_SEC_NO_KEY_STORE at start). */
   keys?: KeyStore;
+  /** Told what each apply() changed, for metrics. */
+  onApplied?: (changes: AcquirerChanges) => void;
   log: Logger;
 }
 
+/**
+ * What one apply() did to the running acquirers (docs/switch.md, "Acquirers on activation"): connected new ones,
+ * replaced the link of ones whose connection settings changed, took the new definition of ones where only
+ * the response-code maps, settlement or names changed, retired the ones no longer configured, and the ones it
+ * could not build (they keep what they had: an added one stays absent, a changed one keeps its old link).
+ */
+export interface AcquirerChanges {
+  added: string[];
+  replaced: string[];
+  updated: string[];
+  removed: string[];
+  failed: Array<{ acquirer: string; code: string; message: string }>;
+}
+
+/** The parts of a definition its link is built from: a change to any of them builds a new link. */
+function linkPart(def: AcquirerDef): unknown {
+  return { link: def.link, mac: def.mac ?? null, key_exchange: def.key_exchange ?? null, simulator: def.simulator ?? null };
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
 export class AcquirerSet {
   private readonly byId = new Map<string, Acquirer>();
-  private readonly unobserve: Array<() => void> = [];
+  private readonly unobserve = new Map<Acquirer, () => void>();
+  /** Acquirers retired by an apply, finishing what they have in flight before their link closes. */
+  private readonly retiring = new Set<Promise<void>>();
+  /** apply() calls run one after another, in the order they were made. */
+  private applying: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly o: AcquirerSetOptions) {}
 
   static async start(o: AcquirerSetOptions): Promise<AcquirerSet> {
     const set = new AcquirerSet(o);
     try {
-      for (const def of o.acquirers) await set.add(def);
+      for (const def of o.acquirers) set.byId.set(def.id, await set.build(def));
     } catch (e) {
       // one acquirer refused (a TLS file missing, a bad option): the links and simulators already started go too
       await set.close();
@@ -142,7 +169,84 @@ export class AcquirerSet {
     return set;
   }
 
-  private async add(def: AcquirerDef): Promise<void> {
+  /**
+   * Brings the running acquirers to `defs` (an activated acquirers.yaml) without a restart (docs/switch.md,
+   * "Acquirers on activation"). A new acquirer is built and given its connect timeout to sign on before apply
+   * resolves; a changed link is built beside the old one, swapped in, and the old one retired; a change that no
+   * link is built from (response codes, settlement, name) takes effect at once. With `remove` (the default), an
+   * acquirer `defs` no longer names is retired: no new request reaches it, what it has in flight finishes (up to
+   * its response timeout), then it signs off and closes. An acquirer that cannot be built is logged and reported
+   * in `failed`; the others still apply. `build: false` only retires (the second half of an activation, after the
+   * rules were swapped in: what could not be built is not tried, nor counted, twice).
+   */
+  apply(defs: readonly AcquirerDef[], o: { build?: boolean; remove?: boolean } = {}): Promise<AcquirerChanges> {
+    const run = this.applying.then(() => this.applyNow(defs, o.build ?? true, o.remove ?? true));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(defs: readonly AcquirerDef[], build: boolean, remove: boolean): Promise<AcquirerChanges> {
+    const ch: AcquirerChanges = { added: [], replaced: [], updated: [], removed: [], failed: [] };
+    for (const def of build ? defs : []) {
+      const cur = this.byId.get(def.id);
+      if (cur && sameJson(cur.def, def)) continue;
+      if (cur && sameJson(linkPart(cur.def), linkPart(def))) {
+        this.byId.set(def.id, { ...cur, def });
+        ch.updated.push(def.id);
+        continue;
+      }
+      try {
+        const next = await this.build(def);
+        await next.link.waitReady(1, def.link.timeouts_ms.connect).catch(() => undefined);
+        this.byId.set(def.id, next);
+        if (cur) {
+          this.retire(cur);
+          ch.replaced.push(def.id);
+        } else ch.added.push(def.id);
+      } catch (e) {
+        const code = isSwitchError(e) ? e.code : 'error';
+        const message = e instanceof Error ? e.message : String(e);
+        ch.failed.push({ acquirer: def.id, code, message });
+        this.o.log.error({ acquirer: def.id, code, reason: message }, cur ? 'acquirer change not applied: its old link stays' : 'new acquirer not started');
+      }
+    }
+    if (remove) {
+      const wanted = new Set(defs.map((d) => d.id));
+      for (const [id, a] of [...this.byId]) {
+        if (wanted.has(id)) continue;
+        this.byId.delete(id);
+        this.retire(a);
+        ch.removed.push(id);
+      }
+    }
+    if (ch.added.length + ch.replaced.length + ch.updated.length + ch.removed.length + ch.failed.length > 0) {
+      this.o.log.info({ ...ch, failed: ch.failed.map((f) => f.acquirer) }, 'acquirers applied');
+      this.o.onApplied?.(ch);
+    }
+    return ch;
+  }
+
+  /** Out of the set already: finishes its requests in flight (up to its timeout), signs off, closes, stops its simulator. */
+  private retire(a: Acquirer): void {
+    const done = (async () => {
+      const idle = await a.link.whenIdle(a.timeoutMs + 1000);
+      if (!idle) this.o.log.warn({ acquirer: a.def.id, inFlight: a.link.inFlight }, 'retired link still had requests in flight at its timeout: closing');
+      await a.link.close({ signOff: true }).catch(() => undefined);
+      this.unobserve.get(a)?.();
+      this.unobserve.delete(a);
+      await a.simulator?.close().catch(() => undefined);
+    })();
+    this.retiring.add(done);
+    void done.finally(() => this.retiring.delete(done));
+  }
+
+  /** Resolves once every acquirer retired so far has closed. */
+  async retired(): Promise<void> {
+    await this.applying;
+    await Promise.all([...this.retiring]);
+  }
+
+  private async build(def: AcquirerDef): Promise<Acquirer> {
     const codec = loadWireCodec(def.link.dialect, def.link.action_codes ? { actionCodes: def.link.action_codes } : {});
     if (def.link.action_codes && codec.spec.version !== 1993) {
       throw new SwitchError('SW_ERR_CONFIG_INVALID', {
@@ -200,16 +304,23 @@ export class AcquirerSet {
       ...(security.onNetworkRequest ? { onNetworkRequest: security.onNetworkRequest } : {}),
     });
     link.onUnmatched(this.o.onUnmatched);
-    if (this.o.observeLink) this.unobserve.push(this.o.observeLink(link));
+    const off = this.o.observeLink?.(link);
     link.start();
     const slowMs = Math.min(timeoutMs, def.link.timeouts_ms.slow ?? timeoutMs);
-    this.byId.set(def.id, { def, link, simulator, timeoutMs, slowMs, keyExchange: security.keyExchange ?? null });
+    const a: Acquirer = { def, link, simulator, timeoutMs, slowMs, keyExchange: security.keyExchange ?? null };
+    if (off) this.unobserve.set(a, off);
+    return a;
   }
 
   get(id: string): Acquirer {
     const a = this.byId.get(id);
     if (!a) throw new SwitchError('SW_ERR_NO_LINK', { acquirer: id });
     return a;
+  }
+
+  /** The acquirer, or undefined when none by that id runs (never configured, or retired by an activation). */
+  find(id: string): Acquirer | undefined {
+    return this.byId.get(id);
   }
 
   all(): Acquirer[] {
@@ -232,9 +343,10 @@ export class AcquirerSet {
     const a = this.get(id);
     const t = timeoutMs ?? a.timeoutMs;
     const token = this.o.detector.start(services, Math.min(t, a.slowMs));
-    const breaker = this.o.breakers.breaker(id, (m: IsoMessage, ms: number) => a.link.request(m, { timeoutMs: ms }));
+    // the link is an argument, not captured: the breaker outlives a link an activation replaced
+    const breaker = this.o.breakers.breaker(id, (link: AcquirerLink, m: IsoMessage, ms: number) => link.request(m, { timeoutMs: ms }));
     try {
-      const res = await breaker.fire(msg, t);
+      const res = await breaker.fire(a.link, msg, t);
       this.o.detector.finish(token);
       return res;
     } catch (e) {
@@ -275,8 +387,11 @@ export class AcquirerSet {
   }
 
   async close(): Promise<void> {
+    await this.applying;
     await Promise.all(this.all().map((a) => a.link.close({ signOff: true }).catch(() => undefined)));
-    for (const off of this.unobserve.splice(0)) off();
+    await Promise.all([...this.retiring]);
+    for (const off of this.unobserve.values()) off();
+    this.unobserve.clear();
     await Promise.all(this.all().map((a) => a.simulator?.close().catch(() => undefined)));
   }
 }

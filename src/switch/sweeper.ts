@@ -24,8 +24,8 @@ const BATCH = 200;
 export interface SweeperOptions {
   holdAgeMs: number;
   intervalMs: number;
-  /** An intent without an answer this old is lost (the largest acquirer timeout + a margin). */
-  staleSentMs: number;
+  /** An intent without an answer this old is lost (the largest acquirer timeout + a margin); a function is read at each sweep. */
+  staleSentMs: number | (() => number);
   safExpireMs: number;
   /** The code an intent recovered after a crash is recorded with (config `responseCodes.unavailable`; default 91). */
   unavailableCode?: string;
@@ -44,6 +44,11 @@ export class Sweeper {
     private readonly o: SweeperOptions,
     private readonly log: Logger,
   ) {}
+
+  private staleSentMs(): number {
+    const s = this.o.staleSentMs;
+    return typeof s === 'function' ? s() : s;
+  }
 
   start(): this {
     this.timer = setInterval(() => void this.run(), this.o.intervalMs);
@@ -71,7 +76,7 @@ export class Sweeper {
   async recover(): Promise<number> {
     let total = 0;
     for (;;) {
-      const cutoff = Date.now() - this.o.staleSentMs;
+      const cutoff = Date.now() - this.staleSentMs();
       const n = await this.store.sweep.withWatermark('recovery', 0, async (tx, from) => {
         const rows = await this.store.sweep.lostIntents(tx, from, cutoff, BATCH);
         for (const r of rows) {
@@ -138,7 +143,7 @@ export class Sweeper {
   async completeStaleClaims(): Promise<number> {
     const n = await this.store.transact(async (tx) => {
       const since = addDays(dayOf(Date.now() - this.o.holdAgeMs), -1);
-      const rows = await this.store.sweep.staleClaims(tx, Date.now() - this.o.staleSentMs, since, BATCH);
+      const rows = await this.store.sweep.staleClaims(tx, Date.now() - this.staleSentMs(), since, BATCH);
       let done = 0;
       for (const r of rows) {
         const amount = BigInt(r.amount);

@@ -110,6 +110,8 @@ export interface LinkEvents {
   packError: [{ link: string; mti: string; code: string }];
   /** The link was full (`needDrain`) and has capacity again: once per full spell (see `isFull`). */
   drain: [{ link: string; inFlight: number }];
+  /** The last application request in flight settled (answered, timed out or failed): nothing is in flight. */
+  idle: [{ link: string }];
 }
 
 export interface LinkStats {
@@ -319,6 +321,25 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     return this.drainNeeded;
   }
 
+  /**
+   * Resolves true once no application request is in flight (at once when none is, or the link is closed), false
+   * after `timeoutMs` with some still in flight: a link being retired finishes what it sent before it closes.
+   */
+  whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.appInFlight === 0 || this.closed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean): void => {
+        clearTimeout(timer);
+        this.off('idle', onIdle);
+        resolve(idle);
+      };
+      const onIdle = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      this.on('idle', onIdle);
+    });
+  }
+
   /** Next STAN from the link's generator (DE11 for messages the caller builds, if it wants). */
   nextStan(): string {
     return this.stan.next();
@@ -497,7 +518,7 @@ export class AcquirerLink extends EventEmitter<LinkEvents> implements Connection
     clearTimeout(p.timer);
     this.pending.delete(p.key);
     p.conn.pendingKeys.delete(p.key);
-    if (!p.internal) this.appInFlight--;
+    if (!p.internal && --this.appInFlight === 0) this.emit('idle', { link: this.name });
     if (this.drainNeeded) this.checkDrain();
   }
 

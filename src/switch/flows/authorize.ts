@@ -149,7 +149,9 @@ export async function authorize(
 
     let attempt = 0;
     for (const route of decision.routes) {
-      const acq = c.d.acquirers.get(route.acquirer);
+      // an acquirer the rules name but that is not running (retired by an activation a moment ago): next candidate
+      const acq = c.d.acquirers.find(route.acquirer);
+      if (!acq) continue;
       const ids: AcquirerIds = {
         stan: acq.link.nextStan(),
         rrn: c.rrn.next(),
