@@ -185,6 +185,7 @@ const DEFINITIONS = {
   SW_ERR_ADMIN_FORBIDDEN: { httpStatus: 403, template: 'admin API: role {role} may not {action}' },
   SW_ERR_ADMIN_BAD_REQUEST: { httpStatus: 400, template: 'admin API: request is invalid at {path}: {reason}' },
   SW_ERR_ADMIN_NOT_FOUND: { httpStatus: 404, template: 'admin API: {what} {id} not found' },
+  SW_ERR_CONTROL_INVALID: { httpStatus: 400, template: 'manual control of {target}: {reason}' },
   SW_ERR_ADMIN_NOT_CONFIGURED: { httpStatus: 501, template: 'admin API: {area} is not available on this instance' },
   SW_ERR_ADMIN_CONFLICT: { httpStatus: 409, template: 'admin API: {what} {id} cannot be changed: {reason}' },
   SW_ERR_ADMIN_INTERNAL: { httpStatus: 500, template: 'admin API: internal error ({reason})' },

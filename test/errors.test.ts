@@ -138,6 +138,7 @@ const PINNED: readonly (readonly [ErrorCode, number, readonly string[]])[] = [
   ['SW_ERR_ADMIN_FORBIDDEN', 403, ['action', 'role']],
   ['SW_ERR_ADMIN_BAD_REQUEST', 400, ['path', 'reason']],
   ['SW_ERR_ADMIN_NOT_FOUND', 404, ['id', 'what']],
+  ['SW_ERR_CONTROL_INVALID', 400, ['reason', 'target']],
   ['SW_ERR_ADMIN_NOT_CONFIGURED', 501, ['area']],
   ['SW_ERR_ADMIN_CONFLICT', 409, ['id', 'reason', 'what']],
   ['SW_ERR_ADMIN_INTERNAL', 500, ['reason']],

@@ -4,12 +4,14 @@
  */
 import type { AcquirerLink } from '../net/link/link.js';
 import type { AcquirerQueries, AcquirerStatus } from './deps.js';
+import type { ManualControl } from '../routing/manual-controls.js';
 
 export interface AcquirerStatusSources {
   /** The links, or a function of the links running now (an activation adds, replaces and removes them). */
   links: readonly AcquirerLink[] | (() => readonly AcquirerLink[]);
   detector?: { health(id: string): { alive: boolean; score: number; volume: number; reason: string } };
   breakers?: { state(id: string): 'closed' | 'open' | 'half_open' | undefined };
+  controls?: { get(kind: 'acquirer', id: string): ManualControl | undefined };
 }
 
 export class LinkStatusBoard implements AcquirerQueries {
@@ -47,6 +49,7 @@ export class LinkStatusBoard implements AcquirerQueries {
         breaker: this.s.breakers?.state(l.name) ?? (this.s.breakers ? 'closed' : 'unknown'),
         detector: h ? { alive: h.alive, score: h.score, volume: h.volume, reason: h.reason } : { alive: true, score: 0, volume: 0, reason: 'no detector' },
         lastError: this.lastError.get(l.name) ?? null,
+        control: controlOf(this.s.controls?.get('acquirer', l.name)),
       };
     });
   }
@@ -54,4 +57,8 @@ export class LinkStatusBoard implements AcquirerQueries {
   close(): void {
     for (const off of this.offs) off();
   }
+}
+
+function controlOf(c: ManualControl | undefined): AcquirerStatus['control'] {
+  return c ? { state: c.state, reason: c.reason, actor: c.actor, expiresAt: c.expiresAt } : null;
 }

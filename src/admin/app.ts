@@ -33,6 +33,7 @@ import { rulesPlugin } from './plugins/rules.js';
 import { transactionsPlugin } from './plugins/transactions.js';
 import { ledgerPlugin } from './plugins/ledger.js';
 import { safPlugin } from './plugins/saf.js';
+import { controlsPlugin } from './plugins/controls.js';
 import { auditPlugin } from './plugins/audit.js';
 import { consolePlugin } from './plugins/console.js';
 
@@ -160,6 +161,7 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
   await app.register(transactionsPlugin, { ctx, prefix: '/api/transactions' });
   await app.register(ledgerPlugin, { ctx, prefix: '/api/ledger' });
   await app.register(safPlugin, { ctx, prefix: '/api/saf' });
+  await app.register(controlsPlugin, { ctx, prefix: '/api/controls' });
   await app.register(auditPlugin, { ctx, prefix: '/api/audit' });
   await app.register(consolePlugin, { ctx });
   void defaultRegistry;

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { RuleVersionStore } from '../routing/versions.js';
+import type { ManualControl, ManualControls } from '../routing/manual-controls.js';
 import type { Ledger } from '../ledger/ledger.js';
 
 export type Role = 'viewer' | 'risk-editor' | 'operator';
@@ -32,7 +33,11 @@ export interface AcquirerStatus {
   detector: { alive: boolean; score: number; volume: number; reason: string };
   /** The last connection failure, if any (code and reason only). */
   lastError: { code: string | null; reason: string; at: string } | null;
+  /** An operator's drain or forced state of the acquirer in force, or null (docs/admin.md, "Manual controls"). */
+  control: Pick<ManualControl, 'state' | 'reason' | 'actor' | 'expiresAt'> | null;
 }
+
+export type ControlQueries = Pick<ManualControls, 'set' | 'clear' | 'list' | 'history'>;
 
 export interface AcquirerQueries {
   list(): AcquirerStatus[] | Promise<AcquirerStatus[]>;
@@ -64,6 +69,7 @@ export interface AdminDeps {
   ledger?: LedgerQueries;
   transactions?: TransactionQueries;
   saf?: SafQueries;
+  controls?: ControlQueries;
   /** Default: the switch registry of src/metrics.ts. */
   registry?: Registry;
   /** Extra readiness checks (name → ok); the database and an active rules version are always checked. */

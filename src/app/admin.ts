@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { SwitchHandle } from './runtime.js';
 import {
   bindBreakerMetrics,
+  bindControlMetrics,
   bindDetectorMetrics,
   bindGroupCommitStats,
   bindPspServerMetrics,
@@ -33,6 +34,7 @@ export function bindSwitchMetrics(h: SwitchHandle): Unbind {
   // every PSP listener, each under its own PSP name (docs/network.md, "PSP server")
   for (const l of h.pspListeners) offs.push(bindPspServerMetrics(l.server));
   offs.push(bindBreakerMetrics(h.breakers));
+  offs.push(bindControlMetrics(h.controls));
   offs.push(bindGroupCommitStats('ledger', () => h.ledger.stats()));
   offs.push(bindGroupCommitStats('switch-intent', () => h.store.stats().intent));
   offs.push(bindGroupCommitStats('switch-answer', () => h.store.stats().answer));
@@ -64,13 +66,19 @@ export interface SwitchAdminExtras {
 
 /** AdminDeps from a switch handle (tokens from cfg.admin.tokens). */
 export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = {}): AdminDeps & { board: LinkStatusBoard } {
-  const board = new LinkStatusBoard({ links: () => h.acquirers.all().map((a) => a.link), detector: h.detector, breakers: h.breakers });
+  const board = new LinkStatusBoard({
+    links: () => h.acquirers.all().map((a) => a.link),
+    detector: h.detector,
+    breakers: h.breakers,
+    controls: h.controls,
+  });
   return {
     pool: h.pool,
     tokens: parseTokens(h.config.admin.tokens),
     rules: h.versions,
     acquirers: board,
     ledger: h.ledger,
+    controls: h.controls,
     board,
     readiness: async () => ({ psp: h.pspListeners.every((l) => l.server.port > 0), acquirers: h.acquirers.all().some((a) => a.link.readyCount > 0) }),
     ...(extras.transactions ? { transactions: extras.transactions } : {}),

@@ -25,6 +25,7 @@ import { SuccessRateTracker } from '../routing/success-rate.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
 import type { CompiledRules } from '../routing/compiler.js';
+import { ManualControls } from '../routing/manual-controls.js';
 import type { RuleSet } from '../routing/types.js';
 import { pspListeners, type PspListenerConfig, type SwitchConfig } from '../switch/config.js';
 import type { BatchInfo } from '../store/group-commit.js';
@@ -76,6 +77,8 @@ export interface SwitchHandle {
   breakers: LinkBreakers;
   successRate: SuccessRateTracker;
   watcher: RulesWatcher;
+  /** Operators' drains and forced states of terminals and acquirers (docs/routing.md, "Manual controls"). */
+  controls: ManualControls;
   versions: RuleVersionStore;
   redis: Redis | null;
   log: Logger;
@@ -180,7 +183,17 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       velocity: redis ? new RedisVelocityStore(redis, cfg.redis.prefix, { onFallback }) : new MemoryVelocityStore(),
       logger: log.child({ module: 'risk' }),
     });
-    const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate });
+    // operators' drains and forced states, read by every instance every 250 ms (docs/routing.md, "Manual controls")
+    const controls = await ManualControls.start({
+      pool,
+      known: (kind, id) => {
+        const r = watcher.current();
+        return kind === 'terminal' ? r.terminals.has(id) : r.ruleSet.files.acquirers.acquirers.some((a) => a.id === id);
+      },
+      log: log.child({ module: 'controls' }),
+    });
+    cleanup.push(() => controls.close());
+    const engine = new RoutingEngine({ rules: () => watcher.current(), scorer, health: detector, breakers, successRate, controls });
 
     // Fees are a rule file (docs/ledger.md, "Fees"): the active version's, swapped when another is activated. A
     // version stored before fees.yaml was one has none: then rules/fees.yaml, checked against its terminals.
@@ -293,6 +306,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       ...(o.faultHook ? { faultHook: o.faultHook } : {}),
     });
     saf = new SafWorker(store.saf, acquirers, cfg.saf, log.child({ module: 'saf' }), o.safObserver).start();
+    saf.held = (acquirer) => controls.get('acquirer', acquirer)?.state === 'down';
     cleanup.push(() => saf!.stop());
     // read at each sweep: an activation may have raised a timeout
     const maxTimeout = () => Math.max(...acquirers.all().map((a) => a.timeoutMs), 1000);
@@ -357,6 +371,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       breakers,
       successRate,
       watcher,
+      controls,
       versions,
       redis,
       log,

@@ -10,6 +10,7 @@
  *   recordLedgerOperation            LedgerOptions.onOperation and the switch's own ledger work      (ledger.ts)
  *   bindSafMetrics(source)           SAF depth and dead letters on scrape                            (saf.ts)
  *   recordCutoverResult              each cut-over totals verdict                                    (cutover.ts)
+ *   bindControlMetrics(controls)     operators' manual controls in force on scrape                   (controls.ts)
  *   recordAcquirerChanges            what an activated acquirers.yaml changed                        (acquirer-changes.ts)
  */
 export * from './registry.js';
@@ -22,4 +23,5 @@ export * from './saf.js';
 export * from './ledger.js';
 export * from './cutover.js';
 export * from './acquirer-changes.js';
+export * from './controls.js';
 export { responseClass, type ResponseClass } from '../iso8583/response-codes.js';

@@ -8,6 +8,7 @@ import { select, type BreakerView, type HealthView, type SuccessRateView } from 
 import type { CompiledRules } from './compiler.js';
 import { TRANSACTION_KINDS, type AuthContext, type Decision } from './types.js';
 import { SwitchError } from '../errors.js';
+import type { ControlView } from './manual-controls.js';
 
 export interface RoutingEngineOptions {
   /** The compiled rules to start with, or a function returning the current ones (e.g. a watcher's). */
@@ -16,6 +17,8 @@ export interface RoutingEngineOptions {
   health?: HealthView;
   breakers?: BreakerView;
   successRate?: SuccessRateView;
+  /** Operators' drains and forced states (src/routing/manual-controls.ts). */
+  controls?: ControlView;
   random?: () => number;
   explore?: number;
 }
@@ -49,6 +52,7 @@ export class RoutingEngine {
     if (this.o.health) deps.health = this.o.health;
     if (this.o.breakers) deps.breakers = this.o.breakers;
     if (this.o.successRate) deps.successRate = this.o.successRate;
+    if (this.o.controls) deps.controls = this.o.controls;
     if (this.o.random) deps.random = this.o.random;
     if (this.o.explore !== undefined) deps.explore = this.o.explore;
     return select(rules, ctx, risk, deps);

@@ -15,6 +15,7 @@ import {
   type RiskResult,
   type RouteChoice,
 } from './types.js';
+import type { ControlView } from './manual-controls.js';
 
 /** Live health of services (terminal ids and acquirer ids), e.g. a FailureDetector. */
 export interface HealthView {
@@ -39,6 +40,8 @@ export interface SuccessRateView {
 export interface SelectorDeps {
   health?: HealthView;
   breakers?: BreakerView;
+  /** Operators' drains and forced states (docs/routing.md, "Manual controls"). */
+  controls?: ControlView;
   successRate?: SuccessRateView;
   /** Uniform [0,1) source for the lottery and exploration (default Math.random). */
   random?: () => number;
@@ -58,6 +61,7 @@ interface Scored {
   alive: boolean;
   probe: boolean;
   failureScore: number;
+  forcedUp?: boolean;
   sr: number;
   eligible: boolean;
   winner: boolean;
@@ -153,6 +157,7 @@ function explain(s: Scored): CandidateExplanation {
     pinned: false,
   };
   if (s.probe) e.probe = true;
+  if (s.forcedUp) e.forcedUp = true;
   return e;
 }
 
@@ -259,12 +264,19 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
   for (const s of passed) {
     const id = s.t.id;
     const acq = s.t.acquirer;
+    // an operator's drain or forced down takes the route out; forced up overrides the failure detector (not the breaker)
+    const ctl = deps.controls?.controlOf(id, acq);
+    if (ctl && ctl.state !== 'up') {
+      rejected.push({ terminal: id, reason: ctl.state === 'drain' ? 'drained' : 'forced_down', detail: `${ctl.targetKind} ${ctl.target}: ${ctl.reason}` });
+      continue;
+    }
     if (breakers?.isOpen(acq)) {
       rejected.push({ terminal: id, reason: 'breaker_open', detail: acq });
       continue;
     }
-    const acqAlive = health.isAlive(acq);
-    const termAlive = health.isAlive(id);
+    if (ctl) s.forcedUp = true;
+    const acqAlive = s.forcedUp === true || health.isAlive(acq);
+    const termAlive = s.forcedUp === true || health.isAlive(id);
     s.failureScore = Math.max(health.failureScore(acq), health.failureScore(id));
     if (sr) {
       s.sr = sr.score(id);

@@ -314,6 +314,8 @@ export interface CandidateExplanation {
   weight: number;
   alive: boolean;
   probe?: boolean;
+  /** An operator forced it up (docs/routing.md, "Manual controls"): alive whatever the failure detector says. */
+  forcedUp?: boolean;
   /** Failure score 0 (healthy) .. 1 (all failing). */
   failureScore: number;
   successRate: number;
@@ -323,8 +325,22 @@ export interface CandidateExplanation {
 
 export interface RejectedCandidate {
   terminal: string;
-  /** `dead` appears only in explanations stored before dead routes were ranked last instead of dropped. */
-  reason: 'unknown_terminal' | 'disabled' | 'currency' | 'mcc' | 'amount_below_min' | 'amount_above_max' | 'risk_coverage' | 'dead' | 'breaker_open';
+  /**
+   * `dead` appears only in explanations stored before dead routes were ranked last instead of dropped; `drained` and
+   * `forced_down` are an operator's manual controls (detail: the target and the reason).
+   */
+  reason:
+    | 'unknown_terminal'
+    | 'disabled'
+    | 'currency'
+    | 'mcc'
+    | 'amount_below_min'
+    | 'amount_above_max'
+    | 'risk_coverage'
+    | 'dead'
+    | 'breaker_open'
+    | 'drained'
+    | 'forced_down';
   detail?: string;
 }
 

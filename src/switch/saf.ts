@@ -31,6 +31,11 @@ export class SafWorker {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /**
+   * True while an operator has forced the acquirer down (docs/routing.md, "Manual controls"): its queued messages
+   * wait, looked at again each second, without an attempt that may leave.
+   */
+  held: (acquirer: string) => boolean = () => false;
 
   constructor(
     private readonly queue: SafQueue,
@@ -76,6 +81,10 @@ export class SafWorker {
   private async deliver(r: SafRow): Promise<void> {
     if (r.expires_at.getTime() < Date.now()) {
       await this.deadLetter(r, `not closed after ${r.attempts - 1} attempts: expired`);
+      return;
+    }
+    if (this.held(r.acquirer)) {
+      await this.queue.backoff(r.id, 1, 'acquirer forced down by an operator', false);
       return;
     }
     // under its own MTI until an attempt may have reached the acquirer, then as its repeat (0401, 0421, 0221)

@@ -37,6 +37,31 @@ const NEW_RULE = (terminal: string): string =>
     '',
   ].join('\n');
 
+/** Headless Debian Chromium on a fresh profile, closed at teardown. */
+async function openPage(t: { teardown(fn: () => unknown): void }): Promise<Page> {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-chromium-'));
+  const ctx: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: 60_000,
+  });
+  t.teardown(async () => {
+    await ctx.close().catch(() => undefined);
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  });
+  ctx.setDefaultTimeout(30_000);
+  return ctx.pages()[0] ?? (await ctx.newPage());
+}
+
 t.test('console: edit, validate, backtest, activate, route, roll back', async (t) => {
   t.ok(fs.existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`);
   const sw = await startTestSwitch(t, 'console');
@@ -89,27 +114,7 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   const willMove = sw.outcomes.filter((o) => o.terminal !== 'c-eur-1').length;
   t.ok(willMove > 0, `${willMove} of 20 not on c-eur-1 under v1`);
 
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-chromium-'));
-  const ctx: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: 60_000,
-  });
-  t.teardown(async () => {
-    await ctx.close().catch(() => undefined);
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  });
-  ctx.setDefaultTimeout(30_000);
-  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const page = await openPage(t);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
 
@@ -252,6 +257,42 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   t.same(
     audit.entries.map((e) => `${e.actor}:${e.action}`),
     ['rita:rules.rollback', 'rita:rules.activate', 'rita:rules.create'],
+  );
+  t.same(pageErrors, [], 'no script errors in the page');
+});
+
+t.test('console: an operator drains an acquirer with a reason, the health table shows it, then lifts it', async (t) => {
+  const sw = await startTestSwitch(t, 'console-controls');
+  const page = await openPage(t);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${sw.adminUrl}/`);
+  await page.fill('#token', TOKENS.operator);
+  await page.click('#login');
+  await page.waitForSelector('#no-controls');
+  await page.selectOption('#control-kind', 'acquirer');
+  await page.fill('#control-id', 'acq-b');
+  await page.selectOption('#control-state', 'drain');
+  await page.fill('#control-reason', 'acq-b maintenance window');
+  await page.fill('#control-minutes', '120');
+  await page.click('#control-apply');
+  await page.waitForSelector('#controls tr[data-control="acquirer:acq-b"]');
+  await page.waitForSelector('#acquirers tr[data-acquirer="acq-b"] td.control:has-text("drained: acq-b maintenance window")');
+  t.equal(sw.h.controls.get('acquirer', 'acq-b')?.state, 'drain', 'in force at the switch');
+  t.match((await page.textContent('#message')) ?? '', /acquirer acq-b: drained on every instance/);
+  await shot(page, '07-manual-control');
+  await page.locator('#controls-panel').screenshot({ path: path.join(SHOTS, '07b-manual-control-panel.png') });
+
+  await page.click('#controls tr[data-control="acquirer:acq-b"] button.lift');
+  await page.waitForSelector('#no-controls');
+  await page.waitForSelector('#acquirers tr[data-acquirer="acq-b"] td.control:has-text("—")');
+  t.equal(sw.h.controls.get('acquirer', 'acq-b'), undefined, 'lifted at the switch');
+  const audit = await fetch(`${sw.adminUrl}/api/audit`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } }).then(
+    (x) => x.json() as Promise<{ entries: { actor: string; action: string; target: string }[] }>,
+  );
+  t.same(
+    audit.entries.map((e) => `${e.actor}:${e.action}:${e.target}`),
+    ['otto:control.lift:acquirer acq-b', 'otto:control.drain:acquirer acq-b'],
   );
   t.same(pageErrors, [], 'no script errors in the page');
 });

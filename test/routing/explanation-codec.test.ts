@@ -17,20 +17,28 @@ const explanation: fc.Arbitrary<Explanation> = fc.record({
   risk: fc.record({ level: fc.constantFrom('trusted', 'low', 'high', 'fatal'), reasons: fc.array(text, { maxLength: 3 }) }),
   bin: fc.option(fc.record({ brand: text, card_type: fc.constantFrom('credit', 'debit', 'prepaid'), country: text, issuer: text }), { nil: null }),
   candidates: fc.array(
-    fc.record({
-      terminal: text,
-      acquirer: text,
-      priority: fc.nat(9),
-      weight: fc.nat(100),
-      alive: fc.boolean(),
-      failureScore: score,
-      successRate: score,
-      lotteryWinner: fc.boolean(),
-      pinned: fc.boolean(),
-    }),
+    fc.record(
+      {
+        terminal: text,
+        acquirer: text,
+        priority: fc.nat(9),
+        weight: fc.nat(100),
+        alive: fc.boolean(),
+        failureScore: score,
+        successRate: score,
+        lotteryWinner: fc.boolean(),
+        pinned: fc.boolean(),
+        probe: fc.constant(true),
+        forcedUp: fc.constant(true),
+      },
+      { requiredKeys: ['terminal', 'acquirer', 'priority', 'weight', 'alive', 'failureScore', 'successRate', 'lotteryWinner', 'pinned'] },
+    ),
     { maxLength: 4 },
   ),
-  rejected: fc.array(fc.record({ terminal: text, reason: fc.constantFrom('currency', 'mcc', 'dead', 'risk_coverage'), detail: text }), { maxLength: 3 }),
+  rejected: fc.array(
+    fc.record({ terminal: text, reason: fc.constantFrom('currency', 'mcc', 'dead', 'risk_coverage', 'drained', 'forced_down'), detail: text }),
+    { maxLength: 3 },
+  ),
   ideal: fc.option(text, { nil: null }),
 }) as fc.Arbitrary<Explanation>;
 

@@ -28,7 +28,7 @@ const variant = (priority: number): unknown => {
 t.test('versions: immutable, unique by content, validated, activate and roll back with audit', async (t) => {
   const db = await testDb(t);
   const m = await migrateRouting(db.pool);
-  t.same(m.applied, ['001_rule_versions.sql']);
+  t.same(m.applied, ['001_rule_versions.sql', '002_manual_controls.sql']);
   const store = new RuleVersionStore(db.pool);
   t.equal(await store.active(), null);
   await t.rejects(store.activeRuleSet(), { code: 'SW_ERR_RULES_NO_ACTIVE_VERSION' });

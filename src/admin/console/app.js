@@ -62,7 +62,7 @@ async function login(token) {
     $('app-view').classList.remove('hidden');
     $('logout').classList.remove('hidden');
     $('login-error').textContent = '';
-    await Promise.all([loadVersions(), loadAcquirers(), loadSettlement()]);
+    await Promise.all([loadVersions(), loadAcquirers(), loadControls(), loadSettlement()]);
     if (state.active) await loadIntoEditor(state.active);
   } catch (e) {
     state.token = '';
@@ -85,12 +85,62 @@ async function loadAcquirers() {
         el('td', {}, a.inFlight),
         el('td', {}, a.breaker),
         el('td', {}, a.detector.score.toFixed(2)),
-        el('td', {}, a.lastError ? `${a.lastError.code ?? ''} ${a.lastError.reason} (${new Date(a.lastError.at).toLocaleTimeString()})` : '—'));
+        el('td', {}, a.lastError ? `${a.lastError.code ?? ''} ${a.lastError.reason} (${new Date(a.lastError.at).toLocaleTimeString()})` : '—'),
+        el('td', { class: 'control' }, a.control ? el('span', { class: `badge ${a.control.state === 'up' ? 'ok' : 'warn'}` }, `${CONTROL_LABELS[a.control.state]}: ${a.control.reason}`) : '—'));
     });
-    box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Acquirer', 'Health', 'Connections', 'In flight', 'Breaker', 'Failure score', 'Last error'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+    box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Acquirer', 'Health', 'Connections', 'In flight', 'Breaker', 'Failure score', 'Last error', 'Control'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
   } catch (e) {
     box.replaceChildren(el('p', { class: 'muted' }, e.status === 501 ? 'Acquirer health is not available on this instance.' : `Could not load acquirers: ${e.message}`));
   }
+}
+
+// ── manual controls ──────────────────────────────────────────────────────────────────────────────
+const CONTROL_LABELS = { drain: 'drained', down: 'forced down', up: 'forced up' };
+
+async function loadControls() {
+  const box = $('controls');
+  try {
+    const { active } = await api('GET', '/api/controls');
+    if (active.length === 0) {
+      box.replaceChildren(el('p', { class: 'muted', id: 'no-controls' }, 'No manual control in force.'));
+      return;
+    }
+    const rows = active.map((c) =>
+      el('tr', { 'data-control': `${c.targetKind}:${c.target}` },
+        el('td', {}, `${c.targetKind} ${c.target}`),
+        el('td', {}, CONTROL_LABELS[c.state]),
+        el('td', {}, c.reason),
+        el('td', {}, c.actor),
+        el('td', {}, c.expiresAt ? new Date(c.expiresAt).toLocaleString() : 'until lifted'),
+        el('td', {}, el('button', { class: 'lift', onclick: () => void liftControl(c) }, 'Lift'))));
+    box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Target', 'State', 'Reason', 'By', 'Until', ''].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'muted' }, e.status === 501 ? 'Manual controls are not available on this instance.' : `Could not load controls: ${e.message}`));
+  }
+}
+
+async function applyControl() {
+  const kind = $('control-kind').value;
+  const id = $('control-id').value.trim();
+  const minutes = Number($('control-minutes').value);
+  const body = { state: $('control-state').value, reason: $('control-reason').value, ...(minutes > 0 ? { ttlSeconds: Math.round(minutes * 60) } : {}) };
+  try {
+    await api('PUT', `/api/controls/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`, body);
+    say(`${kind} ${id}: ${CONTROL_LABELS[body.state]} on every instance`);
+  } catch (e) {
+    say(`Control failed: ${e.message}`, true);
+  }
+  await Promise.all([loadControls(), loadAcquirers()]);
+}
+
+async function liftControl(c) {
+  try {
+    await api('DELETE', `/api/controls/${encodeURIComponent(c.targetKind)}/${encodeURIComponent(c.target)}`);
+    say(`${c.targetKind} ${c.target}: control lifted`);
+  } catch (e) {
+    say(`Lift failed: ${e.message}`, true);
+  }
+  await Promise.all([loadControls(), loadAcquirers()]);
 }
 
 // ── settlement reconciliation ────────────────────────────────────────────────────────────────────
@@ -310,6 +360,7 @@ $('backtest').addEventListener('click', () => void runBacktest());
 $('save').addEventListener('click', () => void save());
 $('evaluate').addEventListener('click', () => void evaluate());
 $('rollback').addEventListener('click', () => void rollback());
+$('control-form').addEventListener('submit', (ev) => { ev.preventDefault(); void applyControl(); });
 $('sample').value = JSON.stringify({ bin: '41111111', cardToken: 'sample-card', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha' }, null, 2);
 setInterval(() => { if (state.token && !$('app-view').classList.contains('hidden')) void loadAcquirers(); }, 5000);
 if (state.token) void login(state.token);

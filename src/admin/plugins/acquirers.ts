@@ -19,6 +19,12 @@ export const acquirerSchema = {
       nullable: true,
       properties: { code: { type: 'string', nullable: true }, reason: { type: 'string' }, at: { type: 'string' } },
     },
+    control: {
+      type: 'object',
+      nullable: true,
+      description: 'an operator\'s drain or forced state in force (docs/admin.md, "Manual controls")',
+      properties: { state: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, expiresAt: { type: 'string', nullable: true } },
+    },
   },
 } as const;
 
