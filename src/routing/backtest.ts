@@ -12,7 +12,7 @@ import { SwitchError } from '../errors.js';
 import { select } from './selector.js';
 import { checkContext } from './engine.js';
 import type { CompiledRules } from './compiler.js';
-import { RISK_ORDER, type AuthContext, type RiskLevel } from './types.js';
+import { ENTRY_MODE_VALUES, RISK_ORDER, THREE_DS_VALUES, type AuthContext, type RiskLevel } from './types.js';
 
 export type PastOutcome = 'approved' | 'declined' | 'failed';
 
@@ -129,7 +129,7 @@ const bad = (path: string, reason: string): SwitchError => new SwitchError('SW_E
 export function contextFromJson(v: unknown, path = ''): AuthContext {
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(path || '/', 'must be an object');
   const o = v as Record<string, unknown>;
-  const known = new Set(['bin', 'cardToken', 'amountMinor', 'currency', 'mcc', 'merchantId', 'psp', 'at', 'kind', 'metadata']);
+  const known = new Set(['bin', 'cardToken', 'amountMinor', 'currency', 'mcc', 'merchantId', 'psp', 'at', 'kind', 'authentication', 'metadata']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`${path}/${k}`, 'unknown key');
   let amount: bigint | number;
   if (typeof o.amountMinor === 'string' && /^[0-9]{1,19}$/.test(o.amountMinor)) {
@@ -138,6 +138,7 @@ export function contextFromJson(v: unknown, path = ''): AuthContext {
   } else if (typeof o.amountMinor === 'number') amount = o.amountMinor;
   else throw bad(`${path}/amountMinor`, 'must be an integer or a digit string');
   const at = o.at === undefined ? new Date() : typeof o.at === 'string' ? new Date(o.at) : new Date(NaN);
+  if (o.authentication !== undefined) authenticationFromJson(o.authentication, `${path}/authentication`);
   const ctx = { ...o, amountMinor: amount, at } as unknown as AuthContext;
   try {
     checkContext(ctx);
@@ -146,6 +147,16 @@ export function contextFromJson(v: unknown, path = ''): AuthContext {
     throw e;
   }
   return ctx;
+}
+
+/** Checks `{ entryMode, eci, threeDs }` (docs/routing.md, "Authentication"). */
+function authenticationFromJson(v: unknown, path: string): void {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(path, 'must be an object { entryMode, eci, threeDs }');
+  const a = v as Record<string, unknown>;
+  for (const k of Object.keys(a)) if (!['entryMode', 'eci', 'threeDs'].includes(k)) throw bad(`${path}/${k}`, 'unknown key');
+  if (!(ENTRY_MODE_VALUES as readonly unknown[]).includes(a.entryMode)) throw bad(`${path}/entryMode`, `must be one of ${ENTRY_MODE_VALUES.join(', ')}`);
+  if (!(THREE_DS_VALUES as readonly unknown[]).includes(a.threeDs)) throw bad(`${path}/threeDs`, `must be one of ${THREE_DS_VALUES.join(', ')}`);
+  if (a.eci !== null && (typeof a.eci !== 'string' || !/^[0-9]{2}$/.test(a.eci))) throw bad(`${path}/eci`, 'must be two digits or null');
 }
 
 /** A past decision from JSON: { context, routedTo, outcome, riskLevel? }. */

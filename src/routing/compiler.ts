@@ -4,7 +4,17 @@
  * are indexed by currency (a request only walks the rules that can match its currency, in file order).
  */
 import { BinTable, binKey, binDefToRange } from './bin-table.js';
-import { COVERAGE_MAX, type AuthContext, type BinInfo, type MerchantDef, type RiskFile, type RuleConditions, type RuleSet, type TerminalDef } from './types.js';
+import {
+  COVERAGE_MAX,
+  type AuthContext,
+  type Authentication,
+  type BinInfo,
+  type MerchantDef,
+  type RiskFile,
+  type RuleConditions,
+  type RuleSet,
+  type TerminalDef,
+} from './types.js';
 
 /** Everything the predicates look at, computed once per request. */
 export interface Facts {
@@ -19,6 +29,7 @@ export interface Facts {
   /** Minutes since the Unix epoch (UTC). */
   epochMinute: number;
   metadata: Readonly<Record<string, string>> | undefined;
+  authentication: Authentication | undefined;
 }
 
 export type Predicate = (f: Facts) => boolean;
@@ -186,6 +197,19 @@ export function compileConditions(c: RuleConditions, residualOnly = false): Pred
       return mod >= from && mod < to && (dayMask & (1 << day)) !== 0;
     });
   }
+  // how the payment was authenticated: a request with no authentication read matches none of these
+  if (c.three_ds) {
+    const s = new Set<string>(c.three_ds);
+    preds.push((f) => f.authentication !== undefined && s.has(f.authentication.threeDs));
+  }
+  if (c.entry_mode) {
+    const s = new Set<string>(c.entry_mode);
+    preds.push((f) => f.authentication !== undefined && s.has(f.authentication.entryMode));
+  }
+  if (c.eci) {
+    const s = new Set<string>(c.eci);
+    preds.push((f) => f.authentication?.eci != null && s.has(f.authentication.eci));
+  }
   if (c.metadata) {
     for (const [key, want] of Object.entries(c.metadata)) {
       const values = Array.isArray(want) ? want : [want];
@@ -305,6 +329,7 @@ export function factsOf(c: CompiledRules, ctx: AuthContext): Facts {
     kind: ctx.kind ?? 'purchase',
     epochMinute: Math.floor(ctx.at.getTime() / 60000),
     metadata: ctx.metadata,
+    authentication: ctx.authentication,
   };
 }
 

@@ -16,6 +16,7 @@ import {
   type RouteChoice,
 } from './types.js';
 import type { ControlView } from './manual-controls.js';
+import { liabilityShifted, unauthenticatedRemote } from './authentication.js';
 
 /** Live health of services (terminal ids and acquirer ids), e.g. a FailureDetector. */
 export interface HealthView {
@@ -231,8 +232,15 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
       rejected.push({ terminal: t.id, reason: 'amount_above_max', detail: String(t.max) });
       continue;
     }
-    if (riskRank > t.coverageMax) {
+    // 3-D Secure counts (docs/routing.md, "Authentication"): authenticated on a 3-D Secure terminal, the issuer bears
+    // the fraud, so a high-risk payment is covered as low; a remote one without it above low risk needs such a terminal
+    const shifted = t.def.three_ds && riskRank === RISK_ORDER.high && liabilityShifted(ctx.authentication);
+    if ((shifted ? RISK_ORDER.low : riskRank) > t.coverageMax) {
       rejected.push({ terminal: t.id, reason: 'risk_coverage', detail: `${risk.level} > ${t.def.risk_coverage}` });
+      continue;
+    }
+    if (!t.def.three_ds && riskRank > RISK_ORDER.low && unauthenticatedRemote(ctx.authentication)) {
+      rejected.push({ terminal: t.id, reason: 'three_ds', detail: `${risk.level} risk, ${ctx.authentication!.entryMode} not authenticated` });
       continue;
     }
     passed.push({

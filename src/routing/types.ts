@@ -193,6 +193,10 @@ export interface RuleConditions {
   /** The transaction type from the processing code (DE3); a rule without it matches every type. */
   kind?: TransactionKind[];
   time?: TimeWindow;
+  /** How the payment was authenticated (docs/routing.md, "Authentication"). */
+  three_ds?: ThreeDsResult[];
+  entry_mode?: EntryMode[];
+  eci?: string[];
   metadata?: Record<string, string | string[]>;
 }
 
@@ -273,6 +277,21 @@ export type TransactionKind = 'purchase' | 'cashback' | 'refund' | 'balance';
 export const TRANSACTION_KINDS: readonly TransactionKind[] = ['purchase', 'cashback', 'refund', 'balance'];
 
 /** One authorization as routing sees it. No full PAN: the first 6 or 8 digits and a token. */
+/** The payment's channel (docs/routing.md, "Authentication"). */
+export type EntryMode = 'chip' | 'contactless' | 'magstripe' | 'manual' | 'ecommerce' | 'credential_on_file' | 'unknown';
+export const ENTRY_MODE_VALUES: readonly EntryMode[] = ['chip', 'contactless', 'magstripe', 'manual', 'ecommerce', 'credential_on_file', 'unknown'];
+/** What 3-D Secure says of a payment: not_applicable for a card present. */
+export type ThreeDsResult = 'authenticated' | 'attempted' | 'not_authenticated' | 'not_applicable';
+export const THREE_DS_VALUES: readonly ThreeDsResult[] = ['authenticated', 'attempted', 'not_authenticated', 'not_applicable'];
+
+/** How the payment was authenticated (src/routing/authentication.ts). */
+export interface Authentication {
+  entryMode: EntryMode;
+  /** The e-commerce indicator the PSP sent (two digits), or null. */
+  eci: string | null;
+  threeDs: ThreeDsResult;
+}
+
 export interface AuthContext {
   /** First 6..8 digits of the PAN. */
   bin: string;
@@ -290,6 +309,8 @@ export interface AuthContext {
   at: Date;
   /** From the processing code (DE3); default 'purchase'. */
   kind?: TransactionKind;
+  /** From DE22, DE25 and the ECI field (docs/routing.md, "Authentication"); absent: unknown, no 3-D Secure condition matches. */
+  authentication?: Authentication;
   metadata?: Record<string, string>;
 }
 
@@ -339,6 +360,7 @@ export interface RejectedCandidate {
     | 'risk_coverage'
     | 'dead'
     | 'breaker_open'
+    | 'three_ds'
     | 'drained'
     | 'forced_down';
   detail?: string;

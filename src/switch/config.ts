@@ -259,6 +259,13 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
       { min: 2, max: 128 },
     ),
   }),
+  authentication: group(
+    'How a payment was authenticated, read for routing and risk coverage (docs/routing.md, "Authentication"): the channel from DE22 and DE25, the ECI from a PSP field.',
+    {
+      eciField: whole(61, 'The PSP field holding the e-commerce indicator (two digits); 0: the PSPs send none.', { max: 128 }),
+      eciOffset: whole(0, 'Where in that field the two ECI digits start (0: its first two characters).', { max: 997 }),
+    },
+  ),
   cutoverTotals: group('Cut-over totals (docs/switch.md, "Cut-over totals"): a 0500 per acquirer and currency after each business day.', {
     enabled: flag(true, "Send each 1987-dialect acquirer the closed day's totals (0500, DE74-DE89) after its cut-over, and check its 0510."),
     delayMs: whole(60_000, 'Wait after the cut-over before the totals are counted: requests still in flight at the cut-over are answered by then.'),

@@ -61,6 +61,31 @@ const condCases: CondCase[] = [
     no: [{ at: new Date('2026-01-08T20:30:00Z') }, { at: new Date('2026-01-09T03:00:00Z') }, { at: new Date('2026-01-09T12:00:00Z') }],
   },
   {
+    name: '3-D Secure result',
+    when: { three_ds: ['authenticated', 'attempted'] },
+    yes: [
+      { authentication: { entryMode: 'ecommerce', eci: '05', threeDs: 'authenticated' } },
+      { authentication: { entryMode: 'ecommerce', eci: '01', threeDs: 'attempted' } },
+    ],
+    no: [{ authentication: { entryMode: 'ecommerce', eci: '07', threeDs: 'not_authenticated' } }, {}],
+  },
+  {
+    name: 'entry mode',
+    when: { entry_mode: ['chip', 'contactless'] },
+    yes: [{ authentication: { entryMode: 'chip', eci: null, threeDs: 'not_applicable' } }],
+    no: [{ authentication: { entryMode: 'ecommerce', eci: null, threeDs: 'not_authenticated' } }, {}],
+  },
+  {
+    name: 'ECI',
+    when: { eci: ['05', '02'] },
+    yes: [{ authentication: { entryMode: 'ecommerce', eci: '02', threeDs: 'authenticated' } }],
+    no: [
+      { authentication: { entryMode: 'ecommerce', eci: '06', threeDs: 'attempted' } },
+      { authentication: { entryMode: 'chip', eci: null, threeDs: 'not_applicable' } },
+      {},
+    ],
+  },
+  {
     name: 'metadata',
     when: { metadata: { channel: ['ecom', 'moto'], recurring: 'yes' } },
     yes: [{ metadata: { channel: 'ecom', recurring: 'yes' } }, { metadata: { channel: 'moto', recurring: 'yes', x: 'y' } }],
@@ -330,4 +355,53 @@ t.test('explanation carries the rules version, hash, BIN and risk', async (t) =>
   t.same(d.explanation.bin, { brand: 'visa', card_type: 'debit', issuer: 'Euro', country: 'DE' });
   t.equal(d.explanation.risk.level, 'trusted');
   t.same(JSON.parse(JSON.stringify(d)).kind, 'route', 'serializable');
+});
+
+t.test('3-D Secure counts in risk coverage: liability shift on a 3-D Secure terminal; no unauthenticated high risk without one', async (t) => {
+  const HIGH: RiskResult = { level: 'high', reasons: ['test'] };
+  const FATAL: RiskResult = { level: 'fatal', reasons: ['test'] };
+  const ecom = (threeDs: 'authenticated' | 'attempted' | 'not_authenticated', eci: string | null) => ({
+    authentication: { entryMode: 'ecommerce' as const, eci, threeDs },
+  });
+  const chip = { authentication: { entryMode: 'chip' as const, eci: null, threeDs: 'not_applicable' as const } };
+  // t4 (enabled here): no 3-D Secure, covers high; t1: 3-D Secure, covers high
+  const rules = fixture(
+    [
+      {
+        id: 'r',
+        when: { currency: ['978'] },
+        then: {
+          terminals: [
+            { terminal: 't4', priority: 1 },
+            { terminal: 't1', priority: 2 },
+          ],
+        },
+      },
+    ],
+    (f) => {
+      f.terminals.terminals.find((x) => x.id === 't4')!.enabled = true;
+    },
+  );
+  const unauth = select(rules, ctx(ecom('not_authenticated', '07')), HIGH);
+  t.same(routeOf(unauth), ['t1'], 'high risk, remote, not authenticated: never the terminal without 3-D Secure');
+  t.match(unauth.explanation.rejected, [{ terminal: 't4', reason: 'three_ds', detail: 'high risk, ecommerce not authenticated' }]);
+  t.same(routeOf(select(rules, ctx(ecom('authenticated', '05')), HIGH)), ['t4', 't1'], 'authenticated: either');
+  t.same(routeOf(select(rules, ctx(chip), HIGH)), ['t4', 't1'], 'card present: 3-D Secure does not apply');
+  t.same(routeOf(select(rules, ctx(ecom('not_authenticated', null)), LOW)), ['t4', 't1'], 'low risk may go without 3-D Secure');
+  t.same(routeOf(select(rules, ctx({}), HIGH)), ['t4', 't1'], 'authentication unknown (not read): coverage as before');
+
+  // t2 made a 3-D Secure terminal covering low only: an authenticated high-risk payment shifts liability, so it is covered
+  const low3ds = fixture([{ id: 'r', when: { currency: ['978'] }, then: { terminals: [{ terminal: 't2', priority: 1 }] } }], (f) => {
+    f.terminals.terminals.find((x) => x.id === 't2')!.three_ds = true;
+  });
+  t.same(routeOf(select(low3ds, ctx(ecom('authenticated', '05')), HIGH)), ['t2'], 'authenticated high risk: covered as low');
+  t.same(routeOf(select(low3ds, ctx(ecom('attempted', '06')), HIGH)), ['t2'], 'an attempt shifts liability too');
+  t.match(select(low3ds, ctx(ecom('not_authenticated', '07')), HIGH).explanation.rejected, [{ terminal: 't2', reason: 'risk_coverage' }]);
+  t.match(select(low3ds, ctx(ecom('authenticated', '05')), FATAL), { kind: 'decline' }, 'fatal never routes, authenticated or not');
+  const low2 = fixture([{ id: 'r', when: { currency: ['978'] }, then: { terminals: [{ terminal: 't2', priority: 1 }] } }]);
+  t.match(
+    select(low2, ctx(ecom('authenticated', '05')), HIGH).explanation.rejected,
+    [{ terminal: 't2', reason: 'risk_coverage' }],
+    'no shift on a terminal without 3-D Secure',
+  );
 });

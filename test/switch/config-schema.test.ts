@@ -36,6 +36,7 @@ const typeChecks: Array<true> = [
   true satisfies Eq<SwitchConfig['database'], { url: string; dataDir: string; poolSize: number }>,
   true satisfies Eq<SwitchConfig['builtInSimulators'], boolean>,
   true satisfies Eq<SwitchConfig['cutoverTotals'], { enabled: boolean; delayMs: number; timeoutMs: number }>,
+  true satisfies Eq<SwitchConfig['authentication'], { eciField: number; eciOffset: number }>,
   true satisfies Eq<
     keyof SwitchConfig,
     | 'psp'
@@ -47,6 +48,7 @@ const typeChecks: Array<true> = [
     | 'duplicateWindowMs'
     | 'groupCommitMs'
     | 'captures'
+    | 'authentication'
     | 'cutoverTotals'
     | 'expiry'
     | 'saf'
@@ -70,7 +72,7 @@ const refusal = (f: () => unknown): string => {
 };
 
 t.test('the defaults come from the schema and are the documented ones', async (t) => {
-  t.equal(typeChecks.length, 10);
+  t.equal(typeChecks.length, 11);
   t.same(DEFAULT_CONFIG, {
     psp: {
       host: '127.0.0.1',
@@ -95,6 +97,7 @@ t.test('the defaults come from the schema and are the documented ones', async (t
     duplicateWindowMs: 10 * 60_000,
     groupCommitMs: 0,
     captures: { sequenceField: 63 },
+    authentication: { eciField: 61, eciOffset: 0 },
     cutoverTotals: { enabled: true, delayMs: 60_000, timeoutMs: 30_000 },
     expiry: { holdAgeMs: 7 * 24 * 3600_000, sweepIntervalMs: 60_000 },
     saf: { pollMs: 500, retryInitialMs: 1000, retryMaxMs: 60_000, expireAfterMs: 24 * 3600_000, timeoutMs: 10_000, retryWindowMs: 3600_000 },

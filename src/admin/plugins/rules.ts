@@ -274,7 +274,8 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
             context: {
               type: 'object',
               additionalProperties: true,
-              description: '{ bin, cardToken, amountMinor, currency, mcc?, merchantId, psp, at?, metadata? }',
+              description:
+                '{ bin, cardToken, amountMinor, currency, mcc?, merchantId, psp, at?, kind?, authentication? { entryMode, eci, threeDs }, metadata? }',
             },
           },
           required: ['context'],

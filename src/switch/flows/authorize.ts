@@ -17,6 +17,8 @@ import { minorUnit } from '../../ledger/currency.js';
 import type { AuthContext, Decision, RouteChoice } from '../../routing/types.js';
 import { encodeExplanation } from '../../routing/explanation-codec.js';
 import { isFastFailure } from '../acquirers.js';
+import { authenticationOf } from '../../routing/authentication.js';
+import { eciOf } from '../authentication-field.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
 import { UNROUTED, type Intent, type Outcome } from '../store/index.js';
@@ -137,6 +139,7 @@ export async function authorize(
     };
     const mcc = field(msg, 18);
     if (mcc) actx.mcc = mcc;
+    actx.authentication = authenticationOf(field(msg, 22), field(msg, 25), eciOf(msg, c.d.config.authentication));
     let decision: Decision;
     try {
       decision = await c.d.engine.decide(actx);
