@@ -188,6 +188,8 @@ const DEFINITIONS = {
   SW_ERR_CONTROL_INVALID: { httpStatus: 400, template: 'manual control of {target}: {reason}' },
   SW_ERR_ADMIN_NOT_CONFIGURED: { httpStatus: 501, template: 'admin API: {area} is not available on this instance' },
   SW_ERR_ADMIN_CONFLICT: { httpStatus: 409, template: 'admin API: {what} {id} cannot be changed: {reason}' },
+  SW_ERR_ADMIN_RATE_LIMITED: { httpStatus: 429, template: 'admin API: more than {limit} {what} requests a minute for this token; retry in {retryAfterS} s' },
+  SW_ERR_ADMIN_SAME_PERSON: { httpStatus: 403, template: 'admin API: {actor} proposed this change: another person must approve it' },
   SW_ERR_ADMIN_INTERNAL: { httpStatus: 500, template: 'admin API: internal error ({reason})' },
   SW_ERR_ADMIN_TLS: { httpStatus: 500, template: 'admin server TLS: {path} ({key}) {reason}' },
   SW_ERR_ADMIN_TOKEN_FILE: {

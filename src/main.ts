@@ -58,7 +58,7 @@ export async function main(argv = process.argv.slice(2), extras: MainExtras = {}
   if (cfg.admin.enabled && cfg.admin.tokens.length === 0) {
     const { token, entry } = newRunToken();
     runToken = { token, file: runTokenFile(cfg.database.dataDir) };
-    cfg.admin.tokens = [entry];
+    cfg.admin.tokens = [{ ...entry, expires: '' }];
   }
   const log = createLogger({ name: 'switch', level: cfg.logLevel });
   // Test-only crash points (docs/faults.md): SWITCH_TEST_CRASH_AT names a point of the authorization flow where

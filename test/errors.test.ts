@@ -141,6 +141,8 @@ const PINNED: readonly (readonly [ErrorCode, number, readonly string[]])[] = [
   ['SW_ERR_CONTROL_INVALID', 400, ['reason', 'target']],
   ['SW_ERR_ADMIN_NOT_CONFIGURED', 501, ['area']],
   ['SW_ERR_ADMIN_CONFLICT', 409, ['id', 'reason', 'what']],
+  ['SW_ERR_ADMIN_RATE_LIMITED', 429, ['limit', 'retryAfterS', 'what']],
+  ['SW_ERR_ADMIN_SAME_PERSON', 403, ['actor']],
   ['SW_ERR_ADMIN_INTERNAL', 500, ['reason']],
   ['SW_ERR_ADMIN_TLS', 500, ['key', 'path', 'reason']],
   ['SW_ERR_ADMIN_TOKEN_FILE', 500, ['path', 'reason']],

@@ -34,6 +34,8 @@ import { transactionsPlugin } from './plugins/transactions.js';
 import { ledgerPlugin } from './plugins/ledger.js';
 import { safPlugin } from './plugins/saf.js';
 import { controlsPlugin } from './plugins/controls.js';
+import { tokensPlugin } from './plugins/tokens.js';
+import { HeavyRequestLimit } from './rate-limit.js';
 import { auditPlugin } from './plugins/audit.js';
 import { consolePlugin } from './plugins/console.js';
 
@@ -63,6 +65,7 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
     ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: opts.https.minVersion } } : {}),
   });
   app.decorateRequest('principal', null);
+  const heavyLimit = new HeavyRequestLimit(deps.heavyRequestsPerMinute ?? 30);
 
   app.addHook('onRequest', async (req, reply) => {
     const perm: Permission | undefined = req.routeOptions.config?.permission ?? (deps.docsAuth && isDocsRoute(req.routeOptions.url) ? 'read' : undefined);
@@ -73,12 +76,20 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
       void reply.header('www-authenticate', 'Bearer');
       throw new SwitchError('SW_ERR_ADMIN_UNAUTHORIZED', { reason: h ? 'Authorization header must be "Bearer <token>"' : 'a bearer token is required' });
     }
-    const p = authenticate(deps.tokens, m[1]!);
-    if (!p) {
+    const entry = authenticate(deps.tokens, m[1]!);
+    const refuse = (reason: string): never => {
       void reply.header('www-authenticate', 'Bearer error="invalid_token"');
-      throw new SwitchError('SW_ERR_ADMIN_UNAUTHORIZED', { reason: 'the token is not valid' });
-    }
+      throw new SwitchError('SW_ERR_ADMIN_UNAUTHORIZED', { reason });
+    };
+    if (!entry) return refuse('the token is not valid');
+    if (entry.expiresAt && Date.parse(entry.expiresAt) <= Date.now()) return refuse(`the token expired at ${entry.expiresAt}`);
+    // revoked on any instance: one key probe per request, so a revocation holds everywhere at once
+    const revoked = await deps.pool.query('select 1 from admin_revoked_tokens where sha256 = $1', [entry.sha256]);
+    if (revoked.rowCount) return refuse('the token was revoked');
+    const p = { name: entry.name, role: entry.role };
     if (!allowed(p.role, perm)) throw new SwitchError('SW_ERR_ADMIN_FORBIDDEN', { role: p.role, action: `${req.method} ${req.routeOptions.url ?? ''}` });
+    const heavy = req.routeOptions.config?.heavy;
+    if (heavy) heavyLimit.take(p.name, heavy);
     req.principal = p;
   });
 
@@ -162,6 +173,7 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
   await app.register(ledgerPlugin, { ctx, prefix: '/api/ledger' });
   await app.register(safPlugin, { ctx, prefix: '/api/saf' });
   await app.register(controlsPlugin, { ctx, prefix: '/api/controls' });
+  await app.register(tokensPlugin, { ctx, prefix: '/api/tokens' });
   await app.register(auditPlugin, { ctx, prefix: '/api/audit' });
   await app.register(consolePlugin, { ctx });
   void defaultRegistry;

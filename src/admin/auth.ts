@@ -26,7 +26,7 @@ export function parseTokens(v: unknown, root = 'admin.tokens'): TokenEntry[] {
     if (!e || typeof e !== 'object' || Array.isArray(e)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: p, reason: 'must be an object' });
     const o = e as Record<string, unknown>;
     for (const k of Object.keys(o))
-      if (!['name', 'role', 'sha256'].includes(k)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.${k}`, reason: 'unknown key' });
+      if (!['name', 'role', 'sha256', 'expires'].includes(k)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.${k}`, reason: 'unknown key' });
     if (typeof o.name !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(o.name))
       throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.name`, reason: 'must be 1..64 of A-Z a-z 0-9 . _ @ -' });
     if (names.has(o.name)) throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.name`, reason: 'duplicate name' });
@@ -35,7 +35,10 @@ export function parseTokens(v: unknown, root = 'admin.tokens'): TokenEntry[] {
       throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.role`, reason: `must be one of ${ROLES.join(', ')}` });
     if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256))
       throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.sha256`, reason: 'must be 64 lowercase hex characters (sha256 of the token)' });
-    return { name: o.name, role: o.role as Role, sha256: o.sha256 };
+    if (o.expires !== undefined && o.expires !== '' && (typeof o.expires !== 'string' || Number.isNaN(Date.parse(o.expires))))
+      throw new SwitchError('SW_ERR_CONFIG_INVALID', { path: `${p}.expires`, reason: 'must be an ISO 8601 time (e.g. 2027-06-30T00:00:00Z) or empty' });
+    const expiresAt = typeof o.expires === 'string' && o.expires !== '' ? new Date(o.expires).toISOString() : undefined;
+    return { name: o.name, role: o.role as Role, sha256: o.sha256, ...(expiresAt ? { expiresAt } : {}) };
   });
 }
 
@@ -47,8 +50,8 @@ export function tokensFromEnv(value: string | undefined): TokenEntry[] {
       .split(',')
       .filter((s) => s.trim() !== '')
       .map((s) => {
-        const [name, role, sha256] = s.trim().split(':');
-        return { name, role, sha256 };
+        const [name, role, sha256, ...expires] = s.trim().split(':');
+        return { name, role, sha256, expires: expires.join(':') };
       }),
     'ADMIN_TOKENS',
   );
@@ -59,24 +62,25 @@ export interface Principal {
   role: Role;
 }
 
-/** The entry whose hash matches the presented token, or null; every entry is compared. */
-export function authenticate(tokens: readonly TokenEntry[], presented: string): Principal | null {
+/** The entry whose hash matches the presented token, or null; every entry is compared. Expiry and revocation are the caller's. */
+export function authenticate(tokens: readonly TokenEntry[], presented: string): TokenEntry | null {
   const h = Buffer.from(hashToken(presented), 'hex');
   let found: TokenEntry | null = null;
   for (const t of tokens) {
     const eq = crypto.timingSafeEqual(h, Buffer.from(t.sha256, 'hex'));
     if (eq && found === null) found = t;
   }
-  return found ? { name: found.name, role: found.role } : null;
+  return found;
 }
 
-/** What a route needs: read (any role), rules (risk-editor), ops (operator), rules-rollback (either). */
-export type Permission = 'read' | 'rules' | 'ops' | 'rules-rollback';
+/** What a route needs: read (any role), rules (risk-editor), ops (operator), rules-rollback (either), approve (approver). */
+export type Permission = 'read' | 'rules' | 'ops' | 'rules-rollback' | 'approve';
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   viewer: new Set(['read']),
   'risk-editor': new Set(['read', 'rules', 'rules-rollback']),
   operator: new Set(['read', 'ops', 'rules-rollback']),
+  approver: new Set(['read', 'approve']),
 };
 
 export function allowed(role: Role, p: Permission): boolean {

@@ -11,8 +11,8 @@ import type { RuleVersionStore } from '../routing/versions.js';
 import type { ManualControl, ManualControls } from '../routing/manual-controls.js';
 import type { Ledger } from '../ledger/ledger.js';
 
-export type Role = 'viewer' | 'risk-editor' | 'operator';
-export const ROLES: readonly Role[] = ['viewer', 'risk-editor', 'operator'];
+export type Role = 'viewer' | 'risk-editor' | 'operator' | 'approver';
+export const ROLES: readonly Role[] = ['viewer', 'risk-editor', 'operator', 'approver'];
 
 /** One API token from config: the token itself is never stored, only its sha256 (hex). */
 export interface TokenEntry {
@@ -21,6 +21,8 @@ export interface TokenEntry {
   role: Role;
   /** sha256 of the token, 64 hex characters (see hashToken). */
   sha256: string;
+  /** ISO time from which it is refused; absent: never. */
+  expiresAt?: string;
 }
 
 export interface AcquirerStatus {
@@ -80,4 +82,8 @@ export interface AdminDeps {
   /** Require a token (any role) for /docs, the Swagger UI and the OpenAPI document (default false; admin.docsAccess). */
   docsAuth?: boolean;
   migrate?: boolean;
+  /** Activations need an approver's approval (docs/admin.md, "Maker-checker"). Default false. */
+  makerChecker?: boolean;
+  /** Per token, validate / evaluate / backtest requests a minute (default 30). */
+  heavyRequestsPerMinute?: number;
 }

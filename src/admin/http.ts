@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Needed to call the route; absent = public (health, metrics, docs, console files). */
     permission?: Permission;
+    /** A heavy request (validate, evaluate, backtest): counted against the token's per-minute limit. */
+    heavy?: string;
   }
   interface FastifyRequest {
     principal: Principal | null;

@@ -66,6 +66,7 @@ export interface SwitchAdminExtras {
 
 /** AdminDeps from a switch handle (tokens from cfg.admin.tokens). */
 export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = {}): AdminDeps & { board: LinkStatusBoard } {
+  const tokens = parseTokens(h.config.admin.tokens);
   const board = new LinkStatusBoard({
     links: () => h.acquirers.all().map((a) => a.link),
     detector: h.detector,
@@ -74,7 +75,10 @@ export function adminDepsForSwitch(h: SwitchHandle, extras: SwitchAdminExtras = 
   });
   return {
     pool: h.pool,
-    tokens: parseTokens(h.config.admin.tokens),
+    tokens,
+    // maker-checker: on, off, or on when an approver exists to approve (docs/admin.md, "Maker-checker")
+    makerChecker: h.config.admin.makerChecker === 'on' || (h.config.admin.makerChecker === 'auto' && tokens.some((x) => x.role === 'approver')),
+    heavyRequestsPerMinute: h.config.admin.heavyRequestsPerMinute,
     rules: h.versions,
     acquirers: board,
     ledger: h.ledger,

@@ -205,11 +205,12 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
     tokens: list(
       group('A bearer token: who holds it, what it may do, and the sha256 of the token (never the token itself).', {
         name: text(NONE, 'Who holds the token (the audit log names them).'),
-        role: oneOf(['viewer', 'risk-editor', 'operator'], NONE, 'What the token may do (docs/admin.md).'),
+        role: oneOf(['viewer', 'risk-editor', 'operator', 'approver'], NONE, 'What the token may do (docs/admin.md).'),
         sha256: text(NONE, 'sha256 of the token, 64 lower-case hex digits.', { pattern: '^[0-9a-f]{64}$' }),
+        expires: text('', 'ISO 8601 time from which the token is refused (e.g. 2027-06-30T00:00:00Z); empty: it does not expire.'),
       }),
       [],
-      'Bearer tokens of the admin API (env "name:role:sha256,…"); none: npm start makes a one-run operator token, kept in data/admin.token (mode 0600).',
+      'Bearer tokens of the admin API (env "name:role:sha256[:expires],…"); none: npm start makes a one-run operator token, kept in data/admin.token (mode 0600).',
       {
         env: 'ADMIN_TOKENS',
         parse: (v) =>
@@ -217,8 +218,8 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
             .split(',')
             .filter((x) => x.trim() !== '')
             .map((x) => {
-              const [name, role, sha256] = x.trim().split(':');
-              return { name, role, sha256 };
+              const [name, role, sha256, ...expires] = x.trim().split(':');
+              return { name, role, sha256, expires: expires.join(':') };
             }),
       },
     ),
@@ -233,6 +234,12 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
       '/metrics: open (anyone who reaches the admin address, so Prometheus scrapes without a token) or token (a bearer token of any role; docs/admin.md).',
     ),
     docsAccess: oneOf(['open', 'token'], 'open', '/docs (Swagger UI, the OpenAPI document): open, or token (a bearer token of any role; docs/admin.md).'),
+    makerChecker: oneOf(
+      ['auto', 'on', 'off'],
+      'auto',
+      'Activating a rules version needs a second person with the approver role (docs/admin.md, "Maker-checker"): on, off, or auto (on when an approver token is configured).',
+    ),
+    heavyRequestsPerMinute: whole(30, 'Per token: validate, evaluate and backtest requests allowed a minute (refused with 429 beyond).', { min: 1 }),
   }),
   database: group('PostgreSQL.', {
     url: text('', 'PostgreSQL URL (?options=-c search_path=… selects a schema); empty: an embedded PostgreSQL under dataDir.', { env: 'DATABASE_URL' }),

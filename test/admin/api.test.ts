@@ -58,7 +58,17 @@ t.test('tokens: hashed config, validated, constant-time lookup', async (t) => {
     }
   }
   t.same(tokensFromEnv(`ops:operator:${hashToken('s')}`), [{ name: 'ops', role: 'operator', sha256: hashToken('s') }]);
-  t.same(authenticate(TOKEN_ENTRIES, TOKENS.editor), { name: 'rita', role: 'risk-editor' });
+  t.same(
+    authenticate(TOKEN_ENTRIES, TOKENS.editor),
+    { name: 'rita', role: 'risk-editor', sha256: hashToken(TOKENS.editor) },
+    'the entry (expiry and revocation are checked by the caller)',
+  );
+  t.same(
+    tokensFromEnv(`ops:operator:${hashToken('s')}:2027-06-30T00:00:00Z`),
+    [{ name: 'ops', role: 'operator', sha256: hashToken('s'), expiresAt: '2027-06-30T00:00:00.000Z' }],
+    'an expiry after the hash',
+  );
+  t.throws(() => parseTokens([{ name: 'a', role: 'viewer', sha256: hashToken('x'), expires: 'soon' }]), { message: /admin\.tokens\[0\]\.expires.*ISO 8601/ });
   t.equal(authenticate(TOKEN_ENTRIES, 'nope'), null);
 });
 

@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildAuthorization } from '../../simulators/psp/index.js';
 import { ARTIFACTS, startTestSwitch } from '../admin/harness.js';
 import { TOKENS } from '../admin/fixtures.js';
+import { hashToken } from '../../src/admin/auth.js';
 import { until } from '../helpers/wait.js';
 import { matchSettlement, recordSettlementRun, type BookItem } from '../../src/ledger/settlement.js';
 import type { SettlementLine } from '../../src/ledger/settlement-file.js';
@@ -293,6 +294,75 @@ t.test('console: an operator drains an acquirer with a reason, the health table 
   t.same(
     audit.entries.map((e) => `${e.actor}:${e.action}:${e.target}`),
     ['otto:control.lift:acquirer acq-b', 'otto:control.drain:acquirer acq-b'],
+  );
+  t.same(pageErrors, [], 'no script errors in the page');
+});
+
+t.test('console: maker-checker, a risk editor proposes an activation and an approver approves it', async (t) => {
+  const editor = 'console-mc-editor-0123456789';
+  const approver = 'console-mc-approver-0123456789';
+  const sw = await startTestSwitch(t, 'console-maker-checker', undefined, {
+    admin: {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 0,
+      tokens: [
+        { name: 'rita', role: 'risk-editor', sha256: hashToken(editor), expires: '' },
+        { name: 'anna', role: 'approver', sha256: hashToken(approver), expires: '' },
+      ],
+    },
+  });
+  // v2: v1 with one more rule, stored through the API
+  const api = async (token: string, method: string, url: string, body?: unknown): Promise<any> =>
+    (
+      await fetch(`${sw.adminUrl}${url}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      })
+    ).json();
+  const files = (await api(editor, 'GET', '/api/rules/versions/1')).files;
+  files.routing.rules.unshift({ id: 'console-mc', when: { amount: { min: 999, max: 999 } }, then: { decline: '57', reason: 'maker-checker test' } });
+  t.equal((await api(editor, 'POST', '/api/rules/versions', { base: 1, files, comment: 'decline 999' })).version, 2);
+
+  const page = await openPage(t);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${sw.adminUrl}/`);
+  await page.fill('#token', editor);
+  await page.click('#login');
+  await page.waitForSelector('#no-pending');
+  await page.click('tr[data-version="2"] button.activate');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#message:has-text("proposed: waiting for an approver")');
+  await page.waitForSelector('#pending tr[data-pending] td.proposer:has-text("rita")');
+  t.equal(await page.textContent('#active-version'), 'v1', 'not active yet');
+  t.equal(sw.h.watcher.version, 1);
+  await page.locator('#pending-panel').screenshot({ path: path.join(SHOTS, '08-maker-checker-proposed.png') });
+
+  await page.click('#logout');
+  await page.waitForSelector('#login-view:not(.hidden)');
+  await page.fill('#token', approver);
+  await page.click('#login');
+  await page.waitForSelector('#pending tr[data-pending] button.approve');
+  await shot(page, '09-maker-checker-approver');
+  await page.click('#pending tr[data-pending] button.approve');
+  await page.waitForSelector('dialog#confirm[open]');
+  t.match((await page.textContent('#confirm-text')) ?? '', /proposed by rita/);
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#message:has-text("approved and active")');
+  await page.waitForSelector('#active-version:has-text("v2")');
+  await page.waitForSelector('#no-pending');
+  await until(
+    () => sw.h.watcher.version,
+    (v) => v === 2,
+  );
+  await shot(page, '10-maker-checker-approved');
+  const audit = await api(approver, 'GET', '/api/audit');
+  t.same(
+    audit.entries.map((e: { actor: string; action: string }) => `${e.actor}:${e.action}`),
+    ['anna:rules.activate', 'rita:rules.propose', 'rita:rules.create'],
   );
   t.same(pageErrors, [], 'no script errors in the page');
 });

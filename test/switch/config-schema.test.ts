@@ -22,7 +22,10 @@ const typeChecks: Array<true> = [
     SwitchConfig['psp']['tls'],
     { certFile: string; keyFile: string; caFile: string; requestClientCert: boolean; requireClientCert: boolean; minVersion: 'TLSv1.2' | 'TLSv1.3' } | undefined
   >,
-  true satisfies Eq<SwitchConfig['admin']['tokens'], Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator'; sha256: string }>>,
+  true satisfies Eq<
+    SwitchConfig['admin']['tokens'],
+    Array<{ name: string; role: 'viewer' | 'risk-editor' | 'operator' | 'approver'; sha256: string; expires: string }>
+  >,
   true satisfies Eq<SwitchConfig['logLevel'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>,
   true satisfies Eq<
     keyof SwitchConfig['responseCodes'],
@@ -89,7 +92,16 @@ t.test('the defaults come from the schema and are the documented ones', async (t
       listeners: [],
       perPsp: { maxConnections: 0, maxInFlight: 0, overrides: [] },
     },
-    admin: { enabled: true, host: '127.0.0.1', port: 8080, tokens: [], metricsAccess: 'open', docsAccess: 'open' },
+    admin: {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 8080,
+      tokens: [],
+      metricsAccess: 'open',
+      docsAccess: 'open',
+      makerChecker: 'auto',
+      heavyRequestsPerMinute: 30,
+    },
     database: { url: '', dataDir: 'data/pg', poolSize: 10 },
     redis: { url: '', prefix: 'sw:' },
     rulesDir: 'rules',
@@ -219,7 +231,7 @@ t.test('a value refused with the reason its leaf gives; loadConfig returns a cop
     /at panHashKey: must be 16 characters or more, or empty/,
   );
   const c = loadConfig({ env: {} });
-  c.admin.tokens.push({ name: 'x', role: 'viewer', sha256: 'a'.repeat(64) });
+  c.admin.tokens.push({ name: 'x', role: 'viewer', sha256: 'a'.repeat(64), expires: '' });
   c.saf.pollMs = 1;
   t.same(DEFAULT_CONFIG.admin.tokens, [], 'changing a loaded config leaves the defaults alone');
   t.equal(DEFAULT_CONFIG.saf.pollMs, 500);

@@ -62,7 +62,7 @@ async function login(token) {
     $('app-view').classList.remove('hidden');
     $('logout').classList.remove('hidden');
     $('login-error').textContent = '';
-    await Promise.all([loadVersions(), loadAcquirers(), loadControls(), loadSettlement()]);
+    await Promise.all([loadVersions(), loadPending(), loadAcquirers(), loadControls(), loadSettlement()]);
     if (state.active) await loadIntoEditor(state.active);
   } catch (e) {
     state.token = '';
@@ -92,6 +92,45 @@ async function loadAcquirers() {
   } catch (e) {
     box.replaceChildren(el('p', { class: 'muted' }, e.status === 501 ? 'Acquirer health is not available on this instance.' : `Could not load acquirers: ${e.message}`));
   }
+}
+
+// ── pending changes (maker-checker) ─────────────────────────────────────────────────────────────
+async function loadPending() {
+  const box = $('pending');
+  try {
+    const { makerChecker, pending } = await api('GET', '/api/rules/pending');
+    if (!makerChecker) {
+      box.replaceChildren(el('p', { class: 'muted', id: 'maker-checker-off' }, 'Maker-checker is off: an activation takes effect at once.'));
+      return;
+    }
+    if (pending.length === 0) {
+      box.replaceChildren(el('p', { class: 'muted', id: 'no-pending' }, 'No activation is waiting for approval.'));
+      return;
+    }
+    const rows = pending.map((p) =>
+      el('tr', { 'data-pending': p.id },
+        el('td', {}, `v${p.version}`),
+        el('td', { class: 'proposer' }, p.proposedBy),
+        el('td', {}, p.comment || '—'),
+        el('td', {}, new Date(p.proposedAt).toLocaleString()),
+        el('td', {},
+          el('button', { class: 'approve', onclick: () => void decide(p, 'approve') }, 'Approve'),
+          el('button', { class: 'reject danger', onclick: () => void decide(p, 'reject') }, 'Reject'))));
+    box.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, ...['Version', 'Proposed by', 'Comment', 'When', ''].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'muted' }, `Could not load pending changes: ${e.message}`));
+  }
+}
+
+async function decide(p, decision) {
+  if (decision === 'approve' && !(await confirmDialog(`Approve rules v${p.version}, proposed by ${p.proposedBy}? Every instance routes with it within a second.`))) return;
+  try {
+    await api('POST', `/api/rules/pending/${p.id}/${decision}`);
+    say(decision === 'approve' ? `Rules v${p.version} approved and active.` : `Rules v${p.version} rejected.`);
+  } catch (e) {
+    say(`${decision === 'approve' ? 'Approval' : 'Rejection'} failed: ${e.message}`, true);
+  }
+  await Promise.all([loadVersions(), loadPending()]);
 }
 
 // ── manual controls ──────────────────────────────────────────────────────────────────────────────
@@ -204,8 +243,9 @@ async function activate(version) {
   if (!(await confirmDialog(`Activate rules v${version}? Every switch instance starts routing with it within a second.`))) return;
   try {
     const a = await api('POST', `/api/rules/versions/${version}/activate`, { comment: $('comment').value || `activated from the console` });
-    say(`Rules v${a.version} are active.`);
-    await loadVersions();
+    // with maker-checker the activation is proposed (202): an approver makes it
+    say(a.proposedBy ? `Rules v${a.version} proposed: waiting for an approver.` : `Rules v${a.version} are active.`);
+    await Promise.all([loadVersions(), loadPending()]);
   } catch (e) {
     say(`Activation failed: ${e.message}`, true);
   }

@@ -11,7 +11,23 @@ import { backtest, contextFromJson, type BacktestResult } from '../../routing/ba
 import { RuleSetInvalidError, ruleSetFromContent, validateRuleFiles, hashRuleFiles, type RuleProblem } from '../../routing/rules-loader.js';
 import type { RuleFiles, RuleSet } from '../../routing/types.js';
 import { errors, limitQuery, notConfigured, notFound, plain, who, type AdminContext, type PluginOpts } from '../http.js';
+import { PendingActivations } from '../pending-activations.js';
+import type { Principal } from '../auth.js';
 import { diffRuleFiles, filesToYaml, parseRulesInput, withLines, type ProblemView } from '../rules-text.js';
+
+const pendingSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    version: { type: 'integer' },
+    comment: { type: 'string' },
+    proposedBy: { type: 'string' },
+    proposedAt: { type: 'string' },
+    decision: { type: 'string', nullable: true },
+    decidedBy: { type: 'string', nullable: true },
+    decidedAt: { type: 'string', nullable: true },
+  },
+} as const;
 
 const versionParam = { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, required: ['version'] } as const;
 
@@ -128,6 +144,7 @@ export function backtestSummary(r: BacktestResult): string {
 
 export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) => {
   const { rules: store, audit } = ctx;
+  const pendings = new PendingActivations(ctx.deps.pool);
 
   app.get<{ Querystring: { limit: number } }>(
     '/versions',
@@ -242,7 +259,7 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
   app.post<{ Body: RulesInput }>(
     '/validate',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', heavy: 'validate' },
       schema: {
         tags: ['rules'],
         summary: 'Validate rule files (YAML text or objects over a base version); problems name file, rule, path and line',
@@ -263,7 +280,7 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
   app.post<{ Body: RulesInput & { context: unknown } }>(
     '/evaluate',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', heavy: 'evaluate' },
       schema: {
         tags: ['rules'],
         summary: 'Decide one sample authorization under a version or edited files: decision and explanation',
@@ -295,7 +312,7 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
   app.post<{ Body: RulesInput & { limit: number; seed: number; minSamples: number } }>(
     '/backtest',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', heavy: 'backtest' },
       schema: {
         tags: ['rules'],
         summary: 'Re-decide recent traffic under a version or edited files; changed routes and expected approval rate',
@@ -366,42 +383,116 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
     return a ? { version: a.version, hash: (await store.get(a.version)).hash } : null;
   };
 
+  /** Activates a version, audited before it is made (the proposer, with maker-checker, in the entry's detail). */
+  const activateAudited = async (p: Principal, version: number, comment: string, proposedBy?: string) => {
+    const target = await store.get(version);
+    const before = await activeHash();
+    if (before?.version === version) {
+      const a = (await store.active())!;
+      return plain({ ...a, hash: target.hash, changed: false });
+    }
+    const a = await audit.change(
+      {
+        actor: p.name,
+        role: p.role,
+        action: 'rules.activate',
+        target: `rules version ${version}`,
+        beforeHash: before?.hash ?? null,
+        afterHash: target.hash,
+        detail: { version, previous: before?.version ?? null, comment, ...(proposedBy ? { proposedBy, approvedBy: p.name } : {}) },
+      },
+      () => store.activate(version, { actor: p.name, comment: proposedBy ? `${comment} (proposed by ${proposedBy}, approved by ${p.name})` : comment }),
+    );
+    return plain({ ...a, hash: target.hash, changed: true });
+  };
+
   app.post<{ Params: { version: number }; Body: { comment?: string } }>(
     '/versions/:version/activate',
     {
       config: { permission: 'rules' },
       schema: {
         tags: ['rules'],
-        summary: 'Make a version active on every instance; audited',
+        summary: 'Make a version active on every instance (with maker-checker: propose it for an approver); audited',
         params: versionParam,
         body: { type: 'object', properties: { comment: { type: 'string', maxLength: 500 } }, additionalProperties: false },
-        response: { 200: activeSchema, ...errors(400, 401, 403, 404, 422) },
+        response: { 200: activeSchema, 202: pendingSchema, ...errors(400, 401, 403, 404, 422) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const p = who(req);
-      const target = await store.get(req.params.version);
-      const before = await activeHash();
-      if (before?.version === req.params.version) {
-        const a = (await store.active())!;
-        return plain({ ...a, hash: target.hash, changed: false });
-      }
       const comment = req.body?.comment ?? '';
-      const a = await audit.change(
-        {
-          actor: p.name,
-          role: p.role,
-          action: 'rules.activate',
-          target: `rules version ${req.params.version}`,
-          beforeHash: before?.hash ?? null,
-          afterHash: target.hash,
-          detail: { version: req.params.version, previous: before?.version ?? null, comment },
-        },
-        () => store.activate(req.params.version, { actor: p.name, comment }),
-      );
-      return plain({ ...a, hash: target.hash, changed: true });
+      if (!ctx.deps.makerChecker) return activateAudited(p, req.params.version, comment);
+      const target = await store.get(req.params.version); // 404 for a version that does not exist
+      const pending = await pendings.propose(req.params.version, comment, p.name);
+      await audit.record({
+        actor: p.name,
+        role: p.role,
+        action: 'rules.propose',
+        target: `rules version ${req.params.version}`,
+        afterHash: target.hash,
+        detail: { version: req.params.version, pending: pending.id, comment },
+      });
+      return reply.code(202).send(pending);
     },
   );
+
+  app.get(
+    '/pending',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['rules'],
+        summary: 'Activations waiting for an approver, and the latest decided ones',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              makerChecker: { type: 'boolean' },
+              pending: { type: 'array', items: pendingSchema },
+              decided: { type: 'array', items: pendingSchema },
+            },
+          },
+          ...errors(401),
+        },
+      },
+    },
+    async () => ({ makerChecker: ctx.deps.makerChecker === true, ...(await pendings.list(20)) }),
+  );
+
+  for (const decision of ['approve', 'reject'] as const) {
+    app.post<{ Params: { id: number } }>(
+      `/pending/:id/${decision}`,
+      {
+        config: { permission: 'approve' },
+        schema: {
+          tags: ['rules'],
+          summary: decision === 'approve' ? 'Approve a proposed activation: it is made now; audited' : 'Reject a proposed activation; audited',
+          params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] },
+          response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 403, 404, 409, 422) },
+        },
+      },
+      async (req) => {
+        const p = who(req);
+        const open = await pendings.get(req.params.id);
+        if (!open) throw notFound('pending activation', req.params.id);
+        if (open.proposedBy === p.name) throw new SwitchError('SW_ERR_ADMIN_SAME_PERSON', { actor: p.name });
+        // claimed once, whichever instance or approver gets here first
+        const decided = await pendings.decide(open.id, decision === 'approve' ? 'approved' : 'rejected', p.name);
+        if (!decided) throw new SwitchError('SW_ERR_ADMIN_CONFLICT', { what: 'pending activation', id: open.id, reason: 'it was decided already' });
+        if (decision === 'reject') {
+          await audit.record({
+            actor: p.name,
+            role: p.role,
+            action: 'rules.reject',
+            target: `rules version ${open.version}`,
+            detail: { version: open.version, pending: open.id, proposedBy: open.proposedBy },
+          });
+          return { pending: decided };
+        }
+        return { pending: decided, active: await activateAudited(p, open.version, open.comment, open.proposedBy) };
+      },
+    );
+  }
 
   app.post<{ Body: { comment?: string } }>(
     '/rollback',
