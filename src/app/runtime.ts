@@ -18,6 +18,7 @@ import { checkFeeTerminals, createLedger, feeSchedule, loadFeeSchedule, type Fee
 import { RoutingEngine } from '../routing/engine.js';
 import { RiskScorer } from '../risk/scorer.js';
 import { MemoryVelocityStore, RedisVelocityStore } from '../risk/velocity.js';
+import { MemoryTurnoverStore, RedisTurnoverStore, type TurnoverStore } from '../risk/turnover.js';
 import { MemoryFailureDetector, type FailureDetector } from '../routing/detector.js';
 import { RedisFailureDetector } from '../routing/detector-redis.js';
 import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
@@ -77,6 +78,8 @@ export interface SwitchHandle {
   breakers: LinkBreakers;
   successRate: SuccessRateTracker;
   watcher: RulesWatcher;
+  /** Turnover limits' counters (docs/routing.md, "Turnover limits"). */
+  turnover: TurnoverStore;
   /** Operators' drains and forced states of terminals and acquirers (docs/routing.md, "Manual controls"). */
   controls: ManualControls;
   versions: RuleVersionStore;
@@ -290,6 +293,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     cleanup.push(() => acquirers.close());
     await acquirers.waitReady(5000);
 
+    // turnover limits counted across instances in Redis, else by this instance (docs/routing.md, "Turnover limits")
+    const turnover: TurnoverStore = redis ? new RedisTurnoverStore(redis, cfg.redis.prefix) : new MemoryTurnoverStore();
     let saf: SafWorker | undefined;
     flows = new Flows({
       config: cfg,
@@ -301,6 +306,8 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       ...(keys ? { keys } : {}),
       log: log.child({ module: 'flows' }),
       merchants: () => watcher.current().merchants,
+      terminals: (id) => watcher.current().terminals.get(id)?.def,
+      turnover,
       kickSaf: () => saf?.kick(),
       ...(o.observer ? { observer: o.observer } : {}),
       ...(o.faultHook ? { faultHook: o.faultHook } : {}),
@@ -372,6 +379,7 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
       successRate,
       watcher,
       controls,
+      turnover,
       versions,
       redis,
       log,

@@ -3,6 +3,7 @@
  * A RuleSet is plain data (JSON-serializable) so it can be stored as a version in Postgres and hashed.
  */
 import type { FeeScheduleDoc } from '../ledger/fees.js';
+import type { TurnoverLimits } from '../risk/turnover.js';
 
 export type Dialect = 'iso87-ascii' | 'iso87-ascii-bbitmap' | 'iso87-binary' | 'iso87-ebcdic' | 'iso93-ascii' | 'iso93-binary';
 export type Framer = 'binary2' | 'ascii4' | 'bcd2';
@@ -147,6 +148,8 @@ export interface TerminalDef {
   three_ds: boolean;
   risk_coverage: RiskCoverage;
   enabled?: boolean;
+  /** Amount and count per day and month, per currency (docs/routing.md, "Turnover limits"). */
+  turnover?: TurnoverLimits;
 }
 
 export interface MerchantDef {
@@ -157,6 +160,8 @@ export interface MerchantDef {
   /** ISO 3166-1 alpha-2. */
   country: string;
   psps: string[];
+  /** Amount and count per day and month, per currency (docs/routing.md, "Turnover limits"). */
+  turnover?: TurnoverLimits;
 }
 
 export interface BinDef {
@@ -361,6 +366,7 @@ export interface RejectedCandidate {
     | 'dead'
     | 'breaker_open'
     | 'three_ds'
+    | 'turnover_limit'
     | 'drained'
     | 'forced_down';
   detail?: string;

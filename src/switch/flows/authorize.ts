@@ -19,6 +19,8 @@ import { encodeExplanation } from '../../routing/explanation-codec.js';
 import { isFastFailure } from '../acquirers.js';
 import { authenticationOf } from '../../routing/authentication.js';
 import { eciOf } from '../authentication-field.js';
+import { TurnoverHold, isBreach } from './turnover-hold.js';
+import type { TurnoverBreach } from '../../risk/turnover.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
 import { UNROUTED, type Intent, type Outcome } from '../store/index.js';
@@ -66,6 +68,16 @@ export async function authorize(
   const asOriginal = { cls: mtiClass(msg.mti), stan, dt, terminal, merchant: merchantId };
 
   return c.mutex.run(pspKey(ctx.psp, stan, terminal, merchantId), async () => {
+    // turnover reserved on the merchant and the route's terminal: given back at the end unless an approval kept it
+    const turnover: { merchant: TurnoverHold | null; terminal: TurnoverHold | null } = { merchant: null, terminal: null };
+    try {
+      return await authorizeHeld(turnover);
+    } finally {
+      await Promise.all([turnover.merchant?.release(), turnover.terminal?.release()]);
+    }
+  });
+
+  async function authorizeHeld(turnover: { merchant: TurnoverHold | null; terminal: TurnoverHold | null }): Promise<IsoMessage> {
     const now = Date.now();
     const txnId = newTxnId(now);
     const day = dayOf(now);
@@ -148,13 +160,40 @@ export async function authorize(
       return decline(codes.systemError, 'routing failed', null);
     }
     if (decision.kind === 'decline') return decline(decision.code, decision.reason, decision);
-    const explanation = encodeExplanation(decision.explanation);
+    // turnover limits (docs/routing.md, "Turnover limits"): the merchant's before any route, each route's terminal's
+    // before it is tried; a balance inquiry moves nothing and counts nothing
+    if (!balance) {
+      const m = await TurnoverHold.take(
+        c.d.turnover,
+        { kind: 'merchant', id: merchantId, limits: c.d.merchants().get(merchantId)?.turnover },
+        currency,
+        amount,
+        now,
+        c.d.log,
+      );
+      if (isBreach(m)) return decline(m.what === 'amount' ? '61' : '65', `merchant ${breachText(m)}`, decision);
+      turnover.merchant = m;
+    }
 
     let attempt = 0;
+    let overLimit = 0;
     for (const route of decision.routes) {
       // an acquirer the rules name but that is not running (retired by an activation a moment ago): next candidate
       const acq = c.d.acquirers.find(route.acquirer);
       if (!acq) continue;
+      if (!balance) {
+        // a route tried before failed fast (nothing sent): its reservation goes back before this one is taken
+        await turnover.terminal?.release();
+        turnover.terminal = null;
+        const limits = c.d.terminals?.(route.terminal)?.turnover;
+        const h = await TurnoverHold.take(c.d.turnover, { kind: 'terminal', id: route.terminal, limits }, currency, amount, now, c.d.log);
+        if (isBreach(h)) {
+          overLimit++;
+          decision.explanation.rejected.push({ terminal: route.terminal, reason: 'turnover_limit', detail: breachText(h) });
+          continue;
+        }
+        turnover.terminal = h;
+      }
       const ids: AcquirerIds = {
         stan: acq.link.nextStan(),
         rrn: c.rrn.next(),
@@ -186,7 +225,7 @@ export async function authorize(
         acqTid: ids.terminalId,
         acqMid: ids.merchantId,
         rulesVersion: decision.explanation.rulesVersion,
-        explanation: attempt === 1 ? explanation : null,
+        explanation: attempt === 1 ? encodeExplanation(decision.explanation) : null,
       };
       const res = await c.d.store.intent(intent);
       // a duplicate, or the original of a reversal that came first (its decline is filed under this key)
@@ -290,14 +329,16 @@ export async function authorize(
         return finish(pspResponse(msg, codes.unavailable, { rrn: ids.rrn }), route, decision, acquirerMs);
       }
       if (c.d.faultHook) await c.fault('after-outcome', txnId);
+      await Promise.all([turnover.merchant?.keep(approved), turnover.terminal?.keep(approved)]);
       return finish(pspResponse(msg, code, { rrn: ids.rrn, authCode, amount: approval === 'partial' ? approved : null }), route, decision, acquirerMs);
     }
-    // Every candidate failed fast (links down, breakers open): nothing left the switch.
-    if (attempt === 0) return decline(codes.unavailable, 'no acquirer reachable', decision);
+    // Every candidate failed fast (links down, breakers open) or was over its turnover limit: nothing left the switch.
+    if (attempt === 0)
+      return decline(codes.unavailable, overLimit > 0 ? 'every route over its turnover limit or unreachable' : 'no acquirer reachable', decision);
     const w = await c.d.store.answer({ outcome: { txnId, day, seq: 1, state: 'failed', code: codes.unavailable, reason: 'no acquirer reachable' } });
     if (!w.written) return finish(await answerOfWinner(c, msg, txnId, day), null, decision, null);
     return finish(pspResponse(msg, codes.unavailable), null, decision, null);
-  });
+  }
 }
 
 /** The reason recorded for a PIN block the switch could not translate (its code goes to the log, never the block). */
@@ -440,4 +481,9 @@ export function intentSubject(originalMti: string, acqMsg: IsoMessage, ids: Acqu
     amount: field(acqMsg, 4) ?? '0',
     currency: field(acqMsg, 49) ?? '',
   };
+}
+
+/** "day amount 9000 of 10000 used" for a breach, in explanations and decline reasons. */
+function breachText(b: TurnoverBreach): string {
+  return `${b.period} ${b.what} limit ${b.limit} (${b.used} used)`;
 }

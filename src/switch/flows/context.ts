@@ -7,9 +7,10 @@ import type { Logger } from 'pino';
 import { IsoMessage, approvalKind } from '../../iso8583/index.js';
 import type { CardHashes, Ledger, PanKeyRing } from '../../ledger/index.js';
 import type { RoutingEngine } from '../../routing/engine.js';
-import type { MerchantDef } from '../../routing/types.js';
+import type { MerchantDef, TerminalDef } from '../../routing/types.js';
 import type { SwitchConfig } from '../config.js';
 import type { AcquirerSet } from '../acquirers.js';
+import type { TurnoverStore } from '../../risk/turnover.js';
 import type { KeyStore } from '../../security/key-store.js';
 import { RrnGenerator } from '../ids.js';
 import { ExpiringMap } from '../expiring-map.js';
@@ -34,6 +35,10 @@ export interface FlowDeps {
   keys?: KeyStore;
   /** Merchants by DE42, from the active rule set. */
   merchants: () => ReadonlyMap<string, MerchantDef>;
+  /** Turnover limits' counters (docs/routing.md, "Turnover limits"); absent: no limit is counted. */
+  turnover?: TurnoverStore;
+  /** Terminals by id, from the active rule set (their turnover limits). */
+  terminals?: (id: string) => TerminalDef | undefined;
   log: Logger;
   /** Wakes the store-and-forward worker after a reversal is queued. */
   kickSaf: () => void;

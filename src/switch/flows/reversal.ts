@@ -14,7 +14,8 @@ import type { IsoMessage } from '../../iso8583/index.js';
 import type { PspRequestContext } from '../../net/index.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, localDateTime, mtiClass, orphanKey, pspKey, requestKeys as keysOf } from '../keys.js';
-import { UNROUTED, type Intent, type SafEntry } from '../store/index.js';
+import { UNROUTED, txnIdTime, type Intent, type SafEntry, type TxnRow } from '../store/index.js';
+import { errorSummary } from '../../errors.js';
 import type { LedgerOp } from '../../ledger/index.js';
 import { parseOriginalData, pspResponse } from '../translate.js';
 import { APPROVED, INVALID_TRANSACTION } from '../response-codes.js';
@@ -158,6 +159,8 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
         if (outcome === 'lost') continue; // a capture or another reversal came first: look again
         if (outcome === 'duplicate') return c.duplicate(msg, ctx.psp, row.dupKey!, [day], { amount: row.amount, card: null });
         c.d.kickSaf();
+        // the turnover it counted goes back, on the day and month of the authorization (docs/routing.md, "Turnover limits")
+        await releaseTurnover(c, original, ch.state === 'reversed' ? standing : standing - keep!, ch.state === 'reversed' ? 1 : 0);
         return pspResponse(msg, APPROVED, { rrn: original.acq_rrn, authCode: original.auth_code });
       }
       if (original.state === 'sent' || original.state === 'capturing') {
@@ -173,6 +176,18 @@ export async function reverse(c: FlowContext, msg: IsoMessage, ctx: PspRequestCo
 }
 
 class DuplicateReversal extends Error {}
+
+/** Gives back to the merchant's and terminal's turnover what a reversal took back (never below zero; logged if it fails). */
+async function releaseTurnover(c: FlowContext, original: TxnRow, amount: bigint, count: number): Promise<void> {
+  if (!c.d.turnover || !original.currency || !original.terminal || amount <= 0n) return;
+  const subjects = [
+    { kind: 'merchant' as const, id: original.psp_merchant },
+    { kind: 'terminal' as const, id: original.terminal },
+  ];
+  await c.d.turnover
+    .release(subjects, original.currency, Number(amount), count, txnIdTime(original.id))
+    .catch((e: unknown) => c.d.log.warn({ err: errorSummary(e), txnId: original.id }, 'turnover not given back'));
+}
 
 /** What a reversal changes: the original's next step, the answer's reason, the ledger's release and the queued reversal. */
 interface Reversing {
