@@ -23,6 +23,7 @@ import { MemoryFailureDetector, type FailureDetector } from '../routing/detector
 import { RedisFailureDetector } from '../routing/detector-redis.js';
 import { LinkBreakers, type BreakerState } from '../routing/breakers.js';
 import { SuccessRateTracker } from '../routing/success-rate.js';
+import { RedisSuccessRateTracker } from '../routing/success-rate-redis.js';
 import { RuleVersionStore, RulesWatcher, migrateRouting } from '../routing/versions.js';
 import { loadRuleSet } from '../routing/rules-loader.js';
 import type { CompiledRules } from '../routing/compiler.js';
@@ -174,7 +175,11 @@ export async function startSwitch(cfg: SwitchConfig, o: StartOptions = {}): Prom
     // a request this switch refused to send (its own caps, a message it could not pack) is no failure of the acquirer
     const breakers = new LinkBreakers({ errorFilter: isLocalRefusal, ...(o.onBreakerChange ? { onStateChange: o.onBreakerChange } : {}) });
     cleanup.push(async () => breakers.shutdown());
-    const successRate = new SuccessRateTracker();
+    // shared by every instance through Redis when configured (docs/routing.md, "Failure detector, breakers, success rate")
+    const successRate = redis
+      ? new RedisSuccessRateTracker({ redis, prefix: cfg.redis.prefix, log: log.child({ module: 'success-rate' }) })
+      : new SuccessRateTracker();
+    cleanup.push(() => successRate.close());
     // with Redis away, velocity is counted in memory: said once a minute at most, not per authorization
     let fellBackAt = 0;
     const onFallback = (e: unknown) => {

@@ -43,7 +43,7 @@ export function encodeExplanation(e: Explanation): string {
     e.candidates
       .map(
         (c) =>
-          `${enc(c.terminal)}:${enc(c.acquirer)}:${c.priority}:${c.weight}:${b(c.alive)}:${num(c.failureScore)}:${num(c.successRate)}:${b(c.lotteryWinner)}:${b(c.pinned)}:${b(c.probe)}${c.forcedUp ? ':1' : ''}`,
+          `${enc(c.terminal)}:${enc(c.acquirer)}:${c.priority}:${c.weight}:${b(c.alive)}:${num(c.failureScore)}:${num(c.successRate)}:${b(c.lotteryWinner)}:${b(c.pinned)}:${b(c.probe)}${c.forcedUp || c.lacking ? `:${b(c.forcedUp)}:${b(c.lacking)}` : ''}`,
       )
       .join(';'),
     e.rejected.map((r) => `${enc(r.terminal)}:${enc(r.reason)}:${enc(r.detail)}`).join(';'),
@@ -85,6 +85,7 @@ export function decodeExplanation(text: string | null | undefined): Explanation 
       alive: c[4] === '1',
       ...(c[9] === '1' ? { probe: true } : {}),
       ...(c[10] === '1' ? { forcedUp: true } : {}),
+      ...(c[11] === '1' ? { lacking: true } : {}),
       failureScore: Number(c[5]),
       successRate: Number(c[6]),
       lotteryWinner: c[7] === '1',

@@ -36,6 +36,8 @@ export interface SuccessRateView {
   score(terminal: string): number;
   /** True when the elimination factor is below its threshold: no lottery win unless exploring. */
   eliminated(terminal: string): boolean;
+  /** True when the route converts too little: ranked after the others of its priority (docs/routing.md). */
+  lacking?(terminal: string): boolean;
 }
 
 export interface SelectorDeps {
@@ -63,6 +65,7 @@ interface Scored {
   probe: boolean;
   failureScore: number;
   forcedUp?: boolean;
+  lacking?: boolean;
   sr: number;
   eligible: boolean;
   winner: boolean;
@@ -128,6 +131,8 @@ function runLottery(list: Scored[], sticky: boolean, tokenHash: number, u: numbe
 function order(list: Scored[], useSr: boolean): void {
   list.sort((a, b) => {
     if (a.c.priority !== b.c.priority) return a.c.priority - b.c.priority;
+    // a lacking route (low conversion) goes after the others of its priority, lottery winner or not
+    if (useSr && (a.lacking === true) !== (b.lacking === true)) return a.lacking ? 1 : -1;
     if (a.winner !== b.winner) return a.winner ? -1 : 1;
     if (useSr && a.sr !== b.sr) return b.sr - a.sr;
     if (a.failureScore !== b.failureScore) return a.failureScore - b.failureScore;
@@ -159,6 +164,7 @@ function explain(s: Scored): CandidateExplanation {
   };
   if (s.probe) e.probe = true;
   if (s.forcedUp) e.forcedUp = true;
+  if (s.lacking) e.lacking = true;
   return e;
 }
 
@@ -289,6 +295,7 @@ export function select(c: CompiledRules, ctx: AuthContext, risk: RiskResult, dep
     if (sr) {
       s.sr = sr.score(id);
       if (!exploring && sr.eliminated(id)) s.eligible = false;
+      if (sr.lacking?.(id)) s.lacking = true;
     }
     if (acqAlive && termAlive) {
       alive.push(s);

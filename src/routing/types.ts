@@ -342,6 +342,8 @@ export interface CandidateExplanation {
   probe?: boolean;
   /** An operator forced it up (docs/routing.md, "Manual controls"): alive whatever the failure detector says. */
   forcedUp?: boolean;
+  /** Its success rate is low: ranked after the other routes of its priority, not removed. */
+  lacking?: boolean;
   /** Failure score 0 (healthy) .. 1 (all failing). */
   failureScore: number;
   successRate: number;

@@ -30,6 +30,7 @@ const explanation: fc.Arbitrary<Explanation> = fc.record({
         pinned: fc.boolean(),
         probe: fc.constant(true),
         forcedUp: fc.constant(true),
+        lacking: fc.constant(true),
       },
       { requiredKeys: ['terminal', 'acquirer', 'priority', 'weight', 'alive', 'failureScore', 'successRate', 'lotteryWinner', 'pinned'] },
     ),
