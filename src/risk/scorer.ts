@@ -32,6 +32,14 @@ interface CompiledRisk {
   mismatchLevel: RiskLevel | null;
   card: { windows: number[]; rules: { max: number; level: RiskLevel; window: number }[] };
   merchant: { windows: number[]; rules: { max: number; level: RiskLevel; window: number }[] };
+  /** Amount rules per key, by currency. */
+  cardAmounts: ReadonlyMap<string, AmountRules>;
+  merchantAmounts: ReadonlyMap<string, AmountRules>;
+}
+
+interface AmountRules {
+  windows: number[];
+  rules: { max: number; level: RiskLevel; window: number }[];
 }
 
 const cache = new WeakMap<RiskFile, CompiledRisk>();
@@ -40,8 +48,21 @@ function compileRisk(r: RiskFile): CompiledRisk {
   let c = cache.get(r);
   if (c) return c;
   const vel = (key: 'card' | 'merchant') => {
-    const rules = (r.velocity ?? []).filter((v) => v.key === key).map((v) => ({ max: v.max_count, level: v.level, window: v.window_s * 1000 }));
+    const rules = (r.velocity ?? [])
+      .filter((v) => v.key === key && v.max_count !== undefined)
+      .map((v) => ({ max: v.max_count!, level: v.level, window: v.window_s * 1000 }));
     return { windows: rules.map((x) => x.window), rules };
+  };
+  const amounts = (key: 'card' | 'merchant'): Map<string, AmountRules> => {
+    const out = new Map<string, AmountRules>();
+    for (const v of r.velocity ?? []) {
+      if (v.key !== key || v.max_amount_minor === undefined || v.currency === undefined) continue;
+      let a = out.get(v.currency);
+      if (!a) out.set(v.currency, (a = { windows: [], rules: [] }));
+      a.rules.push({ max: v.max_amount_minor, level: v.level, window: v.window_s * 1000 });
+      a.windows.push(v.window_s * 1000);
+    }
+    return out;
   };
   c = {
     defaultLevel: r.default_level ?? 'low',
@@ -55,6 +76,8 @@ function compileRisk(r: RiskFile): CompiledRisk {
     mismatchLevel: r.country_mismatch?.level ?? null,
     card: vel('card'),
     merchant: vel('merchant'),
+    cardAmounts: amounts('card'),
+    merchantAmounts: amounts('merchant'),
   };
   cache.set(r, c);
   return c;
@@ -122,10 +145,20 @@ export class RiskScorer {
       const at = ctx.at.getTime();
       // the store gets half the scoring budget, so that shared counts too slow to come still leave time to score
       const within = cr.timeoutMs / 2;
-      const [card, merch] = await Promise.all([
+      const ca = cr.cardAmounts.get(ctx.currency);
+      const ma = cr.merchantAmounts.get(ctx.currency);
+      const [card, merch, cardSum, merchSum] = await Promise.all([
         cr.card.rules.length ? this.velocity.hit(`card:${ctx.cardToken}`, cr.card.windows, at, within) : Promise.resolve([]),
         cr.merchant.rules.length ? this.velocity.hit(`merchant:${ctx.merchantId}`, cr.merchant.windows, at, within) : Promise.resolve([]),
+        ca ? this.velocity.hitAmount(`card:${ctx.cardToken}:${ctx.currency}`, amount, ca.windows, at, within) : Promise.resolve([]),
+        ma ? this.velocity.hitAmount(`merchant:${ctx.merchantId}:${ctx.currency}`, amount, ma.windows, at, within) : Promise.resolve([]),
       ]);
+      ca?.rules.forEach((r, i) => {
+        if (cardSum[i]! > r.max) raise(r.level, `velocity_card_amount_${r.window / 1000}s`);
+      });
+      ma?.rules.forEach((r, i) => {
+        if (merchSum[i]! > r.max) raise(r.level, `velocity_merchant_amount_${r.window / 1000}s`);
+      });
       cr.card.rules.forEach((r, i) => {
         if (card[i]! > r.max) raise(r.level, `velocity_card_${r.window / 1000}s`);
       });

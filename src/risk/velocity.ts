@@ -14,7 +14,19 @@ export interface VelocityStore {
    * its counts answers from this instance's own counts rather than later (docs/faults.md F17).
    */
   hit(key: string, windowsMs: readonly number[], at: number, answerWithinMs?: number): Promise<number[]>;
+  /** Record one event of `amount` (minor units) and sum the amounts within each window, this one included. */
+  hitAmount(key: string, amount: number, windowsMs: readonly number[], at: number, answerWithinMs?: number): Promise<number[]>;
   close?(): Promise<void>;
+}
+
+/**
+ * Amount events of one key within the largest window: times and amounts side by side, the front trimmed as it
+ * leaves the window. Summing walks the events of a window (a card has a handful; amount rules are per card or
+ * merchant and currency).
+ */
+interface AmountSeries {
+  t: number[];
+  a: number[];
 }
 
 /** Event times of one key, sorted; entries before `head` have left every window (dropped in bulk, amortized). */
@@ -57,6 +69,37 @@ export class MemoryVelocityStore implements VelocityStore {
 
   async hit(key: string, windowsMs: readonly number[], at: number): Promise<number[]> {
     return this.hitSync(key, windowsMs, at);
+  }
+
+  /** Per key and currency amount sums; at most maxKeys keys (beyond, the key first seen longest ago goes). */
+  private readonly amounts = new Map<string, AmountSeries>();
+
+  async hitAmount(key: string, amount: number, windowsMs: readonly number[], at: number): Promise<number[]> {
+    return this.hitAmountSync(key, amount, windowsMs, at);
+  }
+
+  hitAmountSync(key: string, amount: number, windowsMs: readonly number[], at: number): number[] {
+    const maxW = Math.max(...windowsMs);
+    let s = this.amounts.get(key);
+    if (!s) {
+      if (this.amounts.size >= this.maxKeys) this.amounts.delete(this.amounts.keys().next().value!);
+      this.amounts.set(key, (s = { t: [], a: [] }));
+    }
+    let i = s.t.length;
+    while (i > 0 && s.t[i - 1]! > at) i--;
+    s.t.splice(i, 0, at);
+    s.a.splice(i, 0, amount);
+    let drop = 0;
+    while (drop < s.t.length && s.t[drop]! <= at - maxW) drop++;
+    if (drop > 0) {
+      s.t.splice(0, drop);
+      s.a.splice(0, drop);
+    }
+    return windowsMs.map((w) => {
+      let sum = 0;
+      for (let k = s.t.length - 1; k >= 0 && s.t[k]! > at - w; k--) if (s.t[k]! <= at) sum += s.a[k]!;
+      return sum;
+    });
   }
 
   hitSync(key: string, windowsMs: readonly number[], at: number): number[] {
@@ -126,6 +169,24 @@ end
 return out
 `;
 
+// KEYS[1] = key; ARGV[1] = at, ARGV[2] = member ending in ':<amount>', ARGV[3] = max window, ARGV[4..] = windows.
+const HIT_AMOUNT_LUA = `
+local at = tonumber(ARGV[1])
+local maxw = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], at, ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', at - maxw)
+redis.call('PEXPIRE', KEYS[1], maxw + 1000)
+local out = {}
+for i = 4, #ARGV do
+  local sum = 0
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (at - tonumber(ARGV[i])), at)) do
+    sum = sum + tonumber(string.match(m, ':(%d+)$'))
+  end
+  out[#out + 1] = sum
+end
+return out
+`;
+
 type HitCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
 /**
@@ -150,6 +211,18 @@ export class RedisVelocityStore implements VelocityStore {
     const r = redis as Redis & { swVelocityHit?: HitCommand };
     if (!r.swVelocityHit) redis.defineCommand('swVelocityHit', { numberOfKeys: 1, lua: HIT_LUA });
     this.cmd = (r.swVelocityHit as HitCommand).bind(redis);
+    const ra = redis as Redis & { swVelocityHitAmount?: HitCommand };
+    if (!ra.swVelocityHitAmount) redis.defineCommand('swVelocityHitAmount', { numberOfKeys: 1, lua: HIT_AMOUNT_LUA });
+    this.amountCmd = (ra.swVelocityHitAmount as HitCommand).bind(redis);
+  }
+
+  private readonly amountCmd: HitCommand;
+
+  async hitAmount(key: string, amount: number, windowsMs: readonly number[], at: number, answerWithinMs?: number): Promise<number[]> {
+    const mine = this.local.hitAmountSync(key, amount, windowsMs, at);
+    const member = `${at}:${this.instance}:${(this.seq = (this.seq + 1) % 1e9)}:${Math.trunc(amount)}`;
+    const shared = this.amountCmd(`${this.prefix}vela:${key}`, at, member, Math.max(...windowsMs), ...windowsMs) as Promise<unknown[]>;
+    return this.sharedOr(shared, mine, answerWithinMs);
   }
 
   private readonly onFallback: ((e: unknown) => void) | undefined;
@@ -159,6 +232,11 @@ export class RedisVelocityStore implements VelocityStore {
     const max = Math.max(...windowsMs);
     const member = `${at}:${this.instance}:${(this.seq = (this.seq + 1) % 1e9)}`;
     const shared = this.cmd(`${this.prefix}vel:${key}`, at, member, max, ...windowsMs) as Promise<unknown[]>;
+    return this.sharedOr(shared, mine, answerWithinMs);
+  }
+
+  /** The shared counts, or this instance's own when Redis fails or is later than the caller can wait. */
+  private async sharedOr(shared: Promise<unknown[]>, mine: number[], answerWithinMs: number | undefined): Promise<number[]> {
     let timer: NodeJS.Timeout | undefined;
     try {
       // A command in flight when the connection is cut waits for ioredis's reconnect and retry, far longer than

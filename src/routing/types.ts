@@ -234,7 +234,12 @@ export interface RoutingFile {
 export interface VelocityRule {
   key: 'card' | 'merchant';
   window_s: number;
-  max_count: number;
+  /** More authorizations than this in the window raise the level. */
+  max_count?: number;
+  /** A sum of amounts above this in the window, in `currency` (minor units), raises the level. */
+  max_amount_minor?: number;
+  /** ISO 4217 numeric: the currency `max_amount_minor` counts (amounts of other currencies are not added up). */
+  currency?: string;
   level: RiskLevel;
 }
 

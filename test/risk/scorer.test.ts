@@ -112,8 +112,12 @@ t.test('Redis that stops answering: the scorer counts from this instance within 
 });
 
 t.test('scorer failure → configured fallback level (default high), logged', async (t) => {
-  const broken: VelocityStore = { hit: async () => Promise.reject(new Error('ECONNREFUSED')) };
-  const slow: VelocityStore = { hit: () => new Promise(() => undefined) }; // never answers: only the time budget ends it
+  const broken: VelocityStore = {
+    hit: async () => Promise.reject(new Error('ECONNREFUSED')),
+    hitAmount: async () => Promise.reject(new Error('ECONNREFUSED')),
+  };
+  // never answers: only the time budget ends it
+  const slow: VelocityStore = { hit: () => new Promise(() => undefined), hitAmount: () => new Promise(() => undefined) };
   const warnings: object[] = [];
   const logger = { warn: (o: object) => void warnings.push(o) };
   const vel = [{ key: 'card' as const, window_s: 60, max_count: 1, level: 'high' as const }];

@@ -114,7 +114,7 @@ t.test('activating a version through one instance reaches the other; in-flight d
   let release: () => void = () => undefined;
   const gate = new Promise<void>((r) => (release = r));
   let scoring = false;
-  const slowVelocity: VelocityStore = { hit: async (_k, w) => ((scoring = true), await gate, w.map(() => 0)) };
+  const slowVelocity: VelocityStore = { hit: async (_k, w) => ((scoring = true), await gate, w.map(() => 0)), hitAmount: async (_k, _a, w) => w.map(() => 0) };
   const engine = new RoutingEngine({ rules: () => wb.current(), scorer: new RiskScorer({ velocity: slowVelocity }) });
   const oldCompiled = wb.current();
   const ctx = { bin: '36000000', cardToken: 'tok', amountMinor: 100, currency: '978', merchantId: 'SHOP00000000004', psp: 'psp-alpha', at: new Date() };
