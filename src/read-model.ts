@@ -16,6 +16,13 @@ export interface TransactionFilter {
   merchant?: string;
   /** Masked PAN, first 6 and last 4 (e.g. 411111******1111). */
   panMasked?: string;
+  /** The card's last 4 digits. */
+  last4?: string;
+  acquirer?: string;
+  /** The route's terminal (terminals.yaml id). */
+  routedTerminal?: string;
+  /** DE39 answered to the PSP. */
+  responseCode?: string;
   from?: Date;
   to?: Date;
   /** 1..500, newest first. */
@@ -50,10 +57,22 @@ export interface TransactionEvent {
   detail: Record<string, unknown>;
 }
 
+/** A message of the transaction as it was exchanged, rebuilt from what was recorded: masked, never a full PAN. */
+export interface TransactionMessage {
+  /** psp → switch, switch → acquirer, acquirer → switch, switch → psp. */
+  leg: 'psp_request' | 'acquirer_request' | 'acquirer_answer' | 'psp_answer';
+  mti: string;
+  /** Field number → value (DE2 masked). */
+  fields: Record<string, string>;
+}
+
 export interface TransactionDetail extends TransactionSummary {
   events: TransactionEvent[];
   /** The routing explanation stored with the transaction. */
   explanation: Explanation | null;
+  messages: TransactionMessage[];
+  /** The card token rules block on (risk.yaml blocked.tokens): from the keyed hash, never the PAN; null without a card. */
+  cardToken: string | null;
 }
 
 export interface TransactionQueries {

@@ -146,6 +146,8 @@ export class PgTransactions implements TransactionQueries {
       ...summary(r.rows[0]),
       events: ev.rows.map((e) => ({ at: e.at.toISOString(), type: e.type, detail: e.detail })),
       explanation: r.rows[0].explanation,
+      messages: [],
+      cardToken: null,
     };
   }
 }

@@ -44,6 +44,13 @@ t.test('admin API on the running switch: transactions, SAF, dead letters, readin
   t.equal((await get('viewer', '/api/transactions?terminal=TERMEVN1')).body.transactions.length, 3);
   t.equal((await get('viewer', `/api/transactions?merchant=SHOP00000000001&from=${encodeURIComponent(started)}`)).body.transactions.length, 6);
   t.equal((await get('viewer', `/api/transactions?to=${encodeURIComponent(started)}`)).body.transactions.length, 0);
+  const byRoute = (await get('viewer', `/api/transactions?acquirer=${tx.acquirer}&routedTerminal=${tx.routedTerminal}&last4=5556&responseCode=00`)).body
+    .transactions;
+  t.ok(
+    byRoute.length >= 1 && byRoute.every((x: any) => x.acquirer === tx.acquirer && x.routedTerminal === tx.routedTerminal && x.panMasked.endsWith('5556')),
+    'by acquirer, route, last 4, code',
+  );
+  t.equal((await get('viewer', '/api/transactions?responseCode=96')).body.transactions.length, 0);
   const detail = await get('viewer', `/api/transactions/${tx.id}`);
   t.ok(detail.body.events.length >= 2, `event history (${detail.body.events.map((e: any) => e.type).join(', ')})`);
   t.equal(detail.body.explanation.rulesVersion, 1);

@@ -366,3 +366,55 @@ t.test('console: maker-checker, a risk editor proposes an activation and an appr
   );
   t.same(pageErrors, [], 'no script errors in the page');
 });
+
+t.test('console: the transaction explorer, a transaction page, and "block this card"', async (t) => {
+  const sw = await startTestSwitch(t, 'console-explorer');
+  const client = await sw.client();
+  const pan = '4000056655665556';
+  for (let i = 1; i <= 3; i++) {
+    const r = await client.send(
+      buildAuthorization({ stan: String(610000 + i), pan: i === 3 ? '5555555555554444' : pan, merchant: 'SHOP00000000001', amount: `${20 + i}.00` }),
+    );
+    t.equal(r.getString(39), '00');
+  }
+  const page = await openPage(t);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${sw.adminUrl}/`);
+  await page.fill('#token', TOKENS.editor);
+  await page.click('#login');
+  await page.waitForSelector('#app-view:not(.hidden)');
+  await page.fill('#q-last4', '5556');
+  await page.fill('#q-code', '00');
+  await page.click('#q-search');
+  await page.waitForSelector('#transactions-table');
+  t.equal(await page.locator('#transactions-table tbody tr').count(), 2, 'the two payments of the card ending 5556');
+  await page.click('#transactions-table tbody tr >> nth=0');
+  await page.waitForSelector('#txn-candidates');
+  const text = (await page.textContent('#transaction')) ?? '';
+  t.match(text, /PSP → switch/);
+  t.match(text, /switch → acquirer/);
+  t.match(text, /DE2=400005\*\*\*\*\*\*5556/, 'the messages show the masked PAN');
+  t.notMatch(await page.content(), new RegExp(pan), 'never the full PAN');
+  t.ok((await page.locator('#txn-candidates tbody tr').count()) >= 1, 'the candidates with their scores');
+  await page.locator('#explorer-panel').screenshot({ path: path.join(SHOTS, '11-explorer-transaction.png') });
+
+  await page.fill('#block-reason', 'reported stolen');
+  await page.click('#block-card');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#message:has-text("blocked: rules v2 active")');
+  await until(
+    () => sw.h.watcher.version,
+    (v) => v === 2,
+  );
+  const again = await client.send(buildAuthorization({ stan: '610009', pan, merchant: 'SHOP00000000001', amount: '5.00' }));
+  t.equal(again.getString(39), '59', 'the card is declined as blocked (fatal risk)');
+  const other = await client.send(buildAuthorization({ stan: '610010', pan: '5555555555554444', merchant: 'SHOP00000000001', amount: '5.00' }));
+  t.equal(other.getString(39), '00', 'another card is not');
+  const v2 = await (await fetch(`${sw.adminUrl}/api/rules/versions/2`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).json();
+  t.equal(v2.files.risk.blocked.tokens.length, 1, 'one token in the blocklist');
+  t.notMatch(JSON.stringify(v2.files), new RegExp(pan), 'the rules hold a token, not the PAN');
+  t.match(v2.comment, /block the card of 400005\*\*\*\*\*\*5556/);
+  t.same(pageErrors, [], 'no script errors in the page');
+});

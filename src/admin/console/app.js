@@ -94,6 +94,79 @@ async function loadAcquirers() {
   }
 }
 
+// ── transaction explorer ─────────────────────────────────────────────────────────────────────────
+async function searchTransactions() {
+  const q = new URLSearchParams();
+  const put = (key, id) => { const v = $(id).value.trim(); if (v) q.set(key, v); };
+  put('last4', 'q-last4'); put('pan', 'q-pan'); put('rrn', 'q-rrn'); put('stan', 'q-stan'); put('terminal', 'q-terminal');
+  put('merchant', 'q-merchant'); put('acquirer', 'q-acquirer'); put('responseCode', 'q-code');
+  for (const [key, id] of [['from', 'q-from'], ['to', 'q-to']]) if ($(id).value) q.set(key, new Date($(id).value).toISOString());
+  q.set('limit', '100');
+  const box = $('transactions');
+  try {
+    const { transactions } = await api('GET', `/api/transactions?${q}`);
+    if (transactions.length === 0) {
+      box.replaceChildren(el('p', { class: 'muted', id: 'no-transactions' }, 'No transaction matches.'));
+      return;
+    }
+    const rows = transactions.map((x) =>
+      el('tr', { 'data-txn': x.id, class: 'clickable', onclick: () => void showTransaction(x.id) },
+        el('td', {}, new Date(x.at).toLocaleString()), el('td', {}, x.mti), el('td', {}, x.panMasked), el('td', {}, `${x.amountMinor} ${x.currency}`),
+        el('td', {}, x.responseCode ?? '—'), el('td', {}, x.state), el('td', {}, x.acquirer ?? '—'), el('td', {}, x.routedTerminal ?? '—'), el('td', {}, x.rrn ?? '—')));
+    box.replaceChildren(el('table', { id: 'transactions-table' },
+      el('thead', {}, el('tr', {}, ...['When', 'MTI', 'Card', 'Amount', 'Code', 'State', 'Acquirer', 'Route', 'RRN'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'error' }, `Search failed: ${e.message}`));
+  }
+}
+
+const LEG_LABELS = { psp_request: 'PSP → switch', acquirer_request: 'switch → acquirer', acquirer_answer: 'acquirer → switch', psp_answer: 'switch → PSP' };
+
+async function showTransaction(id) {
+  const box = $('transaction');
+  const x = await api('GET', `/api/transactions/${encodeURIComponent(id)}`);
+  const e = x.explanation;
+  const parts = [
+    el('h3', {}, `${x.mti} ${x.panMasked} ${x.amountMinor} ${x.currency}: ${x.responseCode ?? 'in flight'} (${x.state})`),
+    el('h4', {}, 'Events'),
+    el('ol', { id: 'txn-events' }, ...x.events.map((ev) => el('li', {}, `${new Date(ev.at).toLocaleTimeString()} ${ev.type}`))),
+    el('h4', {}, 'Messages (masked)'),
+    el('table', { id: 'txn-messages' }, el('tbody', {}, ...x.messages.map((m) =>
+      el('tr', {}, el('td', {}, LEG_LABELS[m.leg] ?? m.leg), el('td', {}, m.mti), el('td', { class: 'mono' }, Object.entries(m.fields).map(([k, v]) => `DE${k}=${v}`).join('  ')))))),
+  ];
+  if (e) {
+    parts.push(
+      el('h4', {}, `Routing: rules v${e.rulesVersion ?? '?'}, rule ${e.ruleId ?? '—'}, risk ${e.risk.level}${e.risk.reasons.length ? ` (${e.risk.reasons.join(', ')})` : ''}, ideal ${e.ideal ?? '—'}`),
+      el('table', { id: 'txn-candidates' },
+        el('thead', {}, el('tr', {}, ...['Candidate', 'Acquirer', 'Priority', 'Weight', 'Alive', 'Failure score', 'Success rate', ''].map((h) => el('th', {}, h)))),
+        el('tbody', {}, ...e.candidates.map((c) => el('tr', {},
+          el('td', {}, c.terminal), el('td', {}, c.acquirer), el('td', {}, c.priority), el('td', {}, c.weight), el('td', {}, c.alive ? 'yes' : 'no'),
+          el('td', {}, Number(c.failureScore).toFixed(2)), el('td', {}, Number(c.successRate).toFixed(2)),
+          el('td', {}, [c.lotteryWinner && 'lottery winner', c.pinned && 'pinned', c.probe && 'probe', c.forcedUp && 'forced up', c.lacking && 'lacking'].filter(Boolean).join(', ')))))),
+      el('ul', { id: 'txn-rejected' }, ...e.rejected.map((r) => el('li', { class: 'muted' }, `${r.terminal} rejected: ${r.reason}${r.detail ? ` (${r.detail})` : ''}`))));
+  }
+  if (x.cardToken) {
+    parts.push(el('div', { class: 'toolbar' },
+      el('label', {}, 'Reason ', el('input', { id: 'block-reason', maxlength: '500', placeholder: 'why block this card' })),
+      el('button', { id: 'block-card', class: 'danger', onclick: () => void blockCard(x) }, 'Block this card')));
+  }
+  box.replaceChildren(...parts);
+  box.classList.remove('hidden');
+}
+
+async function blockCard(x) {
+  const reason = $('block-reason').value.trim();
+  if (!reason) { say('A reason is needed to block a card.', true); return; }
+  if (!(await confirmDialog(`Block the card ${x.panMasked} on every instance? A new rules version adds its card token to the blocklist.`))) return;
+  try {
+    const r = await api('POST', `/api/transactions/${encodeURIComponent(x.id)}/block-card`, { reason });
+    say(r.activation && r.activation.proposedBy ? `Card ${x.panMasked}: rules v${r.version} proposed, waiting for an approver.` : `Card ${x.panMasked} blocked: rules v${r.version} active.`);
+  } catch (e) {
+    say(`Block failed: ${e.message}`, true);
+  }
+  await Promise.all([loadVersions(), loadPending()]);
+}
+
 // ── pending changes (maker-checker) ─────────────────────────────────────────────────────────────
 async function loadPending() {
   const box = $('pending');
@@ -401,6 +474,7 @@ $('save').addEventListener('click', () => void save());
 $('evaluate').addEventListener('click', () => void evaluate());
 $('rollback').addEventListener('click', () => void rollback());
 $('control-form').addEventListener('submit', (ev) => { ev.preventDefault(); void applyControl(); });
+$('explorer-form').addEventListener('submit', (ev) => { ev.preventDefault(); void searchTransactions(); });
 $('sample').value = JSON.stringify({ bin: '41111111', cardToken: 'sample-card', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha' }, null, 2);
 setInterval(() => { if (state.token && !$('app-view').classList.contains('hidden')) void loadAcquirers(); }, 5000);
 if (state.token) void login(state.token);

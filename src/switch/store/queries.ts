@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { SwitchError } from '../../errors.js';
 import { responseClass as classOf } from '../../iso8583/response-codes.js';
-import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionQueries, TransactionSummary } from '../../read-model.js';
+import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionMessage, TransactionQueries, TransactionSummary } from '../../read-model.js';
 import type { PastDecision } from '../../routing/backtest.js';
 import { decodeExplanation } from '../../routing/explanation-codec.js';
 import type { TxnRow } from './rows.js';
@@ -37,6 +37,34 @@ function summary(r: TxnRow): TransactionSummary {
   };
 }
 
+/** The messages of a transaction, rebuilt from its recorded fields (docs/admin.md, "Transaction explorer"). */
+function messagesOf(r: TxnRow): TransactionMessage[] {
+  const pick = (o: Record<string, string | null | undefined>): Record<string, string> =>
+    Object.fromEntries(Object.entries(o).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
+  const amount = r.amount === null ? null : r.amount.padStart(12, '0');
+  const out: TransactionMessage[] = [
+    { leg: 'psp_request', mti: r.mti, fields: pick({ 2: r.pan_masked, 4: amount, 7: r.psp_dt, 11: r.psp_stan, 41: r.psp_terminal, 42: r.psp_merchant, 49: r.currency }) },
+  ];
+  if (r.acquirer) {
+    out.push({
+      leg: 'acquirer_request',
+      mti: r.mti,
+      fields: pick({ 2: r.pan_masked, 4: amount, 7: r.acq_dt, 11: r.acq_stan, 37: r.acq_rrn, 41: r.acq_tid, 42: r.acq_mid, 49: r.currency }),
+    });
+    if (r.state !== 'sent' && r.state !== 'timed_out')
+      out.push({
+        leg: 'acquirer_answer',
+        mti: answerMti(r.mti),
+        fields: pick({ 11: r.acq_stan, 37: r.acq_rrn, 38: r.auth_code, 39: r.response_code, 4: r.approved_amount?.padStart(12, '0') }),
+      });
+  }
+  if (r.response_code)
+    out.push({ leg: 'psp_answer', mti: answerMti(r.mti), fields: pick({ 11: r.psp_stan, 37: r.acq_rrn, 38: r.auth_code, 39: r.response_code }) });
+  return out;
+}
+
+const answerMti = (mti: string): string => `${mti.slice(0, 2)}${String(Number(mti[2]) + 1)}${mti[3]}`;
+
 export class SwitchTransactionQueries implements TransactionQueries {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -52,6 +80,10 @@ export class SwitchTransactionQueries implements TransactionQueries {
     if (f.terminal) add('psp_terminal = ?', f.terminal);
     if (f.merchant) add('psp_merchant = ?', f.merchant);
     if (f.panMasked) add('pan_masked = ?', f.panMasked);
+    if (f.last4) add('right(pan_masked, 4) = ?', f.last4);
+    if (f.acquirer) add('acquirer = ?', f.acquirer);
+    if (f.routedTerminal) add('terminal = ?', f.routedTerminal);
+    if (f.responseCode) add('response_code = ?', f.responseCode);
     if (f.from) add('created_at >= ?', f.from);
     if (f.to) add('created_at < ?', f.to);
     args.push(Math.max(1, Math.min(500, f.limit)));
@@ -74,6 +106,9 @@ export class SwitchTransactionQueries implements TransactionQueries {
       ...summary(r),
       events: ev.rows.map((e) => ({ at: e.at.toISOString(), type: e.event, detail: e.data ?? {} })),
       explanation: decodeExplanation(r.explanation),
+      messages: messagesOf(r),
+      // the token routing and risk see: the first 32 hex digits of the keyed hash (as src/switch/flows/authorize.ts)
+      cardToken: r.pan_hash ? r.pan_hash.slice(0, 32) : null,
     };
   }
 }
