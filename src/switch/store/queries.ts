@@ -6,7 +6,16 @@
 import type pg from 'pg';
 import { SwitchError } from '../../errors.js';
 import { responseClass as classOf } from '../../iso8583/response-codes.js';
-import type { SafEntry, SafQueries, TrafficQueries, TransactionDetail, TransactionFilter, TransactionMessage, TransactionQueries, TransactionSummary } from '../../read-model.js';
+import type {
+  SafEntry,
+  SafQueries,
+  TrafficQueries,
+  TransactionDetail,
+  TransactionFilter,
+  TransactionMessage,
+  TransactionQueries,
+  TransactionSummary,
+} from '../../read-model.js';
 import type { PastDecision } from '../../routing/backtest.js';
 import { decodeExplanation } from '../../routing/explanation-codec.js';
 import type { TxnRow } from './rows.js';
@@ -43,7 +52,11 @@ function messagesOf(r: TxnRow): TransactionMessage[] {
     Object.fromEntries(Object.entries(o).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
   const amount = r.amount === null ? null : r.amount.padStart(12, '0');
   const out: TransactionMessage[] = [
-    { leg: 'psp_request', mti: r.mti, fields: pick({ 2: r.pan_masked, 4: amount, 7: r.psp_dt, 11: r.psp_stan, 41: r.psp_terminal, 42: r.psp_merchant, 49: r.currency }) },
+    {
+      leg: 'psp_request',
+      mti: r.mti,
+      fields: pick({ 2: r.pan_masked, 4: amount, 7: r.psp_dt, 11: r.psp_stan, 41: r.psp_terminal, 42: r.psp_merchant, 49: r.currency }),
+    },
   ];
   if (r.acquirer) {
     out.push({
