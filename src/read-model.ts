@@ -106,8 +106,33 @@ export interface SafQueries {
 }
 
 /** Recent authorizations with their outcome: the input of a backtest. */
+/** Traffic over the last hour (5-minute buckets) or day (hourly), per acquirer, route or rule (docs/admin.md, "Charts"). */
+export interface TrafficSeriesQuery {
+  by: 'acquirer' | 'terminal' | 'rule';
+  window: 'hour' | 'day';
+  /** End of the window (default now). */
+  now?: Date;
+}
+
+export interface TrafficSeries {
+  by: TrafficSeriesQuery['by'];
+  window: TrafficSeriesQuery['window'];
+  bucketSeconds: number;
+  /** ISO start of each bucket, oldest first. */
+  buckets: string[];
+  series: Array<{
+    key: string;
+    volume: number[];
+    /** Approved / answered, null in a bucket without traffic. */
+    approvalRate: Array<number | null>;
+    /** 95th percentile of the time from request to outcome (ms), null without an outcome. */
+    p95Ms: Array<number | null>;
+  }>;
+}
+
 export interface TrafficQueries {
   recent(limit: number): Promise<PastDecision[]>;
+  series?(q: TrafficSeriesQuery): Promise<TrafficSeries>;
 }
 
 /** One PSP listener as the admin API and health show it (SwitchHandle.pspStatus(); docs/network.md, "PSP server"). */

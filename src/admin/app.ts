@@ -35,6 +35,7 @@ import { ledgerPlugin } from './plugins/ledger.js';
 import { safPlugin } from './plugins/saf.js';
 import { controlsPlugin } from './plugins/controls.js';
 import { tokensPlugin } from './plugins/tokens.js';
+import { trafficPlugin } from './plugins/traffic.js';
 import { HeavyRequestLimit } from './rate-limit.js';
 import { auditPlugin } from './plugins/audit.js';
 import { consolePlugin } from './plugins/console.js';
@@ -174,6 +175,7 @@ export async function buildAdminApp(deps: AdminDeps, opts: BuildOptions = {}): P
   await app.register(safPlugin, { ctx, prefix: '/api/saf' });
   await app.register(controlsPlugin, { ctx, prefix: '/api/controls' });
   await app.register(tokensPlugin, { ctx, prefix: '/api/tokens' });
+  await app.register(trafficPlugin, { ctx, prefix: '/api/traffic' });
   await app.register(auditPlugin, { ctx, prefix: '/api/audit' });
   await app.register(consolePlugin, { ctx });
   void defaultRegistry;

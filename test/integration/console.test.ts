@@ -416,5 +416,27 @@ t.test('console: the transaction explorer, a transaction page, and "block this c
   t.equal(v2.files.risk.blocked.tokens.length, 1, 'one token in the blocklist');
   t.notMatch(JSON.stringify(v2.files), new RegExp(pan), 'the rules hold a token, not the PAN');
   t.match(v2.comment, /block the card of 400005\*\*\*\*\*\*5556/);
+
+  // charts from the switch's own records: five authorizations in the hour (the blocked one declined locally)
+  const series = await (
+    await fetch(`${sw.adminUrl}/api/traffic/series?by=acquirer&window=hour`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })
+  ).json();
+  t.equal(series.buckets.length, 12, 'twelve 5-minute buckets');
+  const total = series.series.reduce((n: number, x: { volume: number[] }) => n + x.volume.reduce((a, b) => a + b, 0), 0);
+  t.equal(total, 5, 'every authorization counted once');
+  const local = series.series.find((x: { key: string }) => x.key === '(none)');
+  t.ok(local && local.approvalRate.some((r: number | null) => r === 0), 'the blocked card: a local decline, no acquirer');
+  await page.selectOption('#chart-by', 'acquirer');
+  await page.selectOption('#chart-window', 'hour');
+  await page.click('#chart-draw');
+  await page.waitForSelector('#chart-volume [data-series]');
+  const drawn = await page.locator('#chart-volume [data-series]').evaluateAll((xs) => [...new Set(xs.map((x) => x.getAttribute('data-series')))].sort());
+  t.same(drawn, series.series.map((x: { key: string }) => x.key).sort(), 'one line per acquirer');
+  t.ok(await page.locator('#chart-approval [data-series]').count(), 'approval rate drawn');
+  t.ok(await page.locator('#chart-latency [data-series]').count(), 'latency drawn');
+  await page.locator('#charts-panel').screenshot({ path: path.join(SHOTS, '12-charts-by-acquirer.png') });
+  await page.selectOption('#chart-by', 'rule');
+  await page.click('#chart-draw');
+  await page.waitForSelector('#chart-legend:has-text("eur-domestic-debit")');
   t.same(pageErrors, [], 'no script errors in the page');
 });

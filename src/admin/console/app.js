@@ -94,6 +94,59 @@ async function loadAcquirers() {
   }
 }
 
+// ── traffic charts ───────────────────────────────────────────────────────────────────────────────
+const SVG = 'http://www.w3.org/2000/svg';
+const COLORS = ['#1f6feb', '#d1242f', '#2da44e', '#bf8700', '#8250df', '#0a7ea4', '#cf222e', '#57606a'];
+const svgEl = (tag, attrs = {}) => {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+};
+
+/** One line chart: a polyline per series (gaps where a bucket has no value), y from 0 to the largest value. */
+function lineChart(id, title, buckets, series, pick, format) {
+  const W = 560, H = 160, L = 44, B = 22;
+  const values = series.flatMap((s) => pick(s).filter((v) => v !== null));
+  const top = Math.max(1e-9, ...values);
+  const x = (i) => L + (i * (W - L - 8)) / Math.max(1, buckets.length - 1);
+  const y = (v) => H - B - (v / top) * (H - B - 10);
+  const svg = svgEl('svg', { id, width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
+  svg.append(svgEl('line', { x1: L, y1: H - B, x2: W - 8, y2: H - B, stroke: '#c6ccd4' }));
+  const label = (text, attrs) => { const t = svgEl('text', { 'font-size': 10, fill: '#57606a', ...attrs }); t.textContent = text; svg.append(t); };
+  label(format(top), { x: 2, y: 14 });
+  label('0', { x: 2, y: H - B });
+  label(new Date(buckets[0]).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), { x: L, y: H - 6 });
+  label(new Date(buckets[buckets.length - 1]).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), { x: W - 48, y: H - 6 });
+  series.forEach((s, k) => {
+    let points = [];
+    const flush = () => { if (points.length) svg.append(svgEl(points.length === 1 ? 'circle' : 'polyline', points.length === 1 ? { cx: points[0][0], cy: points[0][1], r: 2.5, fill: COLORS[k % COLORS.length], 'data-series': s.key } : { points: points.map((p) => p.join(',')).join(' '), fill: 'none', stroke: COLORS[k % COLORS.length], 'stroke-width': 1.8, 'data-series': s.key })); points = []; };
+    pick(s).forEach((v, i) => { if (v === null) flush(); else points.push([x(i).toFixed(1), y(v).toFixed(1)]); });
+    flush();
+  });
+  return el('figure', {}, el('figcaption', {}, title), svg);
+}
+
+async function drawCharts() {
+  const box = $('charts');
+  try {
+    const d = await api('GET', `/api/traffic/series?by=${$('chart-by').value}&window=${$('chart-window').value}`);
+    if (d.series.length === 0) {
+      box.replaceChildren(el('p', { class: 'muted', id: 'no-traffic' }, 'No traffic in this window.'));
+      return;
+    }
+    // swatches drawn in SVG: the console's content security policy allows no inline style attribute
+    const swatch = (k) => { const v = svgEl('svg', { width: 10, height: 10 }); v.append(svgEl('rect', { width: 10, height: 10, fill: COLORS[k % COLORS.length] })); return v; };
+    const legend = el('p', { id: 'chart-legend' }, ...d.series.map((s, k) => el('span', { class: 'legend' }, swatch(k), ` ${s.key}  `)));
+    box.replaceChildren(legend,
+      el('div', { class: 'charts' },
+        lineChart('chart-volume', 'Volume (authorizations per bucket)', d.buckets, d.series, (s) => s.volume, (v) => String(Math.round(v))),
+        lineChart('chart-approval', 'Approval rate', d.buckets, d.series, (s) => s.approvalRate, (v) => `${Math.round(v * 100)}%`),
+        lineChart('chart-latency', 'Latency p95 (ms, request to outcome)', d.buckets, d.series, (s) => s.p95Ms, (v) => `${Math.round(v)} ms`)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'error' }, `Could not load traffic: ${e.message}`));
+  }
+}
+
 // ── transaction explorer ─────────────────────────────────────────────────────────────────────────
 async function searchTransactions() {
   const q = new URLSearchParams();
@@ -475,6 +528,7 @@ $('evaluate').addEventListener('click', () => void evaluate());
 $('rollback').addEventListener('click', () => void rollback());
 $('control-form').addEventListener('submit', (ev) => { ev.preventDefault(); void applyControl(); });
 $('explorer-form').addEventListener('submit', (ev) => { ev.preventDefault(); void searchTransactions(); });
+$('chart-draw').addEventListener('click', () => void drawCharts());
 $('sample').value = JSON.stringify({ bin: '41111111', cardToken: 'sample-card', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha' }, null, 2);
 setInterval(() => { if (state.token && !$('app-view').classList.contains('hidden')) void loadAcquirers(); }, 5000);
 if (state.token) void login(state.token);

@@ -10,6 +10,8 @@ import type {
   SafEntry,
   SafQueries,
   TrafficQueries,
+  TrafficSeries,
+  TrafficSeriesQuery,
   TransactionDetail,
   TransactionFilter,
   TransactionMessage,
@@ -186,6 +188,65 @@ export class SwitchSafQueries implements SafQueries {
 /** Recent authorizations as backtest input: BIN and card token from the stored masked PAN and PAN hash. */
 export class SwitchTrafficQueries implements TrafficQueries {
   constructor(private readonly pool: pg.Pool) {}
+
+  /** Volume, approval rate and p95 latency per bucket and key, from the switch's own records. */
+  async series(q: TrafficSeriesQuery): Promise<TrafficSeries> {
+    const bucketSeconds = q.window === 'hour' ? 300 : 3600;
+    const n = q.window === 'hour' ? 12 : 24;
+    const end = Math.ceil((q.now ?? new Date()).getTime() / (bucketSeconds * 1000)) * bucketSeconds * 1000;
+    const start = new Date(end - n * bucketSeconds * 1000);
+    // the rule is the explanation's fourth field (src/routing/explanation-codec.ts)
+    const key =
+      q.by === 'acquirer'
+        ? `coalesce(acquirer, '(none)')`
+        : q.by === 'terminal'
+          ? `coalesce(terminal, '(none)')`
+          : `coalesce(nullif(split_part(explanation, '|', 4), ''), '(none)')`;
+    const { rows } = await this.pool.query<{ b: Date; k: string; code: string | null; n: string; p95: number | null }>(
+      `select date_bin(make_interval(secs => $1), created_at, $2) as b, ${key} as k, response_code as code, count(*)::text as n,
+              percentile_cont(0.95) within group (order by extract(epoch from (updated_at - created_at)) * 1000) filter (where state <> 'sent') as p95
+         from switch_txn where kind in ('auth', 'financial') and created_at >= $2 and created_at < $3
+        group by 1, 2, 3`,
+      [bucketSeconds, start, new Date(end)],
+    );
+    const buckets = Array.from({ length: n }, (_, i) => new Date(start.getTime() + i * bucketSeconds * 1000).toISOString());
+    const byKey = new Map<string, { volume: number[]; approved: number[]; answered: number[]; p95: Array<number | null> }>();
+    for (const r of rows) {
+      const i = Math.floor((r.b.getTime() - start.getTime()) / (bucketSeconds * 1000));
+      if (i < 0 || i >= n) continue;
+      let s = byKey.get(r.k);
+      if (!s)
+        byKey.set(
+          r.k,
+          (s = {
+            volume: new Array<number>(n).fill(0),
+            approved: new Array<number>(n).fill(0),
+            answered: new Array<number>(n).fill(0),
+            p95: new Array<number | null>(n).fill(null),
+          }),
+        );
+      const count = Number(r.n);
+      s.volume[i]! += count;
+      if (r.code) s.answered[i]! += count;
+      if (r.code && classOf(r.code) === 'approved') s.approved[i]! += count;
+      // the largest of the codes' p95: an upper bound of the bucket's p95, the figure an SRE reads first
+      if (r.p95 !== null) s.p95[i] = Math.max(s.p95[i] ?? 0, Math.round(r.p95 * 10) / 10);
+    }
+    return {
+      by: q.by,
+      window: q.window,
+      bucketSeconds,
+      buckets,
+      series: [...byKey]
+        .sort((a, b) => a[0].localeCompare(b[0]))
+        .map(([k, s]) => ({
+          key: k,
+          volume: s.volume,
+          approvalRate: s.answered.map((a, i) => (a > 0 ? s.approved[i]! / a : null)),
+          p95Ms: s.p95,
+        })),
+    };
+  }
 
   async recent(limit: number): Promise<PastDecision[]> {
     const { rows } = await this.pool.query<TxnRow>(
