@@ -440,3 +440,53 @@ t.test('console: the transaction explorer, a transaction page, and "block this c
   await page.waitForSelector('#chart-legend:has-text("eur-domestic-debit")');
   t.same(pageErrors, [], 'no script errors in the page');
 });
+
+t.test('console: the rule form changes a split and turns a terminal off, saving rule files the YAML editor shows', async (t) => {
+  const sw = await startTestSwitch(t, 'console-form');
+  const page = await openPage(t);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${sw.adminUrl}/`);
+  await page.fill('#token', TOKENS.editor);
+  await page.click('#login');
+  await page.waitForSelector('#form-rule option[value="eur-domestic-debit"]', { state: 'attached' });
+  await page.selectOption('#form-rule', 'eur-domestic-debit');
+  await page.waitForSelector('#form-candidates tr[data-candidate="a-eur-2"]');
+  await page.fill('#form-candidates tr[data-candidate="a-eur-2"] input.form-weight', '50');
+  await page.dispatchEvent('#form-candidates tr[data-candidate="a-eur-2"] input.form-weight', 'change');
+  await page.fill('#form-candidates tr[data-candidate="b-eur-1"] input.form-weight', '50');
+  await page.dispatchEvent('#form-candidates tr[data-candidate="b-eur-1"] input.form-weight', 'change');
+  await page.fill('#form-when-mcc', '5411, 5812');
+  await page.dispatchEvent('#form-when-mcc', 'change');
+  await page.uncheck('#form-enabled-b-eur-2');
+  await page.fill('#form-comment', 'even split; b-eur-2 off for maintenance');
+  await page.locator('#form-panel').screenshot({ path: path.join(SHOTS, '13-rule-form.png') });
+  await page.click('#form-save');
+  await page.waitForSelector('#message:has-text("Saved as v2")');
+  await page.waitForSelector('#diff-view:not(.hidden)');
+
+  const v2 = await (await fetch(`${sw.adminUrl}/api/rules/versions/2`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).json();
+  const rule = v2.files.routing.rules.find((r: { id: string }) => r.id === 'eur-domestic-debit');
+  t.same(
+    rule.then.terminals.map((c: { terminal: string; weight?: number }) => [c.terminal, c.weight ?? 'absent']),
+    [
+      ['a-eur-2', 50],
+      ['b-eur-1', 50],
+      ['c-eur-1', 'absent'],
+    ],
+    'the split; an untouched candidate as it was',
+  );
+  t.same(rule.when.mcc, ['5411', '5812'], 'a condition added');
+  t.same(rule.when.currency, ['978'], 'the others kept');
+  t.equal(v2.files.terminals.terminals.find((x: { id: string }) => x.id === 'b-eur-2').enabled, false, 'b-eur-2 off');
+  const v1 = await (await fetch(`${sw.adminUrl}/api/rules/versions/1`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).json();
+  t.same(Object.keys(v2.files).sort(), Object.keys(v1.files).sort(), 'the same rule files');
+  t.same(v2.files.fees, v1.files.fees, 'files the form does not touch are the same');
+  // the YAML editor is now on v2 and shows what the form wrote
+  await page.selectOption('#file', 'routing');
+  await page.waitForFunction(() => (document.getElementById('yaml') as HTMLTextAreaElement).value.includes('weight: 50'));
+  await page.selectOption('#file', 'terminals');
+  await page.waitForFunction(() => /id: b-eur-2[\s\S]*?enabled: false/.test((document.getElementById('yaml') as HTMLTextAreaElement).value));
+  t.match((await page.textContent('#editor-base')) ?? '', /v2/);
+  t.same(pageErrors, [], 'no script errors in the page');
+});

@@ -63,7 +63,7 @@ async function login(token) {
     $('logout').classList.remove('hidden');
     $('login-error').textContent = '';
     await Promise.all([loadVersions(), loadPending(), loadAcquirers(), loadControls(), loadSettlement()]);
-    if (state.active) await loadIntoEditor(state.active);
+    if (state.active) await Promise.all([loadIntoEditor(state.active), loadForm(state.active)]);
   } catch (e) {
     state.token = '';
     sessionStorage.removeItem('switch-console-token');
@@ -218,6 +218,82 @@ async function blockCard(x) {
     say(`Block failed: ${e.message}`, true);
   }
   await Promise.all([loadVersions(), loadPending()]);
+}
+
+// ── rule form: the common edits as fields, producing the same rule files ────────────────────────
+const FORM_LISTS = [['currency', 'Currencies'], ['merchant', 'Merchants'], ['mcc', 'MCCs'], ['brand', 'Brands'], ['psp', 'PSPs'], ['three_ds', '3-D Secure']];
+
+async function loadForm(version) {
+  const v = await api('GET', `/api/rules/versions/${version}`);
+  state.form = { base: version, files: v.files, rule: state.form && state.form.rule };
+  $('form-base').textContent = `(based on v${version})`;
+  const rules = v.files.routing.rules;
+  const sel = $('form-rule');
+  sel.replaceChildren(...rules.map((r) => el('option', { value: r.id }, r.id)));
+  if (!rules.some((r) => r.id === state.form.rule)) state.form.rule = rules[0].id;
+  sel.value = state.form.rule;
+  renderForm();
+}
+
+function formRule() {
+  return state.form.files.routing.rules.find((r) => r.id === state.form.rule);
+}
+
+function renderForm() {
+  const r = formRule();
+  const when = r.when ?? {};
+  const list = (key) => (when[key] ?? []).join(', ');
+  const setList = (key, text) => {
+    const values = text.split(',').map((x) => x.trim()).filter(Boolean);
+    r.when = r.when ?? {};
+    if (values.length) r.when[key] = values; else delete r.when[key];
+    if (Object.keys(r.when).length === 0) delete r.when;
+  };
+  const fields = r.default ? [el('p', { class: 'muted' }, 'The default rule has no conditions.')] : [
+    ...FORM_LISTS.map(([key, label]) => el('label', {}, `${label} `, el('input', { id: `form-when-${key}`, value: list(key), onchange: (ev) => setList(key, ev.target.value) }))),
+    ...['min', 'max'].map((m) => el('label', {}, `Amount ${m} `, el('input', { id: `form-amount-${m}`, type: 'number', min: '0', value: when.amount?.[m] ?? '', onchange: (ev) => {
+      r.when = r.when ?? {};
+      const a = { ...(r.when.amount ?? {}) };
+      if (ev.target.value === '') delete a[m]; else a[m] = Number(ev.target.value);
+      if (Object.keys(a).length) r.when.amount = a; else delete r.when.amount;
+      if (Object.keys(r.when).length === 0) delete r.when;
+    } }))),
+  ];
+  $('form-conditions').replaceChildren(...fields);
+
+  const terminals = state.form.files.terminals.terminals;
+  if (r.then.decline !== undefined) {
+    $('form-action').replaceChildren(el('label', {}, 'Decline with ', el('input', { id: 'form-decline', size: '2', value: r.then.decline, onchange: (ev) => { r.then.decline = ev.target.value; } })));
+  } else {
+    const rows = r.then.terminals.map((c, i) =>
+      el('tr', { 'data-candidate': c.terminal },
+        el('td', {}, el('select', { class: 'form-terminal', onchange: (ev) => { c.terminal = ev.target.value; } }, ...terminals.map((t) => { const o = el('option', { value: t.id }, t.id); if (t.id === c.terminal) o.setAttribute('selected', ''); return o; }))),
+        el('td', {}, el('input', { class: 'form-priority', type: 'number', min: '1', value: c.priority, onchange: (ev) => { c.priority = Number(ev.target.value); } })),
+        el('td', {}, el('input', { class: 'form-weight', type: 'number', min: '0', value: c.weight ?? 1, onchange: (ev) => { c.weight = Number(ev.target.value); } })),
+        el('td', {}, el('button', { class: 'form-remove', onclick: () => { r.then.terminals.splice(i, 1); renderForm(); } }, 'Remove'))));
+    $('form-action').replaceChildren(
+      el('table', { id: 'form-candidates' }, el('thead', {}, el('tr', {}, ...['Terminal', 'Priority', 'Weight (split)', ''].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)),
+      el('button', { id: 'form-add', onclick: () => { r.then.terminals.push({ terminal: terminals[0].id, priority: 1, weight: 1 }); renderForm(); } }, 'Add a terminal'));
+  }
+  $('form-terminals').replaceChildren(...terminals.map((t) => {
+    const box = el('input', { type: 'checkbox', id: `form-enabled-${t.id}`, onchange: (ev) => { if (ev.target.checked) delete t.enabled; else t.enabled = false; } });
+    box.checked = t.enabled !== false;
+    return el('label', { class: 'check' }, box, ` ${t.id}`);
+  }));
+}
+
+async function saveForm() {
+  const f = state.form;
+  try {
+    const v = await api('POST', '/api/rules/versions', { base: f.base, files: { routing: f.files.routing, terminals: f.files.terminals }, comment: $('form-comment').value });
+    say(v.created ? `Saved as v${v.version}. Review the diff, then activate it.` : `Identical to the existing v${v.version}.`);
+    await loadVersions();
+    if (state.active) await showDiff(state.active, v.version);
+    await Promise.all([loadForm(v.version), loadIntoEditor(v.version)]);
+  } catch (e) {
+    const problems = e.body && Array.isArray(e.body.problems) ? `: ${e.body.problems.map((p) => `${p.file} ${p.rule} ${p.reason}`).join('; ')}` : '';
+    say(`Save failed: ${e.message}${problems}`, true);
+  }
 }
 
 // ── pending changes (maker-checker) ─────────────────────────────────────────────────────────────
@@ -529,6 +605,8 @@ $('rollback').addEventListener('click', () => void rollback());
 $('control-form').addEventListener('submit', (ev) => { ev.preventDefault(); void applyControl(); });
 $('explorer-form').addEventListener('submit', (ev) => { ev.preventDefault(); void searchTransactions(); });
 $('chart-draw').addEventListener('click', () => void drawCharts());
+$('form-rule').addEventListener('change', () => { state.form.rule = $('form-rule').value; renderForm(); });
+$('form-save').addEventListener('click', () => void saveForm());
 $('sample').value = JSON.stringify({ bin: '41111111', cardToken: 'sample-card', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha' }, null, 2);
 setInterval(() => { if (state.token && !$('app-view').classList.contains('hidden')) void loadAcquirers(); }, 5000);
 if (state.token) void login(state.token);
