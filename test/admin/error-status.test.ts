@@ -20,7 +20,9 @@ async function appThrowing(t: { teardown(fn: () => unknown): void }, make: () =>
     },
     get: async () => null,
   };
-  const app = await buildAdminApp({ pool: {} as pg.Pool, migrate: false, tokens: TOKEN_ENTRIES, transactions, logger });
+  // no database: the one query the auth hook makes (is the token revoked?) answers no
+  const pool = { query: async () => ({ rowCount: 0, rows: [] }) } as unknown as pg.Pool;
+  const app = await buildAdminApp({ pool, migrate: false, tokens: TOKEN_ENTRIES, transactions, logger });
   t.teardown(() => app.close());
   const get = () => app.inject({ method: 'GET', url: '/api/transactions', headers: { authorization: `Bearer ${TOKENS.viewer}` } });
   return { get, lines };
