@@ -178,6 +178,9 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
     `every past authorization not on c-eur-1 moves there: ${summary}`,
   );
   t.match(summary, /Largest moves: [a-z0-9-]+ → c-eur-1 \(\d+\)/);
+  // the changed routes as a chart: one bar per move, together the authorizations that move
+  const bars = await page.locator('#backtest-chart rect[data-move]').evaluateAll((xs) => xs.map((x) => x.getAttribute('data-move')));
+  t.ok(bars.length > 0 && bars.every((b) => /^[a-z0-9-]+>c-eur-1$/.test(b ?? '')), `bars: ${bars.join(', ')}`);
   await shot(page, '03-backtest');
 
   // evaluate a sample under the edit
@@ -219,6 +222,13 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
   const routed = sw.outcomes.slice(before);
   t.equal(routed.length, 5);
   t.same(new Set(routed.map((o) => `${o.rule}→${o.terminal}@${o.acquirer}`)), new Set(['console-test→c-eur-1@acq-c']), 'traffic routed by the new rule');
+
+  // a diff between any two versions
+  await page.selectOption('#compare-from', '1');
+  await page.selectOption('#compare-to', '2');
+  await page.click('#compare');
+  await page.waitForSelector('#diff-title:has-text("Changes from v1 to v2")');
+  t.match((await page.textContent('#diff')) ?? '', /\+ +- id: console-test/);
 
   // roll back with confirmation
   await page.click('#rollback');

@@ -416,6 +416,12 @@ async function loadVersions() {
   const { active, versions } = await api('GET', '/api/rules/versions?limit=50');
   state.active = active ? active.version : null;
   $('active-version').textContent = active ? `v${active.version}` : 'none';
+  for (const id of ['compare-from', 'compare-to']) {
+    const sel = $(id);
+    const keep = sel.value;
+    sel.replaceChildren(...versions.map((v) => el('option', { value: v.version }, `v${v.version}`)));
+    if (keep) sel.value = keep;
+  }
   const tbody = $('versions').querySelector('tbody');
   tbody.replaceChildren(...versions.map((v) => el('tr', { class: v.active ? 'active' : '', 'data-version': v.version },
     el('td', {}, `v${v.version}`, v.active ? ' ' : '', v.active ? el('span', { class: 'badge ok' }, 'active') : ''),
@@ -551,10 +557,40 @@ async function runBacktest() {
       el('p', { class: 'summary', id: 'backtest-summary' }, r.summary),
       el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'From'), el('th', {}, 'To'), el('th', {}, 'Authorizations'))),
         el('tbody', {}, ...r.transitions.slice(0, 10).map((t) => el('tr', {}, el('td', {}, t.from), el('td', {}, t.to), el('td', {}, t.count))))),
-      el('p', { class: 'muted' }, `Approval rate: observed ${pct(r.baselineApprovalRate)}, expected ${pct(r.expectedApprovalRate)}.`));
+      el('p', { class: 'muted' }, `Approval rate: observed ${pct(r.baselineApprovalRate)}, expected ${pct(r.expectedApprovalRate)}.`),
+      movesChart(r.transitions.slice(0, 10)));
   } catch (e) {
     box.replaceChildren(el('p', { class: 'error' }, e.status === 422 ? 'Fix the validation problems first.' : `Backtest failed: ${e.message}`));
     if (e.status === 422) await validate();
+  }
+}
+
+/** The changed routes as horizontal bars: one per from → to, its length the authorizations that would move. */
+function movesChart(moves) {
+  if (moves.length === 0) return el('p', { class: 'muted' }, 'No route would change.');
+  const W = 560, row = 18, L = 220;
+  const top = Math.max(...moves.map((m) => m.count));
+  const svg = svgEl('svg', { id: 'backtest-chart', width: W, height: moves.length * row + 6, role: 'img', 'aria-label': 'changed routes' });
+  moves.forEach((m, i) => {
+    const y = i * row + 3;
+    const label = svgEl('text', { x: 0, y: y + 12, 'font-size': 11, fill: '#24292f' });
+    label.textContent = `${m.from} → ${m.to}`;
+    const bar = svgEl('rect', { x: L, y, height: row - 5, width: Math.max(2, ((W - L - 40) * m.count) / top), fill: COLORS[0], 'data-move': `${m.from}>${m.to}` });
+    const n = svgEl('text', { x: L + Math.max(2, ((W - L - 40) * m.count) / top) + 4, y: y + 12, 'font-size': 11, fill: '#57606a' });
+    n.textContent = String(m.count);
+    svg.append(label, bar, n);
+  });
+  return el('figure', {}, el('figcaption', {}, 'Changed routes (authorizations that would move)'), svg);
+}
+
+async function compareVersions() {
+  const from = Number($('compare-from').value);
+  const to = Number($('compare-to').value);
+  if (!from || !to) return say('Pick two versions to compare.', true);
+  try {
+    await showDiff(from, to);
+  } catch (e) {
+    say(`Diff failed: ${e.message}`, true);
   }
 }
 
@@ -607,6 +643,7 @@ $('explorer-form').addEventListener('submit', (ev) => { ev.preventDefault(); voi
 $('chart-draw').addEventListener('click', () => void drawCharts());
 $('form-rule').addEventListener('change', () => { state.form.rule = $('form-rule').value; renderForm(); });
 $('form-save').addEventListener('click', () => void saveForm());
+$('compare').addEventListener('click', () => void compareVersions());
 $('sample').value = JSON.stringify({ bin: '41111111', cardToken: 'sample-card', amountMinor: 1500, currency: '978', merchantId: 'SHOP00000000001', psp: 'psp-alpha' }, null, 2);
 setInterval(() => { if (state.token && !$('app-view').classList.contains('hidden')) void loadAcquirers(); }, 5000);
 if (state.token) void login(state.token);
