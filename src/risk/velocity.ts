@@ -155,14 +155,16 @@ export class MemoryVelocityStore implements VelocityStore {
   }
 }
 
-// KEYS[1] = key; ARGV[1] = at, ARGV[2] = member, ARGV[3] = max window, ARGV[4..] = windows.
-const HIT_LUA = `
-local at = tonumber(ARGV[1])
+/** Both scripts' start: the event added, the key trimmed to the largest window and kept as long. */
+const WINDOW_LUA = `local at = tonumber(ARGV[1])
 local maxw = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], at, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', at - maxw)
 redis.call('PEXPIRE', KEYS[1], maxw + 1000)
-local out = {}
+local out = {}`;
+
+// KEYS[1] = key; ARGV[1] = at, ARGV[2] = member, ARGV[3] = max window, ARGV[4..] = windows.
+const HIT_LUA = `${WINDOW_LUA}
 for i = 4, #ARGV do
   out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. (at - tonumber(ARGV[i])), at)
 end
@@ -170,13 +172,7 @@ return out
 `;
 
 // KEYS[1] = key; ARGV[1] = at, ARGV[2] = member ending in ':<amount>', ARGV[3] = max window, ARGV[4..] = windows.
-const HIT_AMOUNT_LUA = `
-local at = tonumber(ARGV[1])
-local maxw = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], at, ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', at - maxw)
-redis.call('PEXPIRE', KEYS[1], maxw + 1000)
-local out = {}
+const HIT_AMOUNT_LUA = `${WINDOW_LUA}
 for i = 4, #ARGV do
   local sum = 0
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (at - tonumber(ARGV[i])), at)) do

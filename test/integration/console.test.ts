@@ -63,6 +63,17 @@ async function openPage(t: { teardown(fn: () => unknown): void }): Promise<Page>
   return ctx.pages()[0] ?? (await ctx.newPage());
 }
 
+/** The console in a fresh browser, logged in with `token`; script errors of the page collected. */
+async function loggedIn(t: { teardown(fn: () => unknown): void }, adminUrl: string, token: string): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await openPage(t);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${adminUrl}/`);
+  await page.fill('#token', token);
+  await page.click('#login');
+  return { page, pageErrors };
+}
+
 t.test('console: edit, validate, backtest, activate, route, roll back', async (t) => {
   t.ok(fs.existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`);
   const sw = await startTestSwitch(t, 'console');
@@ -274,12 +285,7 @@ t.test('console: edit, validate, backtest, activate, route, roll back', async (t
 
 t.test('console: an operator drains an acquirer with a reason, the health table shows it, then lifts it', async (t) => {
   const sw = await startTestSwitch(t, 'console-controls');
-  const page = await openPage(t);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${sw.adminUrl}/`);
-  await page.fill('#token', TOKENS.operator);
-  await page.click('#login');
+  const { page, pageErrors } = await loggedIn(t, sw.adminUrl, TOKENS.operator);
   await page.waitForSelector('#no-controls');
   await page.selectOption('#control-kind', 'acquirer');
   await page.fill('#control-id', 'acq-b');
@@ -335,12 +341,7 @@ t.test('console: maker-checker, a risk editor proposes an activation and an appr
   files.routing.rules.unshift({ id: 'console-mc', when: { amount: { min: 999, max: 999 } }, then: { decline: '57', reason: 'maker-checker test' } });
   t.equal((await api(editor, 'POST', '/api/rules/versions', { base: 1, files, comment: 'decline 999' })).version, 2);
 
-  const page = await openPage(t);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${sw.adminUrl}/`);
-  await page.fill('#token', editor);
-  await page.click('#login');
+  const { page, pageErrors } = await loggedIn(t, sw.adminUrl, editor);
   await page.waitForSelector('#no-pending');
   await page.click('tr[data-version="2"] button.activate');
   await page.waitForSelector('dialog#confirm[open]');
@@ -387,12 +388,7 @@ t.test('console: the transaction explorer, a transaction page, and "block this c
     );
     t.equal(r.getString(39), '00');
   }
-  const page = await openPage(t);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${sw.adminUrl}/`);
-  await page.fill('#token', TOKENS.editor);
-  await page.click('#login');
+  const { page, pageErrors } = await loggedIn(t, sw.adminUrl, TOKENS.editor);
   await page.waitForSelector('#app-view:not(.hidden)');
   await page.fill('#q-last4', '5556');
   await page.fill('#q-code', '00');
@@ -453,12 +449,7 @@ t.test('console: the transaction explorer, a transaction page, and "block this c
 
 t.test('console: the rule form changes a split and turns a terminal off, saving rule files the YAML editor shows', async (t) => {
   const sw = await startTestSwitch(t, 'console-form');
-  const page = await openPage(t);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${sw.adminUrl}/`);
-  await page.fill('#token', TOKENS.editor);
-  await page.click('#login');
+  const { page, pageErrors } = await loggedIn(t, sw.adminUrl, TOKENS.editor);
   await page.waitForSelector('#form-rule option[value="eur-domestic-debit"]', { state: 'attached' });
   await page.selectOption('#form-rule', 'eur-domestic-debit');
   await page.waitForSelector('#form-candidates tr[data-candidate="a-eur-2"]');
