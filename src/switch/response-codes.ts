@@ -19,6 +19,10 @@ export const INVALID_MERCHANT = '03';
 export const DO_NOT_HONOUR = '05';
 /** 12: invalid transaction: an MTI the switch does not work, an 0800 it does not know, a capture or reversal the original's state refuses. */
 export const INVALID_TRANSACTION = '12';
+/** Exceeds amount limit: a merchant over its turnover amount (docs/routing.md, "Turnover limits"). */
+export const EXCEEDS_AMOUNT_LIMIT = '61';
+/** Exceeds frequency limit: a merchant over its turnover count. */
+export const EXCEEDS_FREQUENCY_LIMIT = '65';
 /** 13: invalid amount: a capture above the authorization, or of zero. */
 export const INVALID_AMOUNT = '13';
 /** 25: unable to locate record: a capture whose original is not found. */

@@ -20,6 +20,7 @@ import { isFastFailure } from '../acquirers.js';
 import { authenticationOf } from '../../routing/authentication.js';
 import { eciOf } from '../authentication-field.js';
 import { TurnoverHold, isBreach } from './turnover-hold.js';
+import { EXCEEDS_AMOUNT_LIMIT, EXCEEDS_FREQUENCY_LIMIT } from '../response-codes.js';
 import type { TurnoverBreach } from '../../risk/turnover.js';
 import { newTxnId } from '../ids.js';
 import { dayOf, mtiClass, nearDays, pspKey } from '../keys.js';
@@ -171,7 +172,7 @@ export async function authorize(
         now,
         c.d.log,
       );
-      if (isBreach(m)) return decline(m.what === 'amount' ? '61' : '65', `merchant ${breachText(m)}`, decision);
+      if (isBreach(m)) return decline(m.what === 'amount' ? EXCEEDS_AMOUNT_LIMIT : EXCEEDS_FREQUENCY_LIMIT, `merchant ${breachText(m)}`, decision);
       turnover.merchant = m;
     }
 
