@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { SwitchError } from '../../errors.js';
 import { responseClass as classOf } from '../../iso8583/response-codes.js';
+import { responseMti } from '../../iso8583/index.js';
 import type {
   SafEntry,
   SafQueries,
@@ -69,16 +70,14 @@ function messagesOf(r: TxnRow): TransactionMessage[] {
     if (r.state !== 'sent' && r.state !== 'timed_out')
       out.push({
         leg: 'acquirer_answer',
-        mti: answerMti(r.mti),
+        mti: responseMti(r.mti),
         fields: pick({ 11: r.acq_stan, 37: r.acq_rrn, 38: r.auth_code, 39: r.response_code, 4: r.approved_amount?.padStart(12, '0') }),
       });
   }
   if (r.response_code)
-    out.push({ leg: 'psp_answer', mti: answerMti(r.mti), fields: pick({ 11: r.psp_stan, 37: r.acq_rrn, 38: r.auth_code, 39: r.response_code }) });
+    out.push({ leg: 'psp_answer', mti: responseMti(r.mti), fields: pick({ 11: r.psp_stan, 37: r.acq_rrn, 38: r.auth_code, 39: r.response_code }) });
   return out;
 }
-
-const answerMti = (mti: string): string => `${mti.slice(0, 2)}${String(Number(mti[2]) + 1)}${mti[3]}`;
 
 export class SwitchTransactionQueries implements TransactionQueries {
   constructor(private readonly pool: pg.Pool) {}
