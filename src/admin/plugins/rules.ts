@@ -12,7 +12,7 @@ import { RuleSetInvalidError, ruleSetFromContent, validateRuleFiles, hashRuleFil
 import type { RuleFiles, RuleSet } from '../../routing/types.js';
 import { errors, limitQuery, notConfigured, notFound, plain, who, type AdminContext, type PluginOpts } from '../http.js';
 import { PendingActivations } from '../pending-activations.js';
-import type { Principal } from '../auth.js';
+import { activateAudited, activateOrPropose, activeHash } from '../activation.js';
 import { diffRuleFiles, filesToYaml, parseRulesInput, withLines, type ProblemView } from '../rules-text.js';
 
 const pendingSchema = {
@@ -378,34 +378,6 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
     },
   );
 
-  const activeHash = async (): Promise<{ version: number; hash: string } | null> => {
-    const a = await store.active();
-    return a ? { version: a.version, hash: (await store.get(a.version)).hash } : null;
-  };
-
-  /** Activates a version, audited before it is made (the proposer, with maker-checker, in the entry's detail). */
-  const activateAudited = async (p: Principal, version: number, comment: string, proposedBy?: string) => {
-    const target = await store.get(version);
-    const before = await activeHash();
-    if (before?.version === version) {
-      const a = (await store.active())!;
-      return plain({ ...a, hash: target.hash, changed: false });
-    }
-    const a = await audit.change(
-      {
-        actor: p.name,
-        role: p.role,
-        action: 'rules.activate',
-        target: `rules version ${version}`,
-        beforeHash: before?.hash ?? null,
-        afterHash: target.hash,
-        detail: { version, previous: before?.version ?? null, comment, ...(proposedBy ? { proposedBy, approvedBy: p.name } : {}) },
-      },
-      () => store.activate(version, { actor: p.name, comment: proposedBy ? `${comment} (proposed by ${proposedBy}, approved by ${p.name})` : comment }),
-    );
-    return plain({ ...a, hash: target.hash, changed: true });
-  };
-
   app.post<{ Params: { version: number }; Body: { comment?: string } }>(
     '/versions/:version/activate',
     {
@@ -419,20 +391,8 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
       },
     },
     async (req, reply) => {
-      const p = who(req);
-      const comment = req.body?.comment ?? '';
-      if (!ctx.deps.makerChecker) return activateAudited(p, req.params.version, comment);
-      const target = await store.get(req.params.version); // 404 for a version that does not exist
-      const pending = await pendings.propose(req.params.version, comment, p.name);
-      await audit.record({
-        actor: p.name,
-        role: p.role,
-        action: 'rules.propose',
-        target: `rules version ${req.params.version}`,
-        afterHash: target.hash,
-        detail: { version: req.params.version, pending: pending.id, comment },
-      });
-      return reply.code(202).send(pending);
+      const r = await activateOrPropose(ctx, who(req), req.params.version, req.body?.comment ?? '');
+      return reply.code(r.status).send(r.body);
     },
   );
 
@@ -489,7 +449,7 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
           });
           return { pending: decided };
         }
-        return { pending: decided, active: await activateAudited(p, open.version, open.comment, open.proposedBy) };
+        return { pending: decided, active: await activateAudited(ctx, p, open.version, open.comment, open.proposedBy) };
       },
     );
   }
@@ -507,7 +467,7 @@ export const rulesPlugin: FastifyPluginAsync<PluginOpts> = async (app, { ctx }) 
     },
     async (req) => {
       const p = who(req);
-      const before = await activeHash();
+      const before = await activeHash(store);
       const previous = (await store.history(1))[0]?.previous ?? null;
       if (previous === null) throw new SwitchError('SW_ERR_RULES_VERSION_NOT_FOUND', { version: 'previous' });
       const after = (await store.get(previous)).hash;

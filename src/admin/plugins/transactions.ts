@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { SwitchError } from '../../errors.js';
 import { badRequest, errors, notConfigured, notFound, who, type PluginOpts } from '../http.js';
+import { activateOrPropose } from '../activation.js';
 import type { TransactionFilter } from '../deps.js';
 
 export const txSummarySchema = {
@@ -187,13 +188,8 @@ export const transactionsPlugin: FastifyPluginAsync<PluginOpts> = async (app, { 
         afterHash: v.hash,
         detail: { version: v.version, base: active.version, comment, blockedCard: tx.panMasked, transaction: tx.id },
       });
-      const activation = await reply.server.inject({
-        method: 'POST',
-        url: `/api/rules/versions/${v.version}/activate`,
-        headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json' },
-        payload: JSON.stringify({ comment }),
-      });
-      return reply.code(activation.statusCode).send({ blocked: activation.statusCode === 200, version: v.version, activation: activation.json() });
+      const activation = await activateOrPropose(ctx, p, v.version, comment);
+      return reply.code(activation.status).send({ blocked: activation.status === 200, version: v.version, activation: activation.body });
     },
   );
 };
