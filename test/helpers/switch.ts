@@ -256,6 +256,20 @@ export function setRules(
 }
 
 export { eventually } from './wait.js';
+import { eventually } from './wait.js';
+
+/** A copy of the rule files this switch uses, to edit into a new version. */
+export function activeFiles(s: TestSwitch): Record<string, any> {
+  return JSON.parse(JSON.stringify(s.h.watcher.current().ruleSet.files)) as Record<string, any>;
+}
+
+/** Stores `files` as a new version, activates it, and resolves with its number once this switch uses it. */
+export async function activateFiles(s: TestSwitch, files: unknown, comment: string, who = 'ops'): Promise<number> {
+  const v = await s.h.versions.create(files, { author: who, comment });
+  await s.h.versions.activate(v.version, { actor: who, comment });
+  await eventually(() => s.h.watcher.version === v.version, `v${v.version} in use`);
+  return v.version;
+}
 
 /** A ledger on the test schema (for check() and plan()); closed at teardown. */
 export async function ledgerOn(t: Teardownable, pool: pg.Pool): Promise<Ledger> {

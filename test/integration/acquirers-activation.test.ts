@@ -8,21 +8,13 @@ import t from 'tap';
 import { registry } from '../../src/metrics/index.js';
 import { startAcquirerSimulator } from '../../simulators/acquirer/index.js';
 import { framerByName } from '../../src/wire/index.js';
-import { startTestSwitch, auth, rc, txnOf, eventually, setRules, ledgerOn, type TestSwitch } from '../helpers/switch.js';
+import { activateFiles, activeFiles, startTestSwitch, auth, rc, txnOf, eventually, setRules, ledgerOn, type TestSwitch } from '../helpers/switch.js';
 
 type Files = Record<string, any>;
-
-const filesOf = (s: TestSwitch): Files => JSON.parse(JSON.stringify(s.h.watcher.current().ruleSet.files)) as Files;
 
 /** A first rule sending exactly `amount` to `terminal`. */
 function routeAmount(files: Files, amount: number, terminal: string): void {
   files.routing.rules.unshift({ id: `amount-${amount}`, when: { amount: { min: amount, max: amount } }, then: { terminals: [{ terminal, priority: 1 }] } });
-}
-
-async function activate(s: TestSwitch, files: Files, comment: string): Promise<number> {
-  const v = await s.h.versions.create(files, { author: 'ops', comment });
-  await s.h.versions.activate(v.version, { actor: 'ops', comment });
-  return v.version;
 }
 
 async function changes(acquirer: string, change: string): Promise<number> {
@@ -33,7 +25,7 @@ async function changes(acquirer: string, change: string): Promise<number> {
 t.test('a new acquirer connects on every instance and the rules route to it, no restart', async (t) => {
   const s1 = await startTestSwitch(t);
   const s2 = await startTestSwitch(t, { db: s1.db });
-  const files = filesOf(s1);
+  const files = activeFiles(s1);
   files.acquirers.acquirers.push({
     id: 'acq-d',
     name: 'Acquirer D (added at run time)',
@@ -54,7 +46,7 @@ t.test('a new acquirer connects on every instance and the rules route to it, no 
   routeAmount(files, 4242, 'd-eur-1');
   const added = await changes('acq-d', 'added');
   const t0 = performance.now();
-  const v = await activate(s1, files, 'add acq-d');
+  const v = await activateFiles(s1, files, 'add acq-d');
   const ready = (s: TestSwitch) => s.h.watcher.version === v && (s.h.acquirers.find('acq-d')?.link.readyCount ?? 0) > 0;
   await eventually(() => ready(s1) && ready(s2), 'acq-d signed on at both instances');
   t.comment(`activation to acq-d signed on at both instances: ${(performance.now() - t0).toFixed(0)} ms`);
@@ -81,12 +73,12 @@ t.test('a changed host and port: a new link to the new endpoint, the old one sig
   t.teardown(() => moved.close());
   const old = s.sim('acq-b');
   const oldLink = s.h.acquirers.get('acq-b').link;
-  const files = filesOf(s);
+  const files = activeFiles(s);
   const b = files.acquirers.acquirers.find((a: Files) => a.id === 'acq-b');
   b.link.port = moved.port;
   delete b.simulator;
   routeAmount(files, 4343, 'b-eur-1');
-  const v = await activate(s, files, 'acq-b moved');
+  const v = await activateFiles(s, files, 'acq-b moved');
   await eventually(() => s.h.watcher.version === v, 'v2 in use');
   const m = auth({ amount: 4343 });
   t.equal(rc(await s.client.send(m)), '00');
@@ -105,13 +97,13 @@ t.test('a changed response-code map applies at once, on the same link', async (t
   const s = await startTestSwitch(t);
   const link = s.h.acquirers.get('acq-a').link;
   setRules(s.sim('acq-a'), [{ when: { amountMin: 4545, amountMax: 4545 }, respond: 'N7' }]);
-  const files = filesOf(s);
+  const files = activeFiles(s);
   routeAmount(files, 4545, 'a-eur-1');
-  const v2 = await activate(s, files, 'route 4545 to acq-a');
+  const v2 = await activateFiles(s, files, 'route 4545 to acq-a');
   await eventually(() => s.h.watcher.version === v2, 'v2 in use');
   t.equal(rc(await s.client.send(auth({ amount: 4545 }))), '05', 'N7 maps to 05 (the shipped map)');
   files.acquirers.acquirers.find((a: Files) => a.id === 'acq-a').response_codes = { N7: '62' };
-  const v3 = await activate(s, files, 'N7 is a restricted card');
+  const v3 = await activateFiles(s, files, 'N7 is a restricted card');
   await eventually(() => s.h.watcher.version === v3, 'v3 in use');
   t.equal(rc(await s.client.send(auth({ amount: 4545 }))), '62', 'N7 maps to 62 now');
   t.equal(s.h.acquirers.get('acq-a').link, link, 'the same link: nothing it is built from changed');
@@ -122,9 +114,9 @@ t.test('a removed acquirer finishes its request in flight, then signs off and cl
   const ledger = await ledgerOn(t, s.db.pool);
   const sim = s.sim('acq-c');
   setRules(sim, [{ when: { amountMin: 4646, amountMax: 4646 }, respond: '00', delayMs: 600 }]);
-  const files = filesOf(s);
+  const files = activeFiles(s);
   routeAmount(files, 4646, 'c-eur-1');
-  const v2 = await activate(s, files, 'route 4646 to acq-c');
+  const v2 = await activateFiles(s, files, 'route 4646 to acq-c');
   await eventually(() => s.h.watcher.version === v2, 'v2 in use');
   const m = auth({ amount: 4646 });
   const answer = s.client.send(m);
@@ -138,7 +130,7 @@ t.test('a removed acquirer finishes its request in flight, then signs off and cl
   files.routing.rules = files.routing.rules.filter((r: Files) => r.default || !r.then.terminals || r.then.terminals.length > 0);
   files.routing.rules.at(-1).then.terminals = [{ terminal: 'a-eur-1', priority: 1 }];
   delete files.fees.acquirers['acq-c'];
-  const v3 = await activate(s, files, 'acq-c leaves');
+  const v3 = await activateFiles(s, files, 'acq-c leaves');
   await eventually(() => s.h.watcher.version === v3 && s.h.acquirers.find('acq-c') === undefined, 'acq-c out of the set');
   t.equal(sim.journal.count({ direction: 'out', mti: '0110' }), 0, 'still in flight when acq-c left the set');
   t.equal(rc(await answer), '00', 'the request in flight was answered: approved');
@@ -156,11 +148,11 @@ t.test('a change that cannot be built keeps the old link and is counted as faile
   const s = await startTestSwitch(t);
   const link = s.h.acquirers.get('acq-a').link;
   const failed = await changes('acq-a', 'failed');
-  const files = filesOf(s);
+  const files = activeFiles(s);
   const a = files.acquirers.acquirers.find((x: Files) => x.id === 'acq-a');
   a.link.port = 1; // off the built-in simulator, onto TLS with a CA file that is not there
   a.link.tls = { ca: '/nonexistent/acq-a-ca.pem' };
-  const v = await activate(s, files, 'acq-a over TLS, CA missing');
+  const v = await activateFiles(s, files, 'acq-a over TLS, CA missing');
   await eventually(() => s.h.watcher.version === v, 'v2 in use');
   await eventually(async () => (await changes('acq-a', 'failed')) === failed + 1, 'counted as failed');
   t.equal(s.h.acquirers.get('acq-a').link, link, 'the old link stays');

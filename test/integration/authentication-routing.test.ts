@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import type { IsoMessage } from '../../src/iso8583/index.js';
-import { startTestSwitch, auth, rc, txnOf, eventually } from '../helpers/switch.js';
+import { activateFiles, activeFiles, startTestSwitch, auth, rc, txnOf } from '../helpers/switch.js';
 
 type Files = Record<string, any>;
 
@@ -17,7 +17,7 @@ const remote = (m: IsoMessage, eci?: string): IsoMessage => {
 
 t.test('rules match on the 3-D Secure result; risk coverage counts it', async (t) => {
   const s = await startTestSwitch(t);
-  const files = JSON.parse(JSON.stringify(s.h.watcher.current().ruleSet.files)) as Files;
+  const files = activeFiles(s);
   // b-eur-1 without 3-D Secure here; 400000 EUR is high risk (rules/risk.yaml amount_thresholds)
   files.terminals.terminals.find((x: Files) => x.id === 'b-eur-1').three_ds = false;
   files.routing.rules.unshift(
@@ -37,9 +37,7 @@ t.test('rules match on the 3-D Secure result; risk coverage counts it', async (t
       },
     },
   );
-  const v = await s.h.versions.create(files, { author: 'rita', comment: '3-D Secure rules' });
-  await s.h.versions.activate(v.version, { actor: 'rita', comment: '3-D Secure rules' });
-  await eventually(() => s.h.watcher.version === v.version, 'v2 in use');
+  await activateFiles(s, files, '3-D Secure rules', 'rita');
 
   t.equal(rc(await s.client.send(remote(auth({ amount: 5353 }), '07'))), '57', 'ECI 07 (not authenticated): the rule declines');
   t.equal(rc(await s.client.send(remote(auth({ amount: 5353 })))), '57', 'remote without an ECI: not authenticated');

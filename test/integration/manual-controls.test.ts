@@ -7,12 +7,10 @@
  */
 import t from 'tap';
 import { decodeExplanation } from '../../src/routing/explanation-codec.js';
-import { startTestSwitch, auth, rc, txnOf, eventually, setRules, type TestSwitch } from '../helpers/switch.js';
-
-type Files = Record<string, any>;
+import { activateFiles, activeFiles, startTestSwitch, auth, rc, txnOf, eventually, setRules, type TestSwitch } from '../helpers/switch.js';
 
 async function routeAmounts(s: TestSwitch, routes: Record<number, string[]>): Promise<void> {
-  const files = JSON.parse(JSON.stringify(s.h.watcher.current().ruleSet.files)) as Files;
+  const files = activeFiles(s);
   for (const [amount, terminals] of Object.entries(routes)) {
     const a = Number(amount);
     files.routing.rules.unshift({
@@ -21,9 +19,7 @@ async function routeAmounts(s: TestSwitch, routes: Record<number, string[]>): Pr
       then: { terminals: terminals.map((terminal, i) => ({ terminal, priority: i + 1 })) },
     });
   }
-  const v = await s.h.versions.create(files, { author: 'ops', comment: 'test routes' });
-  await s.h.versions.activate(v.version, { actor: 'ops', comment: 'test routes' });
-  await eventually(() => s.h.watcher.version === v.version, 'test routes in use');
+  await activateFiles(s, files, 'test routes');
 }
 
 async function routed(

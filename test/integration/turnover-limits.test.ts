@@ -6,14 +6,14 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { decodeExplanation } from '../../src/routing/explanation-codec.js';
-import { startTestSwitch, auth, reversal, rc, txnOf, eventually, testPan, type TestSwitch } from '../helpers/switch.js';
+import { activateFiles, activeFiles, startTestSwitch, auth, reversal, rc, txnOf, eventually, testPan, type TestSwitch } from '../helpers/switch.js';
 import type { IsoMessage } from '../../src/iso8583/index.js';
 
 type Files = Record<string, any>;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 async function withLimits(s: TestSwitch): Promise<void> {
-  const files = JSON.parse(JSON.stringify(s.h.watcher.current().ruleSet.files)) as Files;
+  const files = activeFiles(s);
   files.terminals.terminals.find((x: Files) => x.id === 'a-eur-1').turnover = { '978': { day: { amount_minor: 10_000 }, month: { count: 100 } } };
   files.merchants.merchants.find((x: Files) => x.id === 'SHOP00000000004').turnover = { '978': { day: { count: 1 } } };
   files.routing.rules.unshift({
@@ -26,9 +26,7 @@ async function withLimits(s: TestSwitch): Promise<void> {
       ],
     },
   });
-  const v = await s.h.versions.create(files, { author: 'rita', comment: 'turnover limits' });
-  await s.h.versions.activate(v.version, { actor: 'rita', comment: 'turnover limits' });
-  await eventually(() => s.h.watcher.version === v.version, 'limits in use');
+  await activateFiles(s, files, 'turnover limits', 'rita');
 }
 
 for (const store of ['memory', 'redis'] as const) {
