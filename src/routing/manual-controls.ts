@@ -51,8 +51,6 @@ export interface ManualControlsOptions {
   /** True when the rules in use know the target: a control of nothing is refused. */
   known?: (kind: ControlTargetKind, id: string) => boolean;
   log?: { warn(obj: object, msg: string): void };
-  /** Told after each read of the active controls (metrics, the health table). */
-  onChange?: (active: readonly ManualControl[]) => void;
 }
 
 const COLUMNS = `id, target_kind, target, state, reason, actor, created_at, expires_at, cleared_at, cleared_by`;
@@ -178,7 +176,6 @@ export class ManualControls implements ControlView {
       next.set(key(c.targetKind, c.target), { ...c, expiresAtMs: c.expiresAt ? Date.parse(c.expiresAt) : Infinity });
     }
     this.active = next;
-    this.o.onChange?.(this.list());
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,8 @@ interface RouteStats {
   count: number;
   sum: number;
   factor: number;
+  /** The figures as of the last outcome: made once per outcome, read by every decision without a new object. */
+  rate: RouteRate;
 }
 
 export class SuccessRateTracker implements SuccessRateView {
@@ -69,7 +71,7 @@ export class SuccessRateTracker implements SuccessRateView {
   record(route: string, success: boolean): void {
     let r = this.routes.get(route);
     if (!r) {
-      r = { ring: new Uint8Array(this.o.window), next: 0, count: 0, sum: 0, factor: 1 };
+      r = { ring: new Uint8Array(this.o.window), next: 0, count: 0, sum: 0, factor: 1, rate: { score: 1, factor: 1, count: 0 } };
       this.routes.set(route, r);
     }
     const v = success ? 1 : 0;
@@ -79,12 +81,12 @@ export class SuccessRateTracker implements SuccessRateView {
     r.sum += v;
     r.next = (r.next + 1) % this.o.window;
     r.factor = success ? Math.min(1, r.factor * this.o.reward) : r.factor * this.o.penalty;
+    r.rate = { score: r.sum / r.count, factor: r.factor, count: r.count };
   }
 
   /** This instance's figures of a route, or undefined before its first outcome. */
   protected rate(route: string): RouteRate | undefined {
-    const r = this.routes.get(route);
-    return r ? { score: r.count ? r.sum / r.count : 1, factor: r.factor, count: r.count } : undefined;
+    return this.routes.get(route)?.rate;
   }
 
   /** Mean of the last N outcomes; 1 for a route with no history (optimistic: new routes get tried). */
