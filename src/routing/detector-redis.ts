@@ -7,6 +7,11 @@
  * Layout: hash `<prefix>fd:<service>` with fields `c:<idx>:<s|f|x>` (coarse buckets) and `r:<idx>:<s|f|x>`
  * (recent buckets), expiring after the window; set `<prefix>fd:services` lists the services.
  *
+ * Probes of a dead service are cluster-wide: one instance at a time holds the lease `<prefix>fd:probe:<service>`
+ * (SET NX PX, the probe interval), asked for in the same sync pipeline by the instances whose traffic wants the
+ * route, so a dead acquirer sees one probe per interval from the whole cluster, not one per instance
+ * (docs/routing.md, "Probes"). While Redis is unreachable each instance probes on its own again.
+ *
  * If Redis cannot be reached the detector fails open: every route is alive, `degraded` is true, a log line
  * says so (once per transition) and `onDegradedChange` lets the caller set a metric.
  */
@@ -45,6 +50,12 @@ export class RedisFailureDetector extends DetectorBase {
   private readonly registered = new Set<string>();
   private stale: [string, string[]][] = [];
   private isDegraded = false;
+  /** Dead services this instance's traffic wants to probe, with the lease length to ask for (ms). */
+  private wanted = new Map<string, number>();
+  /** Probe leases this instance holds and has not used yet: service → lease end (ms). */
+  private readonly grants = new Map<string, number>();
+  /** Written into the leases this instance holds (who probes, for an operator reading Redis). */
+  private readonly instanceId = `${process.pid}-${Math.floor(Date.now() % 1e9).toString(36)}`;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private closed = false;
@@ -111,6 +122,34 @@ export class RedisFailureDetector extends DetectorBase {
     return this.snapshot.get(service);
   }
 
+  /**
+   * A probe is granted only to the holder of the service's lease; asking takes effect at the next sync
+   * (within syncMs). Degraded, the per-instance rule of DetectorBase applies.
+   */
+  override tryProbe(serviceId: string): boolean {
+    if (this.isDegraded) return super.tryProbe(serviceId);
+    if (this.isAlive(serviceId)) {
+      this.resetProbes(serviceId);
+      this.grants.delete(serviceId);
+      this.wanted.delete(serviceId);
+      return false;
+    }
+    const until = this.grants.get(serviceId);
+    if (until !== undefined) {
+      this.grants.delete(serviceId);
+      if (until > this.o.now()) {
+        this.noteProbe(serviceId);
+        return true;
+      }
+    }
+    this.wanted.set(serviceId, this.probeInterval(serviceId));
+    return false;
+  }
+
+  private probeKey(service: string): string {
+    return `${this.prefix}fd:probe:${service}`;
+  }
+
   // Degraded (Redis unreachable): health and probes go on from this instance's own counts, which record()
   // keeps adding to the last shared snapshot; the next successful read replaces them (docs/faults.md F17).
 
@@ -154,6 +193,11 @@ export class RedisFailureDetector extends DetectorBase {
     if (pending.size > 0) p.pexpire(this.servicesKey, ttl * 10);
     for (const [k, fields] of this.stale) p.hdel(k, ...fields);
     this.stale = [];
+    const asked = [...this.wanted];
+    this.wanted = new Map();
+    const leasesAt = p.length;
+    const askedAt = this.o.now();
+    for (const [service, ms] of asked) p.set(this.probeKey(service), this.instanceId, 'PX', ms, 'NX');
     p.smembers(this.servicesKey);
     const reading = [...this.known];
     for (const s of reading) p.hgetall(this.key(s));
@@ -176,6 +220,9 @@ export class RedisFailureDetector extends DetectorBase {
       return;
     }
     for (const s of pending.keys()) this.registered.add(s);
+    asked.forEach(([service, ms], i) => {
+      if (results[leasesAt + i]![1] === 'OK') this.grants.set(service, askedAt + ms);
+    });
     const reads = results.slice(results.length - reading.length - 1);
     const members = (reads[0]![1] as string[] | null) ?? [];
     for (const m of members) this.known.add(m);

@@ -15,7 +15,8 @@
  *   (b) recent fast failures ≥ fastFailures and no recent success, or
  *   (c) window volume ≥ minVolume and weighted score ≥ deadThreshold, unless recent successes show it works
  *       again (at least one recent success and recent rate < deadThreshold).
- * A dead service grants one probe call per probeIntervalMs (per instance): its success brings it back.
+ * A dead service grants one probe call per probeIntervalMs: its success brings it back. In memory that is per
+ * instance; the Redis store grants it to one instance of the cluster at a time (a lease, detector-redis.ts).
  *
  * Two stores behind one class hierarchy: in memory (this file) and Redis (detector-redis.ts), shared by
  * every switch instance.
@@ -341,17 +342,30 @@ export abstract class DetectorBase implements FailureDetector {
    */
   tryProbe(serviceId: string): boolean {
     if (this.isAlive(serviceId)) {
-      this.probesSinceDead.delete(serviceId);
+      this.resetProbes(serviceId);
       return false;
     }
-    const now = this.o.now();
     const last = this.lastProbe.get(serviceId);
-    const n = this.probesSinceDead.get(serviceId) ?? 0;
-    const interval = this.o.probeIntervalMs * Math.min(2, 2 ** Math.max(0, n - 1));
-    if (last !== undefined && now - last < interval) return false;
-    this.lastProbe.set(serviceId, now);
-    this.probesSinceDead.set(serviceId, n + 1);
+    if (last !== undefined && this.o.now() - last < this.probeInterval(serviceId)) return false;
+    this.noteProbe(serviceId);
     return true;
+  }
+
+  /** How long after this instance's last probe of a dead service the next one is due (ms). */
+  protected probeInterval(serviceId: string): number {
+    const n = this.probesSinceDead.get(serviceId) ?? 0;
+    return this.o.probeIntervalMs * Math.min(2, 2 ** Math.max(0, n - 1));
+  }
+
+  /** A probe of a dead service is being sent now. */
+  protected noteProbe(serviceId: string): void {
+    this.lastProbe.set(serviceId, this.o.now());
+    this.probesSinceDead.set(serviceId, (this.probesSinceDead.get(serviceId) ?? 0) + 1);
+  }
+
+  /** The service is alive: the next time it dies, probing starts again from probeIntervalMs. */
+  protected resetProbes(serviceId: string): void {
+    this.probesSinceDead.delete(serviceId);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { RedisFailureDetector, type DetectorLogger } from '../../src/routing/detector-redis.js';
+import { MemoryFailureDetector, type DetectorBase } from '../../src/routing/detector.js';
 import { createRedis, closeRedis } from '../../src/store/redis.js';
 import { testRedis } from '../helpers/redis.js';
 
@@ -103,6 +104,8 @@ t.test('Redis unreachable: fail open, flag and log line', async (t) => {
   t.notOk(d.isAlive('acq-z'), "judged from this instance's own counts: 50 failures make it dead");
   t.equal(d.health('acq-z').reason, 'recent_failures', 'for the failures it saw itself');
   t.ok(d.isAlive('acq-y'), 'a route with no failures stays alive');
+  t.ok(d.tryProbe('acq-z'), 'with no lease to be had, this instance probes on its own');
+  t.notOk(d.tryProbe('acq-z'), 'still one per interval');
   t.same(flags, [true]);
   t.equal(lines.filter((l) => l.level === 'warn').length, 1, 'one log line per transition');
   t.match(lines[0]!.msg, /unreachable.*own counts/);
@@ -130,4 +133,62 @@ t.test('Redis lost and back: degraded while away, judgements resume after', asyn
   t.notOk(d.isAlive('acq-w'), 'the shared counts judge again');
   t.match(lines[0], /^warn .*unreachable/);
   t.match(lines.at(-1), /^info .*reachable again/);
+});
+
+t.test('a dead route is probed by one instance of the cluster at a time, not by each', async (t) => {
+  const r = await testRedis(t);
+  const intervalMs = 200;
+  const spanMs = 2000;
+  const cluster = await Promise.all(
+    [0, 1, 2].map(async () => new RedisFailureDetector({ redis: await r.client(), prefix: r.prefix, logger: quiet, probeIntervalMs: intervalMs, syncMs: 20 })),
+  );
+  t.teardown(() => Promise.all(cluster.map((d) => d.close())));
+  const alone = [0, 1, 2].map(() => new MemoryFailureDetector({ probeIntervalMs: intervalMs }));
+
+  for (const d of [...cluster, ...alone]) for (let i = 0; i < 3; i++) d.fail(d.start('acq-p'), 'fast');
+  await Promise.all(cluster.map((d) => d.sync()));
+  t.ok(
+    cluster.every((d) => !d.isAlive('acq-p')),
+    'all three instances judge the route dead',
+  );
+
+  // Each instance's traffic asks for a probe every 10 ms; every probe fails (the acquirer is still down).
+  const probes = { cluster: [] as number[][], alone: [] as number[][] };
+  const drive = (ds: DetectorBase[], into: number[][]): void => {
+    ds.forEach((d, i) => {
+      into[i] ??= [];
+      if (d.tryProbe('acq-p')) {
+        into[i]!.push(Date.now());
+        d.fail(d.start('acq-p'), 'fast');
+      }
+    });
+  };
+  const t0 = Date.now();
+  await new Promise<void>((done) => {
+    const timer = setInterval(() => {
+      drive(cluster, probes.cluster);
+      drive(alone, probes.alone);
+      if (Date.now() - t0 >= spanMs) {
+        clearInterval(timer);
+        done();
+      }
+    }, 10);
+  });
+  const total = (p: number[][]): number => p.reduce((n, x) => n + x.length, 0);
+  const inCluster = total(probes.cluster);
+  const onTheirOwn = total(probes.alone);
+  t.comment(
+    `probes over ${Date.now() - t0} ms: ${inCluster} with the shared lease (${probes.cluster.map((p) => p.length).join('/')}), ${onTheirOwn} by three instances on their own`,
+  );
+  // Leases do not overlap and each lasts at least the interval: at most one per interval over the span.
+  t.ok(inCluster <= Math.floor((Date.now() - t0) / intervalMs) + 1, `${inCluster} probes: at most one per ${intervalMs} ms for the cluster`);
+  t.ok(inCluster >= 2, 'the route goes on being probed');
+  t.ok(onTheirOwn >= 3 * 4, `without the lease each instance probes on its own (${onTheirOwn})`);
+  t.ok(inCluster * 2 <= onTheirOwn, 'the lease at least halves the probes a dead acquirer receives from three instances');
+
+  const merged = probes.cluster.flat().sort((a, b) => a - b);
+  t.ok(
+    merged.every((at, i) => i === 0 || at > merged[i - 1]!),
+    'no two instances probe at the same moment',
+  );
 });
