@@ -2,7 +2,8 @@
  * PostgreSQL connection set-up: a pool from a URL, and `resolveDatabaseUrl()` which picks DATABASE_URL or, with
  * none set, starts the embedded PostgreSQL server (src/store/embedded-pg.ts: real server binaries, data under
  * ./data/pg, or under /var/lib/iso8583-switch when running as root) so `npm start` works on a machine with no
- * database. `checkDatabase()` opens one session and names what is wrong when it cannot.
+ * database. `checkDatabase()` opens one session and names what is wrong when it cannot. A URL of several hosts
+ * (`…@db1,db2/switch?target_session_attrs=read-write`) is followed through a failover (src/store/multi-host.ts).
  */
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -10,6 +11,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { SwitchError } from '../errors.js';
 import { startEmbeddedPostgres } from './embedded-pg.js';
+import { clientFor, HostLocator, parseMultiHost } from './multi-host.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -29,8 +31,10 @@ export interface PoolOptions {
 
 /** A pg pool from a connection URL. Idle-client errors never crash the process. */
 export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
+  const multi = parseMultiHost(url);
   const pool = new pg.Pool({
-    connectionString: url,
+    connectionString: multi ? multi.urlFor(multi.hosts[0]!) : url,
+    ...(multi ? { Client: clientFor(new HostLocator(multi)) } : {}),
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'iso8583-switch',
     connectionTimeoutMillis: 15_000,
@@ -64,8 +68,17 @@ export function guardClientErrors(pool: pg.Pool): void {
   pool.on('connect', (client) => client.on('error', noop));
 }
 
+/** One client of `url` (of whichever host qualifies, for a URL of several). */
+function oneClient(url: string, timeoutMs: number): pg.Client {
+  const multi = parseMultiHost(url);
+  if (!multi) return new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  const C = clientFor(new HostLocator(multi, { connectTimeoutMs: timeoutMs }));
+  return new C({ connectionString: multi.urlFor(multi.hosts[0]!), connectionTimeoutMillis: timeoutMs });
+}
+
 /** URL with the password replaced, safe to log. */
 export function redactUrl(url: string): string {
+  if (url.includes(',')) return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
@@ -107,7 +120,7 @@ const LOGIN_REFUSED = new Set(['28000', '28P01', '3D000']);
  * refuses the user, password or database, and `SW_ERR_DB_UNAVAILABLE` when it cannot be reached.
  */
 export async function checkDatabase(url: string, timeoutMs = 10_000): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  const client = oneClient(url, timeoutMs);
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -128,7 +141,7 @@ export async function checkDatabase(url: string, timeoutMs = 10_000): Promise<vo
 
 /** Quick connectivity probe: true when a session can be opened and `select 1` answers within timeoutMs. */
 export async function probe(url: string, timeoutMs = 1500): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  const client = oneClient(url, timeoutMs);
   client.on('error', () => undefined);
   try {
     await client.connect();

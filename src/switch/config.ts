@@ -242,7 +242,11 @@ export const CONFIG_SCHEMA = group('The switch config (docs/switch.md, "Configur
     heavyRequestsPerMinute: whole(30, 'Per token: validate, evaluate and backtest requests allowed a minute (refused with 429 beyond).', { min: 1 }),
   }),
   database: group('PostgreSQL.', {
-    url: text('', 'PostgreSQL URL (?options=-c search_path=… selects a schema); empty: an embedded PostgreSQL under dataDir.', { env: 'DATABASE_URL' }),
+    url: text(
+      '',
+      'PostgreSQL URL (?options=-c search_path=… selects a schema; several hosts with target_session_attrs=read-write follow a failover); empty: an embedded PostgreSQL under dataDir.',
+      { env: 'DATABASE_URL' },
+    ),
     dataDir: text('data/pg', 'Data directory of the embedded PostgreSQL (its folder also holds the generated PAN hash key).', { env: 'SWITCH_DATA_DIR' }),
     poolSize: whole(10, 'Connections of the main pool (each write stream has one more of its own).', { min: 2, max: 200 }),
   }),
