@@ -3,14 +3,15 @@
  * on two instances that share it. Routing goes on from each instance's own failure counts and risk scoring from
  * its own velocity counts: the PSPs see no error caused by it, every authorization is approved as before. Once
  * Redis is back, both instances leave degraded mode and judge from shared counts again: failures recorded on
- * one are seen by the other.
+ * one are seen by the other. Every terminal and merchant has a turnover limit, so the turnover counters (Redis)
+ * are met by every authorization as well, and the success rates are the shared ones.
  */
 import t from 'tap';
 import { testDb } from '../helpers/db.js';
 import { testRedis } from '../helpers/redis.js';
 import { behindProxy } from '../helpers/proxy.js';
 import { decodeExplanation } from '../../src/routing/explanation-codec.js';
-import { startTestSwitch, auth, rc, eventually } from '../helpers/switch.js';
+import { startTestSwitch, activeFiles, activateFiles, auth, rc, eventually } from '../helpers/switch.js';
 import { until } from '../helpers/wait.js';
 
 const OUTAGE_MS = 10_000;
@@ -22,6 +23,14 @@ t.test('F17: Redis down for 10 s under load on two instances', async (t) => {
   const overrides = { acquirerTimeoutMs: 3_000, redis: { url, prefix: redis.prefix } };
   const a = await startTestSwitch(t, { db, overrides });
   const b = await startTestSwitch(t, { db, overrides });
+  // Turnover limits on every terminal and merchant (far above this load), so their counters in Redis are on the
+  // path of every authorization too.
+  const files = activeFiles(a);
+  const limit = { '978': { day: { amount_minor: 1e12, count: 1e6 }, month: { amount_minor: 1e13 } } };
+  for (const x of files.terminals.terminals as Record<string, unknown>[]) x.turnover = limit;
+  for (const x of files.merchants.merchants as Record<string, unknown>[]) x.turnover = limit;
+  const version = await activateFiles(a, files, 'F17: turnover limits on every terminal and merchant');
+  await eventually(() => b.h.watcher.version === version, 'the limits at both instances');
 
   const codes: { code: string; during: boolean }[] = [];
   let phase: 'before' | 'during' | 'after' | 'done' = 'before';
