@@ -11,8 +11,9 @@ import { haproxyConfig } from '../../src/cluster/haproxy.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'haproxy-cfg-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
 const check = (text: string): { status: number | null; out: string } => {
-  const file = path.join(dir, `c${Math.random().toString(36).slice(2)}.cfg`);
+  const file = path.join(dir, `c${++files}.cfg`);
   writeFileSync(file, text);
   const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin` } });
   if (r.error) throw r.error;
