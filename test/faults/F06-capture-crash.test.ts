@@ -6,11 +6,9 @@
  * The PSP's retries are answered from that record: no second 0220 for the authorization ever leaves.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
-import { startChildSwitch, startSimulators, rulesFor, auth, capture, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
-import { childEnv } from '../helpers/node-args.js';
+import { startChildSwitch, startSimulators, rulesFor, auth, capture, rc, txnOf, eventually, ledgerOn, ledgerCheckCli } from '../helpers/switch.js';
 
 t.test('F06: kill -9 between the acquirer approving a capture and the switch recording it', async (t) => {
   const db = await testDb(t, { max: 3 });
@@ -57,11 +55,6 @@ t.test('F06: kill -9 between the acquirer approving a capture and the switch rec
   t.equal((await ledger.plan(row.id))!.postings.length, plan.postings.length, 'committed once');
   t.ok((await ledger.check()).ok);
   t.equal(await again.stop(), 0);
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
-    cwd: ROOT,
-    env: childEnv({ DATABASE_URL: db.url }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
+  const cli = ledgerCheckCli(db.url);
+  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.output}`);
 });

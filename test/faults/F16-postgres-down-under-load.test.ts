@@ -5,11 +5,9 @@
  * the database ends approved and held, declined, or reversed; `ledger:check` passes.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { testDb } from '../helpers/db.js';
 import { behindProxy } from '../helpers/proxy.js';
-import { startTestSwitch, auth, rc, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
-import { childEnv } from '../helpers/node-args.js';
+import { startTestSwitch, auth, rc, eventually, ledgerOn, ledgerCheckCli, authorizationsInBetween } from '../helpers/switch.js';
 
 const OUTAGE_MS = 10_000;
 
@@ -65,18 +63,7 @@ t.test('F16: PostgreSQL down for 10 s under load', async (t) => {
   t.ok(slowest < 10_000, `the slowest answer during the outage took ${slowest} ms`);
 
   // afterwards: nothing left in between
-  await eventually(
-    async () => {
-      const { rows } = await db.pool.query<{ n: number }>(
-        `select count(*)::int as n from switch_txn v where v.kind = 'auth' and (v.state in ('sent', 'timed_out')
-         or (v.state = 'failed' and exists (select 1 from switch_saf q where q.txn_id = v.id and q.done_at is null)))`,
-      );
-      return rows[0]!.n === 0;
-    },
-    'every authorization ends approved, declined or reversed',
-    90_000,
-    250,
-  );
+  await eventually(async () => (await authorizationsInBetween(db.pool)) === 0, 'every authorization ends approved, declined or reversed', 90_000, 250);
   const { rows: approved } = await db.pool.query<{ id: string }>(`select id from switch_txn where kind = 'auth' and state = 'approved'`);
   let unheld = 0;
   for (const r of approved) if ((await ledger.plan(r.id))?.state !== 'HOLD') unheld++;
@@ -86,11 +73,6 @@ t.test('F16: PostgreSQL down for 10 s under load', async (t) => {
   for (const r of reversed) if ((await ledger.plan(r.id))?.state === 'HOLD') held++;
   t.equal(held, 0, `none of ${reversed.length} reversed authorizations holds money`);
   t.ok((await ledger.check()).ok);
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
-    cwd: ROOT,
-    env: childEnv({ DATABASE_URL: db.url }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
+  const cli = ledgerCheckCli(db.url);
+  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.output}`);
 });

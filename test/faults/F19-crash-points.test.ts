@@ -6,11 +6,9 @@
  * sent but not answered is reversed at the acquirer with nothing held; ledger:check passes.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
-import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
-import { childEnv } from '../helpers/node-args.js';
+import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ledgerCheckCli } from '../helpers/switch.js';
 
 const POINTS = ['after-intent', 'after-send', 'after-answer', 'after-outcome'] as const;
 
@@ -65,11 +63,6 @@ t.test('kill -9 at each crash point of an authorization', async (t) => {
       t.equal(await again.stop(), 0);
     });
   }
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
-    cwd: ROOT,
-    env: childEnv({ DATABASE_URL: db.url }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
+  const cli = ledgerCheckCli(db.url);
+  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.output}`);
 });

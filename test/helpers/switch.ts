@@ -3,7 +3,7 @@
  * off, the built-in acquirer simulators) with a PSP client connected to it, and the same switch started as
  * a child process (`node --import tsx bin/switch.ts`) for the kill -9 tests.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import os from 'node:os';
@@ -269,6 +269,29 @@ export async function activateFiles(s: TestSwitch, files: unknown, comment: stri
   await s.h.versions.activate(v.version, { actor: who, comment });
   await eventually(() => s.h.watcher.version === v.version, `v${v.version} in use`);
   return v.version;
+}
+
+/**
+ * Authorizations still in between after a fault: sent or timed out without an outcome, or failed with their
+ * reversal not yet delivered. Zero once every one has ended approved, declined or reversed.
+ */
+export async function authorizationsInBetween(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from switch_txn v where v.kind = 'auth' and (v.state in ('sent', 'timed_out')
+     or (v.state = 'failed' and exists (select 1 from switch_saf q where q.txn_id = v.id and q.done_at is null)))`,
+  );
+  return rows[0]!.n;
+}
+
+/** `npm run ledger:check` on `dbUrl`, run as an operator runs it (a child process): its exit code and the tails of its output. */
+export function ledgerCheckCli(dbUrl: string): { status: number | null; output: string } {
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
+    cwd: ROOT,
+    env: childEnv({ DATABASE_URL: dbUrl }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: cli.status, output: `${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}` };
 }
 
 /** A ledger on the test schema (for check() and plan()); closed at teardown. */

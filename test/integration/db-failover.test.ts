@@ -10,13 +10,22 @@
  * - every authorization caught in flight ends reversed or held, and `ledger:check` passes on the new primary.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import type { IsoMessage } from '../../src/iso8583/message.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { pgPair } from '../helpers/pg-pair.js';
-import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
-import { childEnv } from '../helpers/node-args.js';
+import {
+  startChildSwitch,
+  startSimulators,
+  rulesFor,
+  auth,
+  rc,
+  txnOf,
+  eventually,
+  ledgerOn,
+  ledgerCheckCli,
+  authorizationsInBetween,
+} from '../helpers/switch.js';
 
 const GAP_MS = 3_000;
 
@@ -100,18 +109,7 @@ t.test('the primary stops hard under load, the standby is promoted: nothing ackn
   // On the new primary: nothing left in between, then every acknowledged hold is there
   const db = new pg.Pool({ connectionString: pair.standby.url('switch'), max: 3 });
   t.teardown(() => db.end());
-  await eventually(
-    async () => {
-      const { rows } = await db.query<{ n: number }>(
-        `select count(*)::int as n from switch_txn v where v.kind = 'auth' and (v.state in ('sent', 'timed_out')
-         or (v.state = 'failed' and exists (select 1 from switch_saf q where q.txn_id = v.id and q.done_at is null)))`,
-      );
-      return rows[0]!.n === 0;
-    },
-    'every authorization ends approved, declined or reversed',
-    90_000,
-    250,
-  );
+  await eventually(async () => (await authorizationsInBetween(db)) === 0, 'every authorization ends approved, declined or reversed', 90_000, 250);
   const ledger = await ledgerOn(t, db);
   let missing = 0;
   const approvedBefore = outcomes.filter((o) => o.code === '00' && o.phase === 'before');
@@ -138,12 +136,7 @@ t.test('the primary stops hard under load, the standby is promoted: nothing ackn
   t.equal(holdingDeclines, 0, 'no hold on a transaction that is not approved');
   const report = await ledger.check();
   t.ok(report.ok, JSON.stringify(report.violations));
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
-    cwd: ROOT,
-    env: childEnv({ DATABASE_URL: url }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  t.equal(cli.status, 0, `ledger:check on the multi-host URL exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
+  const cli = ledgerCheckCli(url);
+  t.equal(cli.status, 0, `ledger:check on the multi-host URL exits 0: ${cli.output}`);
   t.equal(await child.stop(), 0, 'clean stop');
 });

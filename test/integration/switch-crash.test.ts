@@ -6,13 +6,11 @@
  *   requests left in flight are recovered (reversal queued), and `ledger:check` passes.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import type { IsoMessage } from '../../src/iso8583/message.js';
 import type { AcquirerSimulator, Rule } from '../../simulators/acquirer/index.js';
 import { PspClient } from '../../simulators/psp/client.js';
 import { testDb } from '../helpers/db.js';
-import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ROOT } from '../helpers/switch.js';
-import { childEnv } from '../helpers/node-args.js';
+import { startChildSwitch, startSimulators, rulesFor, auth, rc, txnOf, eventually, ledgerOn, ledgerCheckCli } from '../helpers/switch.js';
 
 const DECLINE_0002: Rule = { when: { panSuffix: '0002' }, respond: '05' };
 const script = (sims: Map<string, AcquirerSimulator>, rules: Rule[]) => {
@@ -167,12 +165,7 @@ t.test('kill -9 under load', async (t) => {
   }
   const report = await ledger.check();
   t.ok(report.ok, JSON.stringify(report.violations));
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/ledger/cli.ts', 'check'], {
-    cwd: ROOT,
-    env: childEnv({ DATABASE_URL: db.url }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.stdout.slice(-300)} ${cli.stderr.slice(-300)}`);
+  const cli = ledgerCheckCli(db.url);
+  t.equal(cli.status, 0, `ledger:check exits 0: ${cli.output}`);
   t.equal(await again.stop(), 0);
 });
