@@ -10,6 +10,7 @@ import { appendFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { freePort } from '../../src/store/embedded-pg.js';
+import { eventually } from './wait.js';
 
 interface Teardownable {
   teardown(fn: () => unknown): void;
@@ -42,15 +43,6 @@ function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.error?.message ?? ''}${r.stderr ?? ''}${r.stdout ?? ''}`.trim());
   return r.stdout;
-}
-
-async function until(what: string, f: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await f().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function one<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T | undefined> {
@@ -108,10 +100,10 @@ export async function pgPair(t: Teardownable): Promise<PgPair> {
     '-R',
   ]);
   run('pg_ctlcluster', [version, standby.name, 'start']);
-  await until('the standby streams synchronously', async () => {
+  await eventually(async () => {
     const r = await one<{ s: string }>(primary.url(), `select sync_state as s from pg_stat_replication where application_name = '${standby.name}'`);
     return r?.s === 'sync';
-  });
+  }, 'the standby streams synchronously');
 
   return {
     version,
@@ -121,7 +113,7 @@ export async function pgPair(t: Teardownable): Promise<PgPair> {
     crashPrimary: () => void run('pg_ctlcluster', [version, primary.name, 'stop', '-m', 'immediate']),
     promoteStandby: async () => {
       run('pg_ctlcluster', [version, standby.name, 'promote']);
-      await until('the standby accepts writes', async () => (await one<{ r: boolean }>(standby.url(), 'select pg_is_in_recovery() as r'))?.r === false);
+      await eventually(async () => (await one<{ r: boolean }>(standby.url(), 'select pg_is_in_recovery() as r'))?.r === false, 'the standby accepts writes');
     },
   };
 }
